@@ -1,0 +1,1 @@
+//! Backgrounds composited behind the RGBA render.

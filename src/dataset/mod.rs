@@ -1,0 +1,1 @@
+//! Dataset output: atomic writes, manifest, ImageFolder and VisDA list layouts.

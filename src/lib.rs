@@ -1,0 +1,15 @@
+//! synthgen: domain-randomized synthetic datasets rendered with Blender, and a tch trainer.
+//!
+//! The data flow (see docs/DESIGN.md): preset -> sample (SceneParams) -> render (Blender worker
+//! pool) -> validate -> dataset; target images -> fit -> weights; datasets -> train / adapt.
+pub mod assets;
+pub mod cli;
+pub mod composite;
+pub mod dataset;
+pub mod paths;
+pub mod preset;
+pub mod render;
+pub mod sample;
+#[cfg(feature = "train")]
+pub mod train;
+pub mod validate;

@@ -1,0 +1,1 @@
+//! Scene presets: typed YAML with `extends:` and `--set` overrides.

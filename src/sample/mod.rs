@@ -1,0 +1,3 @@
+//! Sampling of scene parameters, one file per variation factor.
+mod params;
+pub use params::*;

@@ -1,0 +1,1 @@
+//! Checks on every render and on datasets on disk.
