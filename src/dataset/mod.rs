@@ -1,1 +1,16 @@
-//! Dataset output: atomic writes, manifest, ImageFolder and VisDA list layouts.
+//! Dataset output: atomic writes, the manifest, and the ImageFolder / VisDA list layouts.
+pub mod atomic;
+pub mod layout;
+pub mod manifest;
+
+pub use manifest::{ManifestRecord, ManifestWriter, ModelInfo};
+
+/// SHA-256 of a file, hex-encoded (recorded per image so runs can be compared byte for byte).
+pub fn file_sha256(path: &std::path::Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes = std::fs::read(path)?;
+    Ok(Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

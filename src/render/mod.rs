@@ -1,2 +1,9 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
+pub mod denylist;
+pub mod plan;
+pub mod process;
 pub mod protocol;
+pub mod run;
+pub mod stats;
+#[cfg(feature = "blender")]
+pub mod worker;

@@ -1,0 +1,34 @@
+# synthgen: the two commands of a fresh machine are `make demo` and `make test`.
+# Both run `make setup` first; setup is idempotent (each step checks before it acts).
+SHELL := /bin/bash
+CARGO ?= cargo
+BIN := target/release/synthgen
+DEMO_OUT ?= out/demo
+
+.PHONY: setup build demo test lint fmt bench clean-demo
+
+setup:
+	@bash scripts/setup.sh
+	@$(MAKE) --no-print-directory build
+
+build:
+	@source scripts/cargo-env.sh && $(CARGO) build --release --quiet
+	@echo "setup: built $(BIN)"
+
+demo: setup
+	@rm -rf $(DEMO_OUT)
+	@source scripts/cargo-env.sh && $(BIN) render --preset demo --out $(DEMO_OUT)
+	@echo "demo dataset: $$(cd $(DEMO_OUT) && pwd) (images in <class>/, masks in masks/, manifest.jsonl, image_list.txt)"
+
+test: setup
+	@source scripts/cargo-env.sh && $(CARGO) test --release --no-fail-fast 2>&1 | tee target/test.log; \
+	  status=$${PIPESTATUS[0]}; bash scripts/test-summary.sh target/test.log; exit $$status
+
+lint:
+	@source scripts/cargo-env.sh && $(CARGO) fmt --check && $(CARGO) clippy --release --all-targets -- -D warnings
+
+fmt:
+	@$(CARGO) fmt
+
+bench: setup
+	@bash bench/render_overhead.sh

@@ -1,0 +1,110 @@
+//! Command-line entry: argument parsing and dispatch. Each subcommand lives in its own file.
+pub mod progress;
+mod render;
+mod validate;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "synthgen",
+    version,
+    about = "Domain-randomized synthetic datasets rendered with Blender, and a trainer for synthetic-to-real studies"
+)]
+pub struct Cli {
+    /// More log output (-v: debug, -vv: trace). RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a domain-randomized dataset from a scene preset.
+    Render(render::RenderArgs),
+    /// Re-check a rendered dataset on disk: files, hashes, masks, coverage, lists.
+    Validate(validate::ValidateArgs),
+    #[cfg(feature = "train")]
+    /// Train a classifier on image folders (supervised pre-training).
+    Train(crate::train::TrainArgs),
+    /// Internal: a Blender worker process serving render requests on stdin/stdout.
+    #[command(name = "__worker", hide = true)]
+    Worker {
+        #[arg(long)]
+        scripts: PathBuf,
+        #[arg(long)]
+        site_packages: PathBuf,
+    },
+}
+
+/// How a command failed: bad input (exit 2) or a failure while running (exit 1).
+#[derive(Debug)]
+pub enum CliError {
+    Input(String),
+    Run(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for CliError {
+    fn from(e: E) -> Self {
+        CliError::Run(e.into())
+    }
+}
+
+pub type CliResult = Result<(), CliError>;
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "synthgen=info",
+        1 => "synthgen=debug",
+        _ => "synthgen=trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result: CliResult = match cli.command {
+        Command::Render(args) => render::run(args),
+        Command::Validate(args) => validate::run(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) => crate::train::run(args).map_err(CliError::Run),
+        Command::Worker {
+            scripts,
+            site_packages,
+        } => run_worker(&scripts, &site_packages),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(CliError::Input(msg)) => {
+            eprintln!("error: {msg}");
+            2
+        }
+        Err(CliError::Run(e)) => {
+            eprintln!("error: {e:#}");
+            1
+        }
+    }
+}
+
+#[cfg(feature = "blender")]
+fn run_worker(scripts: &std::path::Path, site_packages: &std::path::Path) -> CliResult {
+    crate::render::worker::serve(scripts, site_packages)?;
+    Ok(())
+}
+
+#[cfg(not(feature = "blender"))]
+fn run_worker(_: &std::path::Path, _: &std::path::Path) -> CliResult {
+    Err(CliError::Input(
+        "this synthgen binary was built without the `blender` feature, so it cannot render; rebuild with default features".into(),
+    ))
+}

@@ -1,0 +1,129 @@
+//! The manifest: one JSON line per image with everything needed to reproduce it.
+use crate::sample::SceneParams;
+use crate::validate::ValidationReport;
+use serde::{Deserialize, Serialize};
+use std::fs::{File, OpenOptions};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+
+pub const MANIFEST_FILE: &str = "manifest.jsonl";
+
+/// Where the model of an image came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    pub source: String,
+    pub key: String,
+    pub name: String,
+    pub license: String,
+    /// "train" or "test": the model-level split the image was drawn from.
+    pub split: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ManifestRecord {
+    pub id: String,
+    /// Image path relative to the dataset root (`<class>/<id>.png`).
+    pub path: String,
+    /// Mask path relative to the dataset root, when masks are kept.
+    pub mask: Option<String>,
+    pub class: String,
+    pub label: usize,
+    pub model: ModelInfo,
+    pub seed: u64,
+    pub index: u64,
+    /// 0 for the first try; each failed render or validation moves to the next attempt.
+    pub attempt: u32,
+    pub cycles_seed: u32,
+    pub params: SceneParams,
+    pub render_seconds: f64,
+    pub validation: ValidationReport,
+    /// SHA-256 of the saved image file.
+    pub sha256: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("cannot open the manifest {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}: this manifest line is not a valid record ({message}); the file was edited or truncated mid-line, delete that line and run with --resume to re-render it")]
+    BadLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
+}
+
+/// Reads every record of a manifest. A last line without its newline (a write cut by a crash)
+/// is ignored: that image is simply rendered again by `--resume`.
+pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRecord>, ManifestError> {
+    let io = |source| ManifestError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(e)),
+    };
+    let complete = match text.rfind('\n') {
+        Some(end) => &text[..end],
+        None => "",
+    };
+    let mut records = Vec::new();
+    for (i, line) in BufReader::new(complete.as_bytes()).lines().enumerate() {
+        let line = line.map_err(io)?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let rec = serde_json::from_str(&line).map_err(|e| ManifestError::BadLine {
+            path: path.to_path_buf(),
+            line: i + 1,
+            message: e.to_string(),
+        })?;
+        records.push(rec);
+    }
+    Ok(records)
+}
+
+/// Append-only manifest writer, flushed after every line.
+pub struct ManifestWriter {
+    file: File,
+    path: PathBuf,
+}
+
+impl ManifestWriter {
+    pub fn open(path: &Path) -> Result<Self, ManifestError> {
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|source| ManifestError::Io {
+                path: path.to_path_buf(),
+                source,
+            })?;
+        Ok(Self {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    pub fn append(&mut self, rec: &ManifestRecord) -> Result<(), ManifestError> {
+        let mut line = serde_json::to_string(rec).expect("records always serialize");
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(|source| ManifestError::Io {
+                path: self.path.clone(),
+                source,
+            })
+    }
+}
+
+/// Canonical order of a finished dataset: by label, then index.
+pub fn sort_records(records: &mut [ManifestRecord]) {
+    records.sort_by(|a, b| (a.label, a.index).cmp(&(b.label, b.index)));
+}
