@@ -3,7 +3,9 @@
 //! file (or `--set`) that set it.
 use super::dist::{fmt_num, CategoryDist, NumberDist};
 use super::schema::{Preset, ALL_HDRIS, BUNDLED_HDRIS, CATALOGS};
-use crate::sample::{BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS};
+use crate::sample::{
+    BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS,
+};
 
 /// Most lamps a preset may ask for (a sanity bound; each lamp costs render time).
 pub const MAX_LAMPS: f64 = 16.0;
@@ -25,7 +27,10 @@ fn issue(field: &str, message: String) -> Issue {
 /// The first broken rule, in file order, or Ok.
 pub fn check(p: &Preset) -> Result<(), Issue> {
     if p.images_per_class == 0 {
-        return Err(issue("images_per_class", "must be at least 1 (got 0)".into()));
+        return Err(issue(
+            "images_per_class",
+            "must be at least 1 (got 0)".into(),
+        ));
     }
     one_of(&CategoryDist::fixed(&p.catalog), "catalog", CATALOGS)?;
     unit(p.split.test_fraction, "split.test_fraction")?;
@@ -71,16 +76,35 @@ pub fn check(p: &Preset) -> Result<(), Issue> {
     positive(&f.scale.size, "factors.scale.size")?;
 
     let m = &f.material;
-    unit(m.keep_original_probability, "factors.material.keep_original_probability")?;
+    unit(
+        m.keep_original_probability,
+        "factors.material.keep_original_probability",
+    )?;
     one_of(&m.family, "factors.material.family", MATERIAL_FAMILIES)?;
-    needs_folder(&m.family, "image", m.image_folder.is_some(), "factors.material.family", "factors.material.image_folder")?;
+    needs_folder(
+        &m.family,
+        "image",
+        m.image_folder.is_some(),
+        "factors.material.family",
+        "factors.material.image_folder",
+    )?;
     within(&m.saturation, "factors.material.saturation", 0.0, 1.0)?;
     within(&m.value, "factors.material.value", 0.0, 1.0)?;
     within(&m.roughness, "factors.material.roughness", 0.0, 1.0)?;
     within(&m.metallic, "factors.material.metallic", 0.0, 1.0)?;
     positive(&m.pattern_scale, "factors.material.pattern_scale")?;
-    within(&m.pattern_detail, "factors.material.pattern_detail", 0.0, 15.0)?;
-    within(&m.pattern_distortion, "factors.material.pattern_distortion", 0.0, 10.0)?;
+    within(
+        &m.pattern_detail,
+        "factors.material.pattern_detail",
+        0.0,
+        15.0,
+    )?;
+    within(
+        &m.pattern_distortion,
+        "factors.material.pattern_distortion",
+        0.0,
+        10.0,
+    )?;
 
     let l = &f.light;
     within(&l.count, "factors.light.count", 0.0, MAX_LAMPS)?;
@@ -93,15 +117,30 @@ pub fn check(p: &Preset) -> Result<(), Issue> {
 
     let w = &l.world;
     one_of(&w.kind, "factors.light.world.kind", WORLD_KINDS)?;
-    within(&w.strength, "factors.light.world.strength", 0.0, f64::INFINITY)?;
+    within(
+        &w.strength,
+        "factors.light.world.strength",
+        0.0,
+        f64::INFINITY,
+    )?;
     if w.hdri_folder.is_none() {
         let mut known = BUNDLED_HDRIS.to_vec();
         known.push(ALL_HDRIS);
         one_of(&w.hdri, "factors.light.world.hdri", &known)?;
     }
-    within(&w.color.saturation, "factors.light.world.color.saturation", 0.0, 1.0)?;
+    within(
+        &w.color.saturation,
+        "factors.light.world.color.saturation",
+        0.0,
+        1.0,
+    )?;
     within(&w.color.value, "factors.light.world.color.value", 0.0, 1.0)?;
-    within(&w.sun_elevation, "factors.light.world.sun_elevation", -90.0, 90.0)?;
+    within(
+        &w.sun_elevation,
+        "factors.light.world.sun_elevation",
+        -90.0,
+        90.0,
+    )?;
 
     let c = &f.camera;
     positive(&c.distance, "factors.camera.distance")?;
@@ -112,10 +151,20 @@ pub fn check(p: &Preset) -> Result<(), Issue> {
 
     let b = &f.background;
     one_of(&b.kind, "factors.background.kind", BACKGROUND_KINDS)?;
-    needs_folder(&b.kind, "image", b.image_folder.is_some(), "factors.background.kind", "factors.background.image_folder")?;
+    needs_folder(
+        &b.kind,
+        "image",
+        b.image_folder.is_some(),
+        "factors.background.kind",
+        "factors.background.image_folder",
+    )?;
     within(&b.saturation, "factors.background.saturation", 0.0, 1.0)?;
     within(&b.value, "factors.background.value", 0.0, 1.0)?;
-    one_of(&b.pattern, "factors.background.pattern", BACKGROUND_PATTERNS)?;
+    one_of(
+        &b.pattern,
+        "factors.background.pattern",
+        BACKGROUND_PATTERNS,
+    )?;
     positive(&b.pattern_scale, "factors.background.pattern_scale")?;
     within(&b.crop_size, "factors.background.crop_size", 0.01, 1.0)?;
     Ok(())
@@ -125,7 +174,10 @@ fn unit(x: f64, field: &str) -> Result<(), Issue> {
     if (0.0..=1.0).contains(&x) {
         Ok(())
     } else {
-        Err(issue(field, format!("must be between 0 and 1 (got {})", fmt_num(x))))
+        Err(issue(
+            field,
+            format!("must be between 0 and 1 (got {})", fmt_num(x)),
+        ))
     }
 }
 
@@ -176,14 +228,23 @@ fn one_of(d: &CategoryDist, field: &str, known: &[&str]) -> Result<(), Issue> {
         if !known.contains(&name) {
             return Err(issue(
                 field,
-                format!("unknown name \"{name}\"; expected one of {}", known.join(", ")),
+                format!(
+                    "unknown name \"{name}\"; expected one of {}",
+                    known.join(", ")
+                ),
             ));
         }
     }
     Ok(())
 }
 
-fn needs_folder(d: &CategoryDist, name: &str, has_folder: bool, field: &str, folder_field: &str) -> Result<(), Issue> {
+fn needs_folder(
+    d: &CategoryDist,
+    name: &str,
+    has_folder: bool,
+    field: &str,
+    folder_field: &str,
+) -> Result<(), Issue> {
     if d.can_be(name) && !has_folder {
         return Err(issue(
             field,
@@ -205,7 +266,10 @@ mod tests {
     #[test]
     fn range_rules_name_the_field_and_the_fix() {
         let mut p = Preset::default();
-        p.factors.camera.elevation = NumberDist::Normal { mean: 0.0, std: 10.0 };
+        p.factors.camera.elevation = NumberDist::Normal {
+            mean: 0.0,
+            std: 10.0,
+        };
         let e = check(&p).unwrap_err();
         assert_eq!(e.field, "factors.camera.elevation");
         assert!(e.message.contains("use truncated_normal"), "{}", e.message);
@@ -213,7 +277,10 @@ mod tests {
         let mut p = Preset::default();
         p.factors.camera.distance = NumberDist::uniform(0.0, 2.0);
         let e = check(&p).unwrap_err();
-        assert_eq!(e.message, "values must be > 0 but this uniform reaches [0, 2]; narrow it to the allowed range");
+        assert_eq!(
+            e.message,
+            "values must be > 0 but this uniform reaches [0, 2]; narrow it to the allowed range"
+        );
 
         let mut p = Preset::default();
         p.render.resolution = 8;
@@ -225,12 +292,19 @@ mod tests {
         let mut p = Preset::default();
         p.factors.material.family = CategoryDist::choice_of(&["metal", "gold"]);
         let e = check(&p).unwrap_err();
-        assert!(e.message.starts_with("unknown name \"gold\"; expected one of plastic, metal"), "{}", e.message);
+        assert!(
+            e.message
+                .starts_with("unknown name \"gold\"; expected one of plastic, metal"),
+            "{}",
+            e.message
+        );
 
         let mut p = Preset::default();
         p.factors.background.kind = CategoryDist::fixed("image");
         let e = check(&p).unwrap_err();
         assert_eq!(e.field, "factors.background.kind");
-        assert!(e.message.contains("factors.background.image_folder is not set"));
+        assert!(e
+            .message
+            .contains("factors.background.image_folder is not set"));
     }
 }

@@ -121,9 +121,9 @@ impl NumberDist {
                 }
                 mean.clamp(*min, *max)
             }
-            NumberDist::LogUniform { min, max } => {
-                draw_uniform(rng, min.ln(), max.ln()).exp().clamp(*min, *max)
-            }
+            NumberDist::LogUniform { min, max } => draw_uniform(rng, min.ln(), max.ln())
+                .exp()
+                .clamp(*min, *max),
             NumberDist::Choice { values, weights } => values[pick_weighted(rng, weights)],
         }
     }
@@ -212,9 +212,10 @@ impl NumberDist {
                 "truncated_normal",
                 fields(&[("mean", *mean), ("std", *std), ("min", *min), ("max", *max)]),
             ),
-            NumberDist::Choice { values, weights } => {
-                one_key("choice", choice_value(values.iter().map(|v| num(*v)), weights))
-            }
+            NumberDist::Choice { values, weights } => one_key(
+                "choice",
+                choice_value(values.iter().map(|v| num(*v)), weights),
+            ),
         }
     }
 }
@@ -443,8 +444,9 @@ fn number_fields(arg: &Value, form: &str, names: &[&str]) -> Result<Vec<f64>, St
     names
         .iter()
         .map(|n| match m.get(*n) {
-            Some(v) => as_number(v)
-                .ok_or_else(|| format!("{form}.{n} must be a number (got {})", show(v))),
+            Some(v) => {
+                as_number(v).ok_or_else(|| format!("{form}.{n} must be a number (got {})", show(v)))
+            }
             None => Err(format!("{form} needs `{n}`; write {{{example}}}")),
         })
         .collect()
@@ -459,7 +461,11 @@ fn choice_entries(arg: &Value) -> Result<(Vec<Value>, Vec<f64>), String> {
             let mut weights = Vec::new();
             for (k, w) in m {
                 let w = as_number(w).ok_or_else(|| {
-                    format!("choice weight of {} must be a number (got {})", show(k), show(w))
+                    format!(
+                        "choice weight of {} must be a number (got {})",
+                        show(k),
+                        show(w)
+                    )
                 })?;
                 if !(w >= 0.0 && w.is_finite()) {
                     return Err(format!(
@@ -582,22 +588,39 @@ mod tests {
     fn parses_every_form() {
         assert_eq!(parse("3").unwrap(), NumberDist::Fixed(3.0));
         assert_eq!(parse("{fixed: 2.5}").unwrap(), NumberDist::Fixed(2.5));
-        assert_eq!(parse("{uniform: [1, 2]}").unwrap(), NumberDist::uniform(1.0, 2.0));
+        assert_eq!(
+            parse("{uniform: [1, 2]}").unwrap(),
+            NumberDist::uniform(1.0, 2.0)
+        );
         assert_eq!(
             parse("{normal: {mean: 1, std: 0.5}}").unwrap(),
-            NumberDist::Normal { mean: 1.0, std: 0.5 }
+            NumberDist::Normal {
+                mean: 1.0,
+                std: 0.5
+            }
         );
         assert_eq!(
             parse("{truncated_normal: {mean: 0, std: 1, min: -1, max: 2}}").unwrap(),
-            NumberDist::TruncatedNormal { mean: 0.0, std: 1.0, min: -1.0, max: 2.0 }
+            NumberDist::TruncatedNormal {
+                mean: 0.0,
+                std: 1.0,
+                min: -1.0,
+                max: 2.0
+            }
         );
         assert_eq!(
             parse("{log_uniform: [0.1, 10]}").unwrap(),
-            NumberDist::LogUniform { min: 0.1, max: 10.0 }
+            NumberDist::LogUniform {
+                min: 0.1,
+                max: 10.0
+            }
         );
         assert_eq!(
             parse("{choice: {1: 1, 1.5: 3}}").unwrap(),
-            NumberDist::Choice { values: vec![1.0, 1.5], weights: vec![1.0, 3.0] }
+            NumberDist::Choice {
+                values: vec![1.0, 1.5],
+                weights: vec![1.0, 3.0]
+            }
         );
         let c = CategoryDist::from_value(&serde_yaml::from_str("{choice: [a, b]}").unwrap());
         assert_eq!(c.unwrap(), CategoryDist::choice_of(&["a", "b"]));
@@ -624,9 +647,18 @@ mod tests {
     #[test]
     fn bad_forms_explain_themselves() {
         let cases = [
-            ("\"abc\"", "expected a number or one of fixed/uniform/normal"),
-            ("{uniform: [40, 10]}", "uniform needs [min, max] with min <= max (got [40, 10]); swap the bounds"),
-            ("{uniform: [1]}", "uniform needs [min, max] with min <= max (got [1])"),
+            (
+                "\"abc\"",
+                "expected a number or one of fixed/uniform/normal",
+            ),
+            (
+                "{uniform: [40, 10]}",
+                "uniform needs [min, max] with min <= max (got [40, 10]); swap the bounds",
+            ),
+            (
+                "{uniform: [1]}",
+                "uniform needs [min, max] with min <= max (got [1])",
+            ),
             ("{log_uniform: [0, 1]}", "log_uniform needs 0 < min <= max"),
             ("{normal: {mean: 1}}", "normal needs `std`"),
             ("{normal: {mean: 1, std: -1}}", "normal needs std >= 0"),
@@ -635,14 +667,20 @@ mod tests {
             ("{choice: []}", "choice needs at least one entry"),
             ("{choice: {1: -1, 2: 1}}", "choice weight of 1 must be >= 0"),
             ("{choice: {1: 0}}", "choice needs at least one weight > 0"),
-            ("{uniform: [1, 2], normal: {mean: 0, std: 1}}", "exactly one key (got 2 keys)"),
+            (
+                "{uniform: [1, 2], normal: {mean: 0, std: 1}}",
+                "exactly one key (got 2 keys)",
+            ),
         ];
         for (src, want) in cases {
             let err = parse(src).unwrap_err();
             assert!(err.contains(want), "{src}: got `{err}`, want `{want}`");
         }
         let err = CategoryDist::from_value(&serde_yaml::from_str("[a, b]").unwrap()).unwrap_err();
-        assert!(err.contains("expected a name or one of fixed/choice"), "{err}");
+        assert!(
+            err.contains("expected a name or one of fixed/choice"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -653,7 +691,13 @@ mod tests {
         // U[2,5]: mean 3.5, std 3/sqrt(12) = 0.866; 20k draws give a standard error of ~0.006.
         assert!((mean - 3.5).abs() < 0.03, "mean {mean}");
         assert!((std - 0.866).abs() < 0.02, "std {std}");
-        let logs = draws(&NumberDist::LogUniform { min: 1.0, max: 100.0 }, 20_000);
+        let logs = draws(
+            &NumberDist::LogUniform {
+                min: 1.0,
+                max: 100.0,
+            },
+            20_000,
+        );
         assert!(logs.iter().all(|x| (1.0..=100.0).contains(x)));
         // Half of the mass lies below the geometric mean 10.
         let below = logs.iter().filter(|x| **x < 10.0).count() as f64 / logs.len() as f64;
@@ -662,7 +706,13 @@ mod tests {
 
     #[test]
     fn normal_matches_its_moments() {
-        let xs = draws(&NumberDist::Normal { mean: 3.0, std: 2.0 }, 40_000);
+        let xs = draws(
+            &NumberDist::Normal {
+                mean: 3.0,
+                std: 2.0,
+            },
+            40_000,
+        );
         let (mean, std) = mean_std(&xs);
         // Standard errors: 2/sqrt(40k) = 0.01 for the mean, ~0.007 for the std; 5 sigma tolerances.
         assert!((mean - 3.0).abs() < 0.05, "mean {mean}");
@@ -671,7 +721,12 @@ mod tests {
 
     #[test]
     fn truncated_normal_respects_bounds_and_shape() {
-        let d = NumberDist::TruncatedNormal { mean: 0.0, std: 1.0, min: -1.0, max: 1.0 };
+        let d = NumberDist::TruncatedNormal {
+            mean: 0.0,
+            std: 1.0,
+            min: -1.0,
+            max: 1.0,
+        };
         let xs = draws(&d, 40_000);
         assert!(xs.iter().all(|x| (-1.0..=1.0).contains(x)));
         let (mean, std) = mean_std(&xs);
@@ -682,7 +737,10 @@ mod tests {
 
     #[test]
     fn choice_frequencies_follow_weights() {
-        let d = NumberDist::Choice { values: vec![1.0, 2.0, 3.0], weights: vec![1.0, 2.0, 0.0] };
+        let d = NumberDist::Choice {
+            values: vec![1.0, 2.0, 3.0],
+            weights: vec![1.0, 2.0, 0.0],
+        };
         let xs = draws(&d, 30_000);
         let share = |v: f64| xs.iter().filter(|x| **x == v).count() as f64 / xs.len() as f64;
         // Binomial standard error at 30k draws is ~0.003; tolerance 0.015.
@@ -699,9 +757,16 @@ mod tests {
     #[test]
     fn support_reports_reachable_values() {
         assert_eq!(NumberDist::uniform(1.0, 2.0).support(), (1.0, 2.0));
-        let c = NumberDist::Choice { values: vec![5.0, 1.0, 9.0], weights: vec![1.0, 1.0, 0.0] };
+        let c = NumberDist::Choice {
+            values: vec![5.0, 1.0, 9.0],
+            weights: vec![1.0, 1.0, 0.0],
+        };
         assert_eq!(c.support(), (1.0, 5.0));
-        let n = NumberDist::Normal { mean: 0.0, std: 1.0 }.support();
+        let n = NumberDist::Normal {
+            mean: 0.0,
+            std: 1.0,
+        }
+        .support();
         assert!(n.0.is_infinite() && n.1.is_infinite());
     }
 }

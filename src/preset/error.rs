@@ -40,7 +40,11 @@ pub struct PresetError {
 }
 
 impl PresetError {
-    pub(crate) fn new(kind: PresetErrorKind, source_name: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn new(
+        kind: PresetErrorKind,
+        source_name: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
         PresetError {
             kind,
             source_name: source_name.into(),

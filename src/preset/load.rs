@@ -75,8 +75,11 @@ impl Preset {
     /// The fully resolved preset (no `extends:`), loadable as a preset of its own; written
     /// into every output folder so a dataset records exactly what produced it.
     pub fn to_yaml(&self) -> String {
-        let body = serde_yaml::to_string(self).unwrap_or_else(|e| format!("# unserializable: {e}\n"));
-        format!("# Resolved synthgen preset: every field, with `extends:` and `--set` applied.\n{body}")
+        let body =
+            serde_yaml::to_string(self).unwrap_or_else(|e| format!("# unserializable: {e}\n"));
+        format!(
+            "# Resolved synthgen preset: every field, with `extends:` and `--set` applied.\n{body}"
+        )
     }
 }
 
@@ -84,27 +87,35 @@ impl Preset {
 fn read_chain(presets_dir: &Path, name_or_path: &str) -> Result<Vec<PresetFile>, PresetError> {
     let mut chain: Vec<PresetFile> = Vec::new();
     let mut seen: Vec<PathBuf> = Vec::new();
-    let mut next = resolve(presets_dir, name_or_path, None).map_err(|message| {
-        PresetError::new(PresetErrorKind::NotFound, name_or_path, message)
-    })?;
+    let mut next = resolve(presets_dir, name_or_path, None)
+        .map_err(|message| PresetError::new(PresetErrorKind::NotFound, name_or_path, message))?;
     loop {
         let canonical = next.canonicalize().unwrap_or_else(|_| next.clone());
         if let Some(first) = seen.iter().position(|p| *p == canonical) {
             let mut names: Vec<&str> = chain[first..].iter().map(|f| f.display.as_str()).collect();
             names.push(chain[first].display.as_str());
-            let last = chain.last().map(|f| (f.display.clone(), locate_field(&f.text, "extends")));
+            let last = chain
+                .last()
+                .map(|f| (f.display.clone(), locate_field(&f.text, "extends")));
             let (src, loc) = last.unwrap_or_default();
             return Err(PresetError::new(
                 PresetErrorKind::ExtendsCycle,
                 src,
-                format!("extends cycle {}; remove one of these `extends:`", names.join(" -> ")),
+                format!(
+                    "extends cycle {}; remove one of these `extends:`",
+                    names.join(" -> ")
+                ),
             )
             .at(loc)
             .field("extends"));
         }
         seen.push(canonical);
         let file = read_file(&next)?;
-        let parent = file.value.get("extends").and_then(Value::as_str).map(str::to_string);
+        let parent = file
+            .value
+            .get("extends")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         let base_dir = next.parent().map(Path::to_path_buf);
         chain.push(file);
         let Some(parent) = parent else { break };
@@ -146,7 +157,8 @@ fn available(presets_dir: &Path) -> String {
         .flatten()
         .filter_map(|e| {
             let p = e.path();
-            (p.extension()? == "yaml").then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
+            (p.extension()? == "yaml")
+                .then(|| p.file_stem().map(|s| s.to_string_lossy().into_owned()))?
         })
         .collect();
     names.sort();
@@ -168,11 +180,22 @@ fn display_path(path: &Path) -> String {
 fn read_file(path: &Path) -> Result<PresetFile, PresetError> {
     let display = display_path(path);
     let text = std::fs::read_to_string(path).map_err(|e| {
-        PresetError::new(PresetErrorKind::Io, display.clone(), format!("cannot read the file: {e}"))
+        PresetError::new(
+            PresetErrorKind::Io,
+            display.clone(),
+            format!("cannot read the file: {e}"),
+        )
     })?;
     let value: Value = serde_yaml::from_str(&text).map_err(|e| {
-        PresetError::new(PresetErrorKind::Syntax, display.clone(), format!("invalid YAML: {}", clean_message(&e.to_string())))
-            .at(e.location().map(|l| Location { line: l.line(), column: l.column() }))
+        PresetError::new(
+            PresetErrorKind::Syntax,
+            display.clone(),
+            format!("invalid YAML: {}", clean_message(&e.to_string())),
+        )
+        .at(e.location().map(|l| Location {
+            line: l.line(),
+            column: l.column(),
+        }))
     })?;
     let value = match value {
         Value::Null => Value::Mapping(Mapping::new()),
@@ -181,7 +204,10 @@ fn read_file(path: &Path) -> Result<PresetFile, PresetError> {
             return Err(PresetError::new(
                 PresetErrorKind::Schema,
                 display,
-                format!("a preset is a mapping of keys such as `name:` and `factors:` (got {})", show(&other)),
+                format!(
+                    "a preset is a mapping of keys such as `name:` and `factors:` (got {})",
+                    show(&other)
+                ),
             )
             .at(Some(Location { line: 1, column: 1 })))
         }
@@ -191,7 +217,10 @@ fn read_file(path: &Path) -> Result<PresetFile, PresetError> {
         if let Err(e) = serde_path_to_error::deserialize::<_, Preset>(de) {
             let field = e.path().to_string();
             let inner = e.into_inner();
-            let yaml_loc = inner.location().map(|l| Location { line: l.line(), column: l.column() });
+            let yaml_loc = inner.location().map(|l| Location {
+                line: l.line(),
+                column: l.column(),
+            });
             let key_loc = locate_field(&text, &field);
             // serde_yaml points at the offending token for type errors and unknown keys, but at
             // the enclosing mapping for distribution errors; the key is the better spot then.
@@ -199,12 +228,20 @@ fn read_file(path: &Path) -> Result<PresetFile, PresetError> {
                 (Some(y), Some(k)) if y >= k => Some(y),
                 (y, k) => k.or(y),
             };
-            return Err(PresetError::new(PresetErrorKind::Schema, display, clean_message(&inner.to_string()))
-                .at(location)
-                .field(field));
+            return Err(PresetError::new(
+                PresetErrorKind::Schema,
+                display,
+                clean_message(&inner.to_string()),
+            )
+            .at(location)
+            .field(field));
         }
     }
-    Ok(PresetFile { display, text, value })
+    Ok(PresetFile {
+        display,
+        text,
+        value,
+    })
 }
 
 /// serde_yaml appends " at line L column C" (and sometimes prefixes its own path); the
@@ -231,7 +268,11 @@ fn clean_message(msg: &str) -> String {
     out.push_str(rest);
     // A leading "path: " (no spaces in the path) is serde_yaml's own path prefix.
     match out.split_once(": ") {
-        Some((head, tail)) if !head.contains(' ') && !head.is_empty() && head.contains(['.', '[']) => tail.to_string(),
+        Some((head, tail))
+            if !head.contains(' ') && !head.is_empty() && head.contains(['.', '[']) =>
+        {
+            tail.to_string()
+        }
         _ => out,
     }
 }
@@ -261,12 +302,18 @@ fn apply_override(merged: &mut Value, schema: &Value, raw: &str) -> Result<Overr
         PresetError::new(PresetErrorKind::Override, source.clone(), msg).field(field)
     };
     let Some((key, text)) = raw.split_once('=') else {
-        return Err(err("", "expected key=value, e.g. --set factors.camera.distance=5".into()));
+        return Err(err(
+            "",
+            "expected key=value, e.g. --set factors.camera.distance=5".into(),
+        ));
     };
     let key = key.trim();
     let path: Vec<String> = key.split('.').map(str::to_string).collect();
     if path.iter().any(String::is_empty) {
-        return Err(err(key, "the key has an empty part; write dotted keys like factors.camera.distance".into()));
+        return Err(err(
+            key,
+            "the key has an empty part; write dotted keys like factors.camera.distance".into(),
+        ));
     }
     let value: Value = serde_yaml::from_str(text).map_err(|e| {
         err(key, format!("the value is not valid YAML ({}); quote it, e.g. --set '{key}={{uniform: [1, 2]}}'", clean_message(&e.to_string())))
@@ -287,10 +334,18 @@ fn apply_override(merged: &mut Value, schema: &Value, raw: &str) -> Result<Overr
             Some(child) => node = child,
             None => {
                 let valid: Vec<&str> = map.keys().filter_map(Value::as_str).collect();
-                let level = if here.is_empty() { "the top level".to_string() } else { here };
-                return Err(err(key, format!(
-                    "no field \"{seg}\" at {level}; valid keys: {}", valid.join(", ")
-                )));
+                let level = if here.is_empty() {
+                    "the top level".to_string()
+                } else {
+                    here
+                };
+                return Err(err(
+                    key,
+                    format!(
+                        "no field \"{seg}\" at {level}; valid keys: {}",
+                        valid.join(", ")
+                    ),
+                ));
             }
         }
     }
@@ -300,16 +355,27 @@ fn apply_override(merged: &mut Value, schema: &Value, raw: &str) -> Result<Overr
         if !matches!(target, Value::Mapping(_)) || is_dist_mapping(target) {
             *target = Value::Mapping(Mapping::new());
         }
-        let Value::Mapping(m) = target else { unreachable!("just made a mapping") };
+        let Value::Mapping(m) = target else {
+            unreachable!("just made a mapping")
+        };
         target = m.entry(Value::String(seg.clone())).or_insert(Value::Null);
     }
     *target = value;
-    Ok(Override { raw: raw.to_string(), path })
+    Ok(Override {
+        raw: raw.to_string(),
+        path,
+    })
 }
 
 /// Attributes an error on the merged preset to the last `--set` touching the field, else to
 /// the most derived file that sets it (located by key), else to the top file.
-fn blame(chain: &[PresetFile], applied: &[Override], field: &str, kind: PresetErrorKind, message: String) -> PresetError {
+fn blame(
+    chain: &[PresetFile],
+    applied: &[Override],
+    field: &str,
+    kind: PresetErrorKind,
+    message: String,
+) -> PresetError {
     let segs = segments(field);
     let overlaps = |o: &Override| o.path.iter().zip(&segs).all(|(a, b)| a == b);
     if let Some(o) = applied.iter().rev().find(|o| overlaps(o)) {

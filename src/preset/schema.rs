@@ -421,7 +421,10 @@ impl Default for BackgroundFactor {
             saturation: NumberDist::uniform(0.0, 1.0),
             value: NumberDist::uniform(0.05, 1.0),
             pattern: CategoryDist::choice_of(BACKGROUND_PATTERNS),
-            pattern_scale: NumberDist::LogUniform { min: 1.0, max: 20.0 },
+            pattern_scale: NumberDist::LogUniform {
+                min: 1.0,
+                max: 20.0,
+            },
             crop_size: NumberDist::uniform(0.3, 1.0),
             image_folder: None,
         }

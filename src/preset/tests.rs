@@ -43,15 +43,22 @@ fn bundled_presets_load_and_validate() {
 fn base_yaml_is_the_builtin_default() {
     // docs/PRESETS.md documents one set of defaults: base.yaml and the Rust defaults agree.
     let base = Preset::load_in(&repo_presets(), "base", &[]).unwrap();
-    let mut default = Preset::default();
-    default.name = "base".into();
-    default.description = base.description.clone();
+    let default = Preset {
+        name: "base".into(),
+        description: base.description.clone(),
+        ..Preset::default()
+    };
     assert_eq!(base, default);
 }
 
 #[test]
 fn to_yaml_round_trips() {
-    let demo = Preset::load_in(&repo_presets(), "demo", &["factors.camera.distance=4".into()]).unwrap();
+    let demo = Preset::load_in(
+        &repo_presets(),
+        "demo",
+        &["factors.camera.distance=4".into()],
+    )
+    .unwrap();
     let dir = presets(&[("resolved.yaml", &demo.to_yaml())]);
     assert_eq!(load(&dir, "resolved", &[]).unwrap(), demo);
 }
@@ -65,10 +72,23 @@ fn children_override_parents_and_name_defaults_to_the_file() {
     ]);
     let p = load(&dir, "grandchild", &[]).unwrap();
     assert_eq!(p.seed, 9);
-    assert_eq!(p.name, "grandchild", "a file without name: gets its file stem");
+    assert_eq!(
+        p.name, "grandchild",
+        "a file without name: gets its file stem"
+    );
     // The distribution is replaced whole, not merged into {uniform, normal}.
-    assert_eq!(p.factors.camera.distance, NumberDist::Normal { mean: 5.0, std: 0.0 });
-    assert_eq!(p.factors.camera.elevation, NumberDist::Fixed(10.0), "siblings are kept");
+    assert_eq!(
+        p.factors.camera.distance,
+        NumberDist::Normal {
+            mean: 5.0,
+            std: 0.0
+        }
+    );
+    assert_eq!(
+        p.factors.camera.elevation,
+        NumberDist::Fixed(10.0),
+        "siblings are kept"
+    );
 }
 
 #[test]
@@ -118,21 +138,34 @@ fn unknown_field_is_located_and_lists_valid_keys() {
     let dir = presets(&[("p.yaml", "factors:\n  camera:\n    elevaton: 3\n")]);
     let line = err_line(&dir, "p", &[]);
     assert!(line.starts_with("p.yaml:3:5: factors.camera"), "{line}");
-    assert!(line.contains("unknown field `elevaton`, expected one of `distance`, `elevation`"), "{line}");
+    assert!(
+        line.contains("unknown field `elevaton`, expected one of `distance`, `elevation`"),
+        "{line}"
+    );
 }
 
 #[test]
 fn wrong_type_is_located_at_the_value() {
     let dir = presets(&[("p.yaml", "render:\n  resolution: big\n")]);
     let line = err_line(&dir, "p", &[]);
-    assert!(line.starts_with("p.yaml:2:15: render.resolution: invalid type: string \"big\", expected u32"), "{line}");
+    assert!(
+        line.starts_with(
+            "p.yaml:2:15: render.resolution: invalid type: string \"big\", expected u32"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
 fn bad_distribution_form_explains_the_forms() {
     let dir = presets(&[("p.yaml", "factors:\n  scale:\n    size: [1, 2]\n")]);
     let line = err_line(&dir, "p", &[]);
-    assert!(line.starts_with("p.yaml:3:5: factors.scale.size: expected a number or one of fixed/uniform/normal"), "{line}");
+    assert!(
+        line.starts_with(
+            "p.yaml:3:5: factors.scale.size: expected a number or one of fixed/uniform/normal"
+        ),
+        "{line}"
+    );
 }
 
 #[test]
@@ -141,13 +174,19 @@ fn yaml_syntax_error_is_located() {
     let line = err_line(&dir, "p", &[]);
     assert!(line.starts_with("p.yaml:"), "{line}");
     assert!(line.contains(": invalid YAML: "), "{line}");
-    assert!(!line.contains(" at line "), "the location is not repeated: {line}");
+    assert!(
+        !line.contains(" at line "),
+        "the location is not repeated: {line}"
+    );
 }
 
 #[test]
 fn semantic_error_points_at_the_file_that_set_the_field() {
     let dir = presets(&[
-        ("parent.yaml", "seed: 1\nfactors:\n  light:\n    elevation: {uniform: [-100, 10]}\n"),
+        (
+            "parent.yaml",
+            "seed: 1\nfactors:\n  light:\n    elevation: {uniform: [-100, 10]}\n",
+        ),
         ("child.yaml", "extends: parent\nseed: 2\n"),
     ]);
     assert_eq!(
@@ -158,15 +197,24 @@ fn semantic_error_points_at_the_file_that_set_the_field() {
 
 #[test]
 fn semantic_name_errors_list_the_known_names() {
-    let dir = presets(&[("p.yaml", "factors:\n  material:\n    family: {choice: [metal, gold]}\n")]);
+    let dir = presets(&[(
+        "p.yaml",
+        "factors:\n  material:\n    family: {choice: [metal, gold]}\n",
+    )]);
     let line = err_line(&dir, "p", &[]);
     assert!(
         line.starts_with("p.yaml:3:5: factors.material.family: unknown name \"gold\"; expected one of plastic, metal,"),
         "{line}"
     );
-    let dir = presets(&[("p.yaml", "factors:\n  light:\n    world:\n      hdri: {choice: [city, moon]}\n")]);
+    let dir = presets(&[(
+        "p.yaml",
+        "factors:\n  light:\n    world:\n      hdri: {choice: [city, moon]}\n",
+    )]);
     let line = err_line(&dir, "p", &[]);
-    assert!(line.starts_with("p.yaml:4:7: factors.light.world.hdri: unknown name \"moon\""), "{line}");
+    assert!(
+        line.starts_with("p.yaml:4:7: factors.light.world.hdri: unknown name \"moon\""),
+        "{line}"
+    );
 }
 
 #[test]
@@ -188,7 +236,10 @@ fn extends_cycles_are_reported() {
 fn missing_parent_and_missing_preset_are_reported() {
     let dir = presets(&[("a.yaml", "seed: 1\nextends: nope\n"), ("b.yaml", "")]);
     let line = err_line(&dir, "a", &[]);
-    assert!(line.starts_with("a.yaml:2:1: extends: no preset named \"nope\""), "{line}");
+    assert!(
+        line.starts_with("a.yaml:2:1: extends: no preset named \"nope\""),
+        "{line}"
+    );
     assert!(line.ends_with("available presets: a, b"), "{line}");
     let line = err_line(&dir, "zzz", &[]);
     assert!(line.starts_with("zzz: no preset named \"zzz\""), "{line}");
@@ -204,7 +255,10 @@ fn bad_set_paths_name_the_override_and_the_valid_keys() {
     let line = err_line(&dir, "p", &["colour=red"]);
     assert!(line.starts_with("--set colour=red: colour: no field \"colour\" at the top level; valid keys: name, description, seed,"), "{line}");
     let line = err_line(&dir, "p", &["factors.camera.distance.uniform=[1, 2]"]);
-    assert!(line.contains("factors.camera.distance is a single value, not a section; set it whole"), "{line}");
+    assert!(
+        line.contains("factors.camera.distance is a single value, not a section; set it whole"),
+        "{line}"
+    );
     let line = err_line(&dir, "p", &["seed"]);
     assert!(line.starts_with("--set seed: expected key=value"), "{line}");
 }
@@ -224,7 +278,10 @@ fn bad_set_values_are_blamed_on_the_override() {
 
 #[test]
 fn folders_required_by_drawable_kinds() {
-    let dir = presets(&[("p.yaml", "factors:\n  background:\n    kind: {choice: {solid: 1, image: 1}}\n")]);
+    let dir = presets(&[(
+        "p.yaml",
+        "factors:\n  background:\n    kind: {choice: {solid: 1, image: 1}}\n",
+    )]);
     let line = err_line(&dir, "p", &[]);
     assert!(line.starts_with("p.yaml:3:5: factors.background.kind: \"image\" can be drawn but factors.background.image_folder is not set"), "{line}");
 }

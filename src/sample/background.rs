@@ -26,10 +26,18 @@ pub fn sample_background(
     };
     let kind = f.kind.sample(&mut s.rng("background.kind"));
     let image = match kind.as_str() {
-        "image" => Some(pick(images, &mut s.rng("background.image"), "factors.background.image_folder")?),
+        "image" => Some(pick(
+            images,
+            &mut s.rng("background.image"),
+            "factors.background.image_folder",
+        )?),
         "hdri" => match &world.hdri {
             Some(h) => Some(h.clone()),
-            None => Some(pick(hdris, &mut s.rng("background.hdri"), "factors.light.world.hdri_folder")?),
+            None => Some(pick(
+                hdris,
+                &mut s.rng("background.hdri"),
+                "factors.light.world.hdri_folder",
+            )?),
         },
         _ => None,
     };

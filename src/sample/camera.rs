@@ -4,7 +4,10 @@ use super::streams::Streams;
 use crate::preset::CameraFactor;
 
 pub fn sample_camera(f: &CameraFactor, s: &Streams) -> CameraParams {
-    let jitter = |axis: &str| f.look_at_jitter.sample(&mut s.rng(&format!("camera.look_at.{axis}")));
+    let jitter = |axis: &str| {
+        f.look_at_jitter
+            .sample(&mut s.rng(&format!("camera.look_at.{axis}")))
+    };
     CameraParams {
         distance: f.distance.sample(&mut s.rng("camera.distance")),
         elevation_deg: f.elevation.sample(&mut s.rng("camera.elevation")),

@@ -73,9 +73,24 @@ mod tests {
     #[test]
     fn hsv_primaries_and_greys() {
         assert!(close(hsv_to_srgb(0.0, 1.0, 1.0), [1.0, 0.0, 0.0], 1e-12));
-        assert!(close(hsv_to_srgb(1.0 / 3.0, 1.0, 1.0), [0.0, 1.0, 0.0], 1e-12));
-        assert!(close(hsv_to_srgb(2.0 / 3.0, 1.0, 1.0), [0.0, 0.0, 1.0], 1e-12));
-        assert!(close(hsv_to_srgb(1.5, 1.0, 1.0), hsv_to_srgb(0.5, 1.0, 1.0), 1e-12), "hue wraps");
+        assert!(close(
+            hsv_to_srgb(1.0 / 3.0, 1.0, 1.0),
+            [0.0, 1.0, 0.0],
+            1e-12
+        ));
+        assert!(close(
+            hsv_to_srgb(2.0 / 3.0, 1.0, 1.0),
+            [0.0, 0.0, 1.0],
+            1e-12
+        ));
+        assert!(
+            close(
+                hsv_to_srgb(1.5, 1.0, 1.0),
+                hsv_to_srgb(0.5, 1.0, 1.0),
+                1e-12
+            ),
+            "hue wraps"
+        );
         // sRGB 0.5 grey is linear 0.214.
         assert!(close(hsv_to_linear(0.3, 0.0, 0.5), [0.2140; 3], 1e-4));
     }
@@ -86,7 +101,10 @@ mod tests {
         let day = temperature_to_linear(6600.0);
         let cold = temperature_to_linear(12000.0);
         assert!(warm[0] == 1.0 && warm[2] < 0.3, "{warm:?}");
-        assert!(close(day, [1.0, 1.0, 1.0], 0.05), "6600 K is near white: {day:?}");
+        assert!(
+            close(day, [1.0, 1.0, 1.0], 0.05),
+            "6600 K is near white: {day:?}"
+        );
         assert!(cold[2] == 1.0 && cold[0] < 0.8, "{cold:?}");
     }
 }

@@ -13,8 +13,16 @@ use crate::preset::{LightFactor, NumberDist, WorldFactor, ALL_HDRIS, MAX_LAMPS};
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
-pub fn sample_light(f: &LightFactor, hdris: &[PathBuf], s: &Streams) -> Result<LightParams, SampleError> {
-    let count = f.count.sample(&mut s.rng("light.count")).round().clamp(0.0, MAX_LAMPS) as usize;
+pub fn sample_light(
+    f: &LightFactor,
+    hdris: &[PathBuf],
+    s: &Streams,
+) -> Result<LightParams, SampleError> {
+    let count = f
+        .count
+        .sample(&mut s.rng("light.count"))
+        .round()
+        .clamp(0.0, MAX_LAMPS) as usize;
     let lamps = (0..count).map(|i| sample_lamp(f, i, s)).collect();
     Ok(LightParams {
         lamps,
@@ -47,7 +55,11 @@ fn sample_lamp(f: &LightFactor, i: usize, s: &Streams) -> LampParams {
     }
 }
 
-fn sample_world(w: &WorldFactor, hdris: &[PathBuf], s: &Streams) -> Result<WorldParams, SampleError> {
+fn sample_world(
+    w: &WorldFactor,
+    hdris: &[PathBuf],
+    s: &Streams,
+) -> Result<WorldParams, SampleError> {
     let draw = |label: &str, d: &NumberDist| d.sample(&mut s.rng(label));
     let kind = w.kind.sample(&mut s.rng("light.world.kind"));
     let hdri = if kind == "hdri" {
@@ -73,7 +85,11 @@ fn sample_world(w: &WorldFactor, hdris: &[PathBuf], s: &Streams) -> Result<World
 /// The HDRI whose file stem is `name`, or any of them for "all".
 fn hdri_named(name: &str, hdris: &[PathBuf], s: &Streams) -> Result<PathBuf, SampleError> {
     if name == ALL_HDRIS {
-        return pick(hdris, &mut s.rng("light.world.hdri_file"), "factors.light.world.hdri_folder");
+        return pick(
+            hdris,
+            &mut s.rng("light.world.hdri_file"),
+            "factors.light.world.hdri_folder",
+        );
     }
     hdris
         .iter()
@@ -81,7 +97,11 @@ fn hdri_named(name: &str, hdris: &[PathBuf], s: &Streams) -> Result<PathBuf, Sam
         .cloned()
         .ok_or_else(|| SampleError::UnknownHdri {
             name: name.to_string(),
-            available: hdris.iter().filter_map(|p| stem(p)).collect::<Vec<_>>().join(", "),
+            available: hdris
+                .iter()
+                .filter_map(|p| stem(p))
+                .collect::<Vec<_>>()
+                .join(", "),
         })
 }
 

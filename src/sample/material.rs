@@ -7,7 +7,11 @@ use crate::preset::MaterialFactor;
 use rand::Rng;
 use std::path::PathBuf;
 
-pub fn sample_material(f: &MaterialFactor, images: &[PathBuf], s: &Streams) -> Result<MaterialParams, SampleError> {
+pub fn sample_material(
+    f: &MaterialFactor,
+    images: &[PathBuf],
+    s: &Streams,
+) -> Result<MaterialParams, SampleError> {
     let draw = |label: &str, d: &crate::preset::NumberDist| d.sample(&mut s.rng(label));
     let colour = |which: &str| {
         hsv_to_linear(
@@ -16,10 +20,15 @@ pub fn sample_material(f: &MaterialFactor, images: &[PathBuf], s: &Streams) -> R
             draw(&format!("material.{which}.value"), &f.value),
         )
     };
-    let keep_original = s.rng("material.keep_original").random::<f64>() < f.keep_original_probability;
+    let keep_original =
+        s.rng("material.keep_original").random::<f64>() < f.keep_original_probability;
     let family = f.family.sample(&mut s.rng("material.family"));
     let image = if family == "image" {
-        Some(pick(images, &mut s.rng("material.image"), "factors.material.image_folder")?)
+        Some(pick(
+            images,
+            &mut s.rng("material.image"),
+            "factors.material.image_folder",
+        )?)
     } else {
         None
     };

@@ -31,12 +31,16 @@ pub enum SampleError {
         folder: String,
         extensions: String,
     },
-    #[error("{field}: cannot list {folder}: {message}; check that the folder exists and is readable")]
+    #[error(
+        "{field}: cannot list {folder}: {message}; check that the folder exists and is readable"
+    )]
     Folder {
         field: String,
         folder: String,
         message: String,
     },
+    #[error("{field}: the sampling context lists no files for it; build the context with SamplingContext::prepare")]
+    NoFiles { field: String },
     #[error("factors.light.world.hdri: no HDRI named \"{name}\"; available: {available}")]
     UnknownHdri { name: String, available: String },
 }
@@ -56,15 +60,26 @@ impl SamplingContext {
         let f = &preset.factors;
         let world = &f.light.world;
         let needs_hdri = world.kind.can_be("hdri") || f.background.kind.can_be("hdri");
-        let hdri_dir = world.hdri_folder.clone().unwrap_or_else(crate::paths::bundled_hdri_dir);
+        let hdri_dir = world
+            .hdri_folder
+            .clone()
+            .unwrap_or_else(crate::paths::bundled_hdri_dir);
         let hdris = if needs_hdri {
-            list_files(&hdri_dir, HDRI_EXTENSIONS, false, "factors.light.world.hdri_folder")?
+            list_files(
+                &hdri_dir,
+                HDRI_EXTENSIONS,
+                false,
+                "factors.light.world.hdri_folder",
+            )?
         } else {
             Vec::new()
         };
         if world.kind.can_be("hdri") {
             for name in world.hdri.possible() {
-                let found = name == ALL_HDRIS || hdris.iter().any(|p| p.file_stem().is_some_and(|s| s == name));
+                let found = name == ALL_HDRIS
+                    || hdris
+                        .iter()
+                        .any(|p| p.file_stem().is_some_and(|s| s == name));
                 if !found {
                     return Err(SampleError::UnknownHdri {
                         name: name.to_string(),
@@ -74,11 +89,21 @@ impl SamplingContext {
             }
         }
         let material_images = match (&f.material.image_folder, f.material.family.can_be("image")) {
-            (Some(dir), true) => list_files(dir, IMAGE_EXTENSIONS, true, "factors.material.image_folder")?,
+            (Some(dir), true) => {
+                list_files(dir, IMAGE_EXTENSIONS, true, "factors.material.image_folder")?
+            }
             _ => Vec::new(),
         };
-        let background_images = match (&f.background.image_folder, f.background.kind.can_be("image")) {
-            (Some(dir), true) => list_files(dir, IMAGE_EXTENSIONS, true, "factors.background.image_folder")?,
+        let background_images = match (
+            &f.background.image_folder,
+            f.background.kind.can_be("image"),
+        ) {
+            (Some(dir), true) => list_files(
+                dir,
+                IMAGE_EXTENSIONS,
+                true,
+                "factors.background.image_folder",
+            )?,
             _ => Vec::new(),
         };
         Ok(SamplingContext {
@@ -103,7 +128,13 @@ pub fn sample_scene(
     let s = Streams::new(seed, class, index, attempt);
     let f = &preset.factors;
     let light = light::sample_light(&f.light, &ctx.hdris, &s)?;
-    let background = background::sample_background(&f.background, &ctx.background_images, &ctx.hdris, &light.world, &s)?;
+    let background = background::sample_background(
+        &f.background,
+        &ctx.background_images,
+        &ctx.hdris,
+        &light.world,
+        &s,
+    )?;
     Ok(SceneParams {
         scale: scale::sample_scale(&f.scale, &s),
         material: material::sample_material(&f.material, &ctx.material_images, &s)?,
@@ -116,17 +147,20 @@ pub fn sample_scene(
 /// A uniformly drawn entry of a sorted file list.
 fn pick<R: Rng>(files: &[PathBuf], rng: &mut R, field: &str) -> Result<PathBuf, SampleError> {
     if files.is_empty() {
-        return Err(SampleError::EmptyFolder {
+        return Err(SampleError::NoFiles {
             field: field.to_string(),
-            folder: "(no folder listed)".to_string(),
-            extensions: "files".to_string(),
         });
     }
     Ok(files[rng.random_range(0..files.len())].clone())
 }
 
 /// Files with one of `extensions` (case-insensitive), sorted by path; an empty result is an error.
-fn list_files(dir: &Path, extensions: &[&str], recursive: bool, field: &str) -> Result<Vec<PathBuf>, SampleError> {
+fn list_files(
+    dir: &Path,
+    extensions: &[&str],
+    recursive: bool,
+    field: &str,
+) -> Result<Vec<PathBuf>, SampleError> {
     let mut walker = walkdir::WalkDir::new(dir).follow_links(true);
     if !recursive {
         walker = walker.max_depth(1);
@@ -138,7 +172,11 @@ fn list_files(dir: &Path, extensions: &[&str], recursive: bool, field: &str) -> 
             folder: dir.display().to_string(),
             message: e.to_string(),
         })?;
-        let ext = entry.path().extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let ext = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
         if entry.file_type().is_file() && ext.is_some_and(|e| extensions.contains(&e.as_str())) {
             files.push(entry.into_path());
         }

@@ -27,7 +27,9 @@ impl Streams {
         h.update(class.as_bytes());
         h.update(index.to_le_bytes());
         h.update(attempt.to_le_bytes());
-        Streams { key: h.finalize().into() }
+        Streams {
+            key: h.finalize().into(),
+        }
     }
 
     /// The generator of one labelled parameter.
@@ -47,7 +49,9 @@ fn label_id(label: &str) -> u64 {
 
 /// The Cycles noise seed of an image, so a re-render gives the same pixels.
 pub fn sample_seed_for_cycles(seed: u64, class: &str, index: u64, attempt: u32) -> u32 {
-    Streams::new(seed, class, index, attempt).rng("render.cycles_seed").next_u32()
+    Streams::new(seed, class, index, attempt)
+        .rng("render.cycles_seed")
+        .next_u32()
 }
 
 #[cfg(test)]
@@ -63,7 +67,13 @@ mod tests {
         assert_ne!(a.rng("x").random::<u64>(), a.rng("y").random::<u64>());
         assert_ne!(Streams::new(1, "chair", 5, 1), a);
         assert_ne!(Streams::new(1, "chairs", 5, 0), a);
-        assert_eq!(sample_seed_for_cycles(1, "chair", 5, 0), sample_seed_for_cycles(1, "chair", 5, 0));
-        assert_ne!(sample_seed_for_cycles(1, "chair", 5, 0), sample_seed_for_cycles(1, "chair", 6, 0));
+        assert_eq!(
+            sample_seed_for_cycles(1, "chair", 5, 0),
+            sample_seed_for_cycles(1, "chair", 5, 0)
+        );
+        assert_ne!(
+            sample_seed_for_cycles(1, "chair", 5, 0),
+            sample_seed_for_cycles(1, "chair", 6, 0)
+        );
     }
 }
