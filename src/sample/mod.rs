@@ -1,3 +1,208 @@
 //! Sampling of scene parameters, one file per variation factor.
+//!
+//! [`sample_scene`] is a pure function of (preset, prepared file lists, seed, class, index,
+//! attempt): the same inputs give the same [`SceneParams`] whatever the worker count or order.
+//! Folder listings happen once, outside it, in [`SamplingContext::prepare`].
+mod background;
+mod camera;
+pub mod color;
+mod light;
+mod material;
 mod params;
+mod scale;
+mod streams;
+
 pub use params::*;
+pub use streams::{sample_seed_for_cycles, Streams};
+
+use crate::preset::{Preset, ALL_HDRIS};
+use rand::Rng;
+use std::path::{Path, PathBuf};
+
+/// Image extensions accepted in texture and background folders.
+const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
+const HDRI_EXTENSIONS: &[&str] = &["exr", "hdr"];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SampleError {
+    #[error("{field}: no usable files in {folder} (looked for {extensions}); point {field} at a folder that has some")]
+    EmptyFolder {
+        field: String,
+        folder: String,
+        extensions: String,
+    },
+    #[error(
+        "{field}: cannot list {folder}: {message}; check that the folder exists and is readable"
+    )]
+    Folder {
+        field: String,
+        folder: String,
+        message: String,
+    },
+    #[error("{field}: the sampling context lists no files for it; build the context with SamplingContext::prepare")]
+    NoFiles { field: String },
+    #[error("factors.light.world.hdri: no HDRI named \"{name}\"; available: {available}")]
+    UnknownHdri { name: String, available: String },
+}
+
+/// The sorted file lists a preset draws from (listed once per run, so draws are indices).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SamplingContext {
+    pub hdris: Vec<PathBuf>,
+    pub material_images: Vec<PathBuf>,
+    pub background_images: Vec<PathBuf>,
+}
+
+impl SamplingContext {
+    /// Lists the folders the preset can draw from and checks that every drawable kind has
+    /// files (an `hdri` world with no HDRIs fails here, not on image 10,000).
+    pub fn prepare(preset: &Preset) -> Result<Self, SampleError> {
+        let f = &preset.factors;
+        let world = &f.light.world;
+        let needs_hdri = world.kind.can_be("hdri") || f.background.kind.can_be("hdri");
+        let hdri_dir = world
+            .hdri_folder
+            .clone()
+            .unwrap_or_else(crate::paths::bundled_hdri_dir);
+        let hdris = if needs_hdri {
+            list_files(
+                &hdri_dir,
+                HDRI_EXTENSIONS,
+                false,
+                "factors.light.world.hdri_folder",
+            )?
+        } else {
+            Vec::new()
+        };
+        if world.kind.can_be("hdri") {
+            for name in world.hdri.possible() {
+                let found = name == ALL_HDRIS
+                    || hdris
+                        .iter()
+                        .any(|p| p.file_stem().is_some_and(|s| s == name));
+                if !found {
+                    return Err(SampleError::UnknownHdri {
+                        name: name.to_string(),
+                        available: stems(&hdris),
+                    });
+                }
+            }
+        }
+        let material_images = match (&f.material.image_folder, f.material.family.can_be("image")) {
+            (Some(dir), true) => {
+                list_files(dir, IMAGE_EXTENSIONS, true, "factors.material.image_folder")?
+            }
+            _ => Vec::new(),
+        };
+        let background_images = match (
+            &f.background.image_folder,
+            f.background.kind.can_be("image"),
+        ) {
+            (Some(dir), true) => list_files(
+                dir,
+                IMAGE_EXTENSIONS,
+                true,
+                "factors.background.image_folder",
+            )?,
+            _ => Vec::new(),
+        };
+        Ok(SamplingContext {
+            hdris,
+            material_images,
+            background_images,
+        })
+    }
+}
+
+/// The scene parameters of image `index` of `class`, attempt `attempt` (a rejected render is
+/// re-sampled with the next attempt). Each factor, and each parameter within it, draws from
+/// its own stream (see [`Streams`]).
+pub fn sample_scene(
+    preset: &Preset,
+    ctx: &SamplingContext,
+    seed: u64,
+    class: &str,
+    index: u64,
+    attempt: u32,
+) -> Result<SceneParams, SampleError> {
+    let s = Streams::new(seed, class, index, attempt);
+    let f = &preset.factors;
+    let light = light::sample_light(&f.light, &ctx.hdris, &s)?;
+    let background = background::sample_background(
+        &f.background,
+        &ctx.background_images,
+        &ctx.hdris,
+        &light.world,
+        &s,
+    )?;
+    Ok(SceneParams {
+        scale: scale::sample_scale(&f.scale, &s),
+        material: material::sample_material(&f.material, &ctx.material_images, &s)?,
+        camera: camera::sample_camera(&f.camera, &s),
+        light,
+        background,
+    })
+}
+
+/// A uniformly drawn entry of a sorted file list.
+fn pick<R: Rng>(files: &[PathBuf], rng: &mut R, field: &str) -> Result<PathBuf, SampleError> {
+    if files.is_empty() {
+        return Err(SampleError::NoFiles {
+            field: field.to_string(),
+        });
+    }
+    Ok(files[rng.random_range(0..files.len())].clone())
+}
+
+/// Files with one of `extensions` (case-insensitive), sorted by path; an empty result is an error.
+fn list_files(
+    dir: &Path,
+    extensions: &[&str],
+    recursive: bool,
+    field: &str,
+) -> Result<Vec<PathBuf>, SampleError> {
+    let mut walker = walkdir::WalkDir::new(dir).follow_links(true);
+    if !recursive {
+        walker = walker.max_depth(1);
+    }
+    let mut files = Vec::new();
+    for entry in walker {
+        let entry = entry.map_err(|e| SampleError::Folder {
+            field: field.to_string(),
+            folder: dir.display().to_string(),
+            message: e.to_string(),
+        })?;
+        let ext = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .map(str::to_ascii_lowercase);
+        if entry.file_type().is_file() && ext.is_some_and(|e| extensions.contains(&e.as_str())) {
+            files.push(entry.into_path());
+        }
+    }
+    files.sort();
+    if files.is_empty() {
+        return Err(SampleError::EmptyFolder {
+            field: field.to_string(),
+            folder: dir.display().to_string(),
+            extensions: extensions.join("/"),
+        });
+    }
+    Ok(files)
+}
+
+fn stems(files: &[PathBuf]) -> String {
+    let names: Vec<String> = files
+        .iter()
+        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .collect();
+    if names.is_empty() {
+        "none".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,110 @@
+//! Illumination factor: `count` lamps on a spherical shell plus a world (uniform, HDRI, sky).
+//!
+//! The preset speaks in scene terms that do not depend on the lamp's distance: `energy` is the
+//! irradiance at the object (W/m^2) and `size` the lamp's apparent angular diameter. They are
+//! converted here to Blender's units with Blender's light conventions (as used by its glTF
+//! exporter): a point or spot lamp of power P gives P / (4 pi r^2) at distance r, an area lamp
+//! P / (pi r^2) along its axis, a sun its strength.
+use super::color::{hsv_to_linear, temperature_to_linear};
+use super::params::{LampParams, LightParams, WorldParams};
+use super::streams::Streams;
+use super::{pick, SampleError};
+use crate::preset::{LightFactor, NumberDist, WorldFactor, ALL_HDRIS, MAX_LAMPS};
+use std::f64::consts::PI;
+use std::path::{Path, PathBuf};
+
+pub fn sample_light(
+    f: &LightFactor,
+    hdris: &[PathBuf],
+    s: &Streams,
+) -> Result<LightParams, SampleError> {
+    let count = f
+        .count
+        .sample(&mut s.rng("light.count"))
+        .round()
+        .clamp(0.0, MAX_LAMPS) as usize;
+    let lamps = (0..count).map(|i| sample_lamp(f, i, s)).collect();
+    Ok(LightParams {
+        lamps,
+        world: sample_world(&f.world, hdris, s)?,
+    })
+}
+
+fn sample_lamp(f: &LightFactor, i: usize, s: &Streams) -> LampParams {
+    let draw = |name: &str, d: &NumberDist| d.sample(&mut s.rng(&format!("light.lamp{i}.{name}")));
+    let kind = f.kind.sample(&mut s.rng(&format!("light.lamp{i}.kind")));
+    let radius = draw("radius", &f.radius);
+    let irradiance = draw("energy", &f.energy);
+    let angle_deg = draw("size", &f.size);
+    let temperature_k = draw("temperature", &f.temperature);
+    let half_extent = radius * (angle_deg.to_radians() / 2.0).tan();
+    let (energy, size) = match kind.as_str() {
+        "sun" => (irradiance, angle_deg),
+        "area" => (irradiance * PI * radius * radius, 2.0 * half_extent),
+        _ => (irradiance * 4.0 * PI * radius * radius, half_extent),
+    };
+    LampParams {
+        elevation_deg: draw("elevation", &f.elevation),
+        azimuth_deg: draw("azimuth", &f.azimuth),
+        color: temperature_to_linear(temperature_k),
+        kind,
+        radius,
+        energy,
+        temperature_k,
+        size,
+    }
+}
+
+fn sample_world(
+    w: &WorldFactor,
+    hdris: &[PathBuf],
+    s: &Streams,
+) -> Result<WorldParams, SampleError> {
+    let draw = |label: &str, d: &NumberDist| d.sample(&mut s.rng(label));
+    let kind = w.kind.sample(&mut s.rng("light.world.kind"));
+    let hdri = if kind == "hdri" {
+        let name = w.hdri.sample(&mut s.rng("light.world.hdri"));
+        Some(hdri_named(&name, hdris, s)?)
+    } else {
+        None
+    };
+    Ok(WorldParams {
+        strength: draw("light.world.strength", &w.strength),
+        rotation_deg: draw("light.world.rotation", &w.rotation),
+        color: hsv_to_linear(
+            draw("light.world.color.hue", &w.color.hue),
+            draw("light.world.color.saturation", &w.color.saturation),
+            draw("light.world.color.value", &w.color.value),
+        ),
+        sun_elevation_deg: draw("light.world.sun_elevation", &w.sun_elevation),
+        kind,
+        hdri,
+    })
+}
+
+/// The HDRI whose file stem is `name`, or any of them for "all".
+fn hdri_named(name: &str, hdris: &[PathBuf], s: &Streams) -> Result<PathBuf, SampleError> {
+    if name == ALL_HDRIS {
+        return pick(
+            hdris,
+            &mut s.rng("light.world.hdri_file"),
+            "factors.light.world.hdri_folder",
+        );
+    }
+    hdris
+        .iter()
+        .find(|p| p.file_stem().and_then(|s| s.to_str()) == Some(name))
+        .cloned()
+        .ok_or_else(|| SampleError::UnknownHdri {
+            name: name.to_string(),
+            available: hdris
+                .iter()
+                .filter_map(|p| stem(p))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })
+}
+
+fn stem(p: &Path) -> Option<String> {
+    p.file_stem().map(|s| s.to_string_lossy().into_owned())
+}
