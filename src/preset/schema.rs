@@ -182,11 +182,17 @@ impl Default for WorkersConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutputConfig {
-    /// Also write the object mask (alpha) next to each image.
+    /// Also write the object mask (alpha of the render) under `masks/`.
     pub masks: bool,
+}
+
+impl Default for OutputConfig {
+    fn default() -> Self {
+        OutputConfig { masks: true }
+    }
 }
 
 /// The five variation factors of the paper.

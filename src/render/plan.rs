@@ -15,8 +15,19 @@ pub struct ClassPlan {
     /// Model order for this class: image `i` uses `models[(i + attempt) % n]`, skipping
     /// denylisted ones, so every model is used about equally and the choice is deterministic.
     pub models: Vec<ModelEntry>,
-    /// "train", "test" or "all": which side of the model split `models` is.
-    pub split: String,
+    /// Keys of the class's models on the test side of the model split.
+    pub test_keys: std::collections::HashSet<String>,
+}
+
+impl ClassPlan {
+    /// "train" or "test": the side of the model split a model is on.
+    pub fn split_of(&self, key: &str) -> &'static str {
+        if self.test_keys.contains(key) {
+            "test"
+        } else {
+            "train"
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

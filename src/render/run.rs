@@ -117,13 +117,7 @@ pub fn run(
     let max_batch = (total_jobs / (workers * 4)).clamp(1, 32);
     let batches = plan::batch_jobs(&classes, jobs, &deny, max_batch);
 
-    let settings = RenderSettings {
-        resolution: preset.render.resolution,
-        samples: preset.render.samples,
-        denoise: preset.render.denoise,
-        engine: preset.render.engine.clone(),
-        threads: preset.render.threads,
-    };
+    let settings = preset.render.settings();
     let validation = preset.validation_config();
     let masks = preset.output.masks;
     let mut stats = RunStats::new(&class_names);
@@ -331,16 +325,23 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let params = sample::sample_scene(
+            let params = match sample::sample_scene(
                 &sh.preset,
                 &sh.ctx,
                 sh.preset.seed,
                 &class.class,
                 job.index,
                 attempt,
-            );
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The context was checked up front, so this is a preset/context mismatch.
+                    last_reason = e.to_string();
+                    break;
+                }
+            };
             let cycles_seed =
-                sample::cycles_seed(sh.preset.seed, &class.class, job.index, attempt);
+                sample::sample_seed_for_cycles(sh.preset.seed, &class.class, job.index, attempt);
             let output = self.spec.work_dir.join("render.png");
             let _ = std::fs::remove_file(&output);
             let request = WorkerRequest::Render {
@@ -407,7 +408,7 @@ impl Driver<'_> {
                 key: model.key.clone(),
                 name: model.name.clone(),
                 license: model.license.clone(),
-                split: class.split.clone(),
+                split: class.split_of(&model.key).to_string(),
             };
             return match self.save(&id, class, &rgba, &params) {
                 Ok((path, mask, sha256)) => {
@@ -527,14 +528,4 @@ pub fn default_reply_timeout(settings: &RenderSettings) -> Duration {
     let pixels = (settings.resolution as f64).powi(2);
     let estimate = pixels * settings.samples as f64 * 2e-6; // ~25x the measured CPU cost
     Duration::from_secs_f64(120.0 + estimate)
-}
-
-pub fn settings_from(preset: &Preset) -> RenderSettings {
-    RenderSettings {
-        resolution: preset.render.resolution,
-        samples: preset.render.samples,
-        denoise: preset.render.denoise,
-        engine: preset.render.engine.clone(),
-        threads: preset.render.threads,
-    }
 }
