@@ -142,7 +142,7 @@ def build_family_material(params, missing):
         noise.inputs["Distortion"].default_value = 2.0 + distortion
         # Thin veins where the noise crosses 0.5.
         ramp = _node(tree, "ShaderNodeValToRGB", "veins")
-        _ramp(ramp, [(0.0, base), (0.46, base), (0.5, second), (0.54, base), (1.0, base)])
+        _ramp(ramp, [(0.0, base), (0.44, base), (0.5, second), (0.56, base), (1.0, base)])
         _link(tree, noise.outputs["Factor"], ramp.inputs["Factor"])
         _link(tree, ramp.outputs["Color"], inp["Base Color"])
         inp["Metallic"].default_value = 0.0
@@ -205,7 +205,13 @@ def build_family_material(params, missing):
         noise.inputs["Scale"].default_value = 1.0
         noise.inputs["Detail"].default_value = detail
         noise.inputs["Distortion"].default_value = distortion
-        _mix_colors(tree, noise.outputs["Factor"], base, second, inp["Base Color"])
+        # Noise sits near 0.5: stretch its middle so both colours show, not a muddy average.
+        contrast = _node(tree, "ShaderNodeMapRange", "contrast")
+        contrast.clamp = True
+        contrast.inputs["From Min"].default_value = 0.38
+        contrast.inputs["From Max"].default_value = 0.62
+        _link(tree, noise.outputs["Factor"], contrast.inputs["Value"])
+        _mix_colors(tree, contrast.outputs["Result"], base, second, inp["Base Color"])
     elif family == "voronoi":
         coords = _coords(tree, scale)
         cells = _node(tree, "ShaderNodeTexVoronoi", "cells")

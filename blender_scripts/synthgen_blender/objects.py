@@ -1,12 +1,14 @@
 """Import one model, normalize it (centred, largest side 1) and remove it again.
 
-The model lives under one empty, `synthgen_model_root`: normalization and the per-request object
-scale are both on that empty, so a reused model only changes the empty's transform.
+The mesh data is normalized once at load (centred at the origin, largest side 1) and every part
+is parented to one empty, `synthgen_model_root`, that carries the per-request object scale: a
+reused model only changes the empty's scale.
 """
 import os
 
 import bpy
 import numpy as np
+from mathutils import Matrix, Vector
 
 ROOT_NAME = "synthgen_model_root"
 
@@ -18,16 +20,13 @@ class ModelError(Exception):
 class LoadedModel:
     """What is kept between requests that share a model key."""
 
-    def __init__(self, key, root, meshes, original_materials, center, base_scale):
+    def __init__(self, key, root, meshes, original_materials):
         self.key = key
         self.root = root
         # Mesh objects, in import order.
         self.meshes = meshes
         # Per mesh object: the materials of its slots as imported (None for an empty slot).
         self.original_materials = original_materials
-        # World-space centre of the imported bounding box and 1 / its largest side.
-        self.center = center
-        self.base_scale = base_scale
 
 
 def load_model(model):
@@ -79,14 +78,26 @@ def load_model(model):
         )
     center = (lo + hi) / 2.0
 
+    # Bake the normalization into the mesh data: each part's local space is then the model's
+    # normalized space (centred, largest side 1), which object-space patterns rely on, and the
+    # root empty only carries the per-request size.
+    base_scale = 1.0 / size
+    normalize = Matrix.Diagonal((base_scale, base_scale, base_scale, 1.0)) @ Matrix.Translation(
+        Vector(tuple(-center))
+    )
     root = bpy.data.objects.new(ROOT_NAME, None)
     bpy.context.scene.collection.objects.link(root)
+    for obj in meshes:
+        if obj.data.users > 1:
+            obj.data = obj.data.copy()
+        obj.data.transform(normalize @ obj.matrix_world)
     for obj in imported:
-        if obj.parent is None:
-            world = obj.matrix_world.copy()
-            obj.parent = root
-            obj.matrix_parent_inverse.identity()
-            obj.matrix_world = world
+        obj.parent = None
+        obj.matrix_parent_inverse.identity()
+        obj.matrix_world = Matrix.Identity(4)
+        obj.parent = root
+    # Empties or other non-mesh objects the importer made carry nothing to render.
+    _remove_objects([o for o in imported if o.type != "MESH"])
 
     original_materials = []
     for obj in meshes:
@@ -95,17 +106,16 @@ def load_model(model):
             # One empty slot, so the sampled material has a place to go.
             mesh.materials.append(None)
         original_materials.append([slot for slot in mesh.materials])
-    return LoadedModel(model["key"], root, meshes, original_materials, center, 1.0 / size)
+    return LoadedModel(model["key"], root, meshes, original_materials)
 
 
 def apply_scale(loaded, size):
-    """Centre the model at the origin with its largest side equal to `size`."""
+    """Scale the normalized model (centred, largest side 1) so its largest side is `size`."""
     size = float(size)
     if not np.isfinite(size) or size <= 0.0:
         raise ValueError(f"params.scale.size must be a positive number, got {size}.")
-    factor = loaded.base_scale * size
-    loaded.root.scale = (factor, factor, factor)
-    loaded.root.location = tuple((-loaded.center * factor).tolist())
+    loaded.root.scale = (size, size, size)
+    loaded.root.location = (0.0, 0.0, 0.0)
     bpy.context.view_layer.update()
 
 
