@@ -286,9 +286,40 @@ def check_hdri_convention(tmp):
                 f"rotation {rotation}, looking {look}: centre pixel {centre}, expected "
                 f"channel {channel}"
             )
+        # Roll: looking up-ish along +X, the sky's top band is at the picture's top; a roll of
+        # +90 degrees turns the picture's content clockwise, so the band moves to the right.
+        scene.apply_settings({"resolution": 16, "samples": 1, "denoise": False,
+                              "engine": "cycles", "threads": 0}, 1)
+        lighting.apply_world({"kind": "hdri", "strength": 1.0, "hdri": f"{tmp}/markers.exr",
+                              "rotation_deg": 0.0, "color": [0, 0, 0], "sun_elevation_deg": 0.0})
+        sides = {}
+        for roll in (0.0, 90.0):
+            camera.apply_camera({"distance": 1e-3, "elevation_deg": -60.0, "azimuth_deg": 180.0,
+                                 "focal_length_mm": 16.0, "sensor_width_mm": 32.0,
+                                 "roll_deg": roll, "look_at": [0.0, 0.0, 0.0]})
+            output.render_to(f"{tmp}/roll.png")
+            blue = read_rgba(f"{tmp}/roll.png")[..., 2]
+            sides[roll] = (blue[0, 8], blue[-1, 8], blue[8, 0], blue[8, -1])
+        assert sides[0.0] == (255, 0, 0, 0), f"roll 0: (top, bottom, left, right) {sides[0.0]}"
+        assert sides[90.0] == (0, 0, 0, 255), f"roll 90: (top, bottom, left, right) {sides[90.0]}"
     finally:
         bpy.context.scene.render.film_transparent = True
-    print("ok: HDRI convention: +X is u=0.5, +Y is u=0.25, up is the top row, rotation is CCW")
+    print("ok: HDRI convention: +X is u=0.5, +Y is u=0.25, up is the top row, rotation is CCW;"
+          " positive camera roll turns the picture clockwise")
+
+
+def check_denoise_deterministic(tmp):
+    outputs = []
+    for index, threads in enumerate((0, 2)):
+        request = render_request(model_ref("cube.obj"), f"{tmp}/denoise_{index}.png",
+                                 f"dn{index}", resolution=32, samples=4,
+                                 material__family="noise")
+        request["settings"]["denoise"] = True
+        request["settings"]["threads"] = threads
+        render_ok(request)
+        outputs.append(read_rgba(request["output"]))
+    assert np.array_equal(outputs[0], outputs[1]), "denoised renders differ between runs"
+    print("ok: OpenImageDenoise on the CPU works and is deterministic (threads auto vs 2)")
 
 
 def main():
@@ -298,6 +329,7 @@ def main():
         check_cube_and_determinism(tmp)
         check_fresh_process_matches(tmp)
         check_missing_texture(tmp)
+        check_denoise_deterministic(tmp)
         check_families_worlds_lamps(tmp)
         check_errors(tmp)
         check_memory_flat(tmp)
