@@ -15,6 +15,35 @@ from . import camera, lighting, materials, objects, output, scene
 
 CURRENT_MODEL = None
 
+# The fields this side reads from a render request (WorkerRequest::Render in
+# src/render/protocol.rs); a dict lists the fields of a nested object.
+LAMP_FIELDS = ("kind", "radius", "elevation_deg", "azimuth_deg", "energy", "color", "size")
+RENDER_FIELDS = {
+    "id": None,
+    "model": {"key": None, "path": None},
+    "params": {
+        "scale": {"size": None},
+        "material": {
+            "keep_original": None, "family": None, "base_color": None,
+            "secondary_color": None, "roughness": None, "metallic": None,
+            "pattern_scale": None, "pattern_detail": None, "pattern_distortion": None,
+        },
+        "light": {
+            "lamps": None,
+            "world": {"kind": None, "strength": None, "rotation_deg": None, "color": None,
+                      "sun_elevation_deg": None},
+        },
+        "camera": {
+            "distance": None, "elevation_deg": None, "azimuth_deg": None,
+            "focal_length_mm": None, "sensor_width_mm": None, "roll_deg": None, "look_at": None,
+        },
+    },
+    "settings": {"resolution": None, "samples": None, "denoise": None, "engine": None,
+                 "threads": None},
+    "seed": None,
+    "output": None,
+}
+
 
 def handle_request(request_json):
     """Handle one protocol request; return the reply as a JSON string (never raises)."""
@@ -43,6 +72,9 @@ def handle_request(request_json):
 def render(request):
     """Apply one render request to the scene and render it."""
     global CURRENT_MODEL
+    _check_fields(request, RENDER_FIELDS, "")
+    for index, lamp in enumerate(request["params"]["light"]["lamps"]):
+        _check_fields(lamp, dict.fromkeys(LAMP_FIELDS), f"params.light.lamps[{index}].")
     request_id = str(request["id"])
     model = request["model"]
     params = request["params"]
@@ -94,6 +126,20 @@ def render_request_file(path):
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     return handle_request(text)
+
+
+def _check_fields(value, fields, prefix):
+    """Raise a clear ValueError naming the first missing field (instead of a bare KeyError)."""
+    if not isinstance(value, dict):
+        raise ValueError(f"the request field {prefix.rstrip('.') or '(root)'} must be an object.")
+    for name, nested in fields.items():
+        if name not in value:
+            raise ValueError(
+                f"the request lacks the field {prefix}{name}; it must be the JSON of "
+                "WorkerRequest in src/render/protocol.rs."
+            )
+        if nested is not None:
+            _check_fields(value[name], nested, f"{prefix}{name}.")
 
 
 def _reply(request_id, ok, error=None, error_kind=None, **fields):

@@ -72,7 +72,10 @@ def apply_lamps(lamps):
 
 
 def apply_world(params):
-    """Set the world shader. An HDRI that does not load is an error (the compositor needs it too)."""
+    """Set the world shader.
+
+    An HDRI that does not load is an error, not a fallback: the compositor needs it too.
+    """
     kind = params["kind"]
     if kind not in WORLD_KINDS:
         raise ValueError(

@@ -28,7 +28,9 @@ def render_to(output):
         result = bpy.ops.render.render(write_still=True)
         seconds = time.perf_counter() - start
         if "FINISHED" not in result or not os.path.isfile(temp):
-            raise RuntimeError(f"Blender did not write the image {output} (render returned {result}).")
+            raise RuntimeError(
+                f"Blender did not write the image {output} (render returned {result})."
+            )
         if staging == directory:
             os.replace(temp, output)
         else:

@@ -198,6 +198,11 @@ def check_errors(tmp):
     assert not bad["ok"] and bad["error_kind"] == "render", bad
     missing_field = json.loads(entry.handle_request('{"type": "render", "id": "x"}'))
     assert not missing_field["ok"] and missing_field["id"] == "x", missing_field
+    assert "lacks the field model" in missing_field["error"], missing_field
+    no_size = render_request(model_ref("cube.obj"), f"{tmp}/e5.png", "e5")
+    del no_size["params"]["scale"]["size"]
+    reply = call(no_size)
+    assert not reply["ok"] and "params.scale.size" in reply["error"], reply
     render_ok(render_request(model_ref("cube.obj"), f"{tmp}/after_errors.png", "after"))
     print("ok: bad models are 'model' errors, bad params 'render' errors; the worker goes on")
 

@@ -69,7 +69,10 @@ def model_ref(name, key=None, up_axis="Y"):
 
 
 def render_request(model, output, request_id="r", resolution=64, samples=16, seed=7, **edits):
-    """A render request; `edits` maps param paths joined by "__" ("material__family") to new values."""
+    """A render request.
+
+    `edits` maps param paths joined by "__" (material__family="metal") to new values.
+    """
     params = copy.deepcopy(BASE_PARAMS)
     for dotted, value in edits.items():
         node = params
