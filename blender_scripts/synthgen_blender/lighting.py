@@ -1,0 +1,152 @@
+"""Lamps on a shell around the model, and the world (uniform colour, HDRI or procedural sky).
+
+The film is transparent, so the world lights the model but never shows in the picture; for the
+background kind "hdri" the Rust compositor projects the same HDRI itself. Equirectangular
+convention used here, so that both sides agree (checked by tests/check_worker.py):
+
+  * Without rotation, a world direction d = (x, y, z) (unit, Blender Z-up) reads the image at
+        u = 0.5 - atan2(y, x) / (2 pi),   v = 0.5 + asin(z) / pi,
+    with u = 0 the image's left column, u = 1 its right, v = 1 its TOP row and v = 0 its bottom.
+    So +X is the image centre (u = 0.5), +Y is u = 0.25, -Y is u = 0.75, -X is the left/right
+    seam, straight up is the top row.
+  * `rotation_deg` = theta turns the environment counter-clockwise seen from +Z (the same sense
+    as azimuth): what was at direction d is now at Rz(theta) d. To look up a direction d, first
+    rotate it back: d' = Rz(-theta) d, i.e. u = 0.5 - (atan2(y, x) - theta) / (2 pi), wrapped
+    into [0, 1). Blender's Mapping node (type POINT) rotates the lookup vector, so it gets
+    -theta.
+"""
+import math
+import os
+
+import bpy
+
+from .shell import look_at_quaternion, shell_point
+
+LAMP_PREFIX = "synthgen_lamp_"
+WORLD_NAME = "synthgen_world"
+HDRI_TAG = "synthgen_hdri"
+LAMP_TYPES = {"point": "POINT", "sun": "SUN", "spot": "SPOT", "area": "AREA"}
+WORLD_KINDS = ("uniform", "hdri", "sky")
+# MULTIPLE_SCATTERING is Blender 5's physically based default; its real-world brightness is
+# scaled by the world strength that the sampler chooses.
+SKY_TYPE = "MULTIPLE_SCATTERING"
+
+
+def apply_lamps(lamps):
+    """Replace all lamps by those of this request (lamps are cheap to create)."""
+    for obj in [o for o in bpy.data.objects if o.name.startswith(LAMP_PREFIX)]:
+        data = obj.data
+        bpy.data.objects.remove(obj, do_unlink=True)
+        if data is not None and data.users == 0:
+            bpy.data.lights.remove(data)
+    scene = bpy.context.scene
+    for index, lamp in enumerate(lamps):
+        kind = lamp["kind"]
+        if kind not in LAMP_TYPES:
+            raise ValueError(
+                f"params.light.lamps[{index}].kind is '{kind}', expected one of: "
+                f"{', '.join(LAMP_TYPES)}."
+            )
+        name = f"{LAMP_PREFIX}{index}"
+        data = bpy.data.lights.new(name, LAMP_TYPES[kind])
+        data.color = tuple(float(c) for c in lamp["color"])
+        data.energy = float(lamp["energy"])
+        size = max(float(lamp["size"]), 0.0)
+        if kind == "sun":
+            data.angle = math.radians(size)
+        elif kind == "area":
+            data.shape = "SQUARE"
+            data.size = size
+        else:
+            data.shadow_soft_size = size
+        if kind == "spot":
+            # Wide enough that the whole normalized model is inside the cone.
+            data.spot_size = math.radians(60.0)
+            data.spot_blend = 0.3
+        obj = bpy.data.objects.new(name, data)
+        scene.collection.objects.link(obj)
+        eye = shell_point(lamp["radius"], lamp["elevation_deg"], lamp["azimuth_deg"])
+        obj.rotation_mode = "QUATERNION"
+        obj.location = eye
+        obj.rotation_quaternion = look_at_quaternion(eye, (0.0, 0.0, 0.0))
+
+
+def apply_world(params):
+    """Set the world shader.
+
+    An HDRI that does not load is an error, not a fallback: the compositor needs it too.
+    """
+    kind = params["kind"]
+    if kind not in WORLD_KINDS:
+        raise ValueError(
+            f"params.light.world.kind is '{kind}', expected one of: {', '.join(WORLD_KINDS)}."
+        )
+    world = bpy.data.worlds.get(WORLD_NAME)
+    if world is None:
+        world = bpy.data.worlds.new(WORLD_NAME)
+    bpy.context.scene.world = world
+    tree = world.node_tree
+    tree.nodes.clear()
+    background = tree.nodes.new("ShaderNodeBackground")
+    output = tree.nodes.new("ShaderNodeOutputWorld")
+    tree.links.new(background.outputs["Background"], output.inputs["Surface"])
+    background.inputs["Strength"].default_value = max(float(params["strength"]), 0.0)
+    rotation = math.radians(float(params["rotation_deg"]))
+
+    image = None
+    if kind == "hdri":
+        image = _load_hdri(params.get("hdri"))
+        if image is None:
+            raise ValueError(
+                f"params.light.world.hdri ({params.get('hdri')}) does not exist or cannot be "
+                "read as an image; point it at an equirectangular .exr/.hdr file."
+            )
+    else:
+        _load_hdri(None)
+
+    if kind == "uniform":
+        color = params["color"]
+        background.inputs["Color"].default_value = (
+            float(color[0]),
+            float(color[1]),
+            float(color[2]),
+            1.0,
+        )
+    elif kind == "hdri":
+        coords = tree.nodes.new("ShaderNodeTexCoord")
+        mapping = tree.nodes.new("ShaderNodeMapping")
+        mapping.vector_type = "POINT"
+        # The Mapping node rotates the lookup vector: -theta turns the environment by +theta.
+        mapping.inputs["Rotation"].default_value = (0.0, 0.0, -rotation)
+        env = tree.nodes.new("ShaderNodeTexEnvironment")
+        env.projection = "EQUIRECTANGULAR"
+        env.image = image
+        tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+        tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+        tree.links.new(env.outputs["Color"], background.inputs["Color"])
+    else:
+        sky = tree.nodes.new("ShaderNodeTexSky")
+        sky.sky_type = SKY_TYPE
+        sky.sun_elevation = math.radians(float(params["sun_elevation_deg"]))
+        sky.sun_rotation = rotation % (2.0 * math.pi)
+        sky.sun_disc = True
+        tree.links.new(sky.outputs["Color"], background.inputs["Color"])
+
+
+def _load_hdri(path):
+    """Load the HDRI at `path`, dropping any other HDRI so memory does not grow."""
+    wanted = os.path.abspath(str(path)) if path else None
+    for image in list(bpy.data.images):
+        if image.get(HDRI_TAG) and bpy.path.abspath(image.filepath) != wanted:
+            bpy.data.images.remove(image)
+    if wanted is None or not os.path.isfile(wanted):
+        return None
+    try:
+        image = bpy.data.images.load(wanted, check_existing=True)
+    except RuntimeError:
+        return None
+    image[HDRI_TAG] = True
+    if tuple(image.size) == (0, 0):
+        bpy.data.images.remove(image)
+        return None
+    return image

@@ -1,0 +1,79 @@
+"""One-time scene setup and the cheap per-request render settings.
+
+The scene starts factory-empty (no default cube, light or camera) so that only what the request
+describes ends up in the picture, and so that no user preferences or startup file leak in.
+"""
+import bpy
+
+SCENE_SETUP_DONE = False
+
+
+def setup_once():
+    """Reset Blender to an empty factory scene and set everything that never changes per image."""
+    global SCENE_SETUP_DONE
+    if SCENE_SETUP_DONE:
+        return
+    # use_empty: no cube/light/camera from the startup file; factory: no user prefs or add-ons.
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    scene = bpy.context.scene
+    render = scene.render
+    render.engine = "CYCLES"
+    scene.cycles.device = "CPU"
+    # Transparent film: alpha is the object mask, the Rust compositor adds the background.
+    render.film_transparent = True
+    render.resolution_percentage = 100
+    render.use_file_extension = False
+    render.use_compositing = False
+    render.use_sequencer = False
+    # No dither noise on 8-bit output: transparent pixels stay exactly (0, 0, 0, 0).
+    render.dither_intensity = 0.0
+    settings = render.image_settings
+    settings.file_format = "PNG"
+    settings.color_mode = "RGBA"
+    settings.color_depth = "8"
+    # Plain sRGB output so the Rust-side compositing matches (no Filmic/AgX tone curve).
+    view = scene.view_settings
+    view.view_transform = "Standard"
+    view.look = "None"
+    view.exposure = 0.0
+    view.gamma = 1.0
+    scene.display_settings.display_device = "sRGB"
+    # Determinism: a fixed seed per request, no per-frame seed, fixed sample count.
+    scene.cycles.use_animated_seed = False
+    scene.cycles.use_adaptive_sampling = False
+    scene.frame_current = 1
+    SCENE_SETUP_DONE = True
+
+
+def apply_settings(settings, seed):
+    """Per-request render settings (resolution, samples, denoiser, threads, noise seed)."""
+    engine = settings["engine"].lower()
+    if engine != "cycles":
+        raise ValueError(
+            f"settings.engine is '{settings['engine']}', but only 'cycles' is supported; "
+            "set render.engine: cycles in the preset."
+        )
+    scene = bpy.context.scene
+    render = scene.render
+    resolution = int(settings["resolution"])
+    if resolution < 1:
+        raise ValueError(f"settings.resolution must be at least 1, got {resolution}.")
+    render.resolution_x = resolution
+    render.resolution_y = resolution
+    samples = int(settings["samples"])
+    if samples < 1:
+        raise ValueError(f"settings.samples must be at least 1, got {samples}.")
+    cycles = scene.cycles
+    cycles.samples = samples
+    cycles.use_denoising = bool(settings["denoise"])
+    if cycles.use_denoising:
+        cycles.denoiser = "OPENIMAGEDENOISE"
+        cycles.denoising_use_gpu = False
+    threads = int(settings["threads"])
+    if threads <= 0:
+        render.threads_mode = "AUTO"
+    else:
+        render.threads_mode = "FIXED"
+        render.threads = threads
+    # Cycles' seed is a signed 32-bit int in RNA; fold the u32 seed into its range.
+    cycles.seed = int(seed) % 2147483647

@@ -1,0 +1,97 @@
+"""Builders of protocol requests (the serde JSON of WorkerRequest) for the checks and benches."""
+import copy
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+DATA = os.path.join(HERE, "data")
+
+BASE_PARAMS = {
+    "scale": {"size": 1.0},
+    "material": {
+        "keep_original": False,
+        "family": "plastic",
+        "base_color": [0.8, 0.3, 0.1],
+        "secondary_color": [0.1, 0.4, 0.8],
+        "roughness": 0.4,
+        "metallic": 0.0,
+        "pattern_scale": 4.0,
+        "pattern_detail": 4.0,
+        "pattern_distortion": 1.0,
+        "image": None,
+    },
+    "light": {
+        "lamps": [
+            {
+                "kind": "point",
+                "radius": 4.0,
+                "elevation_deg": 45.0,
+                "azimuth_deg": 30.0,
+                "energy": 800.0,
+                "temperature_k": 5500.0,
+                "color": [1.0, 0.95, 0.9],
+                "size": 0.5,
+            }
+        ],
+        "world": {
+            "kind": "uniform",
+            "strength": 0.5,
+            "hdri": None,
+            "rotation_deg": 0.0,
+            "color": [0.8, 0.8, 0.8],
+            "sun_elevation_deg": 30.0,
+        },
+    },
+    "camera": {
+        "distance": 2.5,
+        "elevation_deg": 25.0,
+        "azimuth_deg": 40.0,
+        "focal_length_mm": 35.0,
+        "sensor_width_mm": 32.0,
+        "roll_deg": 0.0,
+        "look_at": [0.0, 0.0, 0.0],
+    },
+    "background": {
+        "kind": "none",
+        "color": [0.0, 0.0, 0.0],
+        "secondary_color": [0.0, 0.0, 0.0],
+        "pattern": "noise",
+        "pattern_scale": 1.0,
+        "image": None,
+        "crop": [0.0, 0.0, 1.0, 1.0],
+        "seed": 0,
+    },
+}
+
+
+def model_ref(name, key=None, up_axis="Y"):
+    path = name if os.path.isabs(name) else os.path.join(DATA, name)
+    return {"key": key or f"test:{name}", "path": path, "format": "obj", "up_axis": up_axis}
+
+
+def render_request(model, output, request_id="r", resolution=64, samples=16, seed=7, **edits):
+    """A render request.
+
+    `edits` maps param paths joined by "__" (material__family="metal") to new values.
+    """
+    params = copy.deepcopy(BASE_PARAMS)
+    for dotted, value in edits.items():
+        node = params
+        keys = dotted.split("__")
+        for key in keys[:-1]:
+            node = node[key]
+        node[keys[-1]] = value
+    return {
+        "type": "render",
+        "id": request_id,
+        "model": model,
+        "params": params,
+        "settings": {
+            "resolution": resolution,
+            "samples": samples,
+            "denoise": False,
+            "engine": "cycles",
+            "threads": 0,
+        },
+        "seed": seed,
+        "output": output,
+    }
