@@ -1,0 +1,159 @@
+//! Shared helpers of the integration tests: running the real binary, fixture catalogs.
+#![allow(dead_code)]
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+pub fn synthgen_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_synthgen"))
+}
+
+/// A `synthgen` command with its own model cache under `scratch` (tests never share caches).
+pub fn synthgen(scratch: &Path) -> Command {
+    let mut c = Command::new(synthgen_bin());
+    c.env("SYNTHGEN_CACHE", scratch.join("cache"))
+        .env_remove("RUST_LOG")
+        .env_remove("SYNTHGEN_SWEETHOME3D");
+    c
+}
+
+pub fn text(o: &Output) -> String {
+    format!(
+        "status {:?}\n--- stdout\n{}\n--- stderr\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A closed box with 12 triangles, Y-up like Sweet Home 3D models, `w x h x d` units.
+pub fn box_obj(w: f32, h: f32, d: f32) -> String {
+    let (x, y, z) = (w / 2.0, h, d / 2.0);
+    let mut s = String::from("mtllib box.mtl\no box\n");
+    for (vx, vy, vz) in [
+        (-x, 0.0, -z),
+        (x, 0.0, -z),
+        (x, y, -z),
+        (-x, y, -z),
+        (-x, 0.0, z),
+        (x, 0.0, z),
+        (x, y, z),
+        (-x, y, z),
+    ] {
+        s.push_str(&format!("v {vx} {vy} {vz}\n"));
+    }
+    s.push_str("usemtl paint\n");
+    for f in [
+        "1 2 3", "1 3 4", "5 7 6", "5 8 7", "1 5 6", "1 6 2", "2 6 7", "2 7 3", "3 7 8", "3 8 4",
+        "4 8 5", "4 5 1",
+    ] {
+        s.push_str(&format!("f {f}\n"));
+    }
+    s
+}
+
+pub const BOX_MTL: &str = "newmtl paint\nKd 0.8 0.3 0.2\n";
+
+/// One model of a fixture archive.
+pub struct FixtureModel<'a> {
+    pub id: &'a str,
+    pub name: &'a str,
+    pub category: &'a str,
+    /// (file name, content) under the model's folder; the first file is the model file.
+    pub files: Vec<(&'a str, Vec<u8>)>,
+}
+
+/// Writes a Sweet Home 3D furniture archive (`.sh3f`) into `dir` and returns `dir`.
+pub fn write_sh3f(dir: &Path, models: &[FixtureModel]) -> PathBuf {
+    std::fs::create_dir_all(dir).unwrap();
+    let file = std::fs::File::create(dir.join("Fixture.sh3f")).unwrap();
+    let mut zip = zip::ZipWriter::new(file);
+    let opts = zip::write::SimpleFileOptions::default();
+    let mut props = String::from("id=Fixture\nname=Fixture\nlicense=CC0\n");
+    for (i, m) in models.iter().enumerate() {
+        let n = i + 1;
+        let model_path = format!("fixture/{}/{}", m.id, m.files[0].0);
+        props.push_str(&format!(
+            "id#{n}=Fixture#{id}\nname#{n}={name}\ncategory#{n}={cat}\nmodel#{n}=/{model_path}\ncreator#{n}=synthgen tests\nwidth#{n}=50\ndepth#{n}=50\nheight#{n}=80\nlicense#{n}=CC0\n",
+            id = m.id,
+            name = m.name,
+            cat = m.category
+        ));
+        for (name, bytes) in &m.files {
+            if bytes.is_empty() {
+                continue; // listed in the catalog, absent from the archive
+            }
+            zip.start_file(format!("fixture/{}/{}", m.id, name), opts)
+                .unwrap();
+            zip.write_all(bytes).unwrap();
+        }
+    }
+    zip.start_file("PluginFurnitureCatalog.properties", opts)
+        .unwrap();
+    zip.write_all(props.as_bytes()).unwrap();
+    zip.finish().unwrap();
+    dir.to_path_buf()
+}
+
+/// Two good box chairs, two good box tables.
+pub fn good_models() -> Vec<FixtureModel<'static>> {
+    let good = |id: &'static str, name: &'static str, w: f32, h: f32| FixtureModel {
+        id,
+        name,
+        category: "Living room",
+        files: vec![
+            ("box.obj", box_obj(w, h, 0.6).into_bytes()),
+            ("box.mtl", BOX_MTL.as_bytes().to_vec()),
+        ],
+    };
+    vec![
+        good("chair_a", "Chair", 0.5, 0.9),
+        good("chair_b", "Armchair", 0.8, 0.7),
+        good("table_a", "Table", 1.2, 0.7),
+        good("table_b", "Desk", 1.0, 0.8),
+    ]
+}
+
+/// Arguments of a small, fast render of the fixture catalog.
+pub fn small_render_args(out: &Path, per_class: u32) -> Vec<String> {
+    [
+        "render",
+        "--preset",
+        "demo",
+        "--out",
+        &out.to_string_lossy(),
+        "--classes",
+        "chair,table",
+        "--per-class",
+        &per_class.to_string(),
+        "--set",
+        "render.resolution=48",
+        "--set",
+        "render.samples=4",
+        "--set",
+        "render.denoise=false",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect()
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Deserialize)]
+pub struct RecordDigest {
+    pub id: String,
+    pub sha256: String,
+    pub attempt: u32,
+    pub params: serde_json::Value,
+    pub model: serde_json::Value,
+}
+
+/// The manifest's records, sorted by id, reduced to what must be equal between runs.
+pub fn manifest_digests(out: &Path) -> Vec<RecordDigest> {
+    let text = std::fs::read_to_string(out.join("manifest.jsonl")).unwrap();
+    let mut v: Vec<RecordDigest> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    v.sort_by(|a, b| a.id.cmp(&b.id));
+    v
+}
