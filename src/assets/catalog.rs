@@ -40,6 +40,13 @@ impl Catalog {
         Ok(catalog)
     }
 
+    /// The default catalog with classes from `shapenet_index/sweethome3d.yaml`.
+    pub fn load_default_classified() -> Result<Catalog, AssetError> {
+        let mut catalog = Self::load_default()?;
+        catalog.apply_class_map(&ClassMap::load_default_sweethome3d()?);
+        Ok(catalog)
+    }
+
     /// Scans a source and adds its models; returns whether its index came from a cache.
     pub fn add_source(&mut self, source: &dyn ModelSource) -> Result<bool, AssetError> {
         let scan = source.scan()?;

@@ -38,7 +38,8 @@ pub struct ModelEntry {
     /// "Y" or "Z".
     pub up_axis: String,
     /// Row-major 3x3 rotation Sweet Home 3D applies to the file to stand it upright, when not
-    /// identity. The render protocol does not carry it yet (see the assets report).
+    /// identity. Its up axis is folded into `up_axis`; the turn about the vertical is not
+    /// carried to the renderer (the camera azimuth is randomized anyway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_rotation: Option<[f32; 9]>,
     /// The dataset class this model stands for, set by a `ClassMap`.

@@ -241,6 +241,12 @@ fn entry_at(
             .ok_or_else(|| format!("its `modelRotation#{index}` is not 9 numbers"))?,
         None => None,
     };
+    let up_axis = up_axis_of(model_rotation.as_ref()).ok_or_else(|| {
+        format!(
+            "its `modelRotation#{index}` stands the file on an axis other than +Y or +Z, \
+             which the render protocol cannot express"
+        )
+    })?;
     Ok(ModelEntry {
         key: format!("{SOURCE_NAME}:{id}"),
         source: SOURCE_NAME.to_string(),
@@ -264,10 +270,25 @@ fn entry_at(
             model_path,
         },
         format: "obj".to_string(),
-        up_axis: "Y".to_string(),
+        up_axis: up_axis.to_string(),
         model_rotation,
         class: None,
     })
+}
+
+/// The file axis that Sweet Home 3D turns upward (its +Y): the second row of the rotation.
+/// Small tilts keep "Y"; `None` for a downward or sideways axis.
+fn up_axis_of(rotation: Option<&[f32; 9]>) -> Option<&'static str> {
+    let Some(r) = rotation else {
+        return Some("Y");
+    };
+    if r[4] > 0.9 {
+        Some("Y")
+    } else if r[5] > 0.9 {
+        Some("Z")
+    } else {
+        None
+    }
 }
 
 /// `Some(None)` for the identity (nothing to apply), `None` when malformed.
@@ -301,7 +322,9 @@ id#4=Test#nosize\nname#4=No size\ncategory#4=Misc\nmodel#4=/test/chair/chair.obj
 width#4=1\ndepth#4=abc\nheight#4=1\n\
 name#5=No id\n\
 id#6=Test#turned\nname#6=Turned\ncategory#6=Misc\nmodel#6=/test/chair/chair.obj\n\
-width#6=1\ndepth#6=1\nheight#6=1\nmodelRotation#6=1 0 0 0 0 1 0 -1 0\nlicense#6=CC-BY\n";
+width#6=1\ndepth#6=1\nheight#6=1\nmodelRotation#6=1 0 0 0 0 1 0 -1 0\nlicense#6=CC-BY\n\
+id#7=Test#sideways\nname#7=Sideways\ncategory#7=Misc\nmodel#7=/test/chair/chair.obj\n\
+width#7=1\ndepth#7=1\nheight#7=1\nmodelRotation#7=0 0 1 -1 0 0 0 -1 0\n";
 
     #[test]
     fn parses_complete_entries_and_skips_the_rest_with_reasons() {
@@ -335,6 +358,7 @@ width#6=1\ndepth#6=1\nheight#6=1\nmodelRotation#6=1 0 0 0 0 1 0 -1 0\nlicense#6=
         );
         let turned = &scan.entries[1];
         assert_eq!(turned.license, "CC-BY");
+        assert_eq!(turned.up_axis, "Z");
         assert_eq!(
             turned.model_rotation,
             Some([1.0, 0.0, 0.0, 0.0, 0.0, 1.0, 0.0, -1.0, 0.0])
@@ -345,11 +369,12 @@ width#6=1\ndepth#6=1\nheight#6=1\nmodelRotation#6=1 0 0 0 0 1 0 -1 0\nlicense#6=
             .iter()
             .map(|s| (s.label.as_str(), s.reason.as_str()))
             .collect();
-        assert_eq!(reasons.len(), 4, "{reasons:?}");
+        assert_eq!(reasons.len(), 5, "{reasons:?}");
         assert!(reasons[0].0 == "Test#door" && reasons[0].1.contains("door or window"));
         assert!(reasons[1].0 == "Test#ghost" && reasons[1].1.contains("missing from the archive"));
         assert!(reasons[2].0 == "Test#nosize" && reasons[2].1.contains("depth#4"));
         assert!(reasons[3].0 == "No id" && reasons[3].1.contains("id#5"));
+        assert!(reasons[4].0 == "Test#sideways" && reasons[4].1.contains("modelRotation#7"));
     }
 
     #[test]
