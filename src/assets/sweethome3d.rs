@@ -378,6 +378,40 @@ width#7=1\ndepth#7=1\nheight#7=1\nmodelRotation#7=0 0 1 -1 0 0 0 -1 0\n";
     }
 
     #[test]
+    fn index_cache_is_reused_until_an_archive_changes() {
+        let dir = tempfile::tempdir().unwrap();
+        let archives = dir.path().join("furniture");
+        std::fs::create_dir(&archives).unwrap();
+        let archive = archives.join("test.sh3f");
+        let files: [(&str, &[u8]); 2] = [(CATALOG_FILE, CATALOG), ("test/chair/chair.obj", b"v\n")];
+        write_zip(&archive, &files);
+        let source = SweetHome3dSource::new(&archives, Some(dir.path().join("cache")));
+        let index = source.index_path().unwrap();
+        assert!(index.ends_with("sweethome3d/index.json"));
+
+        let first = source.scan().unwrap();
+        assert!(!first.from_cache && index.is_file());
+        let second = source.scan().unwrap();
+        assert!(second.from_cache);
+        assert_eq!(second.entries, first.entries);
+        assert_eq!(second.skipped, first.skipped);
+
+        // A different archive (other size) invalidates the index.
+        let mut bigger = files.to_vec();
+        bigger.push(("test/extra.txt", b"more bytes"));
+        write_zip(&archive, &bigger);
+        assert!(!source.scan().unwrap().from_cache);
+        assert!(source.scan().unwrap().from_cache);
+
+        // A corrupt index is ignored and rewritten, not an error.
+        std::fs::write(&index, b"{ not json").unwrap();
+        let rebuilt = source.scan().unwrap();
+        assert!(!rebuilt.from_cache);
+        assert_eq!(rebuilt.entries, first.entries);
+        assert!(source.scan().unwrap().from_cache);
+    }
+
+    #[test]
     fn corrupt_archive_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let archive = dir.path().join("broken.sh3f");
