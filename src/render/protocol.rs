@@ -37,7 +37,7 @@ pub enum WorkerRequest {
     Render {
         id: String,
         model: ModelRef,
-        params: SceneParams,
+        params: Box<SceneParams>,
         settings: RenderSettings,
         /// Cycles noise seed, so that a re-render gives identical pixels.
         seed: u32,

@@ -347,7 +347,7 @@ impl Driver<'_> {
             let request = WorkerRequest::Render {
                 id: id.clone(),
                 model: model_ref,
-                params: params.clone(),
+                params: Box::new(params.clone()),
                 settings: sh.settings.clone(),
                 seed: cycles_seed,
                 output: output.clone(),
