@@ -96,6 +96,26 @@ def check_cube_and_determinism(tmp):
     print("ok: cube renders; alpha is the object mask; reused == reloaded == repeated pixels")
 
 
+def check_extreme_coordinates(tmp):
+    """Huge, far-away or tiny coordinates normalize to the same picture as the plain cube."""
+    with open(os.path.join(HERE, "data", "cube.obj"), encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    reference = read_rgba(f"{tmp}/cube_a.png")[..., 3] > 0
+    for name, factor, offset in (("huge", 1e4, 1e6), ("tiny", 1e-5, -3e-4)):
+        path = f"{tmp}/{name}.obj"
+        with open(path, "w", encoding="utf-8") as handle:
+            for line in lines:
+                if line.startswith("v "):
+                    x, y, z = (float(c) * factor + offset for c in line.split()[1:])
+                    line = f"v {x!r} {y!r} {z!r}"
+                handle.write(line + "\n")
+        render_ok(render_request(model_ref(path), f"{tmp}/{name}.png", name))
+        mask = read_rgba(f"{tmp}/{name}.png")[..., 3] > 0
+        differing = (mask != reference).mean()
+        assert differing < 0.01, f"{name} coordinates: {differing:.3f} of the mask differs"
+    print("ok: huge, far-away and tiny coordinates normalize to the same object mask")
+
+
 def check_fresh_process_matches(tmp):
     request = render_request(model_ref("cube.obj"), f"{tmp}/fresh.png", "fresh")
     path = f"{tmp}/fresh_request.json"
@@ -344,6 +364,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="synthgen-check-")
     try:
         check_cube_and_determinism(tmp)
+        check_extreme_coordinates(tmp)
         check_fresh_process_matches(tmp)
         check_missing_texture(tmp)
         check_denoise_deterministic(tmp)
