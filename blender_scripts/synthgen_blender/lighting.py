@@ -9,6 +9,8 @@ convention used here, so that both sides agree (checked by tests/check_worker.py
     with u = 0 the image's left column, u = 1 its right, v = 1 its TOP row and v = 0 its bottom.
     So +X is the image centre (u = 0.5), +Y is u = 0.25, -Y is u = 0.75, -X is the left/right
     seam, straight up is the top row.
+  * Sky worlds: the sun is at elevation `sun_elevation_deg` and azimuth `rotation_deg` (the
+    shell convention of shell.py: 0 = +X, counter-clockwise seen from +Z).
   * `rotation_deg` = theta turns the environment counter-clockwise seen from +Z (the same sense
     as azimuth): what was at direction d is now at Rz(theta) d. To look up a direction d, first
     rotate it back: d' = Rz(-theta) d, i.e. u = 0.5 - (atan2(y, x) - theta) / (2 pi), wrapped
@@ -27,9 +29,13 @@ WORLD_NAME = "synthgen_world"
 HDRI_TAG = "synthgen_hdri"
 LAMP_TYPES = {"point": "POINT", "sun": "SUN", "spot": "SPOT", "area": "AREA"}
 WORLD_KINDS = ("uniform", "hdri", "sky")
-# MULTIPLE_SCATTERING is Blender 5's physically based default; its real-world brightness is
-# scaled by the world strength that the sampler chooses.
-SKY_TYPE = "MULTIPLE_SCATTERING"
+# HOSEK_WILKIE is analytic: about 0.02 s per render. The scattering skies (SINGLE_ and
+# MULTIPLE_SCATTERING) precompute a sky image for every still: 0.45 s and 0.7 s per render
+# measured at 32 px on 2 cores, more than the whole 128 px image costs.
+SKY_TYPE = "HOSEK_WILKIE"
+SKY_TURBIDITY = 2.5
+SKY_GROUND_ALBEDO = 0.3
+IMPORTANCE_MAP_RESOLUTION = 256
 
 
 def apply_lamps(lamps):
@@ -85,6 +91,10 @@ def apply_world(params):
     if world is None:
         world = bpy.data.worlds.new(WORLD_NAME)
     bpy.context.scene.world = world
+    # Cycles' AUTOMATIC importance map for a 1024x512 HDRI costs about 3 s per render (it is
+    # rebuilt for every still); a 256 map costs about 0.03 s and is enough for soft world light.
+    world.cycles.sampling_method = "MANUAL"
+    world.cycles.sample_map_resolution = IMPORTANCE_MAP_RESOLUTION
     tree = world.node_tree
     tree.nodes.clear()
     background = tree.nodes.new("ShaderNodeBackground")
@@ -127,9 +137,11 @@ def apply_world(params):
     else:
         sky = tree.nodes.new("ShaderNodeTexSky")
         sky.sky_type = SKY_TYPE
-        sky.sun_elevation = math.radians(float(params["sun_elevation_deg"]))
-        sky.sun_rotation = rotation % (2.0 * math.pi)
-        sky.sun_disc = True
+        sky.turbidity = SKY_TURBIDITY
+        sky.ground_albedo = SKY_GROUND_ALBEDO
+        # The sun's azimuth is `rotation_deg`, in the shell convention (0 = +X, CCW from +Z).
+        sun = shell_point(1.0, params["sun_elevation_deg"], params["rotation_deg"])
+        sky.sun_direction = tuple(sun)
         tree.links.new(sky.outputs["Color"], background.inputs["Color"])
 
 

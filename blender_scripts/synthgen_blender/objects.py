@@ -105,6 +105,10 @@ def load_model(model):
         if len(mesh.materials) == 0:
             # One empty slot, so the sampled material has a place to go.
             mesh.materials.append(None)
+        for material in mesh.materials:
+            if material is not None:
+                # Single-sided faces must show from both sides (Cycles ignores it; EEVEE not).
+                material.use_backface_culling = False
         original_materials.append([slot for slot in mesh.materials])
     return LoadedModel(model["key"], root, meshes, original_materials)
 

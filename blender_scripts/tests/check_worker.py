@@ -96,6 +96,26 @@ def check_cube_and_determinism(tmp):
     print("ok: cube renders; alpha is the object mask; reused == reloaded == repeated pixels")
 
 
+def check_extreme_coordinates(tmp):
+    """Huge, far-away or tiny coordinates normalize to the same picture as the plain cube."""
+    with open(os.path.join(HERE, "data", "cube.obj"), encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    reference = read_rgba(f"{tmp}/cube_a.png")[..., 3] > 0
+    for name, factor, offset in (("huge", 1e4, 1e6), ("tiny", 1e-5, -3e-4)):
+        path = f"{tmp}/{name}.obj"
+        with open(path, "w", encoding="utf-8") as handle:
+            for line in lines:
+                if line.startswith("v "):
+                    x, y, z = (float(c) * factor + offset for c in line.split()[1:])
+                    line = f"v {x!r} {y!r} {z!r}"
+                handle.write(line + "\n")
+        render_ok(render_request(model_ref(path), f"{tmp}/{name}.png", name))
+        mask = read_rgba(f"{tmp}/{name}.png")[..., 3] > 0
+        differing = (mask != reference).mean()
+        assert differing < 0.01, f"{name} coordinates: {differing:.3f} of the mask differs"
+    print("ok: huge, far-away and tiny coordinates normalize to the same object mask")
+
+
 def check_fresh_process_matches(tmp):
     request = render_request(model_ref("cube.obj"), f"{tmp}/fresh.png", "fresh")
     path = f"{tmp}/fresh_request.json"
@@ -161,7 +181,7 @@ def check_families_worlds_lamps(tmp):
     worlds = {
         "hdri": {"kind": "hdri", "strength": 1.0, "hdri": os.path.join(BUNDLED_HDRI_DIR, hdris[0]),
                  "rotation_deg": 45.0, "color": [0, 0, 0], "sun_elevation_deg": 0.0},
-        "sky": {"kind": "sky", "strength": 0.2, "hdri": None, "rotation_deg": 30.0,
+        "sky": {"kind": "sky", "strength": 1.0, "hdri": None, "rotation_deg": 30.0,
                 "color": [0, 0, 0], "sun_elevation_deg": 20.0},
     }
     lamp = {"kind": "point", "radius": 4.0, "elevation_deg": 60.0, "azimuth_deg": -30.0,
@@ -307,10 +327,22 @@ def check_hdri_convention(tmp):
             sides[roll] = (blue[0, 8], blue[-1, 8], blue[8, 0], blue[8, -1])
         assert sides[0.0] == (255, 0, 0, 0), f"roll 0: (top, bottom, left, right) {sides[0.0]}"
         assert sides[90.0] == (0, 0, 0, 255), f"roll 90: (top, bottom, left, right) {sides[90.0]}"
+        # Sky: the sun sits at azimuth rotation_deg, so looking that way is brightest.
+        lighting.apply_world({"kind": "sky", "strength": 1.0, "hdri": None, "rotation_deg": 90.0,
+                              "color": [0, 0, 0], "sun_elevation_deg": 10.0})
+        brightness = {}
+        for azimuth in (0.0, 90.0, 180.0, 270.0):
+            camera.apply_camera({"distance": 1e-3, "elevation_deg": -10.0,
+                                 "azimuth_deg": azimuth + 180.0, "focal_length_mm": 20.0,
+                                 "sensor_width_mm": 32.0, "roll_deg": 0.0,
+                                 "look_at": [0.0, 0.0, 0.0]})
+            output.render_to(f"{tmp}/sky.png")
+            brightness[azimuth] = float(read_rgba(f"{tmp}/sky.png")[..., :3].mean())
+        assert max(brightness, key=brightness.get) == 90.0, f"sky brightness {brightness}"
     finally:
         bpy.context.scene.render.film_transparent = True
     print("ok: HDRI convention: +X is u=0.5, +Y is u=0.25, up is the top row, rotation is CCW;"
-          " positive camera roll turns the picture clockwise")
+          " positive camera roll turns the picture clockwise; the sky's sun is at azimuth rotation_deg")
 
 
 def check_denoise_deterministic(tmp):
@@ -332,6 +364,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="synthgen-check-")
     try:
         check_cube_and_determinism(tmp)
+        check_extreme_coordinates(tmp)
         check_fresh_process_matches(tmp)
         check_missing_texture(tmp)
         check_denoise_deterministic(tmp)
