@@ -5,14 +5,14 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
 
-const OCTAVES: usize = 5;
+pub const MAX_OCTAVES: usize = 5;
 
 pub struct ValueNoise {
     /// A permutation of 0..256, stored twice so `perm[a + b]` never needs a wrap.
     perm: [u8; 512],
     values: [f32; 256],
     /// Per-octave offsets, so the octaves do not share a lattice origin (visible as a seam).
-    offsets: [[f32; 2]; OCTAVES],
+    offsets: [[f32; 2]; MAX_OCTAVES],
 }
 
 /// Quintic fade: zero first and second derivative at the lattice points (no grid creases).
@@ -72,13 +72,14 @@ impl ValueNoise {
         top + (bottom - top) * sy
     }
 
-    /// Fractal Brownian motion: octaves of doubling frequency and halving amplitude, in [0, 1).
-    pub fn fbm(&self, x: f32, y: f32) -> f32 {
+    /// Fractal Brownian motion: `octaves` (at most `MAX_OCTAVES`) of doubling frequency and
+    /// halving amplitude, in [0, 1).
+    pub fn fbm(&self, x: f32, y: f32, octaves: usize) -> f32 {
         let mut sum = 0.0f32;
         let mut norm = 0.0f32;
         let mut amplitude = 1.0f32;
         let mut frequency = 1.0f32;
-        for offset in &self.offsets {
+        for offset in self.offsets.iter().take(octaves.max(1)) {
             sum += amplitude * self.value(x * frequency + offset[0], y * frequency + offset[1]);
             norm += amplitude;
             amplitude *= 0.5;
@@ -114,7 +115,7 @@ mod tests {
     #[test]
     fn fbm_varies_and_stays_in_range() {
         let n = ValueNoise::from_seed(1);
-        let samples: Vec<f32> = (0..500).map(|i| n.fbm(i as f32 * 0.37, 1.5)).collect();
+        let samples: Vec<f32> = (0..500).map(|i| n.fbm(i as f32 * 0.37, 1.5, MAX_OCTAVES)).collect();
         assert!(samples.iter().all(|v| (0.0..1.0).contains(v)));
         let min = samples.iter().cloned().fold(f32::MAX, f32::min);
         let max = samples.iter().cloned().fold(f32::MIN, f32::max);
