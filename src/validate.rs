@@ -344,7 +344,12 @@ pub fn check_dataset_images(
 ) -> Vec<(PathBuf, ValidationReport)> {
     items
         .par_iter()
-        .map(|(image, mask)| (image.clone(), check_dataset_image(image, mask.as_deref(), cfg)))
+        .map(|(image, mask)| {
+            (
+                image.clone(),
+                check_dataset_image(image, mask.as_deref(), cfg),
+            )
+        })
         .collect()
 }
 
@@ -497,7 +502,11 @@ mod tests {
         assert_eq!(results[0].1.mask_source, MaskSource::Alpha);
         for (path, report) in &results[1..] {
             assert!(!report.ok);
-            assert!(report.reason.as_ref().unwrap().contains(&*path.to_string_lossy()));
+            assert!(report
+                .reason
+                .as_ref()
+                .unwrap()
+                .contains(&*path.to_string_lossy()));
         }
         let pairs = check_dataset_images(&[(good.clone(), None)], &cfg());
         assert!(pairs[0].1.ok);

@@ -30,7 +30,9 @@ impl<V> LruCache<V> {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner<V>> {
         // A panic elsewhere cannot leave the entries half-updated: recover the guard.
-        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.inner
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     pub fn get(&self, key: &Path) -> Option<Arc<V>> {
@@ -75,6 +77,7 @@ impl<V> LruCache<V> {
         Ok(value)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lock().entries.len()
     }

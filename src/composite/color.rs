@@ -82,7 +82,7 @@ pub fn decode_table() -> &'static [f32; 256] {
 #[inline]
 pub fn linear_to_srgb_u8(x: f32) -> u8 {
     let t = tables();
-    if !(x > 0.0) {
+    if x.is_nan() || x <= 0.0 {
         return 0;
     }
     if x >= 1.0 {
@@ -118,7 +118,10 @@ mod tests {
             } else {
                 ((s + 0.055) / 1.055).powf(2.4)
             };
-            assert!((srgb_u8_to_linear(k) as f64 - reference).abs() < 1e-6, "code {k}");
+            assert!(
+                (srgb_u8_to_linear(k) as f64 - reference).abs() < 1e-6,
+                "code {k}"
+            );
         }
     }
 

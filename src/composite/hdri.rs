@@ -18,7 +18,6 @@ use super::cache::LruCache;
 use super::color::linear_to_srgb_u8;
 use super::CompositeError;
 use image::{Rgb, Rgb32FImage, RgbImage};
-use std::f64::consts::PI;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -97,7 +96,7 @@ impl PinholeCamera {
         let dir = sub(c.look_at, eye);
         let len = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]).sqrt();
         let horizontal = dir[0].hypot(dir[1]);
-        let (right, up, forward) = if !(len > 1e-12) {
+        let (right, up, forward) = if len.is_nan() || len <= 1e-12 {
             // Eye on the target: Blender's helper then looks straight down.
             ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0])
         } else if horizontal < 1e-9 * len {
@@ -141,12 +140,25 @@ fn sample_equirect(img: &Rgb32FImage, u: f32, v: f32) -> [f32; 3] {
     let py = (1.0 - v) * h as f32 - 0.5;
     let (x0, y0) = (px.floor(), py.floor());
     let (fx, fy) = (px - x0, py - y0);
-    let xa = (x0 as i64).rem_euclid(w) as u32;
-    let xb = (x0 as i64 + 1).rem_euclid(w) as u32;
-    let ya = (y0 as i64).clamp(0, h - 1) as u32;
-    let yb = (y0 as i64 + 1).clamp(0, h - 1) as u32;
-    let (a, b) = (img.get_pixel(xa, ya).0, img.get_pixel(xb, ya).0);
-    let (c, d) = (img.get_pixel(xa, yb).0, img.get_pixel(xb, yb).0);
+    // u is within [0, 1] up to rounding, so one step of wrapping is enough (no division).
+    let wrap = |x: i64| {
+        if x < 0 {
+            (x + w).max(0)
+        } else if x >= w {
+            (x - w).min(w - 1)
+        } else {
+            x
+        }
+    };
+    let (xa, xb) = (wrap(x0 as i64) as usize, wrap(x0 as i64 + 1) as usize);
+    let ya = (y0 as i64).clamp(0, h - 1) as usize;
+    let yb = (y0 as i64 + 1).clamp(0, h - 1) as usize;
+    let raw = img.as_raw();
+    let at = |x: usize, y: usize| {
+        let i = (y * w as usize + x) * 3;
+        [raw[i], raw[i + 1], raw[i + 2]]
+    };
+    let (a, b, c, d) = (at(xa, ya), at(xb, ya), at(xa, yb), at(xb, yb));
     std::array::from_fn(|i| {
         let top = a[i] + (b[i] - a[i]) * fx;
         let bottom = c[i] + (d[i] - c[i]) * fx;
@@ -169,7 +181,8 @@ pub fn atan2_poly(y: f32, x: f32) -> f32 {
     let mut r = a
         * (0.999_979_8
             + s * (-0.332_655_42
-                + s * (0.193_669_89 + s * (-0.116_649_98 + s * (0.052_822_19 + s * -0.011_769_97)))));
+                + s * (0.193_669_89
+                    + s * (-0.116_649_98 + s * (0.052_822_19 + s * -0.011_769_97)))));
     if ay > ax {
         r = FRAC_PI_2 - r;
     }
@@ -203,26 +216,35 @@ pub fn project(
     // Fold the inverse environment rotation into the camera basis: one rotation per image.
     let angle = -view.rotation_deg.to_radians();
     let to_f32 = |v: [f64; 3]| rotate_z(v, angle).map(|x| x as f32);
-    let (right, up, forward) = (to_f32(camera.right), to_f32(camera.up), to_f32(camera.forward));
+    let (right, up, forward) = (
+        to_f32(camera.right),
+        to_f32(camera.up),
+        to_f32(camera.forward),
+    );
     let half_w = camera.half_width;
     let half_h = half_w * height as f64 / width as f64;
     let strength = view.strength as f32;
+    let screen_x: Vec<f32> = (0..width)
+        .map(|x| ((((x as f64 + 0.5) / width as f64) * 2.0 - 1.0) * half_w) as f32)
+        .collect();
     let mut out = RgbImage::new(width, height);
-    for (x, y, pixel) in out.enumerate_pixels_mut() {
-        let sx = (((x as f64 + 0.5) / width as f64) * 2.0 - 1.0) * half_w;
-        let sy = (1.0 - ((y as f64 + 0.5) / height as f64) * 2.0) * half_h;
-        let (sx, sy) = (sx as f32, sy as f32);
-        let d = std::array::from_fn(|i| forward[i] + sx * right[i] + sy * up[i]);
-        let (u, v) = direction_to_uv(d);
-        let c = sample_equirect(hdri, u, v);
-        *pixel = Rgb(c.map(|x| linear_to_srgb_u8(x * strength)));
+    for (y, pixels) in out.rows_mut().enumerate() {
+        let sy = ((1.0 - ((y as f64 + 0.5) / height as f64) * 2.0) * half_h) as f32;
+        let row_origin: [f32; 3] = std::array::from_fn(|i| forward[i] + sy * up[i]);
+        for (pixel, &sx) in pixels.zip(&screen_x) {
+            let d = std::array::from_fn(|i| row_origin[i] + sx * right[i]);
+            let (u, v) = direction_to_uv(d);
+            let c = sample_equirect(hdri, u, v);
+            *pixel = Rgb(c.map(|x| linear_to_srgb_u8(x * strength)));
+        }
     }
     out
 }
 
 /// Field of view check for callers: the full horizontal angle in degrees.
+#[cfg(test)]
 pub fn horizontal_fov_deg(camera: &PinholeCamera) -> f64 {
-    2.0 * camera.half_width.atan() * 180.0 / PI
+    2.0 * camera.half_width.atan().to_degrees()
 }
 
 #[cfg(test)]
@@ -376,7 +398,10 @@ mod tests {
     fn bundled_hdris_decode() {
         let dir = crate::paths::bundled_hdri_dir();
         let Ok(entries) = std::fs::read_dir(&dir) else {
-            panic!("the bundled HDRI folder {} is missing; run the setup script", dir.display());
+            panic!(
+                "the bundled HDRI folder {} is missing; run the setup script",
+                dir.display()
+            );
         };
         let mut count = 0;
         for entry in entries.flatten() {
@@ -385,12 +410,25 @@ mod tests {
                 continue;
             }
             let img = load_cached(&path).unwrap_or_else(|e| panic!("{e}"));
-            assert!(img.width() >= 2 * img.height() - 1, "{} is not 2:1", path.display());
+            assert!(
+                img.width() >= 2 * img.height() - 1,
+                "{} is not 2:1",
+                path.display()
+            );
             let mean: f32 = img.pixels().map(|p| p.0[0] + p.0[1] + p.0[2]).sum::<f32>()
                 / (3 * img.width() * img.height()) as f32;
-            assert!(mean.is_finite() && mean > 0.0, "{} is black", path.display());
+            assert!(
+                mean.is_finite() && mean > 0.0,
+                "{} is black",
+                path.display()
+            );
             count += 1;
         }
-        assert_eq!(count, 8, "expected the 8 HDRIs of the bpy wheel in {}", dir.display());
+        assert_eq!(
+            count,
+            8,
+            "expected the 8 HDRIs of the bpy wheel in {}",
+            dir.display()
+        );
     }
 }

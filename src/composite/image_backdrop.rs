@@ -82,10 +82,20 @@ pub fn crop_and_resize(
         // kernel evaluated at the output's scale.
         return Ok(imageops::thumbnail(&*window, width, height));
     }
-    Ok(imageops::resize(&*window, width, height, FilterType::Triangle))
+    Ok(imageops::resize(
+        &*window,
+        width,
+        height,
+        FilterType::Triangle,
+    ))
 }
 
-pub fn render(path: &Path, crop: [f64; 4], width: u32, height: u32) -> Result<RgbImage, CompositeError> {
+pub fn render(
+    path: &Path,
+    crop: [f64; 4],
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, CompositeError> {
     let source = load_cached(path)?;
     crop_and_resize(&source, crop, width, height)
 }
@@ -143,7 +153,10 @@ mod tests {
         // Left edge of the window is column 250, right edge 350.
         let left = out.get_pixel(0, 16)[0] as i32;
         let right = out.get_pixel(31, 16)[0] as i32;
-        assert!((left - 161).abs() <= 6 && (right - 221).abs() <= 6, "{left} {right}");
+        assert!(
+            (left - 161).abs() <= 6 && (right - 221).abs() <= 6,
+            "{left} {right}"
+        );
         // Upscaling a small window works too.
         let up = crop_and_resize(&img, [0.0, 0.0, 0.05, 0.1], 64, 64).unwrap();
         assert_eq!(up.dimensions(), (64, 64));

@@ -2,7 +2,7 @@
 //!
 //! Lattice values and the permutation come from ChaCha20 seeded with the background's seed, so
 //! the same seed gives the same pattern on every machine; no trig or libm calls are involved.
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha20Rng;
 
 pub const MAX_OCTAVES: usize = 5;
@@ -46,8 +46,9 @@ impl ValueNoise {
         }
     }
 
+    #[cfg(test)]
     pub fn from_seed(seed: u64) -> Self {
-        Self::new(&mut ChaCha20Rng::seed_from_u64(seed))
+        Self::new(&mut <ChaCha20Rng as rand::SeedableRng>::seed_from_u64(seed))
     }
 
     #[inline]
@@ -70,6 +71,43 @@ impl ValueNoise {
         let top = a + (b - a) * sx;
         let bottom = c + (d - c) * sx;
         top + (bottom - top) * sy
+    }
+
+    /// `fbm` along one row: `out[i]` = fbm(x0 + i * dx, y). The lattice corners are fetched
+    /// only when the cell changes, which makes a row several times cheaper than point calls;
+    /// the arithmetic per sample is the same as `value`, so the results are the same bits.
+    pub fn fbm_row(&self, x0: f32, dx: f32, y: f32, octaves: usize, out: &mut [f32]) {
+        out.iter_mut().for_each(|o| *o = 0.0);
+        let mut norm = 0.0f32;
+        let mut amplitude = 1.0f32;
+        let mut frequency = 1.0f32;
+        for offset in self.offsets.iter().take(octaves.max(1)) {
+            let yy = y * frequency + offset[1];
+            let y0 = yy.floor();
+            let (iy, sy) = (y0 as i32, fade(yy - y0));
+            let mut cell = i32::MIN;
+            let (mut a, mut b, mut c, mut d) = (0.0, 0.0, 0.0, 0.0);
+            for (i, o) in out.iter_mut().enumerate() {
+                let xx = (x0 + i as f32 * dx) * frequency + offset[0];
+                let xf = xx.floor();
+                let ix = xf as i32;
+                if ix != cell {
+                    cell = ix;
+                    a = self.lattice(ix, iy);
+                    b = self.lattice(ix + 1, iy);
+                    c = self.lattice(ix, iy + 1);
+                    d = self.lattice(ix + 1, iy + 1);
+                }
+                let sx = fade(xx - xf);
+                let top = a + (b - a) * sx;
+                let bottom = c + (d - c) * sx;
+                *o += amplitude * (top + (bottom - top) * sy);
+            }
+            norm += amplitude;
+            amplitude *= 0.5;
+            frequency *= 2.0;
+        }
+        out.iter_mut().for_each(|o| *o /= norm);
     }
 
     /// Fractal Brownian motion: `octaves` (at most `MAX_OCTAVES`) of doubling frequency and
@@ -106,6 +144,16 @@ mod tests {
     }
 
     #[test]
+    fn fbm_row_equals_point_evaluation() {
+        let n = ValueNoise::from_seed(5);
+        let mut row = vec![0.0f32; 300];
+        n.fbm_row(0.01, 0.037, 2.3, 4, &mut row);
+        for (i, v) in row.iter().enumerate() {
+            assert_eq!(*v, n.fbm(0.01 + i as f32 * 0.037, 2.3, 4), "sample {i}");
+        }
+    }
+
+    #[test]
     fn noise_interpolates_lattice_values() {
         let n = ValueNoise::from_seed(9);
         assert_eq!(n.value(4.0, 7.0), n.lattice(4, 7));
@@ -115,7 +163,9 @@ mod tests {
     #[test]
     fn fbm_varies_and_stays_in_range() {
         let n = ValueNoise::from_seed(1);
-        let samples: Vec<f32> = (0..500).map(|i| n.fbm(i as f32 * 0.37, 1.5, MAX_OCTAVES)).collect();
+        let samples: Vec<f32> = (0..500)
+            .map(|i| n.fbm(i as f32 * 0.37, 1.5, MAX_OCTAVES))
+            .collect();
         assert!(samples.iter().all(|v| (0.0..1.0).contains(v)));
         let min = samples.iter().cloned().fold(f32::MAX, f32::min);
         let max = samples.iter().cloned().fold(f32::MIN, f32::max);

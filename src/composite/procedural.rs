@@ -70,6 +70,12 @@ fn soft_edge(distance_px: f32) -> f32 {
     (distance_px + 0.5).clamp(0.0, 1.0)
 }
 
+/// fBm clusters around 0.5; stretch it so both colours really show.
+#[inline]
+fn stretch_fbm(t: f32) -> f32 {
+    ((t - 0.5) * 2.2 + 0.5).clamp(0.0, 1.0)
+}
+
 #[inline]
 fn smoothstep(e0: f32, e1: f32, x: f32) -> f32 {
     let t = ((x - e0) / (e1 - e0)).clamp(0.0, 1.0);
@@ -83,14 +89,23 @@ struct Blob {
 
 /// The pattern's field, prepared once per image.
 enum Field {
-    Noise { noise: ValueNoise, octaves: usize },
+    Noise {
+        noise: Box<ValueNoise>,
+        octaves: usize,
+    },
     Gradient {
         dir: [f32; 2],
         centre_v: f32,
         half_extent: f32,
     },
-    Stripes { dir: [f32; 2], phase: f32 },
-    Checker { dir: [f32; 2], phase: [f32; 2] },
+    Stripes {
+        dir: [f32; 2],
+        phase: f32,
+    },
+    Checker {
+        dir: [f32; 2],
+        phase: [f32; 2],
+    },
     Blobs(Vec<Blob>),
 }
 
@@ -106,7 +121,7 @@ impl Field {
                     finest *= 2.0;
                 }
                 Field::Noise {
-                    noise: ValueNoise::new(rng),
+                    noise: Box::new(ValueNoise::new(rng)),
                     octaves,
                 }
             }
@@ -155,9 +170,7 @@ impl Field {
     fn at(&self, u: f32, v: f32, scale: f32, px: f32) -> f32 {
         match self {
             Field::Noise { noise, octaves } => {
-                // fBm clusters around 0.5; stretch it so both colours really show.
-                let t = noise.fbm(u * scale, v * scale, *octaves);
-                ((t - 0.5) * 2.2 + 0.5).clamp(0.0, 1.0)
+                stretch_fbm(noise.fbm(u * scale, v * scale, *octaves))
             }
             Field::Gradient {
                 dir,
@@ -275,6 +288,17 @@ pub fn render(
         let sums = splat_blobs(blobs, width, height);
         for (pixel, sum) in out.pixels_mut().zip(sums) {
             *pixel = palette.at(smoothstep(BLOB_EDGE.0, BLOB_EDGE.1, sum));
+        }
+        return Ok(out);
+    }
+    if let Field::Noise { noise, octaves } = &field {
+        let mut row = vec![0.0f32; width as usize];
+        for (y, pixels) in out.rows_mut().enumerate() {
+            let v = (y as f32 + 0.5) * px;
+            noise.fbm_row(0.5 * px * scale, px * scale, v * scale, *octaves, &mut row);
+            for (pixel, t) in pixels.zip(&row) {
+                *pixel = palette.at(stretch_fbm(*t));
+            }
         }
         return Ok(out);
     }

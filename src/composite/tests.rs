@@ -118,7 +118,12 @@ fn pattern_scale_sets_the_frequency() {
             })
             .count()
     };
-    assert!(changes(16.0) > changes(2.0) * 3, "{} vs {}", changes(16.0), changes(2.0));
+    assert!(
+        changes(16.0) > changes(2.0) * 3,
+        "{} vs {}",
+        changes(16.0),
+        changes(2.0)
+    );
 }
 
 #[test]
