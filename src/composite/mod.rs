@@ -1,1 +1,163 @@
 //! Backgrounds composited behind the RGBA render.
+//!
+//! The Blender worker renders with a transparent film: an RGBA PNG, straight alpha (the object
+//! mask), plain sRGB. Here the sampled backdrop is drawn (`background`), the render is laid over
+//! it in linear light (`over`) and the mask is kept (`mask`).
+mod blend;
+mod cache;
+pub mod color;
+mod hdri;
+mod image_backdrop;
+mod noise;
+mod procedural;
+
+pub use blend::{mask, over};
+pub use hdri::{direction_to_uv, HdriView, PinholeCamera};
+pub use image_backdrop::crop_rect;
+pub use procedural::Pattern;
+
+use crate::sample::{BackgroundParams, CameraParams, WorldParams};
+use image::{Rgb, RgbImage};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+/// Largest backdrop side accepted (a guard against a corrupt size allocating gigabytes).
+pub const MAX_SIDE: u32 = 16_384;
+
+#[derive(Debug, Error)]
+pub enum CompositeError {
+    #[error(
+        "background.kind is \"{kind}\", but it must be one of none, solid, procedural, hdri, \
+         image; fix the preset's background kinds."
+    )]
+    UnknownKind { kind: String },
+    #[error(
+        "background.pattern is \"{pattern}\", but it must be one of noise, gradient, stripes, \
+         checker, blobs; fix the preset's background patterns."
+    )]
+    UnknownPattern { pattern: String },
+    #[error(
+        "background.pattern_scale is {value}, but it must be a positive number (features per \
+         image width); fix the preset's background pattern_scale."
+    )]
+    BadPatternScale { value: f64 },
+    #[error(
+        "background.kind is \"{kind}\" but no file is given (background.image{also}); point the \
+         preset at an image folder or HDRI."
+    )]
+    MissingFile { kind: String, also: &'static str },
+    #[error(
+        "background.crop is {crop:?}, but it must be (x, y, width, height) fractions with \
+         width, height > 0 and the window inside the image; fix the sampler's crop."
+    )]
+    BadCrop { crop: [f64; 4] },
+    #[error("{field} is {value}, but it must be a positive number; fix the camera parameters.")]
+    BadCamera { field: &'static str, value: f64 },
+    #[error(
+        "a {width} x {height} backdrop was asked for, but both sides must be between 1 and \
+         {MAX_SIDE}; fix the render resolution."
+    )]
+    BadSize { width: u32, height: u32 },
+    #[error(
+        "the render is {render_w} x {render_h} but the backdrop is {backdrop_w} x {backdrop_h}; \
+         draw the backdrop at the render's size."
+    )]
+    SizeMismatch {
+        render_w: u32,
+        render_h: u32,
+        backdrop_w: u32,
+        backdrop_h: u32,
+    },
+    #[error(
+        "could not decode background file {}: {source}; replace or remove the file (readable \
+         formats: PNG, JPEG, WebP, BMP, EXR, HDR).", path.display()
+    )]
+    Decode {
+        path: PathBuf,
+        #[source]
+        source: image::ImageError,
+    },
+    #[error("background file {} decodes to an empty image; replace or remove it.", path.display())]
+    EmptyImage { path: PathBuf },
+}
+
+/// Draws the backdrop described by `params`, `width` x `height`, 8-bit sRGB.
+///
+/// Kinds: `none` is black (the paper's "no background"); `solid` is `color`; `procedural`
+/// draws `pattern` from `seed` (identical pixels on every machine); `image` cuts the `crop`
+/// window from `image`; `hdri` projects the HDRI through `camera` (the file is
+/// `params.image`, else `world.hdri`; the world's rotation and strength apply when the file is
+/// the world's own HDRI, as Blender then lights the object with it).
+pub fn background(
+    params: &BackgroundParams,
+    world: &WorldParams,
+    camera: &CameraParams,
+    width: u32,
+    height: u32,
+) -> Result<RgbImage, CompositeError> {
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(CompositeError::BadSize { width, height });
+    }
+    match params.kind.as_str() {
+        "none" => Ok(RgbImage::new(width, height)),
+        "solid" => Ok(RgbImage::from_pixel(
+            width,
+            height,
+            Rgb(color::encode_rgb(params.color)),
+        )),
+        "procedural" => procedural::render(
+            Pattern::parse(&params.pattern)?,
+            params.color,
+            params.secondary_color,
+            params.pattern_scale,
+            params.seed,
+            width,
+            height,
+        ),
+        "image" => {
+            let path = params
+                .image
+                .as_deref()
+                .ok_or_else(|| CompositeError::MissingFile {
+                    kind: params.kind.clone(),
+                    also: "",
+                })?;
+            image_backdrop::render(path, params.crop, width, height)
+        }
+        "hdri" => {
+            let path = hdri_file(params, world).ok_or_else(|| CompositeError::MissingFile {
+                kind: params.kind.clone(),
+                also: " or light.world.hdri",
+            })?;
+            let view = hdri_view(path, world);
+            let pinhole = PinholeCamera::from_params(camera)?;
+            let hdri = hdri::load_cached(path)?;
+            Ok(hdri::project(&hdri, &pinhole, view, width, height))
+        }
+        other => Err(CompositeError::UnknownKind {
+            kind: other.to_string(),
+        }),
+    }
+}
+
+fn hdri_file<'a>(params: &'a BackgroundParams, world: &'a WorldParams) -> Option<&'a Path> {
+    params.image.as_deref().or(world.hdri.as_deref())
+}
+
+/// The world's placement when the backdrop shows the world's own HDRI, else the file as is.
+fn hdri_view(path: &Path, world: &WorldParams) -> HdriView {
+    if world.kind == "hdri" && world.hdri.as_deref() == Some(path) {
+        HdriView {
+            rotation_deg: world.rotation_deg,
+            strength: world.strength,
+        }
+    } else {
+        HdriView {
+            rotation_deg: 0.0,
+            strength: 1.0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
