@@ -61,6 +61,10 @@ pub struct ValidationReport {
     pub ok: bool,
     /// Why the image failed, one sentence; `None` when it passed.
     pub reason: Option<String>,
+    /// The threshold the image broke (`size`, `min_coverage`, `max_coverage`,
+    /// `max_truncation`, `max_magenta_fraction`, `min_foreground_std`), or `decode`.
+    #[serde(default)]
+    pub failed_check: Option<String>,
     pub width: u32,
     pub height: u32,
     pub mask_source: MaskSource,
@@ -79,6 +83,7 @@ impl ValidationReport {
         ValidationReport {
             ok: false,
             reason: Some(reason),
+            failed_check: Some("decode".to_string()),
             width: 0,
             height: 0,
             mask_source: MaskSource::None,
@@ -145,6 +150,7 @@ fn analyse(
     let mut report = ValidationReport {
         ok: true,
         reason: None,
+        failed_check: None,
         width,
         height,
         mask_source,
@@ -153,7 +159,10 @@ fn analyse(
         magenta_fraction,
         foreground_std,
     };
-    report.reason = verdict(&report, expected, cfg);
+    if let Some((check, reason)) = verdict(&report, expected, cfg) {
+        report.failed_check = Some(check.to_string());
+        report.reason = Some(reason);
+    }
     report.ok = report.reason.is_none();
     report
 }
@@ -175,58 +184,81 @@ fn pct(x: f64) -> String {
     format!("{:.1}%", 100.0 * x)
 }
 
-/// The first failed check, as one sentence naming the measure, the threshold and the fix.
-fn verdict(r: &ValidationReport, expected: Option<u32>, cfg: &ValidationConfig) -> Option<String> {
+/// The first failed check: its name (the config field it broke) and one sentence naming the
+/// measure, the threshold and the fix.
+fn verdict(
+    r: &ValidationReport,
+    expected: Option<u32>,
+    cfg: &ValidationConfig,
+) -> Option<(&'static str, String)> {
     if let Some(side) = expected {
         if r.width != side || r.height != side {
-            return Some(format!(
-                "The image is {} x {} but {side} x {side} was expected; re-render it at the \
+            return Some((
+                "size",
+                format!(
+                    "The image is {} x {} but {side} x {side} was expected; re-render it at the \
                  configured resolution.",
-                r.width, r.height
+                    r.width, r.height
+                ),
             ));
         }
     }
     if let Some(coverage) = r.coverage {
         if coverage < cfg.min_coverage {
-            return Some(format!(
+            return Some((
+                "min_coverage",
+                format!(
                 "The object covers {} of the image, below min_coverage {}: it is missing or too \
                  small (check the camera distance and object scale).",
                 pct(coverage),
                 pct(cfg.min_coverage)
+            ),
             ));
         }
         if coverage > cfg.max_coverage {
-            return Some(format!(
-                "The object covers {} of the image, above max_coverage {}: the camera is too \
+            return Some((
+                "max_coverage",
+                format!(
+                    "The object covers {} of the image, above max_coverage {}: the camera is too \
                  close or the object too large.",
-                pct(coverage),
-                pct(cfg.max_coverage)
+                    pct(coverage),
+                    pct(cfg.max_coverage)
+                ),
             ));
         }
     }
     if let Some(truncation) = r.truncation {
         if truncation > cfg.max_truncation {
-            return Some(format!(
-                "The object covers {} of the image border, above max_truncation {}: the frame \
+            return Some((
+                "max_truncation",
+                format!(
+                    "The object covers {} of the image border, above max_truncation {}: the frame \
                  cuts it (aim the camera at the object or move it back).",
-                pct(truncation),
-                pct(cfg.max_truncation)
+                    pct(truncation),
+                    pct(cfg.max_truncation)
+                ),
             ));
         }
     }
     if r.magenta_fraction > cfg.max_magenta_fraction {
-        return Some(format!(
+        return Some((
+            "max_magenta_fraction",
+            format!(
             "{} of the object is Blender's missing-texture magenta, above max_magenta_fraction \
              {}: a texture file did not resolve (check the model's textures).",
             pct(r.magenta_fraction),
             pct(cfg.max_magenta_fraction)
+        ),
         ));
     }
     if r.foreground_std < cfg.min_foreground_std {
-        return Some(format!(
-            "The object's brightness varies by {:.4} (standard deviation), below \
+        return Some((
+            "min_foreground_std",
+            format!(
+                "The object's brightness varies by {:.4} (standard deviation), below \
              min_foreground_std {:.4}: the render is blank or unlit (check the lights).",
-            r.foreground_std, cfg.min_foreground_std
+                r.foreground_std, cfg.min_foreground_std
+            ),
         ));
     }
     None

@@ -34,7 +34,10 @@ fn demo_preset_renders_a_valid_dataset_from_the_embedded_catalog() {
         let class = r.id.split('_').next().unwrap();
         let img = image::open(out.join(format!("{class}/{}.png", r.id))).unwrap();
         assert_eq!((img.width(), img.height()), (48, 48));
-        assert!(matches!(img, image::DynamicImage::ImageRgb8(_)), "RGB output");
+        assert!(
+            matches!(img, image::DynamicImage::ImageRgb8(_)),
+            "RGB output"
+        );
         let mask = image::open(out.join(format!("masks/{class}/{}.png", r.id)))
             .unwrap()
             .to_luma8();
@@ -46,12 +49,20 @@ fn demo_preset_renders_a_valid_dataset_from_the_embedded_catalog() {
         }
     }
 
-    let v = synthgen(tmp.path()).arg("validate").arg(&out).output().unwrap();
+    let v = synthgen(tmp.path())
+        .arg("validate")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(v.status.success(), "{}", text(&v));
 
     // A damaged image is caught and named.
     std::fs::write(out.join("chair/chair_000001.png"), b"not a png").unwrap();
-    let v = synthgen(tmp.path()).arg("validate").arg(&out).output().unwrap();
+    let v = synthgen(tmp.path())
+        .arg("validate")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(!v.status.success());
     assert!(text(&v).contains("chair_000001.png"), "{}", text(&v));
 }
@@ -92,14 +103,20 @@ fn worker_count_does_not_change_images_and_resume_equals_an_uninterrupted_run() 
             break;
         }
         assert!(Instant::now() < deadline, "the run never wrote two images");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it was interrupted");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before it was interrupted"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // SAFETY: signalling the process group this test created.
     unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
     child.wait().unwrap();
     let interrupted = manifest_digests(&part).len();
-    assert!(interrupted < 8, "the interruption came too late to test resume");
+    assert!(
+        interrupted < 8,
+        "the interruption came too late to test resume"
+    );
 
     let mut cmd = synthgen(tmp.path());
     fixture_env(&mut cmd, &archives);
@@ -141,7 +158,10 @@ fn a_killed_worker_is_restarted_and_every_image_arrives_exactly_once() {
             }
         }
         assert!(Instant::now() < deadline, "no worker appeared");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before a worker was killed");
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the run ended before a worker was killed"
+        );
         std::thread::sleep(Duration::from_millis(20));
     };
     // SAFETY: killing a child process of the run this test started.
@@ -155,7 +175,10 @@ fn a_killed_worker_is_restarted_and_every_image_arrives_exactly_once() {
     assert_eq!(ids.len(), 10, "an image appears twice");
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
-    assert!(summary["worker_restarts"].as_u64().unwrap() >= 1, "{summary}");
+    assert!(
+        summary["worker_restarts"].as_u64().unwrap() >= 1,
+        "{summary}"
+    );
 }
 
 /// The pid of a `synthgen __worker` process whose parent is `parent`.
@@ -163,7 +186,13 @@ fn worker_child_of(parent: u32) -> Option<u32> {
     std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
         let pid: u32 = e.file_name().to_str()?.parse().ok()?;
         let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let ppid: u32 = stat.rsplit(')').next()?.split_whitespace().nth(1)?.parse().ok()?;
+        let ppid: u32 = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
         let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
         let is_worker = String::from_utf8_lossy(&cmdline).contains("__worker");
         (ppid == parent && is_worker).then_some(pid)
@@ -206,7 +235,11 @@ fn corrupt_and_missing_models_are_denylisted_and_their_images_resampled() {
     let records = manifest_digests(&out);
     assert_eq!(records.len(), 8, "every image is there");
     for r in records.iter().filter(|r| r.id.starts_with("chair")) {
-        assert_eq!(r.model["key"], "sweethome3d:Fixture#chair_ok", "{:?}", r.model);
+        assert_eq!(
+            r.model["key"], "sweethome3d:Fixture#chair_ok",
+            "{:?}",
+            r.model
+        );
     }
     let deny = std::fs::read_to_string(out.join("denylist.jsonl")).unwrap();
     assert!(deny.contains("Fixture#chair_corrupt"), "{deny}");
@@ -230,11 +263,21 @@ fn bad_presets_and_flags_give_one_line_and_exit_code_2() {
             "bad.yaml:4:",
         ),
         (
-            vec!["--preset".into(), "demo".into(), "--set".into(), "render.resolution=abc".into()],
+            vec![
+                "--preset".into(),
+                "demo".into(),
+                "--set".into(),
+                "render.resolution=abc".into(),
+            ],
             "render.resolution",
         ),
         (
-            vec!["--preset".into(), "demo".into(), "--classes".into(), "chair,unicorn".into()],
+            vec![
+                "--preset".into(),
+                "demo".into(),
+                "--classes".into(),
+                "chair,unicorn".into(),
+            ],
             "unicorn",
         ),
         (

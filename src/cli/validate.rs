@@ -36,7 +36,10 @@ pub fn run(args: ValidateArgs) -> CliResult {
             let image = dir.join(&r.path);
             let mask = r.mask.as_ref().map(|m| dir.join(m));
             if !image.is_file() {
-                problems.push(format!("{}: missing (listed in the manifest)", image.display()));
+                problems.push(format!(
+                    "{}: missing (listed in the manifest)",
+                    image.display()
+                ));
                 return (r.class.clone(), problems);
             }
             match crate::dataset::file_sha256(&image) {
@@ -74,7 +77,12 @@ pub fn run(args: ValidateArgs) -> CliResult {
         e.0 += 1;
         e.1 += usize::from(!p.is_empty());
     }
-    println!("{}: {} images in {} classes", dir.display(), records.len(), per_class.len());
+    println!(
+        "{}: {} images in {} classes",
+        dir.display(),
+        records.len(),
+        per_class.len()
+    );
     for (class, (n, bad)) in &per_class {
         println!("  {class:<16} {n:>7} images, {bad} with problems");
     }

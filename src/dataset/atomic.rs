@@ -46,8 +46,11 @@ where
     C: std::ops::Deref<Target = [P::Subpixel]>,
 {
     let mut bytes = Vec::new();
-    img.write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
-        .map_err(std::io::Error::other)?;
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )
+    .map_err(std::io::Error::other)?;
     write_atomic(path, &bytes)
 }
 

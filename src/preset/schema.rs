@@ -436,3 +436,17 @@ impl Default for BackgroundFactor {
         }
     }
 }
+
+impl Preset {
+    /// The render checks with this preset's thresholds, at its resolution.
+    pub fn validation_config(&self) -> crate::validate::ValidationConfig {
+        crate::validate::ValidationConfig {
+            expected_size: Some(self.render.resolution),
+            min_coverage: self.validate.min_coverage,
+            max_coverage: self.validate.max_coverage,
+            max_truncation: self.validate.max_truncation,
+            max_magenta_fraction: self.validate.max_magenta_fraction,
+            ..Default::default()
+        }
+    }
+}

@@ -381,7 +381,10 @@ impl Driver<'_> {
                     self.deny(&model.key, &reason);
                     continue;
                 }
-                sh.stats.lock().expect("stats").count_failure("render error");
+                sh.stats
+                    .lock()
+                    .expect("stats")
+                    .count_failure("render error");
                 last_reason = reason;
                 attempt += 1;
                 continue;
@@ -390,7 +393,10 @@ impl Driver<'_> {
                 Ok(img) => img.to_rgba8(),
                 Err(e) => {
                     last_reason = format!("the worker's render could not be decoded: {e}");
-                    sh.stats.lock().expect("stats").count_failure("undecodable render");
+                    sh.stats
+                        .lock()
+                        .expect("stats")
+                        .count_failure("undecodable render");
                     attempt += 1;
                     continue;
                 }
@@ -398,7 +404,8 @@ impl Driver<'_> {
             let report = validate::check_render(&rgba, sh.settings.resolution, &sh.validation);
             if !report.ok {
                 let reason = report.reason.clone().unwrap_or_default();
-                sh.stats.lock().expect("stats").count_failure(validate::reason_kind(&reason));
+                let check = report.failed_check.as_deref().unwrap_or("validation");
+                sh.stats.lock().expect("stats").count_failure(check);
                 last_reason = reason;
                 attempt += 1;
                 continue;
@@ -467,7 +474,7 @@ impl Driver<'_> {
             h,
         )
         .map_err(|e| format!("background: {e}"))?;
-        let rgb = composite::over(rgba, &backdrop);
+        let rgb = composite::over(rgba, &backdrop).map_err(|e| e.to_string())?;
         let rel = image_rel_path(&class.class, id);
         let path = sh.out.join(&rel);
         save_png_atomic(&path, &rgb).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -518,7 +525,10 @@ impl Driver<'_> {
             *c
         };
         if count >= self.shared.opts.max_model_failures {
-            self.deny(key, &format!("the worker failed {count} times on it: {failure}"));
+            self.deny(
+                key,
+                &format!("the worker failed {count} times on it: {failure}"),
+            );
         }
     }
 }

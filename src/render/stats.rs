@@ -58,7 +58,10 @@ impl RunStats {
     }
 
     pub fn record_saved(&mut self, rec: &ManifestRecord) {
-        *self.rendered_per_class.entry(rec.class.clone()).or_default() += 1;
+        *self
+            .rendered_per_class
+            .entry(rec.class.clone())
+            .or_default() += 1;
     }
 
     pub fn count_failure(&mut self, kind: &str) {

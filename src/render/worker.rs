@@ -45,9 +45,13 @@ pub fn serve(scripts_dir: &Path, site_packages: &Path) -> Result<(), WorkerError
     Python::attach(|py| -> Result<(), WorkerError> {
         let sys = py.import("sys").map_err(py_err)?;
         let path = sys.getattr("path").map_err(py_err)?;
-        let path = path.cast::<PyList>().map_err(|e| WorkerError::Python(e.to_string()))?;
-        path.insert(0, site_packages.to_string_lossy().as_ref()).map_err(py_err)?;
-        path.insert(0, scripts_dir.to_string_lossy().as_ref()).map_err(py_err)?;
+        let path = path
+            .cast::<PyList>()
+            .map_err(|e| WorkerError::Python(e.to_string()))?;
+        path.insert(0, site_packages.to_string_lossy().as_ref())
+            .map_err(py_err)?;
+        path.insert(0, scripts_dir.to_string_lossy().as_ref())
+            .map_err(py_err)?;
         let entry = py.import("synthgen_blender.entry").map_err(py_err)?;
         let handle = entry.getattr("handle_request").map_err(py_err)?;
         let ready = WorkerReply {
@@ -61,7 +65,11 @@ pub fn serve(scripts_dir: &Path, site_packages: &Path) -> Result<(), WorkerError
             error: None,
             error_kind: None,
         };
-        writeln!(protocol, "{}", serde_json::to_string(&ready).expect("serializes"))?;
+        writeln!(
+            protocol,
+            "{}",
+            serde_json::to_string(&ready).expect("serializes")
+        )?;
         protocol.flush()?;
 
         let stdin = std::io::stdin();
