@@ -36,6 +36,10 @@ pub struct RenderArgs {
     /// Override a preset field by its path, e.g. --set render.resolution=64 (repeatable).
     #[arg(long = "set", value_name = "PATH=VALUE")]
     pub set: Vec<String>,
+    /// Keep each saved image's Blender request as <DIR>/<id>.json, to replay one image alone
+    /// with `.venv/bin/python -m synthgen_blender <file>` (debugging, benchmarks).
+    #[arg(long, value_name = "DIR")]
+    pub keep_requests: Option<PathBuf>,
 }
 
 impl RenderArgs {
@@ -79,6 +83,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
         max_model_failures: preset.workers.max_model_failures.max(1),
         show_progress: std::io::stderr().is_terminal(),
+        keep_requests: args.keep_requests.clone(),
     };
     let total = preset.images_per_class * classes.len() as u64;
     eprintln!(

@@ -125,5 +125,5 @@ impl ManifestWriter {
 
 /// Canonical order of a finished dataset: by label, then index.
 pub fn sort_records(records: &mut [ManifestRecord]) {
-    records.sort_by(|a, b| (a.label, a.index).cmp(&(b.label, b.index)));
+    records.sort_by_key(|r| (r.label, r.index));
 }

@@ -381,7 +381,7 @@ pub struct CameraFactor {
 impl Default for CameraFactor {
     fn default() -> Self {
         CameraFactor {
-            distance: NumberDist::uniform(3.5, 7.0),
+            distance: NumberDist::uniform(2.5, 5.0),
             elevation: NumberDist::uniform(-15.0, 75.0),
             azimuth: NumberDist::uniform(0.0, 360.0),
             focal_length: NumberDist::Fixed(50.0),

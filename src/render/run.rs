@@ -33,6 +33,9 @@ pub struct RunOptions {
     /// Crashes or hangs of one model before it goes on the denylist.
     pub max_model_failures: u32,
     pub show_progress: bool,
+    /// Save the worker request of every saved image as `<dir>/<id>.json`, so one image can be
+    /// replayed in Blender alone (`python -m synthgen_blender <file>`), e.g. by the benchmark.
+    pub keep_requests: Option<PathBuf>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -417,6 +420,13 @@ impl Driver<'_> {
                 license: model.license.clone(),
                 split: class.split_of(&model.key).to_string(),
             };
+            if let Some(dir) = &sh.opts.keep_requests {
+                let path = dir.join(format!("{id}.json"));
+                let json = serde_json::to_vec_pretty(&request).expect("requests serialize");
+                if let Err(e) = crate::dataset::atomic::write_atomic(&path, &json) {
+                    tracing::warn!("could not keep the request {}: {e}", path.display());
+                }
+            }
             return match self.save(&id, class, &rgba, &params) {
                 Ok((path, mask, sha256)) => {
                     let mut st = sh.stats.lock().expect("stats");
