@@ -19,11 +19,8 @@ fn write_shapes(root: &Path, per_class: usize, seed: u64) {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         for i in 0..per_class {
-            let (cx, cy) = (
-                rng.random_range(14..26) as i32,
-                rng.random_range(14..26) as i32,
-            );
-            let r = rng.random_range(7..11) as i32;
+            let (cx, cy) = (rng.random_range(14..26i32), rng.random_range(14..26i32));
+            let r = rng.random_range(7..11i32);
             let noise: Vec<u8> = (0..40 * 40).map(|_| rng.random_range(0..60)).collect();
             let img = image::RgbImage::from_fn(40, 40, |x, y| {
                 let (dx, dy) = (x as i32 - cx, y as i32 - cy);

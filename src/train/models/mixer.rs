@@ -135,7 +135,7 @@ impl Backbone for Mixer {
                 .mlp_tokens
                 .forward(&ys.apply(&b.norm1).transpose(1, 2))
                 .transpose(1, 2);
-            ys = ys + t;
+            ys = &ys + t;
             ys = &ys + b.mlp_channels.forward(&ys.apply(&b.norm2));
         }
         ys.apply(&self.norm).mean_dim(1, false, None)
