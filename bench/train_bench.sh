@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Training and loader throughput of `synthgen train` on this machine (CPU unless --device says
-# otherwise). Usage: bench/train_bench.sh [device] ; env ITERS (default 6), N_PER_CLASS (20).
+# otherwise). Usage: bench/train_bench.sh [device]; env ITERS (6), N_PER_CLASS (20), PROFILE
+# (release; dev reuses the test build).
 # Prints images/s for resnet18 / resnet50 at 112 and 224 px and the loader's decode + strong
-# augmentation rate. Data: 10 classes of 320x240 ImageMagick plasma images in a temp folder.
+# augmentation rate. Data: 10 classes of generated 320x240 PNGs in a temp folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${1:-cpu}"
@@ -16,13 +17,9 @@ WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -n) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-for c in 0 1 2 3 4 5 6 7 8 9; do
-  mkdir -p "$WORK/data/class$c"
-  convert -seed "$c" -size 320x240 plasma:fractal "$WORK/data/class$c/000.png"
-  for i in $(seq 1 $((N_PER_CLASS - 1))); do
-    cp "$WORK/data/class$c/000.png" "$WORK/data/class$c/$(printf %03d "$i").png"
-  done
-done
+SYNTHGEN_BENCH_DATA="$WORK/data" SYNTHGEN_BENCH_PER_CLASS="$N_PER_CLASS" \
+  cargo test --profile "$PROFILE" "${FEATURES[@]}" --quiet --test train_loader_bench \
+  -- --ignored --exact write_bench_data >/dev/null 2>&1
 
 cargo build --profile "$PROFILE" "${FEATURES[@]}" --quiet
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE_DIR/synthgen"
@@ -37,4 +34,4 @@ for arch in resnet18 resnet50; do
   done
 done
 SYNTHGEN_BENCH_DATA="$WORK/data" cargo test --profile "$PROFILE" "${FEATURES[@]}" --quiet \
-  --test train_loader_bench -- --ignored --nocapture 2>/dev/null | grep '^loader'
+  --test train_loader_bench -- --ignored --exact loader_throughput --nocapture 2>/dev/null | grep '^loader'

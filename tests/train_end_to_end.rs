@@ -49,7 +49,7 @@ fn tiny_config(train_dir: &Path, out: &Path) -> TrainConfig {
     cfg.image_size = 32;
     cfg.batch_size = 8;
     cfg.lr = 0.05;
-    cfg.workers = 2;
+    cfg.workers = Some(1);
     cfg.device = synthgen::train::device::DeviceChoice::Cpu;
     cfg
 }
@@ -83,7 +83,7 @@ fn cli_overfits_tiny_shapes_and_writes_all_outputs() {
             "--eval-every",
             "30",
         ])
-        .args(["--device", "cpu", "--workers", "2", "--seed", "3", "--out"])
+        .args(["--device", "cpu", "--seed", "3", "--out"])
         .arg(&out)
         .status()
         .unwrap();
@@ -138,13 +138,13 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     cfg.augment = synthgen::train::augment::Augment::Strong;
     cfg.length = Length::Iters(8);
     cfg.eval_every = Some(100);
-    cfg.workers = 3;
+    cfg.workers = Some(3);
     train(&cfg).unwrap();
 
     let mut first = cfg.clone();
     first.out = part.clone();
     first.stop_after = Some(4);
-    first.workers = 1; // another worker count must not change the data
+    first.workers = Some(1); // another worker count must not change the data
     assert_eq!(train(&first).unwrap().status, "stopped");
     let mut rest = first.clone();
     rest.stop_after = None;

@@ -73,7 +73,8 @@ pub struct TrainArgs {
     /// Input side in pixels; the resize side scales as S * 256 / 224.
     #[arg(long, default_value_t = 224)]
     pub image_size: u32,
-    /// Decode/augment threads (default: all cores).
+    /// Decode/augment threads (default: all cores on CUDA, half of them on the CPU, where
+    /// libtorch gets the rest).
     #[arg(long)]
     pub workers: Option<usize>,
     #[arg(long, value_enum, default_value = "sgd")]
@@ -127,9 +128,7 @@ impl TrainArgs {
         cfg.non_repetitive = self.non_repetitive;
         cfg.eval_every = self.eval_every;
         cfg.image_size = self.image_size;
-        if let Some(w) = self.workers {
-            cfg.workers = w.max(1);
-        }
+        cfg.workers = self.workers;
         cfg.stop_after = self.stop_after;
         cfg.progress = true;
         cfg

@@ -50,7 +50,9 @@ pub struct TrainConfig {
     /// Evaluate (and checkpoint) every this many steps; None: 10 times per run.
     pub eval_every: Option<u64>,
     pub image_size: u32,
-    pub workers: usize,
+    /// Decode/augment threads; None: all cores on CUDA, half of them on the CPU (the other half
+    /// runs libtorch, whose OpenMP threads slow down tenfold when oversubscribed).
+    pub workers: Option<usize>,
     /// Stop (with a checkpoint) after this many completed steps, as if interrupted.
     pub stop_after: Option<u64>,
     pub progress: bool,
@@ -78,7 +80,7 @@ impl TrainConfig {
             non_repetitive: false,
             eval_every: None,
             image_size: 224,
-            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            workers: None,
             stop_after: None,
             progress: false,
         }
@@ -111,6 +113,9 @@ pub struct RunSummary {
     pub skipped_examples: Vec<String>,
     pub last_loss: Option<f64>,
     pub seconds: f64,
+    /// Of `seconds`, the time spent evaluating, checkpointing and plotting.
+    pub eval_seconds: f64,
+    /// Training images per second outside evaluation and checkpoints (this session only).
     pub images_per_second: f64,
     pub evals: BTreeMap<String, EvalSummary>,
     pub init: Option<checkpoint::InitReport>,
@@ -126,6 +131,16 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let use_autocast = device.is_cuda() && device::set_cuda_autocast_bf16();
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
+    }
+
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = match (cfg.workers, device.is_cuda()) {
+        (Some(w), _) => w.max(1),
+        (None, true) => cores,
+        (None, false) => (cores / 2).max(1),
+    };
+    if !device.is_cuda() {
+        tch::set_num_threads((cores.saturating_sub(workers)).max(1) as i32);
     }
 
     let train_set = ImageSet::open(&cfg.train)?;
@@ -215,8 +230,8 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             augment: cfg.augment,
             image_size: cfg.image_size,
             batch_size: b,
-            workers: cfg.workers,
-            prefetch: (2 * cfg.workers).max(2),
+            workers,
+            prefetch: (2 * workers).max(2),
             seed: cfg.seed,
             order: if cfg.non_repetitive {
                 Order::Once
@@ -231,6 +246,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let mut skipped_examples: Vec<String> = Vec::new();
     let t0 = Instant::now();
     let mut window = Window::new();
+    let mut eval_seconds = 0.0;
     let mut last_loss = None;
     let mut step = start;
     let mut status = "completed";
@@ -241,6 +257,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         model: &model,
         device,
         use_autocast,
+        workers,
         eval_sets: &eval_sets,
         classes: &train_set.classes,
         total,
@@ -273,6 +290,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
                     last_loss,
                     t0,
                     start_images,
+                    eval_seconds,
                     best: &best,
                     init: &init,
                 });
@@ -297,6 +315,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         }
         let stopping = step >= stop_at;
         if step % eval_every == 0 || step == total || stopping {
+            let te = Instant::now();
             for (name, set) in ctx.eval_sets {
                 let report = ctx.evaluate(name, set, step)?;
                 best.entry(name.clone()).or_default().update(&report);
@@ -319,6 +338,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             };
             checkpoint::save(&cfg.out, CKPT, &vs, Some(&opt), &meta)?;
             draw_plots(&cfg.out, &log, &eval_sets, &train_set.classes);
+            eval_seconds += te.elapsed().as_secs_f64();
         }
         if stopping {
             status = "stopped";
@@ -337,6 +357,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         last_loss,
         t0,
         start_images,
+        eval_seconds,
         best: &best,
         init: &init,
     });
@@ -349,6 +370,7 @@ struct RunCtx<'a> {
     model: &'a Classifier,
     device: Device,
     use_autocast: bool,
+    workers: usize,
     eval_sets: &'a [(String, Arc<ImageSet>)],
     classes: &'a [String],
     total: u64,
@@ -365,6 +387,7 @@ struct SummaryParts<'a> {
     last_loss: Option<f64>,
     t0: Instant,
     start_images: u64,
+    eval_seconds: f64,
     best: &'a HashMap<String, BestTracker>,
     init: &'a Option<checkpoint::InitReport>,
 }
@@ -406,8 +429,8 @@ impl RunCtx<'_> {
                 augment: Augment::None,
                 image_size: self.cfg.image_size,
                 batch_size: self.cfg.batch_size.max(1),
-                workers: self.cfg.workers,
-                prefetch: (2 * self.cfg.workers).max(2),
+                workers: self.workers,
+                prefetch: (2 * self.workers).max(2),
                 seed: 0,
                 order: Order::Sequential,
                 start_batch: 0,
@@ -476,7 +499,9 @@ impl RunCtx<'_> {
             skipped_examples: p.skipped_examples.to_vec(),
             last_loss: p.last_loss,
             seconds,
-            images_per_second: (p.images_seen - p.start_images) as f64 / seconds.max(1e-9),
+            eval_seconds: p.eval_seconds,
+            images_per_second: (p.images_seen - p.start_images) as f64
+                / (seconds - p.eval_seconds).max(1e-9),
             evals,
             init: p.init.clone(),
             config: self.cfg.clone(),
