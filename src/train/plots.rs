@@ -144,6 +144,7 @@ pub fn confusion_chart(
     let cell = (720 / n).clamp(8, 60) as u32;
     let text = text_available();
     let label_area = if text { 140 } else { 0 };
+    let x_label_area = if text { 50 } else { 0 };
     let size = (
         cell * n as u32 + label_area + 40,
         cell * n as u32 + label_area + 60,
@@ -157,23 +158,37 @@ pub fn confusion_chart(
         if text {
             builder
                 .caption(title, ("sans-serif", 20))
-                .x_label_area_size(label_area)
+                .x_label_area_size(x_label_area)
                 .y_label_area_size(label_area);
         }
+        // Segmented axes put labels at cell centres; row t is drawn at y = n - 1 - t (top-down).
         let mut chart = builder
-            .build_cartesian_2d(0..n, 0..n)
+            .build_cartesian_2d((0..n - 1).into_segmented(), (0..n - 1).into_segmented())
             .map_err(|e| err(path, e))?;
-        let name = |i: &usize| classes.get(*i).cloned().unwrap_or_default();
+        let centre = |v: &SegmentValue<usize>| match v {
+            SegmentValue::CenterOf(i) => Some(*i),
+            _ => None,
+        };
+        // Columns carry the class index only (names would overlap); rows carry "index name".
+        let x_name = |v: &SegmentValue<usize>| centre(v).map(|i| i.to_string()).unwrap_or_default();
+        let y_name = |v: &SegmentValue<usize>| {
+            centre(v)
+                .filter(|&i| i < n)
+                .map(|i| n - 1 - i)
+                .map(|t| format!("{t} {}", classes.get(t).map_or("", String::as_str)))
+                .unwrap_or_default()
+        };
         let mut mesh = chart.configure_mesh();
         mesh.disable_mesh();
         if text && n <= 60 {
             mesh.x_labels(n)
                 .y_labels(n)
-                .x_label_formatter(&name)
-                .y_label_formatter(&name)
+                .x_label_formatter(&x_name)
+                .y_label_formatter(&y_name)
                 .x_desc("predicted")
                 .y_desc("true")
-                .label_style(("sans-serif", 12));
+                .x_label_style(("sans-serif", 12))
+                .y_label_style(("sans-serif", 12));
         } else {
             mesh.x_labels(0).y_labels(0);
         }
@@ -182,10 +197,17 @@ pub fn confusion_chart(
             let total: u64 = row.iter().sum::<u64>().max(1);
             row.iter().enumerate().map(move |(p, &c)| {
                 let v = c as f64 / total as f64;
-                // White (0) to dark blue (1); row `t` drawn top-down.
+                // White (0) to dark blue (1).
                 let shade = (255.0 * (1.0 - v)) as u8;
                 let color = RGBColor(shade, shade, 255 - (100.0 * v) as u8);
-                Rectangle::new([(p, n - 1 - t), (p + 1, n - t)], color.filled())
+                let y = n - 1 - t;
+                Rectangle::new(
+                    [
+                        (SegmentValue::Exact(p), SegmentValue::Exact(y)),
+                        (SegmentValue::Exact(p + 1), SegmentValue::Exact(y + 1)),
+                    ],
+                    color.filled(),
+                )
             })
         });
         chart.draw_series(cells).map_err(|e| err(path, e))?;
