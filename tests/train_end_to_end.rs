@@ -242,3 +242,30 @@ fn bad_inputs_give_clear_errors_and_corrupt_images_are_counted() {
     assert_eq!(s.steps, 2); // 9 samples / batch 8: the data ran out
     assert!(s.skipped_examples[0].ends_with("square/001.png"));
 }
+
+#[test]
+fn non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("shapes");
+    write_shapes(&data, 2, 5);
+    let out = dir.path().join("run");
+    let mut cfg = tiny_config(&data, &out);
+    cfg.lr = 1e30; // the first update blows the weights up
+    cfg.weight_decay = 0.0;
+    cfg.length = Length::Iters(20);
+    cfg.eval_every = Some(1);
+    let e = train(&cfg).unwrap_err();
+    let TrainError::NonFiniteLoss { step, .. } = e else {
+        panic!("expected a non-finite loss, got {e}");
+    };
+    assert!(e.to_string().contains("lower --lr"), "{e}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(summary["status"], "diverged");
+    let meta = checkpoint::read_meta(&out.join("checkpoint-last.json")).unwrap();
+    assert_eq!(
+        meta.step,
+        step - 1,
+        "the checkpoint is the last finite step"
+    );
+}
