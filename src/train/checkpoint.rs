@@ -168,10 +168,11 @@ pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainErro
             None => report.missing.push(name),
         }
     }
-    if report.loaded.is_empty() {
+    // A head alone (same class count, another architecture) is no initialisation.
+    if !report.loaded.iter().any(|n| n.starts_with("backbone.")) {
         return Err(TrainError::BadCheckpoint {
             path: file.to_path_buf(),
-            why: "none of its tensor names match this --arch (expected names like `model.backbone.conv1.weight` or `conv1.weight`)".into(),
+            why: "none of its backbone tensors match this --arch (expected names like `model.backbone.conv1.weight` or `conv1.weight` with the same shapes)".into(),
         });
     }
     Ok(report)
