@@ -2,11 +2,7 @@
 use clap::{Parser, Subcommand};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "synthgen",
-    version,
-    about = "Synthetic-to-real datasets with Blender, and a trainer"
-)]
+#[command(name = "synthgen", version, about = "Synthetic-to-real datasets with Blender, and a trainer")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
