@@ -1,7 +1,171 @@
-//! The bundled tch trainer (filled by the trainer issue).
-#[derive(Debug, clap::Args)]
-pub struct TrainArgs {}
+//! `synthgen train`: the bundled tch trainer for the paper's supervised studies.
+//!
+//! Library parts, reusable by the adaptation command: `data` (dataset indexing), `augment`,
+//! `loader`, `models` (backbones + head), `optim`, `metrics`, `checkpoint`, `records`, `plots`,
+//! `device`; `trainer` drives them from a plain `TrainConfig`. Only this file knows about clap.
+use std::path::PathBuf;
 
-pub fn run(_args: TrainArgs) -> anyhow::Result<()> {
-    anyhow::bail!("synthgen train is not built yet")
+pub mod augment;
+pub mod checkpoint;
+pub mod data;
+pub mod device;
+pub mod error;
+pub mod loader;
+pub mod metrics;
+pub mod models;
+pub mod optim;
+pub mod plots;
+pub mod records;
+pub mod trainer;
+
+pub use error::TrainError;
+pub use trainer::{train, Length, RunSummary, TrainConfig};
+
+use augment::Augment;
+use device::DeviceChoice;
+use optim::OptimizerKind;
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("length").args(["iters", "epochs"])))]
+pub struct TrainArgs {
+    /// Training data: an ImageFolder directory, a VisDA image list, or a synthgen output folder.
+    #[arg(long)]
+    pub train: PathBuf,
+    /// An evaluation set as NAME=PATH (repeatable); PATH alone is named after its folder.
+    #[arg(long = "eval", value_parser = parse_eval)]
+    pub evals: Vec<(String, PathBuf)>,
+    /// resnet18|resnet34|resnet50|resnet_tiny|vit_tiny|vit_s16|vit_b16|mixer_tiny|mixer_s16|mixer_b16|mixer_l16
+    #[arg(long, default_value = "resnet50")]
+    pub arch: String,
+    #[arg(long = "aug", value_enum, default_value = "none")]
+    pub aug: Augment,
+    /// Optimisation steps (default: one epoch).
+    #[arg(long)]
+    pub iters: Option<u64>,
+    /// Passes over the training set (fractions allowed).
+    #[arg(long)]
+    pub epochs: Option<f64>,
+    #[arg(long, default_value_t = 128)]
+    pub batch_size: usize,
+    #[arg(long, default_value_t = 0.01)]
+    pub lr: f64,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    /// The run folder: metrics, plots, checkpoints, summary.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Continue from <out>/checkpoint-last.* when present.
+    #[arg(long)]
+    pub resume: bool,
+    /// Initial weights (safetensors) loaded by name; the head is skipped if shapes differ.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Use each training image at most once (the run ends when the data runs out).
+    #[arg(long)]
+    pub non_repetitive: bool,
+    /// Evaluate and checkpoint every K steps (default: 10 times per run).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Input side in pixels; the resize side scales as S * 256 / 224.
+    #[arg(long, default_value_t = 224)]
+    pub image_size: u32,
+    /// Decode/augment threads (default: all cores on CUDA, half of them on the CPU, where
+    /// libtorch gets the rest).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    #[arg(long, value_enum, default_value = "sgd")]
+    pub optimizer: OptimizerKind,
+    #[arg(long, default_value_t = 0)]
+    pub warmup_iters: u64,
+    /// Stop after this many steps as if interrupted (checkpoint kept; for resume checks).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
+}
+
+fn parse_eval(s: &str) -> Result<(String, PathBuf), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        Some(_) => Err(format!(
+            "`{s}` should be NAME=PATH, e.g. real=/data/visda/validation"
+        )),
+        None => {
+            let path = PathBuf::from(s);
+            let name = path
+                .file_stem()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "eval".into());
+            Ok((name, path))
+        }
+    }
+}
+
+impl TrainArgs {
+    pub fn to_config(&self) -> TrainConfig {
+        let mut cfg = TrainConfig::new(self.train.clone(), self.out.clone());
+        cfg.evals = self.evals.clone();
+        cfg.arch = self.arch.clone();
+        cfg.augment = self.aug;
+        cfg.length = match (self.iters, self.epochs) {
+            (Some(i), _) => Length::Iters(i),
+            (None, Some(e)) => Length::Epochs(e),
+            (None, None) => Length::Epochs(1.0),
+        };
+        cfg.batch_size = self.batch_size;
+        cfg.lr = self.lr;
+        cfg.weight_decay = self.weight_decay;
+        cfg.optimizer = self.optimizer;
+        cfg.warmup_iters = self.warmup_iters;
+        cfg.resume = self.resume;
+        cfg.init = self.init.clone();
+        cfg.device = self.device;
+        cfg.seed = self.seed;
+        cfg.non_repetitive = self.non_repetitive;
+        cfg.eval_every = self.eval_every;
+        cfg.image_size = self.image_size;
+        cfg.workers = self.workers;
+        cfg.stop_after = self.stop_after;
+        cfg.progress = true;
+        cfg
+    }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .try_init();
+    let cfg = args.to_config();
+    let summary = train(&cfg)?;
+    for (name, e) in &summary.evals {
+        let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", 100.0 * v));
+        println!(
+            "{name}: last Acc {} Mean {} | best Acc {} (step {}) best Mean {} (step {})",
+            pct(e.last_acc),
+            pct(e.last_mean),
+            pct(e.best_acc.map(|b| b.1)),
+            e.best_acc.map_or(0, |b| b.0),
+            pct(e.best_mean.map(|b| b.1)),
+            e.best_mean.map_or(0, |b| b.0),
+        );
+    }
+    println!(
+        "{} after {} of {} steps, {} images ({:.1} img/s), {} skipped; outputs in {}",
+        summary.status,
+        summary.steps,
+        summary.total_steps,
+        summary.images_seen,
+        summary.images_per_second,
+        summary.skipped_images,
+        cfg.out.display()
+    );
+    Ok(())
 }

@@ -1,0 +1,179 @@
+//! Checkpoints: one safetensors file with the model variables (`model.<name>`, batch-norm
+//! statistics included) and the optimizer buffers (`optim.<buffer>.<name>`), plus a JSON
+//! sidecar with the step and run identity. Randomness needs no saved state: data order and
+//! augmentation are keyed by (seed, epoch, sample) and the torch generator is reseeded from
+//! (seed, step) before every step, so (seed, step) is the whole RNG state.
+//! Files are written under a temporary name and renamed.
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Tensor};
+
+use super::error::TrainError;
+use super::metrics::BestTracker;
+use super::optim::Optimizer;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct CheckpointMeta {
+    /// Completed optimisation steps.
+    pub step: u64,
+    pub total_steps: u64,
+    pub arch: String,
+    pub classes: Vec<String>,
+    pub image_size: u32,
+    pub optimizer: String,
+    pub rng: RngState,
+    pub images_seen: u64,
+    pub skipped_images: u64,
+    pub best: HashMap<String, BestTracker>,
+}
+
+/// Everything the run's randomness depends on.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RngState {
+    pub seed: u64,
+    /// The torch generator is reseeded with `torch_seed(seed, step)` before step `step`.
+    pub next_step: u64,
+}
+
+/// The torch seed for 0-based step `step` (splitmix64 of the pair).
+pub fn torch_seed(seed: u64, step: u64) -> i64 {
+    let mut z = seed ^ step.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+pub fn paths(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+    (
+        dir.join(format!("{name}.safetensors")),
+        dir.join(format!("{name}.json")),
+    )
+}
+
+/// Writes `<dir>/<name>.safetensors` and `<dir>/<name>.json`.
+pub fn save(
+    dir: &Path,
+    name: &str,
+    vs: &nn::VarStore,
+    opt: Option<&Optimizer>,
+    meta: &CheckpointMeta,
+) -> Result<(), TrainError> {
+    let (tensors_path, meta_path) = paths(dir, name);
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(k, t)| (format!("model.{k}"), t.to_device(Device::Cpu).contiguous()))
+        .collect();
+    if let Some(opt) = opt {
+        named.extend(
+            opt.state_tensors()
+                .into_iter()
+                .map(|(k, t)| (k, t.to_device(Device::Cpu).contiguous())),
+        );
+    }
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let tmp = tensors_path.with_extension("safetensors.tmp");
+    Tensor::write_safetensors(&named, &tmp)?;
+    std::fs::rename(&tmp, &tensors_path).map_err(|e| TrainError::io(&tensors_path, e))?;
+    let json = serde_json::to_string_pretty(meta).map_err(|e| TrainError::BadCheckpoint {
+        path: meta_path.clone(),
+        why: e.to_string(),
+    })?;
+    let tmp = meta_path.with_extension("json.tmp");
+    std::fs::write(&tmp, json).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &meta_path).map_err(|e| TrainError::io(&meta_path, e))?;
+    Ok(())
+}
+
+pub fn read_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|e| TrainError::io(path, e))?;
+    serde_json::from_str(&text).map_err(|e| TrainError::BadCheckpoint {
+        path: path.to_path_buf(),
+        why: format!("its JSON does not parse ({e})"),
+    })
+}
+
+pub fn read_tensors(path: &Path) -> Result<HashMap<String, Tensor>, TrainError> {
+    if !path.is_file() {
+        return Err(TrainError::BadCheckpoint {
+            path: path.to_path_buf(),
+            why: "the file does not exist".into(),
+        });
+    }
+    Ok(Tensor::read_safetensors(path)
+        .map_err(|e| TrainError::BadCheckpoint {
+            path: path.to_path_buf(),
+            why: format!("it is not a readable safetensors file ({e})"),
+        })?
+        .into_iter()
+        .collect())
+}
+
+/// Restores every model variable from `model.<name>`; any missing or misshapen one is an error.
+pub fn load_model_exact(
+    vs: &nn::VarStore,
+    tensors: &HashMap<String, Tensor>,
+    file: &Path,
+) -> Result<(), TrainError> {
+    for (name, mut var) in vs.variables() {
+        let key = format!("model.{name}");
+        let src = tensors.get(&key).ok_or_else(|| TrainError::BadCheckpoint {
+            path: file.to_path_buf(),
+            why: format!("it has no `{key}`; was it written for another --arch?"),
+        })?;
+        if src.size() != var.size() {
+            return Err(TrainError::BadCheckpoint {
+                path: file.to_path_buf(),
+                why: format!(
+                    "`{key}` has shape {:?} but the model expects {:?}",
+                    src.size(),
+                    var.size()
+                ),
+            });
+        }
+        tch::no_grad(|| var.copy_(src));
+    }
+    Ok(())
+}
+
+/// What `load_init` matched.
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct InitReport {
+    pub loaded: Vec<String>,
+    pub shape_mismatch: Vec<String>,
+    pub missing: Vec<String>,
+}
+
+/// Loads pretrained weights by name for --init. A variable `backbone.x` is looked up as
+/// `model.backbone.x`, `backbone.x` and `x` (torchvision/timm state dicts); `head.*` only when
+/// the shapes agree (another class count keeps the fresh head). Optimizer entries are ignored.
+pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainError> {
+    let tensors = read_tensors(file)?;
+    let mut report = InitReport::default();
+    let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    names.sort_by(|a, b| a.0.cmp(&b.0));
+    for (name, mut var) in names {
+        let mut keys = vec![format!("model.{name}"), name.clone()];
+        if let Some(bare) = name.strip_prefix("backbone.") {
+            keys.push(bare.to_string());
+        }
+        match keys.iter().find_map(|k| tensors.get(k)) {
+            Some(src) if src.size() == var.size() => {
+                tch::no_grad(|| var.copy_(src));
+                report.loaded.push(name);
+            }
+            Some(_) => report.shape_mismatch.push(name),
+            None => report.missing.push(name),
+        }
+    }
+    // A head alone (same class count, another architecture) is no initialisation.
+    if !report.loaded.iter().any(|n| n.starts_with("backbone.")) {
+        return Err(TrainError::BadCheckpoint {
+            path: file.to_path_buf(),
+            why: "none of its backbone tensors match this --arch (expected names like `model.backbone.conv1.weight` or `conv1.weight` with the same shapes)".into(),
+        });
+    }
+    Ok(report)
+}

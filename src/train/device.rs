@@ -1,0 +1,125 @@
+//! Device selection. The linker drops `libtorch_cuda.so` (nothing references it directly), so
+//! one binary serves CPU and GPU machines by loading it at start-up, before any tch call, when
+//! it sits next to the loaded `libtorch_cpu.so`. After that `tch::Cuda::is_available()` works.
+use std::ffi::{CStr, CString};
+use std::path::{Path, PathBuf};
+
+use tch::Device;
+
+/// A libtorch symbol whose address tells where `libtorch_cpu.so` was loaded from; it is also the
+/// setter of the autocast dtype, which tch does not expose.
+const SET_AUTOCAST_DTYPE: &str =
+    "_ZN2at8autocast18set_autocast_dtypeEN3c1010DeviceTypeENS1_10ScalarTypeE";
+
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum DeviceChoice {
+    Cpu,
+    Cuda,
+    /// CUDA when a GPU is usable, else the CPU.
+    Auto,
+}
+
+/// The folder of the libtorch that this process loaded (dladdr on a libtorch symbol), else the
+/// LIBTORCH path the binary was built against.
+pub fn libtorch_lib_dir() -> Option<PathBuf> {
+    let sym = CString::new(SET_AUTOCAST_DTYPE).ok()?;
+    // SAFETY: dlsym/dladdr only read the loader's tables; the returned name is copied at once.
+    let from_loader = unsafe {
+        let addr = libc::dlsym(libc::RTLD_DEFAULT, sym.as_ptr());
+        let mut info: libc::Dl_info = std::mem::zeroed();
+        if !addr.is_null() && libc::dladdr(addr, &mut info) != 0 && !info.dli_fname.is_null() {
+            let file = CStr::from_ptr(info.dli_fname)
+                .to_string_lossy()
+                .into_owned();
+            Path::new(&file).parent().map(Path::to_path_buf)
+        } else {
+            None
+        }
+    };
+    from_loader.or_else(|| option_env!("LIBTORCH").map(|l| Path::new(l).join("lib")))
+}
+
+/// Loads `libtorch_cuda.so` globally when present; returns the path loaded. Failure (e.g. no
+/// CUDA runtime libraries on a CPU machine) is logged and leaves the CPU path intact.
+pub fn preload_cuda() -> Option<PathBuf> {
+    let lib = libtorch_lib_dir()?.join("libtorch_cuda.so");
+    if !lib.is_file() {
+        tracing::debug!("no {} next to libtorch: CPU only", lib.display());
+        return None;
+    }
+    let c = CString::new(lib.to_string_lossy().as_bytes()).ok()?;
+    // SAFETY: dlopen of a libtorch component that matches the loaded libtorch_cpu; the handle is
+    // kept for the life of the process on purpose.
+    let handle = unsafe { libc::dlopen(c.as_ptr(), libc::RTLD_NOW | libc::RTLD_GLOBAL) };
+    if handle.is_null() {
+        // SAFETY: dlerror returns a thread-local message or null.
+        let why = unsafe {
+            let e = libc::dlerror();
+            if e.is_null() {
+                "unknown error".to_string()
+            } else {
+                CStr::from_ptr(e).to_string_lossy().into_owned()
+            }
+        };
+        tracing::info!("CUDA libtorch not loaded ({why}); using the CPU");
+        return None;
+    }
+    Some(lib)
+}
+
+/// Resolves the requested device; `Cuda` without a usable GPU is an error.
+pub fn select(choice: DeviceChoice) -> Result<Device, String> {
+    if choice == DeviceChoice::Cpu {
+        return Ok(Device::Cpu);
+    }
+    preload_cuda();
+    let available = tch::Cuda::is_available();
+    match (choice, available) {
+        (_, true) => Ok(Device::Cuda(0)),
+        (DeviceChoice::Cuda, false) => Err(
+            "--device cuda was asked for but no CUDA GPU is usable (libtorch_cuda.so missing or no driver); use --device cpu or auto"
+                .into(),
+        ),
+        _ => Ok(Device::Cpu),
+    }
+}
+
+/// Makes CUDA autocast use bfloat16 instead of float16 (no loss scaling needed). Returns false
+/// when the libtorch symbol is missing, in which case the caller should not autocast.
+pub fn set_cuda_autocast_bf16() -> bool {
+    const CUDA: i8 = 1; // c10::DeviceType::CUDA
+    const BFLOAT16: i8 = 15; // c10::ScalarType::BFloat16
+    let Ok(sym) = CString::new(SET_AUTOCAST_DTYPE) else {
+        return false;
+    };
+    // SAFETY: the symbol is `void at::autocast::set_autocast_dtype(c10::DeviceType,
+    // c10::ScalarType)`; both enums are int8-backed, passed as integers in the C++ ABI.
+    unsafe {
+        let addr = libc::dlsym(libc::RTLD_DEFAULT, sym.as_ptr());
+        if addr.is_null() {
+            return false;
+        }
+        let f: extern "C" fn(i8, i8) = std::mem::transmute(addr);
+        f(CUDA, BFLOAT16);
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_loaded_libtorch() {
+        let dir = libtorch_lib_dir().expect("libtorch is linked");
+        assert!(dir.join("libtorch_cpu.so").is_file(), "{}", dir.display());
+    }
+
+    #[test]
+    fn cpu_is_always_selectable() {
+        assert_eq!(select(DeviceChoice::Cpu), Ok(Device::Cpu));
+    }
+}

@@ -1,0 +1,71 @@
+//! Loader throughput benchmark (decode + strong augmentation), run by bench/train_bench.sh.
+//! Ignored in normal test runs; it prints figures and asserts nothing about time.
+#![cfg(feature = "train")]
+use std::sync::Arc;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use synthgen::train::augment::Augment;
+use synthgen::train::data::ImageSet;
+use synthgen::train::loader::{Loader, LoaderConfig, Order};
+
+/// Writes SYNTHGEN_BENCH_PER_CLASS (20) 320 x 240 PNGs for each of 10 classes: smooth
+/// sinusoid patterns with mild noise, roughly as costly to decode as renders.
+#[test]
+#[ignore = "benchmark data: run via bench/train_bench.sh"]
+fn write_bench_data() {
+    let dir = std::env::var("SYNTHGEN_BENCH_DATA").expect("SYNTHGEN_BENCH_DATA=<folder>");
+    let per_class: usize = std::env::var("SYNTHGEN_BENCH_PER_CLASS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20);
+    let mut rng = ChaCha8Rng::seed_from_u64(0);
+    for c in 0..10 {
+        let class_dir = std::path::Path::new(&dir).join(format!("class{c}"));
+        std::fs::create_dir_all(&class_dir).unwrap();
+        for i in 0..per_class {
+            let f: [f32; 6] = std::array::from_fn(|_| rng.random_range(0.01..0.08));
+            let noise: Vec<u8> = (0..320 * 240).map(|_| rng.random_range(0..16)).collect();
+            let img = image::RgbImage::from_fn(320, 240, |x, y| {
+                let (x, y) = (x as f32, y as f32);
+                let n = noise[(y as usize) * 320 + x as usize];
+                let ch = |a: f32, b: f32| (120.0 + 100.0 * (a * x + b * y).sin()) as u8 + n;
+                image::Rgb([ch(f[0], f[1]), ch(f[2], f[3]), ch(f[4], f[5])])
+            });
+            img.save(class_dir.join(format!("{i:04}.png"))).unwrap();
+        }
+    }
+}
+
+#[test]
+#[ignore = "benchmark: run via bench/train_bench.sh"]
+fn loader_throughput() {
+    let dir = std::env::var("SYNTHGEN_BENCH_DATA").expect("SYNTHGEN_BENCH_DATA=<ImageFolder>");
+    let set = ImageSet::open(std::path::Path::new(&dir)).unwrap();
+    let samples = Arc::new(set.samples.clone());
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for size in [112u32, 224] {
+        for workers in [1usize, cores] {
+            let cfg = LoaderConfig {
+                augment: Augment::Strong,
+                image_size: size,
+                batch_size: 32,
+                workers,
+                prefetch: 4,
+                seed: 0,
+                order: Order::Once,
+                start_batch: 0,
+                end_batch: None,
+            };
+            let t = Instant::now();
+            let n: usize = Loader::new(samples.clone(), cfg).map(|b| b.len()).sum();
+            let s = t.elapsed().as_secs_f64();
+            println!(
+                "loader strong aug {size}px workers {workers}: {n} images in {s:.2}s = {:.1} img/s ({:.1} img/s per worker)",
+                n as f64 / s,
+                n as f64 / s / workers as f64
+            );
+        }
+    }
+}
