@@ -77,7 +77,7 @@ pub fn main() -> i32 {
         Command::Render(args) => render::run(args),
         Command::Validate(args) => validate::run(args),
         #[cfg(feature = "train")]
-        Command::Train(args) => crate::train::run(args).map_err(CliError::Run),
+        Command::Train(args) => crate::train::run(args).map_err(train_failure),
         Command::Worker {
             scripts,
             site_packages,
@@ -93,6 +93,15 @@ pub fn main() -> i32 {
             eprintln!("error: {e:#}");
             1
         }
+    }
+}
+
+/// Trainer errors caused by the user's input exit with code 2, like every other input error.
+#[cfg(feature = "train")]
+fn train_failure(e: anyhow::Error) -> CliError {
+    match e.downcast_ref::<crate::train::error::TrainError>() {
+        Some(t) if t.is_input_error() => CliError::Input(t.to_string()),
+        _ => CliError::Run(e),
     }
 }
 

@@ -84,7 +84,7 @@ fn values_respect_the_preset_ranges() {
     for index in 0..300 {
         let s = scene(&p, "lamp", index, 0);
         assert!([1.0, 1.5, 2.0].contains(&s.scale.size));
-        assert!((3.5..=7.0).contains(&s.camera.distance));
+        assert!((2.5..=5.0).contains(&s.camera.distance));
         assert!((-15.0..=15.0).contains(&s.camera.roll_deg));
         assert!(s.camera.look_at.iter().all(|x| x.abs() <= 0.1));
         assert!((1..=3).contains(&s.light.lamps.len()));

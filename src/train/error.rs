@@ -49,6 +49,22 @@ pub enum TrainError {
 }
 
 impl TrainError {
+    /// True when the user's input is at fault (paths, lists, classes, flags, checkpoints):
+    /// the CLI then exits with code 2 instead of 1.
+    pub fn is_input_error(&self) -> bool {
+        matches!(
+            self,
+            TrainError::MissingDataset(_)
+                | TrainError::EmptyDataset { .. }
+                | TrainError::BadListLine { .. }
+                | TrainError::BadClassList { .. }
+                | TrainError::ClassMismatch { .. }
+                | TrainError::UnknownArch(_)
+                | TrainError::BadImageSize { .. }
+                | TrainError::BadCheckpoint { .. }
+        )
+    }
+
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         TrainError::Io {
             path: path.into(),
