@@ -7,10 +7,14 @@
 #              the first FRESH_N of the same requests (kept with --keep-requests)
 # and prints a Markdown table: synthgen's overhead over pure render time, and its throughput
 # against the fresh-process baseline.
+# The default classes have one or two models each, so a worker keeps its model loaded across
+# views, as it does in a full-size run (12,000 images per class over a few hundred models);
+# BENCH_CLASSES=chair,table,... measures the other extreme (a new model almost every image).
 # Usage: bench/render_overhead.sh [N_128] [N_224] [FRESH_N]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 n128="${1:-48}"; n224="${2:-24}"; fresh_n="${3:-6}"
+classes="${BENCH_CLASSES:-guitar,piano,skateboard,train}"
 bin="$repo/target/release/synthgen"
 python="$repo/.venv/bin/python"
 work="$(mktemp -d "${TMPDIR:-/tmp}/synthgen-bench-XXXXXX")"
@@ -23,7 +27,7 @@ bench_one() { # resolution samples images
   local per_class=$(( (n + 3) / 4 ))
   local t0 t1
   t0=$(now)
-  "$bin" render --preset demo --out "$out" --per-class "$per_class" --workers 1 \
+  "$bin" render --preset demo --out "$out" --per-class "$per_class" --workers 1 --classes "$classes" \
     --set render.resolution="$res" --set render.samples="$spp" --keep-requests "$req" >/dev/null 2>&1
   t1=$(now)
   mkdir -p "$fresh"
@@ -36,23 +40,25 @@ bench_one() { # resolution samples images
     (cd "$repo/blender_scripts" && "$python" -m synthgen_blender "$r" 2>/dev/null | tail -n 1) >>"$fresh/replies.jsonl"
   done
   f1=$(now)
-  "$python" - "$out/manifest.jsonl" "$fresh/replies.jsonl" "$t0" "$t1" "$f0" "$f1" "$res" "$spp" <<'PY'
+  "$python" - "$out/summary.json" "$fresh/replies.jsonl" "$t0" "$t1" "$f0" "$f1" "$res" "$spp" <<'PY'
 import json, sys
-manifest, replies, t0, t1, f0, f1, res, spp = sys.argv[1:9]
-recs = [json.loads(l) for l in open(manifest)]
+summary, replies, t0, t1, f0, f1, res, spp = sys.argv[1:9]
+s = json.load(open(summary))
 reps = [json.loads(l) for l in open(replies)]
 assert all(r["ok"] for r in reps), reps
-n = len(recs)
-wall = (float(t1) - float(t0)) / n
-pure = sum(r["render_seconds"] for r in recs) / n
+n = s["images_total"]
+renders = n + sum(s["rejected_attempts"].values())
+wall = float(t1) - float(t0)
+pure = s["render_seconds"] + s["rejected_render_seconds"]
 fresh = (float(f1) - float(f0)) / len(reps)
 fresh_pure = sum(r["render_seconds"] for r in reps) / len(reps)
-print(f"| {res} px / {spp} spp | {n} | {wall:.3f} s | {pure:.3f} s | {100 * (wall / pure - 1):.1f}% "
-      f"| {fresh:.3f} s ({len(reps)} images; {fresh_pure:.3f} s rendering) | {fresh / wall:.2f}x |")
+print(f"| {res} px / {spp} spp | {n} ({renders} renders) | {wall / renders:.3f} s | {pure / renders:.3f} s "
+      f"| {100 * (wall / pure - 1):.1f}% | {fresh:.3f} s ({len(reps)} images; {fresh_pure:.3f} s rendering) "
+      f"| {fresh / (wall / renders):.2f}x | {s['model_reuses']}/{n} |")
 PY
 }
 
-echo "| setting | images | synthgen wall / image | pure render / image | overhead | fresh process / image | synthgen vs fresh |"
-echo "|---|---|---|---|---|---|---|"
+echo "| setting | images | synthgen wall / render | pure render / render | overhead | fresh process / image | synthgen throughput vs fresh | model reused |"
+echo "|---|---|---|---|---|---|---|---|"
 bench_one 128 16 "$n128"
 bench_one 224 64 "$n224"

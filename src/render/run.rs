@@ -387,7 +387,7 @@ impl Driver<'_> {
                 sh.stats
                     .lock()
                     .expect("stats")
-                    .count_failure("render error");
+                    .count_rejected("render error", reply.render_seconds);
                 last_reason = reason;
                 attempt += 1;
                 continue;
@@ -399,7 +399,7 @@ impl Driver<'_> {
                     sh.stats
                         .lock()
                         .expect("stats")
-                        .count_failure("undecodable render");
+                        .count_rejected("undecodable render", reply.render_seconds);
                     attempt += 1;
                     continue;
                 }
@@ -408,7 +408,10 @@ impl Driver<'_> {
             if !report.ok {
                 let reason = report.reason.clone().unwrap_or_default();
                 let check = report.failed_check.as_deref().unwrap_or("validation");
-                sh.stats.lock().expect("stats").count_failure(check);
+                sh.stats
+                    .lock()
+                    .expect("stats")
+                    .count_rejected(check, reply.render_seconds);
                 last_reason = reason;
                 attempt += 1;
                 continue;

@@ -45,6 +45,8 @@ pub struct RunStats {
     pub wall_seconds: f64,
     /// Summed over workers: time inside `bpy.ops.render.render` of the saved images.
     pub render_seconds: f64,
+    /// The same for renders rejected by validation (re-sampled).
+    pub rejected_render_seconds: f64,
     pub load_seconds: f64,
     pub setup_seconds: f64,
 }
@@ -64,21 +66,25 @@ impl RunStats {
             .or_default() += 1;
     }
 
-    pub fn count_failure(&mut self, kind: &str) {
+    /// A render that was thrown away and re-sampled; its Cycles time is kept apart, so the
+    /// overhead figure measures the pipeline, not the preset's rejection rate.
+    pub fn count_rejected(&mut self, kind: &str, render_seconds: f64) {
         *self.rejected_attempts.entry(kind.to_string()).or_default() += 1;
+        self.rejected_render_seconds += render_seconds;
     }
 
     pub fn rendered(&self) -> usize {
         self.rendered_per_class.values().sum()
     }
 
-    /// Share of the workers' wall time not spent inside the Cycles render call.
+    /// Share of the workers' wall time not spent inside the Cycles render call (rejected
+    /// renders count as render time: they are the preset's cost, not the pipeline's).
     pub fn overhead_fraction(&self) -> f64 {
         let busy = self.wall_seconds * self.workers as f64;
         if busy <= 0.0 {
             return 0.0;
         }
-        (1.0 - self.render_seconds / busy).max(0.0)
+        (1.0 - (self.render_seconds + self.rejected_render_seconds) / busy).max(0.0)
     }
 
     /// The human summary printed at the end of `synthgen render`.
@@ -103,8 +109,9 @@ impl RunStats {
         let _ = writeln!(s, "per class: {}", per_class.join(", "));
         let _ = writeln!(
             s,
-            "time: render {:.1} s, model load {:.1} s, scene setup {:.1} s (summed over workers); overhead {:.0}% of worker time; model reused for {} of {rendered} images",
+            "time: render {:.1} s (+{:.1} s on rejected attempts), model load {:.1} s, scene setup {:.1} s (summed over workers); overhead {:.0}% of worker time; model reused for {} of {rendered} images",
             self.render_seconds,
+            self.rejected_render_seconds,
             self.load_seconds,
             self.setup_seconds,
             100.0 * self.overhead_fraction(),
