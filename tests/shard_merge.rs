@@ -72,6 +72,10 @@ fn three_shards_merged_equal_a_single_run() {
         assert_eq!(d.model["source"], "shapenet", "{:?}", d.model);
     }
 
+    // The merged folder is a valid dataset on its own.
+    let o = synthgen(scratch).arg("validate").arg(&merged).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+
     // A missing or repeated shard is refused with one line, exit 2.
     let o = merge(scratch, &refs[..2], &scratch.join("m2"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
@@ -79,7 +83,7 @@ fn three_shards_merged_equal_a_single_run() {
     let o = merge(scratch, &[refs[0], refs[1], refs[1]], &scratch.join("m3"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"), "{}", text(&o));
-    let o = merge(scratch, &[refs[0], &single], &scratch.join("m4"));
+    let o = merge(scratch, &[refs[0], single.as_path()], &scratch.join("m4"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"), "{}", text(&o));
 }

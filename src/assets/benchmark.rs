@@ -226,6 +226,32 @@ mod tests {
     }
 
     #[test]
+    fn benchmark_presets_load_and_list_exactly_their_map_classes() {
+        use crate::preset::Preset;
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scene_presets");
+        for name in BENCHMARKS {
+            let preset = Preset::load_in(&dir, name, &[]).unwrap();
+            let map = BenchmarkMap::load(name).unwrap();
+            let mut classes = preset.classes.clone();
+            classes.sort();
+            assert_eq!(classes, map.classes.keys().cloned().collect::<Vec<_>>(), "{name}");
+            assert_eq!(preset.catalog, "shapenet");
+            assert_eq!(preset.images_per_class, 12000);
+        }
+        let mut ablations = 0;
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let file = entry.unwrap().file_name().to_string_lossy().to_string();
+            if let Some(stem) = file.strip_prefix("subvisda10_").and_then(|f| f.strip_suffix(".yaml")) {
+                let preset = Preset::load_in(&dir, &format!("subvisda10_{stem}"), &[])
+                    .unwrap_or_else(|e| panic!("{file}: {e}"));
+                assert_eq!(preset.classes.len(), 10, "{file}");
+                ablations += 1;
+            }
+        }
+        assert_eq!(ablations, 10);
+    }
+
+    #[test]
     fn bad_synset_ids_are_refused_with_the_field() {
         let msg = BenchmarkMap::parse(
             "benchmark: x\nclasses:\n  chair: {synsets: [\"3001627\"]}\n",

@@ -31,7 +31,11 @@ pub fn run(args: IndexArgs) -> CliResult {
         stats.reused
     );
     for (synset, s) in &index.synsets {
-        let name = if s.name.is_empty() { "(not in taxonomy.json)" } else { &s.name };
+        let name = if s.name.is_empty() {
+            "(not in taxonomy.json)"
+        } else {
+            s.name.as_str()
+        };
         println!(
             "  {synset} {name}: {} usable, {} unusable",
             s.models.len(),

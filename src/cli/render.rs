@@ -96,9 +96,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         sweethome3d_sources(&preset)?
     };
     let classes = build_plans(&preset, &sources.entries, &sources.classes)?;
-    if let Some(shard) = args.shard {
-        shard_file::claim(&args.out, shard, args.resume)?;
-    }
+    shard_file::claim(&args.out, args.shard, args.resume)?;
     let ctx = SamplingContext::prepare(&preset)
         .map_err(|e| CliError::Input(format!("preset {}: {e}", preset.name)))?;
     let settings = preset.render.settings();
@@ -421,16 +419,28 @@ mod shard_file {
     use crate::dataset::merge::{read_shard, SHARD_FILE};
     use std::path::Path;
 
-    /// Records the shard in a new folder; a resumed folder must hold the same shard.
-    pub fn claim(out: &Path, shard: Shard, resume: bool) -> Result<(), CliError> {
-        if let Some(existing) = read_shard(out).map_err(CliError::Input)? {
-            if existing != shard && resume {
-                return Err(CliError::Input(format!(
-                    "{} holds shard {existing}; resume it with --shard {existing}",
-                    out.display()
-                )));
-            }
+    /// Records the shard in a new folder; a resumed folder must be resumed as the same
+    /// shard (or unsharded). A folder that already holds a dataset without --resume is left
+    /// alone: the run refuses it.
+    pub fn claim(out: &Path, shard: Option<Shard>, resume: bool) -> Result<(), CliError> {
+        let existing = read_shard(out).map_err(CliError::Input)?;
+        let has_dataset = out.join(crate::dataset::manifest::MANIFEST_FILE).is_file();
+        if has_dataset && !resume {
+            return Ok(());
         }
+        if has_dataset && existing != shard {
+            let was = existing.map_or("an unsharded run".to_string(), |s| format!("shard {s}"));
+            let flag = existing.map_or("without --shard".to_string(), |s| format!("with --shard {s}"));
+            return Err(CliError::Input(format!(
+                "{} holds {was}; resume it {flag}",
+                out.display()
+            )));
+        }
+        let Some(shard) = shard else {
+            // A stale record would make `merge` take this unsharded run for a shard.
+            let _ = std::fs::remove_file(out.join(SHARD_FILE));
+            return Ok(());
+        };
         std::fs::create_dir_all(out)?;
         let json = serde_json::to_string(&shard).expect("shard serializes");
         crate::dataset::atomic::write_atomic(&out.join(SHARD_FILE), json.as_bytes())?;
