@@ -263,7 +263,7 @@ fn benchmark_sources(preset: &Preset, args: &RenderArgs) -> Result<Sources, CliE
         shapenet.add_source(&source).map_err(input)?;
         let taxonomy_path = root.join(shapenet::TAXONOMY_FILE);
         let taxonomy = Taxonomy::load(&taxonomy_path).map_err(input)?;
-        map.check_synsets(&taxonomy, &taxonomy_path).map_err(input)?;
+        map.check_synsets(&wanted, &taxonomy, &taxonomy_path).map_err(input)?;
         for s in shapenet.skipped() {
             tracing::debug!("ShapeNet skipped {}: {}", s.label, s.reason);
         }
