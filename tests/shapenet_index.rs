@@ -55,19 +55,28 @@ fn index_lists_usable_models_and_says_why_the_others_are_not() {
         v["synsets"][TABLE]["models"][0]["obj"],
         format!("{TABLE}/t_v2/models/model_normalized.obj")
     );
-    assert_eq!(v["synsets"][CHAIR]["models"][1]["obj"], format!("{CHAIR}/c_v1/model.obj"));
+    assert_eq!(
+        v["synsets"][CHAIR]["models"][1]["obj"],
+        format!("{CHAIR}/c_v1/model.obj")
+    );
     assert!(reason(&v, CHAIR, "c_noobj").starts_with("missing OBJ"));
     assert!(reason(&v, CHAIR, "c_empty").starts_with("empty mesh"));
     assert!(reason(&v, TABLE, "t_lines").starts_with("zero faces"));
     assert!(reason(&v, TABLE, "t_nomtl").contains("gone.mtl"));
     assert!(reason(&v, AIRPLANE, "a_tex").contains("missing.jpg"));
-    assert!(stdout.contains("6 usable and 5 unusable") && stdout.contains("11 checked"), "{stdout}");
+    assert!(
+        stdout.contains("6 usable and 5 unusable") && stdout.contains("11 checked"),
+        "{stdout}"
+    );
 
     // Unchanged tree: every verdict comes from the cache; one changed model is re-checked.
     let (_, stdout) = index(dir.path(), &root, &out);
     assert!(stdout.contains("0 checked, 11 unchanged"), "{stdout}");
-    std::fs::write(root.join(CHAIR).join("c_empty/model.obj"), "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n")
-        .unwrap();
+    std::fs::write(
+        root.join(CHAIR).join("c_empty/model.obj"),
+        "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 3\n",
+    )
+    .unwrap();
     let (v, stdout) = index(dir.path(), &root, &out);
     assert!(stdout.contains("1 checked, 10 unchanged"), "{stdout}");
     assert_eq!(ids(&v, CHAIR, "models"), ["c_empty", "c_huge", "c_v1"]);
@@ -94,16 +103,30 @@ fn bad_shapenet_input_gives_one_line_and_exit_code_2() {
     // A folder that is not a ShapeNet tree.
     let plain = scratch.join("plain");
     std::fs::create_dir_all(&plain).unwrap();
-    one_error_line(&run(&["index", "--shapenet", &s(&plain)]), &["not a ShapeNetCore folder", "taxonomy.json"]);
+    one_error_line(
+        &run(&["index", "--shapenet", &s(&plain)]),
+        &["not a ShapeNetCore folder", "taxonomy.json"],
+    );
 
     // A taxonomy that does not parse.
     let broken = write_tree(&scratch.join("broken"));
     std::fs::write(broken.join("taxonomy.json"), "{not json").unwrap();
-    one_error_line(&run(&["index", "--shapenet", &s(&broken)]), &["taxonomy.json", "does not parse"]);
+    one_error_line(
+        &run(&["index", "--shapenet", &s(&broken)]),
+        &["taxonomy.json", "does not parse"],
+    );
 
     let render = |extra: &[&str]| {
         synthgen(scratch)
-            .args(["render", "--preset", "s2rda49", "--per-class", "1", "--classes", "chair"])
+            .args([
+                "render",
+                "--preset",
+                "s2rda49",
+                "--per-class",
+                "1",
+                "--classes",
+                "chair",
+            ])
             .arg("--shapenet")
             .arg(&root)
             .arg("--out")
@@ -115,13 +138,23 @@ fn bad_shapenet_input_gives_one_line_and_exit_code_2() {
 
     // A class map naming a synset the taxonomy does not have.
     let map = scratch.join("map.yaml");
-    std::fs::write(&map, "benchmark: mine\nclasses:\n  chair: {synsets: [\"09999999\"]}\n").unwrap();
-    one_error_line(&render(&["--class-map", &s(&map)]), &["09999999", "taxonomy.json", "chair"]);
+    std::fs::write(
+        &map,
+        "benchmark: mine\nclasses:\n  chair: {synsets: [\"09999999\"]}\n",
+    )
+    .unwrap();
+    one_error_line(
+        &render(&["--class-map", &s(&map)]),
+        &["09999999", "taxonomy.json", "chair"],
+    );
 
     // A denylist line that does not parse.
     let deny = scratch.join("deny.txt");
     std::fs::write(&deny, "c_v1 fine\nc_huge\n").unwrap();
-    one_error_line(&render(&["--denylist", &s(&deny)]), &["deny.txt", "line 2", "no reason"]);
+    one_error_line(
+        &render(&["--denylist", &s(&deny)]),
+        &["deny.txt", "line 2", "no reason"],
+    );
 
     // A bad --shard.
     one_error_line(&render(&["--shard", "4/3"]), &["I/N"]);
@@ -135,7 +168,15 @@ fn strict_mode_refuses_missing_classes_and_names_them() {
     // Without ShapeNet: microphone has no Sweet Home 3D stand-in.
     let o = synthgen(scratch)
         .env_remove("SYNTHGEN_SHAPENET")
-        .args(["render", "--preset", "s2rda49", "--classes", "chair,microphone", "--strict", "--out"])
+        .args([
+            "render",
+            "--preset",
+            "s2rda49",
+            "--classes",
+            "chair,microphone",
+            "--strict",
+            "--out",
+        ])
         .arg(&out)
         .output()
         .unwrap();

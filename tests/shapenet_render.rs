@@ -16,14 +16,32 @@ fn partial_benchmark_run_mixes_shapenet_and_sweethome3d_and_names_the_missing_cl
     std::fs::write(&deny, format!("# fixture\n{AIRPLANE}/a_deny looks wrong\n")).unwrap();
     let out = scratch.join("out");
     let o = synthgen(scratch)
-        .args(["render", "--preset", "s2rda49", "--classes", "airplane,table,microphone,truck"])
-        .args(["--per-class", "2", "--set", "render.resolution=32", "--set", "render.samples=4"])
+        .args([
+            "render",
+            "--preset",
+            "s2rda49",
+            "--classes",
+            "airplane,table,microphone,truck",
+        ])
+        .args([
+            "--per-class",
+            "2",
+            "--set",
+            "render.resolution=32",
+            "--set",
+            "render.samples=4",
+        ])
         .args(["--set", "render.denoise=false"])
         // Keep the models' own materials, so the table whose texture is not an image must
         // fall back to a sampled material (validate rejects magenta).
         .args(["--set", "factors.material.keep_original_probability=1"])
         // Only the magenta check may reject an image, so every model is used as planned.
-        .args(["--set", "validate.max_truncation=1", "--set", "validate.min_coverage=0"])
+        .args([
+            "--set",
+            "validate.max_truncation=1",
+            "--set",
+            "validate.min_coverage=0",
+        ])
         .args(["--set", "validate.max_coverage=1"])
         .arg("--shapenet")
         .arg(&root)
@@ -41,8 +59,16 @@ fn partial_benchmark_run_mixes_shapenet_and_sweethome3d_and_names_the_missing_cl
         .take(5)
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(block.contains("Sweet Home 3D catalog: truck"), "{}", text(&o));
-    assert!(block.contains("missing") && block.contains("microphone"), "{}", text(&o));
+    assert!(
+        block.contains("Sweet Home 3D catalog: truck"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        block.contains("missing") && block.contains("microphone"),
+        "{}",
+        text(&o)
+    );
     assert_eq!(
         std::fs::read_to_string(out.join("classes.txt")).unwrap(),
         "airplane\ntable\ntruck\n"

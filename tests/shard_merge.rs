@@ -8,12 +8,20 @@ use std::path::Path;
 
 fn render(scratch: &Path, root: &Path, out: &Path, shard: Option<&str>) {
     let mut c = synthgen(scratch);
-    c.args(["render", "--preset", "s2rda49", "--classes", "chair,table", "--per-class", "3"])
-        .args(["--set", "render.resolution=32", "--set", "render.samples=4"])
-        .args(["--set", "render.denoise=false", "--seed", "5", "--shapenet"])
-        .arg(root)
-        .arg("--out")
-        .arg(out);
+    c.args([
+        "render",
+        "--preset",
+        "s2rda49",
+        "--classes",
+        "chair,table",
+        "--per-class",
+        "3",
+    ])
+    .args(["--set", "render.resolution=32", "--set", "render.samples=4"])
+    .args(["--set", "render.denoise=false", "--seed", "5", "--shapenet"])
+    .arg(root)
+    .arg("--out")
+    .arg(out);
     if let Some(s) = shard {
         c.args(["--shard", s]);
     }
@@ -63,9 +71,16 @@ fn three_shards_merged_equal_a_single_run() {
         let image = merged.join(class).join(format!("{}.png", d.id));
         let bytes = std::fs::read(&image).unwrap();
         use sha2::Digest;
-        let hex: String = sha2::Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+        let hex: String = sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         assert_eq!(hex, d.sha256, "{}", image.display());
-        assert!(merged.join("masks").join(class).join(format!("{}.png", d.id)).is_file());
+        assert!(merged
+            .join("masks")
+            .join(class)
+            .join(format!("{}.png", d.id))
+            .is_file());
     }
     // Only ShapeNet models were used (the fixture has both synsets).
     for d in manifest_digests(&single) {
@@ -73,17 +88,33 @@ fn three_shards_merged_equal_a_single_run() {
     }
 
     // The merged folder is a valid dataset on its own.
-    let o = synthgen(scratch).arg("validate").arg(&merged).output().unwrap();
+    let o = synthgen(scratch)
+        .arg("validate")
+        .arg(&merged)
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
 
     // A missing or repeated shard is refused with one line, exit 2.
     let o = merge(scratch, &refs[..2], &scratch.join("m2"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("3/3 are missing"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("3/3 are missing"),
+        "{}",
+        text(&o)
+    );
     let o = merge(scratch, &[refs[0], refs[1], refs[1]], &scratch.join("m3"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("given twice"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("given twice"),
+        "{}",
+        text(&o)
+    );
     let o = merge(scratch, &[refs[0], single.as_path()], &scratch.join("m4"));
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
-    assert!(String::from_utf8_lossy(&o.stderr).contains("--shard"), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--shard"),
+        "{}",
+        text(&o)
+    );
 }

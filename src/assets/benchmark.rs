@@ -65,7 +65,10 @@ impl BenchmarkMap {
             path: path.clone(),
             field: "(file)".into(),
             message: format!("the file cannot be read ({e})"),
-            fix: format!("name a map in shapenet_index/ ({}) or a path", BENCHMARKS.join(", ")),
+            fix: format!(
+                "name a map in shapenet_index/ ({}) or a path",
+                BENCHMARKS.join(", ")
+            ),
         })?;
         Self::parse(&text, &path)
     }
@@ -98,8 +101,10 @@ impl BenchmarkMap {
                     "use lowercase letters, digits and `_`",
                 ));
             }
-            for (field, list) in [("synsets", &c.synsets), ("optional_synsets", &c.optional_synsets)]
-            {
+            for (field, list) in [
+                ("synsets", &c.synsets),
+                ("optional_synsets", &c.optional_synsets),
+            ] {
                 if let Some(bad) = list
                     .iter()
                     .find(|s| !(s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit())))
@@ -221,14 +226,26 @@ mod tests {
             map.check_sweethome3d(&sh3d).unwrap();
         }
         let ms39 = BenchmarkMap::load("s2rda_ms39").unwrap();
-        for gone in ["birdhouse", "cap", "filecabinet", "flowerpot", "guitar", "mailbox"] {
+        for gone in [
+            "birdhouse",
+            "cap",
+            "filecabinet",
+            "flowerpot",
+            "guitar",
+            "mailbox",
+        ] {
             assert!(!ms39.classes.contains_key(gone));
         }
         assert_eq!(
-            BenchmarkMap::covering(&["aeroplane".into(), "truck".into()]).unwrap().name,
+            BenchmarkMap::covering(&["aeroplane".into(), "truck".into()])
+                .unwrap()
+                .name,
             "subvisda10"
         );
-        assert_eq!(BenchmarkMap::covering(&["chair".into()]).unwrap().name, "s2rda49");
+        assert_eq!(
+            BenchmarkMap::covering(&["chair".into()]).unwrap().name,
+            "s2rda49"
+        );
     }
 
     #[test]
@@ -240,14 +257,21 @@ mod tests {
             let map = BenchmarkMap::load(name).unwrap();
             let mut classes = preset.classes.clone();
             classes.sort();
-            assert_eq!(classes, map.classes.keys().cloned().collect::<Vec<_>>(), "{name}");
+            assert_eq!(
+                classes,
+                map.classes.keys().cloned().collect::<Vec<_>>(),
+                "{name}"
+            );
             assert_eq!(preset.catalog, "shapenet");
             assert_eq!(preset.images_per_class, 12000);
         }
         let mut ablations = 0;
         for entry in std::fs::read_dir(&dir).unwrap() {
             let file = entry.unwrap().file_name().to_string_lossy().to_string();
-            if let Some(stem) = file.strip_prefix("subvisda10_").and_then(|f| f.strip_suffix(".yaml")) {
+            if let Some(stem) = file
+                .strip_prefix("subvisda10_")
+                .and_then(|f| f.strip_suffix(".yaml"))
+            {
                 let preset = Preset::load_in(&dir, &format!("subvisda10_{stem}"), &[])
                     .unwrap_or_else(|e| panic!("{file}: {e}"));
                 assert_eq!(preset.classes.len(), 10, "{file}");
@@ -265,6 +289,9 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(msg.contains("classes.chair.synsets") && msg.contains("3001627"), "{msg}");
+        assert!(
+            msg.contains("classes.chair.synsets") && msg.contains("3001627"),
+            "{msg}"
+        );
     }
 }

@@ -201,10 +201,12 @@ impl ShapeNetIndex {
             } else {
                 stats.checked += 1;
             }
-            let entry = synsets.entry(synset.clone()).or_insert_with(|| SynsetIndex {
-                name: taxonomy.name(&synset).unwrap_or("").to_string(),
-                ..SynsetIndex::default()
-            });
+            let entry = synsets
+                .entry(synset.clone())
+                .or_insert_with(|| SynsetIndex {
+                    name: taxonomy.name(&synset).unwrap_or("").to_string(),
+                    ..SynsetIndex::default()
+                });
             match verdict {
                 Ok(m) => entry.models.push(m),
                 Err(u) => entry.unusable.push(u),
@@ -224,7 +226,10 @@ impl ShapeNetIndex {
         match serde_json::from_slice(&bytes) {
             Ok(index) => Some(index),
             Err(err) => {
-                tracing::warn!("Ignoring unreadable ShapeNet index {}: {err}", path.display());
+                tracing::warn!(
+                    "Ignoring unreadable ShapeNet index {}: {err}",
+                    path.display()
+                );
                 None
             }
         }
@@ -328,7 +333,10 @@ fn stamp_folder(dir: &Path) -> String {
             h.update(mtime.to_le_bytes());
         }
     }
-    h.finalize()[..12].iter().map(|b| format!("{b:02x}")).collect()
+    h.finalize()[..12]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// The OBJ (relative to the model folder) when the model is usable, else the reason.
@@ -343,7 +351,8 @@ fn check_model(dir: &Path) -> Result<&'static str, String> {
         ));
     };
     let obj = dir.join(rel);
-    let bytes = std::fs::read(&obj).map_err(|e| format!("unreadable OBJ: {rel} cannot be read ({e})"))?;
+    let bytes =
+        std::fs::read(&obj).map_err(|e| format!("unreadable OBJ: {rel} cannot be read ({e})"))?;
     let text = String::from_utf8_lossy(&bytes);
     let (mut vertices, mut faces) = (0usize, 0usize);
     let mut mtllibs: Vec<String> = Vec::new();
@@ -488,8 +497,12 @@ mod tests {
 
     #[test]
     fn texture_names_are_the_last_token_of_map_lines() {
-        let mtl = "newmtl a\nKd 1 1 1\nmap_Kd -s 1 1 1 ../images/t0.jpg\nbump n.png\nmap_d a\\b.png\n";
-        assert_eq!(texture_paths(mtl), vec!["../images/t0.jpg", "n.png", "a/b.png"]);
+        let mtl =
+            "newmtl a\nKd 1 1 1\nmap_Kd -s 1 1 1 ../images/t0.jpg\nbump n.png\nmap_d a\\b.png\n";
+        assert_eq!(
+            texture_paths(mtl),
+            vec!["../images/t0.jpg", "n.png", "a/b.png"]
+        );
     }
 
     #[test]

@@ -138,16 +138,24 @@ mod tests {
     fn lines_parse_append_and_reload() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("deny.txt");
-        std::fs::write(&path, "# mine\n\nabc123 black texture\n02691156/def renders inside out\n")
-            .unwrap();
+        std::fs::write(
+            &path,
+            "# mine\n\nabc123 black texture\n02691156/def renders inside out\n",
+        )
+        .unwrap();
         let mut list = ShapeNetDenylist::open(&path).unwrap();
         assert_eq!(list.reason("03001627", "abc123"), Some("black texture"));
         assert_eq!(list.reason("02691156", "def"), Some("renders inside out"));
         assert_eq!(list.reason("03001627", "def"), None);
-        assert!(list.append("03001627", "xyz", "worker crashed\ntwice").unwrap());
+        assert!(list
+            .append("03001627", "xyz", "worker crashed\ntwice")
+            .unwrap());
         assert!(!list.append("03001627", "abc123", "again").unwrap());
         let again = ShapeNetDenylist::open(&path).unwrap();
-        assert_eq!(again.reason("03001627", "xyz"), Some("worker crashed twice"));
+        assert_eq!(
+            again.reason("03001627", "xyz"),
+            Some("worker crashed twice")
+        );
         assert_eq!(again.len(), 3);
     }
 

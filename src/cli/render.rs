@@ -263,7 +263,8 @@ fn benchmark_sources(preset: &Preset, args: &RenderArgs) -> Result<Sources, CliE
         shapenet.add_source(&source).map_err(input)?;
         let taxonomy_path = root.join(shapenet::TAXONOMY_FILE);
         let taxonomy = Taxonomy::load(&taxonomy_path).map_err(input)?;
-        map.check_synsets(&wanted, &taxonomy, &taxonomy_path).map_err(input)?;
+        map.check_synsets(&wanted, &taxonomy, &taxonomy_path)
+            .map_err(input)?;
         for s in shapenet.skipped() {
             tracing::debug!("ShapeNet skipped {}: {}", s.label, s.reason);
         }
@@ -362,7 +363,10 @@ fn coverage_block(
 }
 
 /// Appends the ShapeNet models this run gave up on to the user's denylist.
-fn remember_failed_models(mut deny: ShapeNetDenylist, failed: &[crate::render::denylist::DenyEntry]) {
+fn remember_failed_models(
+    mut deny: ShapeNetDenylist,
+    failed: &[crate::render::denylist::DenyEntry],
+) {
     for entry in failed {
         let Some((synset, id)) = entry
             .key
@@ -372,7 +376,11 @@ fn remember_failed_models(mut deny: ShapeNetDenylist, failed: &[crate::render::d
             continue;
         };
         match deny.append(synset, id, &entry.reason) {
-            Ok(true) => eprintln!("added {} to the ShapeNet denylist {}", entry.key, deny.path_text()),
+            Ok(true) => eprintln!(
+                "added {} to the ShapeNet denylist {}",
+                entry.key,
+                deny.path_text()
+            ),
             Ok(false) => {}
             Err(e) => tracing::warn!("{e}"),
         }
@@ -387,8 +395,13 @@ fn build_plans(
 ) -> Result<Vec<ClassPlan>, CliError> {
     let mut plans = Vec::new();
     for (label, class) in label_order(classes).into_iter().enumerate() {
-        let split = split_models(entries, &class, preset.split.test_fraction, preset.split.seed)
-            .map_err(input)?;
+        let split = split_models(
+            entries,
+            &class,
+            preset.split.test_fraction,
+            preset.split.seed,
+        )
+        .map_err(input)?;
         let test_keys = split.test.iter().map(|m| m.key.clone()).collect();
         let (models, side): (Vec<&ModelEntry>, &str) = match preset.split.subset {
             SplitUse::Train => (split.train, "train"),
@@ -430,7 +443,9 @@ mod shard_file {
         }
         if has_dataset && existing != shard {
             let was = existing.map_or("an unsharded run".to_string(), |s| format!("shard {s}"));
-            let flag = existing.map_or("without --shard".to_string(), |s| format!("with --shard {s}"));
+            let flag = existing.map_or("without --shard".to_string(), |s| {
+                format!("with --shard {s}")
+            });
             return Err(CliError::Input(format!(
                 "{} holds {was}; resume it {flag}",
                 out.display()

@@ -167,11 +167,8 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
         )));
     }
 
-    let preset = crate::preset::Preset::load(
-        &first.dir.join(PRESET_FILE).to_string_lossy(),
-        &[],
-    )
-    .map_err(|e| input(format!("{}: {e}", first.dir.join(PRESET_FILE).display())))?;
+    let preset = crate::preset::Preset::load(&first.dir.join(PRESET_FILE).to_string_lossy(), &[])
+        .map_err(|e| input(format!("{}: {e}", first.dir.join(PRESET_FILE).display())))?;
     let classes: Vec<String> = first.classes.lines().map(str::to_owned).collect();
 
     // Every record must be one the single run would make, once, from the shard that owns it.
