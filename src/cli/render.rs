@@ -344,7 +344,13 @@ fn coverage_block(
         Some(root) => s.push_str(&format!("  ShapeNet: {}\n", root.display())),
         None => s.push_str("  ShapeNet: not given\n"),
     }
-    if !from_sh3d.is_empty() {
+    if shapenet.is_none() && !from_sh3d.is_empty() {
+        // Every rendered class is a stand-in: the count says it, a list of 40 would not.
+        s.push_str(&format!(
+            "  from the embedded Sweet Home 3D catalog: all {} rendered classes\n",
+            from_sh3d.len()
+        ));
+    } else if !from_sh3d.is_empty() {
         s.push_str(&format!(
             "  from the embedded Sweet Home 3D catalog: {}\n",
             from_sh3d.join(", ")
