@@ -12,6 +12,15 @@ fn partial_benchmark_run_mixes_shapenet_and_sweethome3d_and_names_the_missing_cl
     let dir = tempfile::tempdir().unwrap();
     let scratch = dir.path();
     let root = write_tree(&scratch.join("ShapeNetCore"));
+    // Passes the index (vertices and faces), but every face points at a vertex that does not
+    // exist: Blender imports no faces, the run denylists it and records it for next time.
+    let bad = root.join(AIRPLANE).join("a_bad");
+    std::fs::create_dir_all(&bad).unwrap();
+    std::fs::write(
+        bad.join("model.obj"),
+        "v 0 0 0\nv 1 0 0\nv 0 1 0\nf 1 2 97\nf 2 3 98\n",
+    )
+    .unwrap();
     let deny = scratch.join("deny.txt");
     std::fs::write(&deny, format!("# fixture\n{AIRPLANE}/a_deny looks wrong\n")).unwrap();
     let out = scratch.join("out");
@@ -84,6 +93,13 @@ fn partial_benchmark_run_mixes_shapenet_and_sweethome3d_and_names_the_missing_cl
             other => panic!("unexpected class {other}"),
         }
     }
+    let deny_text = std::fs::read_to_string(&deny).unwrap();
+    assert!(
+        deny_text.contains(&format!("\n{AIRPLANE}/a_bad ")),
+        "{deny_text}\n{}",
+        text(&o)
+    );
+
     // The table with a texture that is not an image was rendered at the first attempt: its
     // material fell back to a sampled one instead of magenta.
     let broken: Vec<u32> = records

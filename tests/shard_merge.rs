@@ -118,3 +118,49 @@ fn three_shards_merged_equal_a_single_run() {
         text(&o)
     );
 }
+
+#[test]
+fn a_shard_folder_resumes_only_as_the_same_shard() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path();
+    let root = shapenet_fixture::write_tree(&scratch.join("ShapeNetCore"));
+    let out = scratch.join("shard2");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::write(out.join("manifest.jsonl"), "").unwrap();
+    std::fs::write(out.join("shard.json"), r#"{"index":2,"count":3}"#).unwrap();
+    for (flags, says) in [
+        (vec!["--shard", "1/3"], "resume it with --shard 2/3"),
+        (vec![], "resume it with --shard 2/3"),
+    ] {
+        let o = synthgen(scratch)
+            .args([
+                "render",
+                "--preset",
+                "s2rda49",
+                "--classes",
+                "chair",
+                "--resume",
+            ])
+            .arg("--shapenet")
+            .arg(&root)
+            .arg("--out")
+            .arg(&out)
+            .args(&flags)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+        assert!(
+            String::from_utf8_lossy(&o.stderr).contains(says),
+            "{}",
+            text(&o)
+        );
+    }
+    // A folder without a dataset is not a shard.
+    let o = merge(scratch, &[scratch], &scratch.join("m"));
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds no dataset"),
+        "{}",
+        text(&o)
+    );
+}
