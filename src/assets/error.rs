@@ -73,6 +73,39 @@ pub enum AssetError {
 
     #[error("test_fraction must be within [0, 1], got {value}. Pass a fraction such as 0.2.")]
     InvalidTestFraction { value: f64 },
+
+    #[error(
+        "{root} is not a ShapeNetCore folder: {problem}. Point --shapenet (or SYNTHGEN_SHAPENET) \
+         at the folder that holds taxonomy.json and the <synset id>/ folders."
+    )]
+    NotShapeNet { root: PathBuf, problem: String },
+
+    #[error(
+        "{path} does not parse as a ShapeNet taxonomy ({message}). It must be a JSON list of \
+         {{\"synsetId\", \"name\", \"children\"}} objects; restore it from the ShapeNetCore download."
+    )]
+    Taxonomy { path: PathBuf, message: String },
+
+    #[error(
+        "Class map {path}, class `{class}`: synset {synset} is not in {taxonomy}. Fix the id (8 \
+         digits, see taxonomy.json) or move it to `optional_synsets` if only full ShapeNet has it."
+    )]
+    UnknownSynset {
+        path: PathBuf,
+        class: String,
+        synset: String,
+        taxonomy: PathBuf,
+    },
+
+    #[error(
+        "ShapeNet denylist {path}, line {line}: {message}. Each line is `<model id> <reason>` or \
+         `<synset>/<model id> <reason>`; `#` starts a comment."
+    )]
+    DenylistLine {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
 }
 
 impl AssetError {

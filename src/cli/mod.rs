@@ -1,4 +1,6 @@
 //! Command-line entry: argument parsing and dispatch. Each subcommand lives in its own file.
+mod index;
+mod merge;
 pub mod progress;
 mod render;
 mod validate;
@@ -24,6 +26,10 @@ pub struct Cli {
 pub enum Command {
     /// Render a domain-randomized dataset from a scene preset.
     Render(render::RenderArgs),
+    /// Index a ShapeNetCore copy: usable models per synset, and the unusable ones with why.
+    Index(index::IndexArgs),
+    /// Join the output folders of `render --shard I/N` runs into one dataset.
+    Merge(merge::MergeArgs),
     /// Re-check a rendered dataset on disk: files, hashes, masks, coverage, lists.
     Validate(validate::ValidateArgs),
     #[cfg(feature = "train")]
@@ -76,6 +82,8 @@ pub fn main() -> i32 {
     let result: CliResult = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Index(args) => index::run(args),
+        Command::Merge(args) => merge::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
         Command::Worker {

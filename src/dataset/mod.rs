@@ -2,6 +2,7 @@
 pub mod atomic;
 pub mod layout;
 pub mod manifest;
+pub mod merge;
 
 pub use manifest::{ManifestRecord, ManifestWriter, ModelInfo};
 

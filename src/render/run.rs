@@ -36,6 +36,8 @@ pub struct RunOptions {
     /// Save the worker request of every saved image as `<dir>/<id>.json`, so one image can be
     /// replayed in Blender alone (`python -m synthgen_blender <file>`), e.g. by the benchmark.
     pub keep_requests: Option<PathBuf>,
+    /// Render only this shard's part of the job list (`--shard I/N`).
+    pub shard: Option<plan::Shard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -112,6 +114,10 @@ pub fn run(
     let per_class = preset.images_per_class;
     let jobs: Vec<ImageJob> = (0..classes.len())
         .flat_map(|c| (0..per_class).map(move |index| ImageJob { class: c, index }))
+        .filter(|j| {
+            opts.shard
+                .is_none_or(|s| s.owns(classes[j.class].label, j.index))
+        })
         .filter(|j| !done.contains(&plan::image_id(&classes[j.class].class, j.index)))
         .collect();
     let total_jobs = jobs.len();
