@@ -12,14 +12,13 @@ N_PER_CLASS="${N_PER_CLASS:-20}"
 # dev reuses the test build (our crate at opt-level 1, dependencies at 2); release is faster.
 PROFILE="${PROFILE:-release}"
 PROFILE_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-FEATURES=(--no-default-features --features train)
+FEATURES=(${BENCH_FEATURES:---features train})
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -n) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-SYNTHGEN_BENCH_DATA="$WORK/data" SYNTHGEN_BENCH_PER_CLASS="$N_PER_CLASS" \
-  cargo test --profile "$PROFILE" "${FEATURES[@]}" --quiet --test train_loader_bench \
-  -- --ignored --exact write_bench_data >/dev/null 2>&1
+cargo bench --profile "$PROFILE" "${FEATURES[@]}" --quiet --bench train_loader \
+  -- write-data "$WORK/data" "$N_PER_CLASS" >/dev/null 2>&1
 
 cargo build --profile "$PROFILE" "${FEATURES[@]}" --quiet
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE_DIR/synthgen"
@@ -33,5 +32,5 @@ for arch in resnet18 resnet50; do
     echo "train $arch ${size}px batch 32 $ITERS steps on $DEVICE: $ips img/s (loader included)"
   done
 done
-SYNTHGEN_BENCH_DATA="$WORK/data" cargo test --profile "$PROFILE" "${FEATURES[@]}" --quiet \
-  --test train_loader_bench -- --ignored --exact loader_throughput --nocapture 2>/dev/null | grep '^loader'
+cargo bench --profile "$PROFILE" "${FEATURES[@]}" --quiet --bench train_loader \
+  -- loader "$WORK/data" 2>/dev/null | grep '^loader'

@@ -1,6 +1,7 @@
-//! Loader throughput benchmark (decode + strong augmentation), run by bench/train_bench.sh.
-//! Ignored in normal test runs; it prints figures and asserts nothing about time.
-#![cfg(feature = "train")]
+//! Loader throughput benchmark (decode + strong augmentation), run by bench/train_bench.sh:
+//!   cargo bench --bench train_loader -- write-data <folder> [per class]
+//!   cargo bench --bench train_loader -- loader <folder>
+//! It prints figures and asserts nothing about time.
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,16 +11,24 @@ use synthgen::train::augment::Augment;
 use synthgen::train::data::ImageSet;
 use synthgen::train::loader::{Loader, LoaderConfig, Order};
 
-/// Writes SYNTHGEN_BENCH_PER_CLASS (20) 320 x 240 PNGs for each of 10 classes: smooth
-/// sinusoid patterns with mild noise, roughly as costly to decode as renders.
-#[test]
-#[ignore = "benchmark data: run via bench/train_bench.sh"]
-fn write_bench_data() {
-    let dir = std::env::var("SYNTHGEN_BENCH_DATA").expect("SYNTHGEN_BENCH_DATA=<folder>");
-    let per_class: usize = std::env::var("SYNTHGEN_BENCH_PER_CLASS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(20);
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    match args.first().map(String::as_str) {
+        Some("write-data") if args.len() >= 2 => {
+            let per_class = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(20);
+            write_bench_data(&args[1], per_class)
+        }
+        Some("loader") if args.len() >= 2 => loader_throughput(&args[1]),
+        _ => {
+            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder>");
+            std::process::exit(2)
+        }
+    }
+}
+
+/// Writes `per_class` 320 x 240 PNGs for each of 10 classes: smooth sinusoid patterns with
+/// mild noise, roughly as costly to decode as renders.
+fn write_bench_data(dir: &str, per_class: usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(0);
     for c in 0..10 {
         let class_dir = std::path::Path::new(&dir).join(format!("class{c}"));
@@ -38,10 +47,7 @@ fn write_bench_data() {
     }
 }
 
-#[test]
-#[ignore = "benchmark: run via bench/train_bench.sh"]
-fn loader_throughput() {
-    let dir = std::env::var("SYNTHGEN_BENCH_DATA").expect("SYNTHGEN_BENCH_DATA=<ImageFolder>");
+fn loader_throughput(dir: &str) {
     let set = ImageSet::open(std::path::Path::new(&dir)).unwrap();
     let samples = Arc::new(set.samples.clone());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
