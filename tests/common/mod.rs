@@ -28,8 +28,25 @@ pub fn text(o: &Output) -> String {
 
 /// A closed box with 12 triangles, Y-up like Sweet Home 3D models, `w x h x d` units.
 pub fn box_obj(w: f32, h: f32, d: f32) -> String {
-    let (x, y, z) = (w / 2.0, h, d / 2.0);
-    let mut s = String::from("mtllib box.mtl\no box\n");
+    box_obj_with(Some("box.mtl"), w, h, d, 1.0, false)
+}
+
+/// A closed box, Y-up, `w x h x d` units times `scale`, with an optional material library
+/// (material `paint`) and optionally flipped face winding.
+pub fn box_obj_with(
+    mtllib: Option<&str>,
+    w: f32,
+    h: f32,
+    d: f32,
+    scale: f32,
+    flip: bool,
+) -> String {
+    let (x, y, z) = (w / 2.0 * scale, h * scale, d / 2.0 * scale);
+    let mut s = String::new();
+    if let Some(lib) = mtllib {
+        s.push_str(&format!("mtllib {lib}\n"));
+    }
+    s.push_str("o part\n");
     for (vx, vy, vz) in [
         (-x, 0.0, -z),
         (x, 0.0, -z),
@@ -42,11 +59,18 @@ pub fn box_obj(w: f32, h: f32, d: f32) -> String {
     ] {
         s.push_str(&format!("v {vx} {vy} {vz}\n"));
     }
-    s.push_str("usemtl paint\n");
+    if mtllib.is_some() {
+        s.push_str("usemtl paint\n");
+    }
     for f in [
         "1 2 3", "1 3 4", "5 7 6", "5 8 7", "1 5 6", "1 6 2", "2 6 7", "2 7 3", "3 7 8", "3 8 4",
         "4 8 5", "4 5 1",
     ] {
+        let f = if flip {
+            f.split(' ').rev().collect::<Vec<_>>().join(" ")
+        } else {
+            f.to_string()
+        };
         s.push_str(&format!("f {f}\n"));
     }
     s

@@ -9,42 +9,7 @@ pub const AIRPLANE: &str = "02691156";
 /// In taxonomy.json, but the tree has no folder for it (a class without models).
 pub const MICROPHONE: &str = "03759954";
 
-/// A closed box, Y-up, `w x h x d` units, optionally scaled and with flipped winding.
-fn box_obj(mtllib: Option<&str>, w: f32, h: f32, d: f32, scale: f32, flip: bool) -> String {
-    let (x, y, z) = (w / 2.0 * scale, h * scale, d / 2.0 * scale);
-    let mut s = String::new();
-    if let Some(lib) = mtllib {
-        s.push_str(&format!("mtllib {lib}\n"));
-    }
-    s.push_str("o part\n");
-    for (vx, vy, vz) in [
-        (-x, 0.0, -z),
-        (x, 0.0, -z),
-        (x, y, -z),
-        (-x, y, -z),
-        (-x, 0.0, z),
-        (x, 0.0, z),
-        (x, y, z),
-        (-x, y, z),
-    ] {
-        s.push_str(&format!("v {vx} {vy} {vz}\n"));
-    }
-    if mtllib.is_some() {
-        s.push_str("usemtl paint\n");
-    }
-    for f in [
-        "1 2 3", "1 3 4", "5 7 6", "5 8 7", "1 5 6", "1 6 2", "2 6 7", "2 7 3", "3 7 8", "3 8 4",
-        "4 8 5", "4 5 1",
-    ] {
-        let f = if flip {
-            f.split(' ').rev().collect::<Vec<_>>().join(" ")
-        } else {
-            f.to_string()
-        };
-        s.push_str(&format!("f {f}\n"));
-    }
-    s
-}
+use crate::common::box_obj_with as box_obj;
 
 fn write(path: PathBuf, text: impl AsRef<[u8]>) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
