@@ -6,6 +6,7 @@ use tch::Tensor;
 
 use super::error::TrainError;
 
+mod layers;
 pub mod mixer;
 pub mod resnet;
 pub mod vit;

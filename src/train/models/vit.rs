@@ -5,6 +5,7 @@
 use tch::nn::{self, Module};
 use tch::Tensor;
 
+use super::layers::{layer_norm, linear};
 use super::Backbone;
 
 #[derive(Debug, Clone)]
@@ -49,26 +50,6 @@ impl VitConfig {
             dropout: 0.0,
         }
     }
-}
-
-fn linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
-    let cfg = nn::LinearConfig {
-        ws_init: nn::Init::Randn {
-            mean: 0.0,
-            stdev: 0.02,
-        },
-        bs_init: Some(nn::Init::Const(0.0)),
-        bias: true,
-    };
-    nn::linear(p, i, o, cfg)
-}
-
-fn layer_norm(p: nn::Path, dim: i64) -> nn::LayerNorm {
-    let cfg = nn::LayerNormConfig {
-        eps: 1e-6,
-        ..Default::default()
-    };
-    nn::layer_norm(p, vec![dim], cfg)
 }
 
 #[derive(Debug)]
