@@ -98,4 +98,3 @@ fn has_image_extension(path: &Path) -> bool {
         .and_then(|e| e.to_str())
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
-

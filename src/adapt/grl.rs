@@ -22,10 +22,12 @@ mod tests {
 
     #[test]
     fn forward_is_identity_and_backward_is_minus_lambda() {
-        let x = Tensor::from_slice(&[0.3f32, -1.7, 2.5, 1e-3])
-            .set_requires_grad(true);
+        let x = Tensor::from_slice(&[0.3f32, -1.7, 2.5, 1e-3]).set_requires_grad(true);
         let y = grad_reverse(&x, 0.4);
-        assert_eq!(Vec::<f32>::try_from(&y).unwrap(), Vec::<f32>::try_from(&x).unwrap());
+        assert_eq!(
+            Vec::<f32>::try_from(&y).unwrap(),
+            Vec::<f32>::try_from(&x).unwrap()
+        );
         // loss = sum(w * y) -> dloss/dy = w, so dloss/dx must be -0.4 w.
         let w = Tensor::from_slice(&[1.0f32, 2.0, -3.0, 0.5]);
         (&y * &w).sum(Kind::Float).backward();

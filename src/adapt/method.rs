@@ -89,7 +89,9 @@ pub fn build(
     setup: &MethodSetup,
 ) -> Result<Box<dyn AdaptMethod>, AdaptError> {
     Ok(match kind {
-        MethodKind::SourceOnly => Box::new(super::methods::source_only::SourceOnly::new(vs, setup)?),
+        MethodKind::SourceOnly => {
+            Box::new(super::methods::source_only::SourceOnly::new(vs, setup)?)
+        }
         MethodKind::Dann => Box::new(super::methods::dann::Dann::new(vs, setup)?),
         MethodKind::Mcd => Box::new(super::methods::mcd::Mcd::new(vs, setup)?),
         MethodKind::Rca => Box::new(super::methods::rca::Rca::new(vs, setup)?),
@@ -119,7 +121,9 @@ pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
 /// Mean Shannon entropy (nats) of the softmax of `logits`.
 pub fn entropy(logits: &Tensor) -> Tensor {
     let logp = logits.to_kind(Kind::Float).log_softmax(-1, Kind::Float);
-    -(logp.exp() * &logp).sum_dim_intlist(&[-1i64][..], false, Kind::Float).mean(Kind::Float)
+    -(logp.exp() * &logp)
+        .sum_dim_intlist(&[-1i64][..], false, Kind::Float)
+        .mean(Kind::Float)
 }
 
 /// Number of rows where argmax(logits) == labels.
@@ -134,10 +138,7 @@ pub fn correct(logits: &Tensor, labels: &Tensor) -> u64 {
 /// Concatenates source and target images so that batch norm sees both domains in one batch
 /// (as the released code does), and returns the split point.
 pub fn joint_input(batch: &DaBatch) -> (Tensor, i64) {
-    (
-        Tensor::cat(&[batch.xs, batch.xt], 0),
-        batch.xs.size()[0],
-    )
+    (Tensor::cat(&[batch.xs, batch.xt], 0), batch.xs.size()[0])
 }
 
 #[cfg(test)]

@@ -84,7 +84,10 @@ mod tests {
     #[test]
     fn matches_torch_sgd_by_hand_and_respects_multipliers() {
         let vs = nn::VarStore::new(Device::Cpu);
-        let a = vs.root().sub("backbone").var("a", &[1], nn::Init::Const(1.0));
+        let a = vs
+            .root()
+            .sub("backbone")
+            .var("a", &[1], nn::Init::Const(1.0));
         let b = vs.root().sub("head").var("b", &[1], nn::Init::Const(1.0));
         let mut opt = Sgd::new(
             &vs,

@@ -110,7 +110,9 @@ fn draw(points: &[Point], y: &[f32], classes: &[String], path: &Path) -> Result<
             for (i, name) in classes.iter().enumerate().take(20) {
                 let y = 40 + 18 * i as i32;
                 root.draw(&Circle::new((25, y), 5, color(i as i64).filled()))
-                    .and_then(|_| root.draw(&Text::new(name.clone(), (35, y - 7), ("sans-serif", 14))))
+                    .and_then(|_| {
+                        root.draw(&Text::new(name.clone(), (35, y - 7), ("sans-serif", 14)))
+                    })
                     .map_err(|e| err(path, e))?;
             }
         }
@@ -130,15 +132,21 @@ mod tests {
         let pts: Vec<Vec<f32>> = (0..30)
             .map(|i| {
                 let base = if i < 15 { 0.0 } else { 10.0 };
-                (0..5).map(|d| base + 0.01 * ((i * 7 + d * 3) % 11) as f32).collect()
+                (0..5)
+                    .map(|d| base + 0.01 * ((i * 7 + d * 3) % 11) as f32)
+                    .collect()
             })
             .collect();
         let refs: Vec<&[f32]> = pts.iter().map(|p| p.as_slice()).collect();
         let y = embed(&refs, 3).unwrap();
         assert_eq!(y, embed(&refs, 3).unwrap());
         for i in 0..30 {
-            let d = |j: usize| (y[2 * i] - y[2 * j]).powi(2) + (y[2 * i + 1] - y[2 * j + 1]).powi(2);
-            let nearest = (0..30).filter(|&j| j != i).min_by(|&a, &b| d(a).total_cmp(&d(b))).unwrap();
+            let d =
+                |j: usize| (y[2 * i] - y[2 * j]).powi(2) + (y[2 * i + 1] - y[2 * j + 1]).powi(2);
+            let nearest = (0..30)
+                .filter(|&j| j != i)
+                .min_by(|&a, &b| d(a).total_cmp(&d(b)))
+                .unwrap();
             assert_eq!(i < 15, nearest < 15, "point {i} sits next to {nearest}");
         }
         assert!(embed(&refs[..5], 3).is_none());

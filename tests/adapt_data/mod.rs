@@ -9,7 +9,7 @@ use std::path::Path;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-pub const CLASSES: [&str; 3] = ["cross", "hbar", "vbar"];
+pub const CLASSES: [&str; 3] = ["disc", "plus", "ring"];
 pub const SIDE: u32 = 20;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -19,12 +19,11 @@ pub enum Style {
 }
 
 fn inside(class: usize, dx: i32, dy: i32, len: i32, half: i32) -> bool {
-    let h = dy.abs() <= half && dx.abs() <= len;
-    let v = dx.abs() <= half && dy.abs() <= len;
+    let r2 = dx * dx + dy * dy;
     match class {
-        0 => h || v,
-        1 => h,
-        _ => v,
+        0 => r2 <= len * len,
+        1 => (dy.abs() <= half && dx.abs() <= len) || (dx.abs() <= half && dy.abs() <= len),
+        _ => r2 <= len * len && r2 >= (len - 2) * (len - 2),
     }
 }
 
@@ -46,14 +45,14 @@ pub fn write_domain(root: &Path, style: Style, per_class: usize, seed: u64) {
                 let n = noise[(y * s + x) as usize];
                 let on = inside(c, x - cx, y - cy, len, half);
                 let px = match (style, on) {
-                    (Style::Source, true) => [220, 40 + n / 2, 40],
+                    (Style::Source, true) => [220, n / 2, n / 2],
                     (Style::Source, false) => [n / 2, n / 2, n / 2],
-                    (Style::Target, true) => [20, 110 + n, 30],
+                    (Style::Target, true) => [n / 2, n / 2, 220],
                     (Style::Target, false) => {
-                        // Diagonal stripes: texture the source never shows.
-                        let stripe = if (x + y + phase) % 4 < 2 { 40 } else { 0 };
-                        let v = 200 - stripe + n / 2;
-                        [v, v, v - 30]
+                        // Faint diagonal stripes: texture the source never shows.
+                        let stripe = if (x + y + phase) % 4 < 2 { 30 } else { 0 };
+                        let v = stripe + n / 2;
+                        [v, v, v]
                     }
                 };
                 image::Rgb(px.map(|v: i32| v.clamp(0, 255) as u8))

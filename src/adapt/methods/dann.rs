@@ -8,8 +8,8 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::{dann_ramp, grad_reverse};
 use crate::adapt::method::{
-    annealed_lr, backbone, correct, cross_entropy, joint_input, AdaptMethod, DaBatch,
-    MethodSetup, StepStats,
+    annealed_lr, backbone, correct, cross_entropy, joint_input, AdaptMethod, DaBatch, MethodSetup,
+    StepStats,
 };
 use crate::adapt::sgd::Sgd;
 use crate::train::models::{Backbone, Head};
@@ -48,12 +48,13 @@ impl DomainDiscriminator {
 /// and target logits against 0.
 pub fn domain_loss(d_source: &Tensor, d_target: &Tensor) -> Tensor {
     let bce = |d: &Tensor, label: f64| {
-        d.to_kind(Kind::Float).binary_cross_entropy_with_logits::<Tensor>(
-            &d.to_kind(Kind::Float).full_like(label),
-            None,
-            None,
-            tch::Reduction::Mean,
-        )
+        d.to_kind(Kind::Float)
+            .binary_cross_entropy_with_logits::<Tensor>(
+                &d.to_kind(Kind::Float).full_like(label),
+                None,
+                None,
+                tch::Reduction::Mean,
+            )
     };
     (bce(d_source, 1.0) + bce(d_target, 0.0)) * 0.5
 }
@@ -74,7 +75,13 @@ impl Dann {
         let mult = s.backbone_lr_mult;
         let opt = Sgd::new(
             vs,
-            |n| Some(if n.starts_with("backbone.") { mult } else { 1.0 }),
+            |n| {
+                Some(if n.starts_with("backbone.") {
+                    mult
+                } else {
+                    1.0
+                })
+            },
             s.momentum,
             s.weight_decay,
         );

@@ -58,7 +58,12 @@ impl Mcd {
         let dim = backbone.feature_dim();
         let c1 = McdClassifier::new(vs.root() / "head", dim, s.num_classes);
         let c2 = McdClassifier::new(vs.root() / "head2", dim, s.num_classes);
-        let opt_g = Sgd::new(vs, under("backbone", s.backbone_lr_mult), s.momentum, s.weight_decay);
+        let opt_g = Sgd::new(
+            vs,
+            under("backbone", s.backbone_lr_mult),
+            s.momentum,
+            s.weight_decay,
+        );
         let opt_c = Sgd::new(
             vs,
             |n| (n.starts_with("head.") || n.starts_with("head2.")).then_some(1.0),
@@ -90,7 +95,10 @@ impl AdaptMethod for Mcd {
         loss_a.backward();
         self.opt_g.step(lr);
         self.opt_c.step(lr);
-        let source_correct = correct(&(s1.softmax(-1, Kind::Float) + s2.softmax(-1, Kind::Float)), b.ys);
+        let source_correct = correct(
+            &(s1.softmax(-1, Kind::Float) + s2.softmax(-1, Kind::Float)),
+            b.ys,
+        );
 
         // (B) classifiers: keep the source, maximise the target discrepancy (generator fixed).
         self.zero_all();
@@ -100,7 +108,8 @@ impl AdaptMethod for Mcd {
                 self.backbone.features(b.xt, true),
             )
         });
-        let ce_b = cross_entropy(&self.c1.forward(&fs), b.ys) + cross_entropy(&self.c2.forward(&fs), b.ys);
+        let ce_b =
+            cross_entropy(&self.c1.forward(&fs), b.ys) + cross_entropy(&self.c2.forward(&fs), b.ys);
         let disc_b = discrepancy(&self.c1.forward(&ft), &self.c2.forward(&ft));
         (&ce_b - &disc_b).backward();
         self.opt_c.step(lr);
@@ -131,7 +140,9 @@ impl AdaptMethod for Mcd {
     fn predict(&self, xs: &Tensor) -> Tensor {
         let f = self.backbone.features(xs, false);
         // Log of the summed probabilities: argmax and softmax order match the paper's ensemble.
-        (self.c1.forward(&f).softmax(-1, Kind::Float) + self.c2.forward(&f).softmax(-1, Kind::Float)).log()
+        (self.c1.forward(&f).softmax(-1, Kind::Float)
+            + self.c2.forward(&f).softmax(-1, Kind::Float))
+        .log()
     }
 
     fn features(&self, xs: &Tensor) -> Tensor {

@@ -2,7 +2,9 @@
 use tch::{nn, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::method::{backbone, correct, cross_entropy, AdaptMethod, DaBatch, MethodSetup, StepStats};
+use crate::adapt::method::{
+    backbone, correct, cross_entropy, AdaptMethod, DaBatch, MethodSetup, StepStats,
+};
 use crate::adapt::sgd::Sgd;
 use crate::train::models::{Backbone, Head};
 
@@ -19,11 +21,21 @@ impl SourceOnly {
         let mult = s.backbone_lr_mult;
         let opt = Sgd::new(
             vs,
-            |n| Some(if n.starts_with("backbone.") { mult } else { 1.0 }),
+            |n| {
+                Some(if n.starts_with("backbone.") {
+                    mult
+                } else {
+                    1.0
+                })
+            },
             s.momentum,
             s.weight_decay,
         );
-        Ok(SourceOnly { backbone, head, opt })
+        Ok(SourceOnly {
+            backbone,
+            head,
+            opt,
+        })
     }
 }
 
