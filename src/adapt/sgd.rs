@@ -59,10 +59,12 @@ impl Sgd {
                 if !g.defined() {
                     continue;
                 }
-                let mut d = g.shallow_clone();
-                if self.weight_decay != 0.0 {
-                    d = d + &*p * self.weight_decay;
-                }
+                // Out of place: `g` is the variable's gradient buffer itself.
+                let d = if self.weight_decay != 0.0 {
+                    &g + &*p * self.weight_decay
+                } else {
+                    g
+                };
                 *m *= self.momentum;
                 *m += &d;
                 *p -= &*m * (lr * *mult);
