@@ -24,7 +24,7 @@ SYNTHGEN_BENCH_DATA="$WORK/data" SYNTHGEN_BENCH_PER_CLASS="$N_PER_CLASS" \
   -- --ignored --exact write_bench_data >/dev/null 2>&1
 cargo build --profile "$PROFILE" "${FEATURES[@]}" --quiet
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE_DIR/synthgen"
-for method in source-only dann mcd rca; do
+for method in source-only dann mcd rca srdc; do
   out="$WORK/run-$method"
   "$BIN" adapt --method "$method" --source "$WORK/data" --target "$WORK/data" --arch "$ARCH" \
     --image-size "$SIZE" --batch-size "$BATCH" --iters "$ITERS" --eval-every 100000 \

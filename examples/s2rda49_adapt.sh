@@ -21,7 +21,7 @@ SYN="$1"; REAL="$2"; TEST="$3"; OUT="$4"; INIT="${5:-}"
 BIN="${SYNTHGEN:-synthgen}"
 DEVICE="${DEVICE:-auto}"
 EPOCHS="${EPOCHS:-20}"
-METHODS="${METHODS:-source-only dann mcd rca}"
+METHODS="${METHODS:-source-only dann mcd rca srdc}"
 mkdir -p "$OUT"
 for m in $METHODS; do
   args=(adapt --method "$m" --source "$SYN" --target "$REAL" --target-eval "$TEST"

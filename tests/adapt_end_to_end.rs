@@ -43,6 +43,7 @@ fn every_method_runs_and_writes_its_outputs() {
         MethodKind::Dann,
         MethodKind::Mcd,
         MethodKind::Rca,
+        MethodKind::Srdc,
     ] {
         let cfg = tiny(dir.path(), method, method.name());
         let s = adapt(&cfg).unwrap();

@@ -19,6 +19,9 @@ pub enum MethodKind {
     Mcd,
     /// Regularized conditional alignment with a joint 2K-way classifier (Cicek & Soatto 2019).
     Rca,
+    /// Structurally regularized deep clustering (Tang, Chen & Jia 2020), simplified: see
+    /// `methods::srdc`.
+    Srdc,
 }
 
 impl MethodKind {
@@ -36,6 +39,7 @@ impl MethodKind {
             MethodKind::Dann => "dann",
             MethodKind::Mcd => "mcd",
             MethodKind::Rca => "rca",
+            MethodKind::Srdc => "srdc",
         }
     }
 }
@@ -95,6 +99,7 @@ pub fn build(
         MethodKind::Dann => Box::new(super::methods::dann::Dann::new(vs, setup)?),
         MethodKind::Mcd => Box::new(super::methods::mcd::Mcd::new(vs, setup)?),
         MethodKind::Rca => Box::new(super::methods::rca::Rca::new(vs, setup)?),
+        MethodKind::Srdc => Box::new(super::methods::srdc::Srdc::new(vs, setup)?),
     })
 }
 

@@ -3,3 +3,4 @@ pub mod dann;
 pub mod mcd;
 pub mod rca;
 pub mod source_only;
+pub mod srdc;
