@@ -93,12 +93,27 @@ fn unlabelled_flat_target_with_separate_eval_set() {
         std::fs::copy(e.path(), flat.join(format!("{i}.png"))).unwrap();
     }
     let mut cfg = tiny(dir.path(), MethodKind::Dann, "flat-run");
-    cfg.target = flat;
+    cfg.target = flat.clone();
     cfg.target_eval = Some(dir.path().join("target"));
     let s = adapt(&cfg).unwrap();
     assert!(!s.target_labelled);
     assert_eq!(s.target_images, 18);
     assert!(s.evals.contains_key("target_eval"));
+
+    // One sub-folder that is not a source class: its name is no label, the images still count.
+    let nested = dir.path().join("nested");
+    std::fs::rename(&flat, nested.join("images"))
+        .or_else(|_| {
+            std::fs::create_dir_all(&nested)?;
+            std::fs::rename(&flat, nested.join("images"))
+        })
+        .unwrap();
+    let mut cfg = tiny(dir.path(), MethodKind::SourceOnly, "nested-run");
+    cfg.target = nested;
+    let s = adapt(&cfg).unwrap();
+    assert!(!s.target_labelled);
+    assert_eq!(s.target_images, 18);
+    assert!(s.evals.is_empty());
 }
 
 #[test]

@@ -14,16 +14,23 @@ pub struct TargetSet {
     pub labelled: Option<ImageSet>,
 }
 
-/// Opens the target: a labelled set in any layout the trainer reads, or a flat folder of
-/// unlabelled images (searched recursively).
+/// Opens the target: a labelled set in any layout the trainer reads (its labels count only
+/// when its classes are the source's), or a flat folder of unlabelled images (recursive).
 pub fn open_target(path: &Path, source: &ImageSet) -> Result<TargetSet, AdaptError> {
     match ImageSet::open(path) {
         Ok(set) => {
-            check_classes(source, &set, "the target")?;
+            // Labels are kept only for evaluation; training batches drop them. Sub-folders
+            // that are not the source's classes (e.g. `target/images/*.jpg`) are no labels.
+            let labelled = match check_classes(source, &set, "the target") {
+                Ok(()) => Some(set.clone()),
+                Err(e) => {
+                    tracing::warn!("target labels are not used for evaluation: {e}");
+                    None
+                }
+            };
             Ok(TargetSet {
-                // Labels are kept only for evaluation; training batches drop them.
-                samples: set.samples.clone(),
-                labelled: Some(set),
+                samples: set.samples,
+                labelled,
             })
         }
         Err(TrainError::EmptyDataset { .. }) if path.is_dir() => {
