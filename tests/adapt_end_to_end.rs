@@ -102,12 +102,8 @@ fn unlabelled_flat_target_with_separate_eval_set() {
 
     // One sub-folder that is not a source class: its name is no label, the images still count.
     let nested = dir.path().join("nested");
-    std::fs::rename(&flat, nested.join("images"))
-        .or_else(|_| {
-            std::fs::create_dir_all(&nested)?;
-            std::fs::rename(&flat, nested.join("images"))
-        })
-        .unwrap();
+    std::fs::create_dir_all(&nested).unwrap();
+    std::fs::rename(&flat, nested.join("images")).unwrap();
     let mut cfg = tiny(dir.path(), MethodKind::SourceOnly, "nested-run");
     cfg.target = nested;
     let s = adapt(&cfg).unwrap();
