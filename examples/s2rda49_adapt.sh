@@ -14,7 +14,7 @@
 # reports best Acc and best Mean, printed below next to the last checkpoint's.
 set -euo pipefail
 if [ $# -lt 4 ]; then
-  sed -n '2,16p' "$0"
+  sed -n '2,14p' "$0"
   exit 2
 fi
 SYN="$1"; REAL="$2"; TEST="$3"; OUT="$4"; INIT="${5:-}"
