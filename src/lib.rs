@@ -2,6 +2,8 @@
 //!
 //! The data flow (see docs/DESIGN.md): preset -> sample (SceneParams) -> render (Blender worker
 //! pool) -> validate -> dataset; target images -> fit -> weights; datasets -> train / adapt.
+#[cfg(feature = "train")]
+pub mod adapt;
 pub mod assets;
 pub mod cli;
 pub mod composite;

@@ -35,6 +35,9 @@ pub enum Command {
     #[cfg(feature = "train")]
     /// Train a classifier on image folders (supervised pre-training).
     Train(crate::train::TrainArgs),
+    #[cfg(feature = "train")]
+    /// Unsupervised domain adaptation: labelled source (synthetic) to unlabelled target (real).
+    Adapt(crate::adapt::AdaptArgs),
     /// Internal: a Blender worker process serving render requests on stdin/stdout.
     #[command(name = "__worker", hide = true)]
     Worker {
@@ -87,6 +90,8 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
+        #[cfg(feature = "train")]
+        Command::Adapt(args) => crate::adapt::run(args).map_err(adapt_failure),
         Command::Worker {
             scripts,
             site_packages,
@@ -110,6 +115,15 @@ pub fn main() -> i32 {
 fn train_failure(e: anyhow::Error) -> CliError {
     match e.downcast_ref::<crate::train::error::TrainError>() {
         Some(t) if t.is_input_error() => CliError::Input(t.to_string()),
+        _ => CliError::Run(e),
+    }
+}
+
+/// Adaptation errors caused by the user's input exit with code 2, like the trainer's.
+#[cfg(feature = "train")]
+fn adapt_failure(e: anyhow::Error) -> CliError {
+    match e.downcast_ref::<crate::adapt::AdaptError>() {
+        Some(a) if a.is_input_error() => CliError::Input(a.to_string()),
         _ => CliError::Run(e),
     }
 }

@@ -38,14 +38,15 @@ pub fn text_available() -> bool {
     })
 }
 
-fn err(path: &Path, e: impl std::fmt::Display) -> TrainError {
+pub(crate) fn err(path: &Path, e: impl std::fmt::Display) -> TrainError {
     TrainError::Plot {
         path: path.to_path_buf(),
         why: e.to_string(),
     }
 }
 
-fn save_rgb(path: &Path, buf: Vec<u8>, (w, h): (u32, u32)) -> Result<(), TrainError> {
+/// Encodes an RGB buffer as PNG under a temporary name, then renames it (also used by adapt).
+pub(crate) fn save_rgb(path: &Path, buf: Vec<u8>, (w, h): (u32, u32)) -> Result<(), TrainError> {
     let img = image::RgbImage::from_raw(w, h, buf).ok_or_else(|| err(path, "buffer size"))?;
     let tmp = path.with_extension("png.tmp");
     img.save_with_format(&tmp, image::ImageFormat::Png)

@@ -1,0 +1,137 @@
+//! `synthgen adapt`: unsupervised domain adaptation from labelled synthetic source data to
+//! unlabelled real target data, with the trainer's loader, backbones, metrics and checkpoints.
+//!
+//! Parts: `method` (the `AdaptMethod` trait, shared losses), `methods/*` (one module per
+//! method), `grl` (gradient reversal), `sgd` (momentum SGD with lr multipliers), `data`
+//! (source / target / target-eval sets), `runner` (the loop and outputs), `tsne` (the feature
+//! picture). Only this file knows about clap.
+use std::path::PathBuf;
+
+pub mod data;
+pub mod error;
+pub mod grl;
+pub mod method;
+pub mod methods;
+pub mod runner;
+pub mod sgd;
+pub mod tsne;
+
+pub use error::AdaptError;
+pub use method::{AdaptMethod, MethodKind};
+pub use runner::{adapt, AdaptConfig, AdaptSummary};
+
+use crate::train::augment::Augment;
+use crate::train::device::DeviceChoice;
+
+#[derive(Debug, clap::Args)]
+pub struct AdaptArgs {
+    /// Labelled source data: an ImageFolder directory, a VisDA image list or a synthgen output.
+    #[arg(long)]
+    pub source: PathBuf,
+    /// Target data: a folder of images (flat or per class) or an image list. Labels, if any,
+    /// are used for evaluation only, never for training.
+    #[arg(long)]
+    pub target: PathBuf,
+    /// Labelled target data to evaluate on (default: the target itself when it has labels).
+    #[arg(long)]
+    pub target_eval: Option<PathBuf>,
+    #[arg(long, value_enum)]
+    pub method: MethodKind,
+    /// resnet18|resnet34|resnet50|resnet_tiny|vit_tiny|vit_s16|vit_b16|mixer_*
+    #[arg(long, default_value = "resnet50")]
+    pub arch: String,
+    /// Initial weights (safetensors, e.g. a `synthgen train` checkpoint); the backbone lr is
+    /// then multiplied by 0.1.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// The run folder: metrics, plots, checkpoints, tsne.png, summary.json.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Epochs of max(len(source), len(target)) / batch-size iterations.
+    #[arg(long, default_value_t = 20.0)]
+    pub epochs: f64,
+    /// Iterations (overrides --epochs).
+    #[arg(long)]
+    pub iters: Option<u64>,
+    /// Images per domain per iteration (64 source + 64 target by default).
+    #[arg(long, default_value_t = 64)]
+    pub batch_size: usize,
+    /// Base learning rate (default: 1e-4, MCD 1e-3).
+    #[arg(long)]
+    pub lr: Option<f64>,
+    #[arg(long, default_value_t = 1e-4)]
+    pub weight_decay: f64,
+    #[arg(long = "aug", value_enum, default_value = "weak")]
+    pub aug: Augment,
+    #[arg(long, default_value_t = 224)]
+    pub image_size: u32,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: DeviceChoice,
+    /// Decode/augment threads (default: all cores on CUDA, half of them on the CPU).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Evaluate every K iterations (default: 200 evaluations per run).
+    #[arg(long)]
+    pub eval_every: Option<u64>,
+    /// Points per domain in tsne.png (0: no picture).
+    #[arg(long, default_value_t = 500)]
+    pub tsne_points: usize,
+}
+
+impl AdaptArgs {
+    pub fn to_config(&self) -> AdaptConfig {
+        let mut cfg = AdaptConfig::new(
+            self.source.clone(),
+            self.target.clone(),
+            self.method,
+            self.out.clone(),
+        );
+        cfg.target_eval = self.target_eval.clone();
+        cfg.arch = self.arch.clone();
+        cfg.init = self.init.clone();
+        cfg.epochs = self.epochs;
+        cfg.iters = self.iters;
+        cfg.batch_size = self.batch_size;
+        cfg.lr = self.lr;
+        cfg.weight_decay = self.weight_decay;
+        cfg.augment = self.aug;
+        cfg.image_size = self.image_size;
+        cfg.seed = self.seed;
+        cfg.device = self.device;
+        cfg.workers = self.workers;
+        cfg.eval_every = self.eval_every;
+        cfg.tsne_points = self.tsne_points;
+        cfg.progress = true;
+        cfg
+    }
+}
+
+pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
+    let cfg = args.to_config();
+    let s = adapt(&cfg)?;
+    let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", 100.0 * v));
+    for (name, e) in &s.evals {
+        println!(
+            "{name}: best Acc {} (iter {}) best Mean {} (iter {}) | last Acc {} Mean {}",
+            pct(e.best_acc.map(|b| b.1)),
+            e.best_acc.map_or(0, |b| b.0),
+            pct(e.best_mean.map(|b| b.1)),
+            e.best_mean.map_or(0, |b| b.0),
+            pct(e.last_acc),
+            pct(e.last_mean),
+        );
+    }
+    println!(
+        "{} {} after {} of {} iterations ({:.2} it/s), {} images skipped; outputs in {}",
+        s.method.name(),
+        s.status,
+        s.steps,
+        s.total_steps,
+        s.iterations_per_second,
+        s.skipped_images,
+        cfg.out.display()
+    );
+    Ok(())
+}

@@ -1,0 +1,608 @@
+//! The adaptation loop: two cycling loaders (source with labels, target without), the method's
+//! step, 200 evaluations per run on the labelled target data, checkpoints (last and best Mean),
+//! metric logs, plots, the t-SNE picture and summary.json. Epochs follow the released code: one
+//! epoch is max(len(source), len(target)) / batch iterations.
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use tch::{nn, Device, Tensor};
+
+use super::data::{open_eval, open_target};
+use super::error::AdaptError;
+use super::method::{build, AdaptMethod, DaBatch, MethodKind, MethodSetup};
+use super::tsne;
+use crate::train::augment::Augment;
+use crate::train::checkpoint::{self, CheckpointMeta, RngState};
+use crate::train::data::{ImageSet, Sample};
+use crate::train::device::{self, DeviceChoice};
+use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
+use crate::train::metrics::{self, BestTracker, EvalReport};
+use crate::train::models::count_trainable;
+use crate::train::plots;
+use crate::train::records::{MetricsLog, Record};
+use crate::train::TrainError;
+
+/// Evaluations per run in the released DA scripts.
+pub const EVALUATIONS_PER_RUN: u64 = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdaptConfig {
+    pub source: PathBuf,
+    pub target: PathBuf,
+    pub target_eval: Option<PathBuf>,
+    pub method: MethodKind,
+    pub arch: String,
+    pub init: Option<PathBuf>,
+    pub out: PathBuf,
+    pub epochs: f64,
+    /// Iterations instead of epochs (tests and benchmarks).
+    pub iters: Option<u64>,
+    /// Per domain: each iteration sees `batch_size` source and `batch_size` target images.
+    pub batch_size: usize,
+    /// None: the method's default (1e-4, MCD 1e-3).
+    pub lr: Option<f64>,
+    pub momentum: f64,
+    pub weight_decay: f64,
+    pub augment: Augment,
+    pub image_size: u32,
+    pub seed: u64,
+    pub device: DeviceChoice,
+    pub workers: Option<usize>,
+    /// None: `EVALUATIONS_PER_RUN` evaluations.
+    pub eval_every: Option<u64>,
+    /// Points per domain in the t-SNE picture (0: no picture).
+    pub tsne_points: usize,
+    pub progress: bool,
+}
+
+impl AdaptConfig {
+    pub fn new(source: PathBuf, target: PathBuf, method: MethodKind, out: PathBuf) -> Self {
+        AdaptConfig {
+            source,
+            target,
+            target_eval: None,
+            method,
+            arch: "resnet50".into(),
+            init: None,
+            out,
+            epochs: 20.0,
+            iters: None,
+            batch_size: 64,
+            lr: None,
+            momentum: 0.9,
+            weight_decay: 1e-4,
+            augment: Augment::Weak,
+            image_size: 224,
+            seed: 0,
+            device: DeviceChoice::Auto,
+            workers: None,
+            eval_every: None,
+            tsne_points: 500,
+            progress: false,
+        }
+    }
+}
+
+/// Best (paper protocol) and last numbers of one evaluation set.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdaptEval {
+    pub best_acc: Option<(u64, f64)>,
+    pub best_mean: Option<(u64, f64)>,
+    pub last_acc: Option<f64>,
+    pub last_mean: Option<f64>,
+    pub last_per_class: Vec<Option<f64>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AdaptSummary {
+    pub method: MethodKind,
+    pub status: String,
+    pub arch: String,
+    pub params: i64,
+    pub device: String,
+    pub classes: Vec<String>,
+    pub source_images: usize,
+    pub target_images: usize,
+    pub target_labelled: bool,
+    pub steps: u64,
+    pub total_steps: u64,
+    pub lr: f64,
+    pub backbone_lr_mult: f64,
+    pub last_losses: BTreeMap<String, f64>,
+    pub skipped_images: u64,
+    pub seconds: f64,
+    pub eval_seconds: f64,
+    /// Training iterations per second outside evaluation and checkpoints.
+    pub iterations_per_second: f64,
+    pub evals: BTreeMap<String, AdaptEval>,
+    pub tsne: Option<PathBuf>,
+    pub init: Option<checkpoint::InitReport>,
+    pub config: AdaptConfig,
+}
+
+const CKPT_LAST: &str = "checkpoint-last";
+const CKPT_BEST: &str = "checkpoint-best-mean";
+
+/// Runs one adaptation as configured and writes everything to `cfg.out`.
+pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
+    if cfg.batch_size == 0 {
+        return Err(AdaptError::BadOption {
+            flag: "batch-size",
+            value: "0".into(),
+            why: "each iteration needs at least one source and one target image".into(),
+        });
+    }
+    if (cfg.epochs.is_nan() || cfg.epochs <= 0.0) && cfg.iters.is_none() {
+        return Err(AdaptError::BadOption {
+            flag: "epochs",
+            value: cfg.epochs.to_string(),
+            why: "it must be positive".into(),
+        });
+    }
+    let source = ImageSet::open(&cfg.source)?;
+    let target = open_target(&cfg.target, &source)?;
+    let mut eval_sets: Vec<(String, Arc<ImageSet>)> = Vec::new();
+    match (&cfg.target_eval, &target.labelled) {
+        (Some(p), _) => eval_sets.push(("target_eval".into(), Arc::new(open_eval(p, &source)?))),
+        (None, Some(t)) => eval_sets.push(("target".into(), Arc::new(t.clone()))),
+        (None, None) => tracing::warn!(
+            "the target has no labels and no --target-eval was given: no accuracy will be reported"
+        ),
+    }
+    std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
+    let device = device::select(cfg.device).map_err(TrainError::Device)?;
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let workers = match (cfg.workers, device.is_cuda()) {
+        (Some(w), _) => w.max(1),
+        (None, true) => cores,
+        (None, false) => (cores / 2).max(1),
+    };
+    if !device.is_cuda() {
+        tch::set_num_threads(cores.saturating_sub(workers).max(1) as i32);
+    }
+
+    let b = cfg.batch_size;
+    let per_epoch = source.len().max(target.samples.len()).div_ceil(b) as u64;
+    let total = cfg
+        .iters
+        .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
+        .max(1);
+    let eval_every = cfg
+        .eval_every
+        .unwrap_or(total.div_ceil(EVALUATIONS_PER_RUN))
+        .max(1);
+    let log_every = (total / 500).max(1);
+
+    tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
+    let vs = nn::VarStore::new(device);
+    let backbone_lr_mult = if cfg.init.is_some() { 0.1 } else { 1.0 };
+    let setup = MethodSetup {
+        arch: cfg.arch.clone(),
+        num_classes: source.num_classes() as i64,
+        image_size: cfg.image_size as i64,
+        backbone_lr_mult,
+        momentum: cfg.momentum,
+        weight_decay: cfg.weight_decay,
+    };
+    let mut method = build(cfg.method, &vs, &setup)?;
+    let params = count_trainable(&vs);
+    let init = match &cfg.init {
+        Some(file) => {
+            let r = checkpoint::load_init(&vs, file)?;
+            tracing::info!(
+                "--init {}: loaded {} tensors, {} kept fresh",
+                file.display(),
+                r.loaded.len(),
+                r.shape_mismatch.len() + r.missing.len()
+            );
+            Some(r)
+        }
+        None => None,
+    };
+    let lr0 = cfg.lr.unwrap_or(cfg.method.default_lr());
+
+    let loader = |samples: Vec<Sample>, seed: u64| {
+        Loader::new(
+            Arc::new(samples),
+            LoaderConfig {
+                augment: cfg.augment,
+                image_size: cfg.image_size,
+                batch_size: b,
+                workers: workers.div_ceil(2),
+                prefetch: workers.max(2),
+                seed,
+                order: Order::Cycle,
+                start_batch: 0,
+                end_batch: Some(total),
+            },
+        )
+    };
+    // WHY another seed for the target: the two streams must not share shuffles.
+    let src_loader = loader(source.samples.clone(), cfg.seed);
+    let tgt_loader = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
+
+    let mut log = MetricsLog::open(&cfg.out, None)?;
+    let mut best: BTreeMap<String, BestTracker> = BTreeMap::new();
+    let mut last_losses = BTreeMap::new();
+    let mut skipped = 0u64;
+    let mut eval_seconds = 0.0;
+    let mut window = (0.0f64, 0u64, 0u64, 0u64, Instant::now());
+    let t0 = Instant::now();
+    let mut step = 0u64;
+    let bar = progress_bar(cfg.progress, total);
+    let ctx = EvalCtx {
+        device,
+        image_size: cfg.image_size,
+        batch_size: b,
+        workers,
+        classes: &source.classes,
+    };
+
+    for (bs, bt) in src_loader.zip(tgt_loader) {
+        skipped += (bs.skipped.len() + bt.skipped.len()) as u64;
+        step = bs.index + 1;
+        if !bs.is_empty() && !bt.is_empty() {
+            let p = bs.index as f64 / total as f64;
+            let lr = lr0 * method.lr_factor(p);
+            tch::manual_seed(checkpoint::torch_seed(cfg.seed, bs.index));
+            let (xs, ys) = ctx.to_device(&bs);
+            let (xt, _) = ctx.to_device(&bt);
+            let stats = method.step(
+                &DaBatch {
+                    xs: &xs,
+                    ys: &ys,
+                    xt: &xt,
+                },
+                p,
+                lr,
+            );
+            if !stats.total.is_finite() {
+                bar.abandon_with_message("diverged");
+                return Err(TrainError::NonFiniteLoss {
+                    value: stats.total,
+                    step,
+                    out: checkpoint::paths(&cfg.out, CKPT_LAST).0,
+                }
+                .into());
+            }
+            for (k, v) in &stats.terms {
+                last_losses.insert(k.to_string(), *v);
+            }
+            window.0 += stats.total;
+            window.1 += stats.source_correct;
+            window.2 += bs.len() as u64;
+            window.3 += 1;
+            if step % log_every == 0 || step == total {
+                let secs = window.4.elapsed().as_secs_f64().max(1e-9);
+                log.push(Record::Train {
+                    step,
+                    epoch: step / per_epoch.max(1),
+                    loss: window.0 / window.3 as f64,
+                    acc: window.1 as f64 / window.2.max(1) as f64,
+                    lr,
+                    images_per_s: 2.0 * window.2 as f64 / secs,
+                })?;
+                bar.set_message(format!("loss {:.4}", window.0 / window.3 as f64));
+                window = (0.0, 0, 0, 0, Instant::now());
+            }
+        }
+        bar.set_position(step);
+        if step % eval_every == 0 || step == total {
+            let te = Instant::now();
+            for (name, set) in &eval_sets {
+                let report = ctx.evaluate(method.as_ref(), name, set, step)?;
+                let tracker = best.entry(name.clone()).or_default();
+                let improved = tracker.best_mean.is_none_or(|(_, m)| report.mean > m);
+                tracker.update(&report);
+                log.push(Record::Eval(report))?;
+                // The first set decides which checkpoint is "best Mean".
+                if improved && eval_sets[0].0 == *name {
+                    save(cfg, &vs, CKPT_BEST, step, total, &source.classes, &best)?;
+                }
+            }
+            save(cfg, &vs, CKPT_LAST, step, total, &source.classes, &best)?;
+            draw_plots(&cfg.out, &log, &eval_sets, &source.classes);
+            eval_seconds += te.elapsed().as_secs_f64();
+        }
+    }
+    bar.finish_and_clear();
+    let train_seconds = t0.elapsed().as_secs_f64() - eval_seconds;
+
+    let tsne_path = if cfg.tsne_points > 0 {
+        let te = Instant::now();
+        let picture = tsne_picture(cfg, &ctx, method.as_ref(), &source, &target, &eval_sets)?;
+        eval_seconds += te.elapsed().as_secs_f64();
+        picture
+    } else {
+        None
+    };
+
+    let summary = AdaptSummary {
+        method: cfg.method,
+        status: "completed".into(),
+        arch: cfg.arch.clone(),
+        params,
+        device: format!("{device:?}"),
+        classes: source.classes.clone(),
+        source_images: source.len(),
+        target_images: target.samples.len(),
+        target_labelled: target.labelled.is_some(),
+        steps: step,
+        total_steps: total,
+        lr: lr0,
+        backbone_lr_mult,
+        last_losses,
+        skipped_images: skipped,
+        seconds: t0.elapsed().as_secs_f64(),
+        eval_seconds,
+        iterations_per_second: step as f64 / train_seconds.max(1e-9),
+        evals: best
+            .iter()
+            .map(|(k, t)| {
+                (
+                    k.clone(),
+                    AdaptEval {
+                        best_acc: t.best_acc,
+                        best_mean: t.best_mean,
+                        last_acc: t.last.as_ref().map(|r| r.acc),
+                        last_mean: t.last.as_ref().map(|r| r.mean),
+                        last_per_class: t
+                            .last
+                            .as_ref()
+                            .map(|r| r.per_class.clone())
+                            .unwrap_or_default(),
+                    },
+                )
+            })
+            .collect(),
+        tsne: tsne_path,
+        init,
+        config: cfg.clone(),
+    };
+    let path = cfg.out.join("summary.json");
+    let text = serde_json::to_string_pretty(&summary).map_err(|e| TrainError::Write {
+        path: path.clone(),
+        why: e.to_string(),
+    })?;
+    std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))?;
+    Ok(summary)
+}
+
+struct EvalCtx<'a> {
+    device: Device,
+    image_size: u32,
+    batch_size: usize,
+    workers: usize,
+    classes: &'a [String],
+}
+
+impl EvalCtx<'_> {
+    fn to_device(&self, batch: &Batch) -> (Tensor, Tensor) {
+        let s = self.image_size as i64;
+        let xs = Tensor::from_slice(&batch.images)
+            .view([batch.len() as i64, 3, s, s])
+            .to_device(self.device);
+        let ys = Tensor::from_slice(&batch.labels).to_device(self.device);
+        (xs, ys)
+    }
+
+    fn sequential(&self, samples: Vec<Sample>) -> Loader {
+        Loader::new(
+            Arc::new(samples),
+            LoaderConfig {
+                augment: Augment::None,
+                image_size: self.image_size,
+                batch_size: self.batch_size,
+                workers: self.workers,
+                prefetch: (2 * self.workers).max(2),
+                seed: 0,
+                order: Order::Sequential,
+                start_batch: 0,
+                end_batch: None,
+            },
+        )
+    }
+
+    fn evaluate(
+        &self,
+        method: &dyn AdaptMethod,
+        name: &str,
+        set: &ImageSet,
+        step: u64,
+    ) -> Result<EvalReport, AdaptError> {
+        let k = self.classes.len();
+        let mut cm = vec![vec![0u64; k]; k];
+        let mut skipped = 0;
+        for batch in self.sequential(set.samples.clone()) {
+            skipped += batch.skipped.len() as u64;
+            if batch.is_empty() {
+                continue;
+            }
+            let (xs, _) = self.to_device(&batch);
+            let preds = tch::no_grad(|| method.predict(&xs))
+                .argmax(-1, false)
+                .to_device(Device::Cpu);
+            let preds: Vec<i64> = Vec::try_from(&preds).map_err(TrainError::from)?;
+            metrics::accumulate(&mut cm, &batch.labels, &preds);
+        }
+        let r = EvalReport::from_confusion(name, step, cm, skipped);
+        tracing::debug!(
+            "step {step}: {name} Acc {:.2} Mean {:.2}",
+            100.0 * r.acc,
+            100.0 * r.mean
+        );
+        Ok(r)
+    }
+
+    /// Features (row-major, n x d) and labels of `samples`.
+    fn features(
+        &self,
+        method: &dyn AdaptMethod,
+        samples: Vec<Sample>,
+    ) -> Result<(Vec<f32>, usize, Vec<i64>), AdaptError> {
+        let mut feats = Vec::new();
+        let mut labels = Vec::new();
+        let mut dim = 0;
+        for batch in self.sequential(samples) {
+            if batch.is_empty() {
+                continue;
+            }
+            let (xs, _) = self.to_device(&batch);
+            let f = tch::no_grad(|| method.features(&xs))
+                .to_kind(tch::Kind::Float)
+                .to_device(Device::Cpu)
+                .contiguous();
+            dim = f.size()[1] as usize;
+            let v: Vec<f32> = Vec::try_from(&f.view([-1])).map_err(TrainError::from)?;
+            feats.extend(v);
+            labels.extend(&batch.labels);
+        }
+        Ok((feats, dim, labels))
+    }
+}
+
+/// Evenly spaced picks of at most `n` samples (deterministic, covers every class folder).
+fn spread(samples: &[Sample], n: usize) -> Vec<Sample> {
+    if samples.len() <= n {
+        return samples.to_vec();
+    }
+    (0..n)
+        .map(|i| samples[i * samples.len() / n].clone())
+        .collect()
+}
+
+fn tsne_picture(
+    cfg: &AdaptConfig,
+    ctx: &EvalCtx,
+    method: &dyn AdaptMethod,
+    source: &ImageSet,
+    target: &super::data::TargetSet,
+    eval_sets: &[(String, Arc<ImageSet>)],
+) -> Result<Option<PathBuf>, AdaptError> {
+    // Target points carry labels only when some labelled target data exists.
+    let target_samples = match eval_sets.first() {
+        Some((_, set)) => spread(&set.samples, cfg.tsne_points),
+        None => spread(&target.samples, cfg.tsne_points),
+    };
+    let (fs, dim, ls) = ctx.features(method, spread(&source.samples, cfg.tsne_points))?;
+    let (ft, _, lt) = ctx.features(method, target_samples)?;
+    let points: Vec<tsne::Point> = fs
+        .chunks(dim.max(1))
+        .zip(&ls)
+        .map(|(f, &l)| (f, l, tsne::Domain::Source))
+        .chain(ft.chunks(dim.max(1)).zip(&lt).map(|(f, &l)| {
+            let label = if eval_sets.is_empty() { -1 } else { l };
+            (f, label, tsne::Domain::Target)
+        }))
+        .map(|(f, label, domain)| tsne::Point {
+            features: f.to_vec(),
+            label,
+            domain,
+        })
+        .collect();
+    let path = cfg.out.join("tsne.png");
+    match tsne::embed_and_draw(&points, &source.classes, cfg.seed, &path)? {
+        true => Ok(Some(path)),
+        false => {
+            tracing::warn!("too few points for a t-SNE picture; none drawn");
+            Ok(None)
+        }
+    }
+}
+
+fn save(
+    cfg: &AdaptConfig,
+    vs: &nn::VarStore,
+    name: &str,
+    step: u64,
+    total: u64,
+    classes: &[String],
+    best: &BTreeMap<String, BestTracker>,
+) -> Result<(), AdaptError> {
+    let meta = CheckpointMeta {
+        step,
+        total_steps: total,
+        arch: cfg.arch.clone(),
+        classes: classes.to_vec(),
+        image_size: cfg.image_size,
+        optimizer: format!("sgd ({})", cfg.method.name()),
+        rng: RngState {
+            seed: cfg.seed,
+            next_step: step,
+        },
+        images_seen: 0,
+        skipped_images: 0,
+        best: best.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+    };
+    Ok(checkpoint::save(&cfg.out, name, vs, None, &meta)?)
+}
+
+fn progress_bar(visible: bool, total: u64) -> indicatif::ProgressBar {
+    if !visible {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    if let Ok(style) = indicatif::ProgressStyle::with_template(
+        "{elapsed_precise} [{wide_bar}] {pos}/{len} iterations | {msg} | ETA {eta}",
+    ) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {
+    let losses = log.losses();
+    let mut result = plots::line_chart(
+        &out.join("loss.png"),
+        "adaptation loss",
+        "total loss",
+        &[plots::Series {
+            name: "train".into(),
+            points: &losses,
+        }],
+    );
+    let curves: Vec<(String, Vec<(f64, f64)>)> = sets
+        .iter()
+        .flat_map(|(name, _)| {
+            [
+                (format!("{name} Acc"), log.eval_curve(name, false)),
+                (format!("{name} Mean"), log.eval_curve(name, true)),
+            ]
+        })
+        .collect();
+    if !curves.is_empty() {
+        let series: Vec<plots::Series> = curves
+            .iter()
+            .map(|(name, pts)| plots::Series {
+                name: name.clone(),
+                points: pts,
+            })
+            .collect();
+        result = result.and(plots::line_chart(
+            &out.join("accuracy.png"),
+            "target accuracy",
+            "%",
+            &series,
+        ));
+    }
+    for (name, _) in sets {
+        let last = log.records.iter().rev().find_map(|r| match r {
+            Record::Eval(e) if e.set == *name => Some(e),
+            _ => None,
+        });
+        if let Some(e) = last {
+            result = result.and(plots::confusion_chart(
+                &out.join(format!("confusion_{name}.png")),
+                &format!("{name} at step {}", e.step),
+                classes,
+                &e.confusion,
+            ));
+        }
+    }
+    if let Err(e) = result {
+        tracing::warn!("{e}");
+    }
+}

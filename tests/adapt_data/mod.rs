@@ -1,0 +1,63 @@
+//! Tiny generated domains for the adaptation tests: the same three shape classes in a "source"
+//! style (bright red shape on a dark, lightly noisy background) and a "target" style with a
+//! strong colour and texture change (dark green shape on a bright, striped and noisy
+//! background). Class = shape only, so a classifier that learned shapes could transfer, but
+//! the low-level statistics differ completely.
+#![allow(dead_code)]
+use std::path::Path;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub const CLASSES: [&str; 3] = ["disc", "plus", "ring"];
+pub const SIDE: u32 = 20;
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Style {
+    Source,
+    Target,
+}
+
+fn inside(class: usize, dx: i32, dy: i32, len: i32, half: i32) -> bool {
+    let r2 = dx * dx + dy * dy;
+    match class {
+        0 => r2 <= len * len,
+        1 => (dy.abs() <= half && dx.abs() <= len) || (dx.abs() <= half && dy.abs() <= len),
+        _ => r2 <= len * len && r2 >= (len - 2) * (len - 2),
+    }
+}
+
+/// Writes `per_class` images per class as `<root>/<class>/<i>.png`.
+pub fn write_domain(root: &Path, style: Style, per_class: usize, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let s = SIDE as i32;
+    for (c, name) in CLASSES.iter().enumerate() {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        for i in 0..per_class {
+            let (cx, cy) = (rng.random_range(8..12i32), rng.random_range(8..12i32));
+            let len = rng.random_range(5..8i32);
+            let half = 1;
+            let phase = rng.random_range(0..4i32);
+            let noise: Vec<i32> = (0..s * s).map(|_| rng.random_range(0..50)).collect();
+            let img = image::RgbImage::from_fn(SIDE, SIDE, |x, y| {
+                let (x, y) = (x as i32, y as i32);
+                let n = noise[(y * s + x) as usize];
+                let on = inside(c, x - cx, y - cy, len, half);
+                let px = match (style, on) {
+                    (Style::Source, true) => [220, n / 2, n / 2],
+                    (Style::Source, false) => [n / 2, n / 2, n / 2],
+                    (Style::Target, true) => [n / 2, n / 2, 220],
+                    (Style::Target, false) => {
+                        // Faint diagonal stripes: texture the source never shows.
+                        let stripe = if (x + y + phase) % 4 < 2 { 30 } else { 0 };
+                        let v = stripe + n / 2;
+                        [v, v, v]
+                    }
+                };
+                image::Rgb(px.map(|v: i32| v.clamp(0, 255) as u8))
+            });
+            img.save(dir.join(format!("{i}.png"))).unwrap();
+        }
+    }
+}
