@@ -15,8 +15,8 @@ fn every_shipped_preset_loads_and_samples() {
     for path in names {
         let preset = Preset::load(&path.to_string_lossy(), &[])
             .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        let ctx = SamplingContext::prepare(&preset)
-            .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let ctx =
+            SamplingContext::prepare(&preset).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         // base.yaml names no classes on purpose (they come from --classes).
         let class = preset.classes.first().map_or("chair", String::as_str);
         let a = sample_scene(&preset, &ctx, preset.seed, class, 0, 0).unwrap();

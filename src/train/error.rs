@@ -26,7 +26,7 @@ pub enum TrainError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("Unknown architecture `{0}`; use one of resnet18, resnet34, resnet50, vit_tiny, vit_s16, vit_b16, mixer_tiny, mixer_s16, mixer_b16, mixer_l16.")]
+    #[error("Unknown architecture `{0}`; use one of resnet18, resnet34, resnet50, resnet_tiny, vit_tiny, vit_s16, vit_b16, mixer_tiny, mixer_s16, mixer_b16, mixer_l16.")]
     UnknownArch(String),
     #[error("The image size {size} does not suit {arch}: {why}.")]
     BadImageSize {
