@@ -2,7 +2,7 @@
 # Iterations/s of each `synthgen adapt` method on this machine (CPU unless an argument says
 # otherwise). Usage: bench/adapt_bench.sh [device]; env ARCH (resnet18), SIZE (64), BATCH (16
 # per domain), ITERS (8), N_PER_CLASS (20), PROFILE (release).
-# Data: the trainer bench's 10 classes of generated 320x240 PNGs, used as source and (labels
+# Data: the trainer bench's 10 classes of generated 320x240 PNGs (bench/train_loader.rs), used as source and (labels
 # ignored) as target. Evaluation, checkpoints and t-SNE are kept out of the timed loop.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,14 +14,13 @@ ITERS="${ITERS:-8}"
 N_PER_CLASS="${N_PER_CLASS:-20}"
 PROFILE="${PROFILE:-release}"
 PROFILE_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
-FEATURES=(--no-default-features --features train)
+FEATURES=(${BENCH_FEATURES:---features train})
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 
 echo "# $(date -u +%Y-%m-%dT%H:%MZ) $(uname -n) $(nproc) cores: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-SYNTHGEN_BENCH_DATA="$WORK/data" SYNTHGEN_BENCH_PER_CLASS="$N_PER_CLASS" \
-  cargo test --profile "$PROFILE" "${FEATURES[@]}" --quiet --test train_loader_bench \
-  -- --ignored --exact write_bench_data >/dev/null 2>&1
+cargo bench --profile "$PROFILE" "${FEATURES[@]}" --quiet --bench train_loader \
+  -- write-data "$WORK/data" "$N_PER_CLASS" >/dev/null 2>&1
 cargo build --profile "$PROFILE" "${FEATURES[@]}" --quiet
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE_DIR/synthgen"
 for method in source-only dann mcd rca srdc; do
