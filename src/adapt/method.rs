@@ -22,6 +22,11 @@ pub enum MethodKind {
     /// Structurally regularized deep clustering (Tang, Chen & Jia 2020), simplified: see
     /// `methods::srdc`.
     Srdc,
+    /// Distilled discriminative clustering (Tang, Wang & Jia 2022), after the released code:
+    /// see `methods::disclusterda`.
+    #[value(name = "disclusterda")]
+    #[serde(rename = "disclusterda")]
+    DisClusterDa,
 }
 
 impl MethodKind {
@@ -40,6 +45,7 @@ impl MethodKind {
             MethodKind::Mcd => "mcd",
             MethodKind::Rca => "rca",
             MethodKind::Srdc => "srdc",
+            MethodKind::DisClusterDa => "disclusterda",
         }
     }
 }
@@ -100,6 +106,9 @@ pub fn build(
         MethodKind::Mcd => Box::new(super::methods::mcd::Mcd::new(vs, setup)?),
         MethodKind::Rca => Box::new(super::methods::rca::Rca::new(vs, setup)?),
         MethodKind::Srdc => Box::new(super::methods::srdc::Srdc::new(vs, setup)?),
+        MethodKind::DisClusterDa => {
+            Box::new(super::methods::disclusterda::DisClusterDa::new(vs, setup)?)
+        }
     })
 }
 
