@@ -44,6 +44,7 @@ fn every_method_runs_and_writes_its_outputs() {
         MethodKind::Mcd,
         MethodKind::Rca,
         MethodKind::Srdc,
+        MethodKind::DisClusterDa,
     ] {
         let cfg = tiny(dir.path(), method, method.name());
         let s = adapt(&cfg).unwrap();
