@@ -2,7 +2,8 @@
 //! on a striped background, so source-trained filters barely see target shapes), DANN and MCD
 //! must beat source-only on target Mean, averaged over seeds. As in the paper's protocol, all
 //! three start from the same pre-trained backbone (here: a short source-only run), with the
-//! backbone lr x0.1. Real libtorch on the CPU, 16 px images, the tiny ResNet.
+//! backbone lr x0.1. Real libtorch on the CPU, 16 px images, the tiny ResNet. DisClusterDA's
+//! figure is printed, not asserted.
 #![cfg(feature = "train")]
 mod adapt_data;
 
@@ -66,7 +67,15 @@ fn dann_and_mcd_beat_source_only_on_the_shifted_target() {
     let so = mean(MethodKind::SourceOnly);
     let dann = mean(MethodKind::Dann);
     let mcd = mean(MethodKind::Mcd);
-    eprintln!("last target Mean: source-only {so:.3}, DANN {dann:.3}, MCD {mcd:.3}");
+    // Measured, not asserted (one figure on 2 seeds is no evidence either way); printed with
+    // its cost for the record.
+    let t0 = std::time::Instant::now();
+    let dcda = mean(MethodKind::DisClusterDa);
+    eprintln!(
+        "last target Mean: source-only {so:.3}, DANN {dann:.3}, MCD {mcd:.3}, \
+         DisClusterDA {dcda:.3} (its runs took {:.1} s)",
+        t0.elapsed().as_secs_f64()
+    );
     assert!(dann > so + 0.1, "DANN {dann:.3} vs source-only {so:.3}");
     assert!(mcd > so + 0.1, "MCD {mcd:.3} vs source-only {so:.3}");
 }
