@@ -23,7 +23,7 @@ cargo bench --profile "$PROFILE" "${FEATURES[@]}" --quiet --bench train_loader \
   -- write-data "$WORK/data" "$N_PER_CLASS" >/dev/null 2>&1
 cargo build --profile "$PROFILE" "${FEATURES[@]}" --quiet
 BIN="${CARGO_TARGET_DIR:-target}/$PROFILE_DIR/synthgen"
-for method in source-only dann mcd rca srdc; do
+for method in source-only dann mcd rca srdc disclusterda; do
   out="$WORK/run-$method"
   "$BIN" adapt --method "$method" --source "$WORK/data" --target "$WORK/data" --arch "$ARCH" \
     --image-size "$SIZE" --batch-size "$BATCH" --iters "$ITERS" --eval-every 100000 \

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The paper's S2RDA-49 domain adaptation protocol: the six-row benchmark table's methods (those
-# this build implements) from rendered synthetic images to real images of the 49 classes.
+# The paper's S2RDA-49 domain adaptation protocol: the six-row benchmark table's methods
+# (source-only, DANN, MCD, RCA, SRDC, DisClusterDA) from rendered synthetic images to real
+# images of the 49 classes.
 #
 # Usage: examples/s2rda49_adapt.sh SYNTHETIC REAL_TRAIN REAL_TEST OUT [INIT]
 #   SYNTHETIC   labelled renders: a synthgen output folder, an ImageFolder or an image list
@@ -14,14 +15,14 @@
 # reports best Acc and best Mean, printed below next to the last checkpoint's.
 set -euo pipefail
 if [ $# -lt 4 ]; then
-  sed -n '2,14p' "$0"
+  sed -n '2,15p' "$0"
   exit 2
 fi
 SYN="$1"; REAL="$2"; TEST="$3"; OUT="$4"; INIT="${5:-}"
 BIN="${SYNTHGEN:-synthgen}"
 DEVICE="${DEVICE:-auto}"
 EPOCHS="${EPOCHS:-20}"
-METHODS="${METHODS:-source-only dann mcd rca srdc}"
+METHODS="${METHODS:-source-only dann mcd rca srdc disclusterda}"
 mkdir -p "$OUT"
 for m in $METHODS; do
   args=(adapt --method "$m" --source "$SYN" --target "$REAL" --target-eval "$TEST"
