@@ -279,7 +279,7 @@ pub fn fit_space(preset: &Preset) -> Vec<FactorLevels> {
 
 fn num_levels(d: &NumberDist) -> Option<Levels> {
     let bins = |min: f64, max: f64, log: bool| {
-        if !(max > min) || !min.is_finite() || !max.is_finite() {
+        if max <= min || !min.is_finite() || !max.is_finite() {
             return None;
         }
         let (a, b) = if log {
