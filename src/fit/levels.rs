@@ -316,3 +316,58 @@ fn num_levels(d: &NumberDist) -> Option<Levels> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn bins_name_place_and_weight_draws() {
+        let space = fit_space(&Preset::default());
+        let dist = space.iter().find(|f| f.name == "camera.distance").unwrap();
+        assert_eq!(
+            dist.names(),
+            ["2.5..3.125", "3.125..3.75", "3.75..4.375", "4.375..5"]
+        );
+        assert_eq!(dist.level_of(&Observed::Value(2.5)), Some(0));
+        assert_eq!(dist.level_of(&Observed::Value(3.2)), Some(1));
+        assert_eq!(dist.level_of(&Observed::Value(5.0)), Some(3));
+        assert_eq!(dist.level_of(&Observed::Value(5.5)), None);
+        // A binned distribution draws inside its bins, with the bins' frequencies, and the
+        // masses of the uniform preset distribution are (close to) equal.
+        let Dist::Num(binned) = dist.to_dist(&[0.7, 0.0, 0.1, 0.2]) else {
+            panic!("numeric")
+        };
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        let mut counts = [0usize; 4];
+        for _ in 0..20_000 {
+            let x = binned.sample(&mut rng);
+            counts[dist.level_of(&Observed::Value(x)).unwrap()] += 1;
+        }
+        assert_eq!(counts[1], 0);
+        assert!(
+            (counts[0] as f64 / 20_000.0 - 0.7).abs() < 0.02,
+            "{counts:?}"
+        );
+        let masses = dist.masses(&Dist::Num(NumberDist::uniform(2.5, 5.0)));
+        assert!(masses.iter().all(|m| (m - 0.25).abs() < 0.01), "{masses:?}");
+        assert_eq!(dist.masses(&Dist::Num(binned)), vec![0.7, 0.0, 0.1, 0.2]);
+        // Log bins for log_uniform parameters, and lamps recovered as irradiance.
+        let energy = space.iter().find(|f| f.name == "light.energy").unwrap();
+        assert!(matches!(energy.levels, Levels::Bins { log: true, .. }));
+        let fixed = Preset {
+            factors: Factors {
+                camera: crate::preset::CameraFactor {
+                    distance: NumberDist::Fixed(3.0),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        assert!(!fit_space(&fixed)
+            .iter()
+            .any(|f| f.name == "camera.distance"));
+    }
+}
