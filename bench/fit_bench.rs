@@ -66,7 +66,8 @@ fn main() {
         held_items: Vec::new(),
         unreadable: 0,
     };
-    let measure = Measure::new(&target);
+    let probe = Features::from_rows(&pf.into_iter().flatten().collect::<Vec<_>>());
+    let measure = Measure::new(&target, &probe);
     let pool = ProbePool {
         dir: dir.join("probe"),
         items: probe_items,
@@ -76,7 +77,6 @@ fn main() {
         proposal: uniform.clone(),
         dropped: 0,
     };
-    let probe = Features::from_rows(&pf.into_iter().flatten().collect::<Vec<_>>());
     let measure_s = t.elapsed().as_secs_f64();
     let round = fit_round(&measure, &pool, &probe, &uniform, &FitOptions::default());
     let fit_s = t.elapsed().as_secs_f64();

@@ -98,7 +98,7 @@ pub fn run(args: FitArgs) -> CliResult {
         probe.len()
     );
     let t1 = Instant::now();
-    let measure = Measure::new(&target);
+    let measure = Measure::new(&target, &probe);
     let opts = FitOptions {
         iterations: args.iterations,
         ..FitOptions::default()
@@ -147,13 +147,13 @@ pub fn run(args: FitArgs) -> CliResult {
     put("target", Value::String(args.target.display().to_string()));
     put(
         "target_images",
-        num((target.train.len() + target.held.len()) as f64),
+        int((target.train.len() + target.held.len()) as u64),
     );
-    put("target_unreadable", num(target.unreadable as f64));
-    put("probe_images", num(first_pool.items.len() as f64));
-    put("probe_unreadable", num(probe_unreadable as f64));
-    put("rounds", num(rounds.len() as f64));
-    put("seed", num(args.seed as f64));
+    put("target_unreadable", int(target.unreadable as u64));
+    put("probe_images", int(first_pool.items.len() as u64));
+    put("probe_unreadable", int(probe_unreadable as u64));
+    put("rounds", int(rounds.len() as u64));
+    put("seed", int(args.seed));
     put("heldout_mmd2_before", num(first.held_before));
     put("heldout_mmd2_after", num(last.held_after));
     put("effective_sample_size", num(last.result.ess));
@@ -180,6 +180,10 @@ pub fn run(args: FitArgs) -> CliResult {
         work.display()
     );
     Ok(())
+}
+
+fn int(x: u64) -> Value {
+    Value::Number(x.into())
 }
 
 fn num(x: f64) -> Value {

@@ -93,7 +93,7 @@ pub struct Kernel {
 }
 
 impl Kernel {
-    /// Median heuristic on (up to) the first 1,000 points of `x`.
+    /// Median heuristic on (up to) the first 1,000 points of `x` (callers interleave sets).
     pub fn median_heuristic(x: &Features) -> Kernel {
         let m = x.len().min(1000);
         let mut d: Vec<f32> = (0..m)

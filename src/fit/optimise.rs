@@ -16,7 +16,8 @@ pub struct FitOptions {
     pub kl: f64,
     /// Every level keeps at least this fraction of its uniform weight (1 / levels).
     pub floor: f64,
-    /// The fit stops when the effective sample size falls below this fraction of the pool.
+    /// The fit stops when the effective sample size falls below this fraction of the pool
+    /// (or below 20 images, or half a pool smaller than 40).
     pub min_ess_fraction: f64,
 }
 
@@ -119,7 +120,10 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
     let w0 = weights_of(&theta);
     let mmd2_start = problem.mmd2(&w0);
     let scale = mmd2_start.max(1e-12);
-    let min_ess = opts.min_ess_fraction * problem.len() as f64;
+    // A fraction alone lets a small pool collapse onto one image: ask for at least 20
+    // effective images (half the pool when it is smaller than 40).
+    let n = problem.len() as f64;
+    let min_ess = (opts.min_ess_fraction * n).max((n / 2.0).min(20.0));
     let mut best = w0;
     let mut ess_limited = false;
     let mut done = 0;

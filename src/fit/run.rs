@@ -79,12 +79,21 @@ pub struct Measure {
 }
 
 impl Measure {
-    pub fn new(target: &Target) -> Self {
+    /// Units from the training target; bandwidths from the target and the first probe
+    /// together, so a target far from the probe still gets a kernel that sees both.
+    pub fn new(target: &Target, first_probe: &Features) -> Self {
         let standardiser = Standardiser::fit(&target.train);
         let (mut train, mut held) = (target.train.clone(), target.held.clone());
         standardiser.apply(&mut train);
         standardiser.apply(&mut held);
-        let kernel = Kernel::median_heuristic(&train);
+        let mut probe = first_probe.clone();
+        standardiser.apply(&mut probe);
+        let every = |x: &Features| -> Vec<usize> {
+            (0..x.len()).step_by(x.len().div_ceil(500).max(1)).collect()
+        };
+        let mut pooled = train.select(&every(&train));
+        pooled.data.extend(probe.select(&every(&probe)).data);
+        let kernel = Kernel::median_heuristic(&pooled);
         // The train constant only scales the reported objective: a subsample is enough.
         let sub: Vec<usize> = (0..train.len())
             .step_by(train.len().div_ceil(2000).max(1))
