@@ -122,11 +122,12 @@ fn write_set(
             })
             .collect();
         let path = dir.join(format!("{i:05}.png"));
+        // Drawn whether or not the file exists, so a kept scratch folder keeps its levels.
+        let bright = 40.0 + 45.0 * l[0] as f32 + rng.random::<f32>() * 20.0;
+        let phase: f32 = rng.random::<f32>() * 6.0;
         if !path.exists() {
-            let bright = 40.0 + 45.0 * l[0] as f32 + rng.random::<f32>() * 20.0;
             let freq = 0.05 + 0.12 * l[1] as f32;
             let cast = [[1.0, 0.9, 0.8], [0.8, 1.0, 0.9], [0.9, 0.8, 1.0]][l[2]];
-            let phase: f32 = rng.random::<f32>() * 6.0;
             let img = RgbImage::from_fn(side, side, |x, y| {
                 let v = bright + 30.0 * ((x as f32 + 0.5 * y as f32) * freq + phase).sin();
                 Rgb(cast.map(|c: f32| (v * c).clamp(0.0, 255.0) as u8))
