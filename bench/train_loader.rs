@@ -12,10 +12,7 @@ use synthgen::train::data::ImageSet;
 use synthgen::train::loader::{Loader, LoaderConfig, Order};
 
 fn main() {
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| a != "--bench")
-        .collect();
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
     match args.first().map(String::as_str) {
         Some("write-data") if args.len() >= 2 => {
             let per_class = args.get(2).and_then(|v| v.parse().ok()).unwrap_or(20);
