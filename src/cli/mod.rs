@@ -1,4 +1,5 @@
 //! Command-line entry: argument parsing and dispatch. Each subcommand lives in its own file.
+mod fit;
 mod index;
 mod merge;
 pub mod progress;
@@ -30,6 +31,8 @@ pub enum Command {
     Index(index::IndexArgs),
     /// Join the output folders of `render --shard I/N` runs into one dataset.
     Merge(merge::MergeArgs),
+    /// Learn level weights per factor from target images (weighted rendering).
+    Fit(fit::FitArgs),
     /// Re-check a rendered dataset on disk: files, hashes, masks, coverage, lists.
     Validate(validate::ValidateArgs),
     #[cfg(feature = "train")]
@@ -86,6 +89,7 @@ pub fn main() -> i32 {
     let result: CliResult = match cli.command {
         Command::Render(args) => render::run(args),
         Command::Validate(args) => validate::run(args),
+        Command::Fit(args) => fit::run(args),
         Command::Index(args) => index::run(args),
         Command::Merge(args) => merge::run(args),
         #[cfg(feature = "train")]

@@ -65,6 +65,10 @@ pub struct RenderArgs {
     /// join the parts with `synthgen merge`.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+    /// Level weights from `synthgen fit` (or written by hand): the factors it names draw
+    /// their levels with these weights; preset.yaml records the result (see docs/FIT.md).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
 }
 
 impl RenderArgs {
@@ -88,8 +92,11 @@ impl RenderArgs {
 }
 
 pub fn run(args: RenderArgs) -> CliResult {
-    let preset = Preset::load(&args.preset, &args.overrides())
+    let mut preset = Preset::load(&args.preset, &args.overrides())
         .map_err(|e| CliError::Input(e.to_string()))?;
+    if let Some(file) = &args.weights {
+        apply_weights(&mut preset, file)?;
+    }
     let sources = if preset.catalog == "shapenet" {
         benchmark_sources(&preset, &args)?
     } else {
@@ -467,4 +474,18 @@ mod shard_file {
         crate::dataset::atomic::write_atomic(&out.join(SHARD_FILE), json.as_bytes())?;
         Ok(())
     }
+}
+
+/// Rewrites the preset's fitted factors with the weights file's levels.
+pub(super) fn apply_weights(preset: &mut Preset, file: &std::path::Path) -> CliResult {
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        CliError::Input(format!(
+            "cannot read the weights file {}: {e}; pass the file `synthgen fit --out` wrote",
+            file.display()
+        ))
+    })?;
+    let overlay = crate::fit::LevelWeights::parse(&text, &file.display().to_string(), preset)
+        .map_err(|e| CliError::Input(e.to_string()))?;
+    overlay.apply(preset);
+    Ok(())
 }

@@ -20,9 +20,10 @@ pub const DIST_KEYWORDS: &[&str] = &[
     "truncated_normal",
     "log_uniform",
     "choice",
+    "binned",
 ];
 
-const NUMBER_FORMS: &str = "expected a number or one of fixed/uniform/normal/truncated_normal/log_uniform/choice, e.g. `{uniform: [1, 2]}`";
+const NUMBER_FORMS: &str = "expected a number or one of fixed/uniform/normal/truncated_normal/log_uniform/choice/binned, e.g. `{uniform: [1, 2]}`";
 const CATEGORY_FORMS: &str =
     "expected a name or one of fixed/choice, e.g. `metal` or `{choice: [metal, wood]}`";
 
@@ -55,6 +56,14 @@ pub enum NumberDist {
         values: Vec<f64>,
         weights: Vec<f64>,
     },
+    /// A weighted histogram: bin `i` spans `edges[i]..edges[i + 1]` and is drawn with
+    /// probability proportional to `weights[i]`, then uniformly inside (in log space when
+    /// `log`). Written by a weights overlay (`render --weights`, see docs/FIT.md).
+    Binned {
+        edges: Vec<f64>,
+        weights: Vec<f64>,
+        log: bool,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -86,6 +95,12 @@ impl NumberDist {
                     (lo.min(*v), hi.max(*v))
                 })
             }
+            NumberDist::Binned { edges, weights, .. } => {
+                let live = (0..weights.len()).filter(|i| weights[*i] > 0.0);
+                live.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), i| {
+                    (lo.min(edges[i]), hi.max(edges[i + 1]))
+                })
+            }
         }
     }
 
@@ -98,6 +113,7 @@ impl NumberDist {
             NumberDist::TruncatedNormal { .. } => "truncated_normal",
             NumberDist::LogUniform { .. } => "log_uniform",
             NumberDist::Choice { .. } => "choice",
+            NumberDist::Binned { .. } => "binned",
         }
     }
 
@@ -125,6 +141,19 @@ impl NumberDist {
                 .exp()
                 .clamp(*min, *max),
             NumberDist::Choice { values, weights } => values[pick_weighted(rng, weights)],
+            NumberDist::Binned {
+                edges,
+                weights,
+                log,
+            } => {
+                let i = pick_weighted(rng, weights);
+                let (lo, hi) = (edges[i], edges[i + 1]);
+                if *log {
+                    draw_uniform(rng, lo.ln(), hi.ln()).exp().clamp(lo, hi)
+                } else {
+                    draw_uniform(rng, lo, hi)
+                }
+            }
         }
     }
 
@@ -190,6 +219,7 @@ impl NumberDist {
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(NumberDist::Choice { values, weights })
             }
+            "binned" => binned(arg),
             other => Err(unknown_form(other, NUMBER_FORMS)),
         }
     }
@@ -216,8 +246,86 @@ impl NumberDist {
                 "choice",
                 choice_value(values.iter().map(|v| num(*v)), weights),
             ),
+            NumberDist::Binned {
+                edges,
+                weights,
+                log,
+            } => {
+                let list = |xs: &[f64]| Value::Sequence(xs.iter().map(|x| num(*x)).collect());
+                let mut m = Mapping::new();
+                m.insert(Value::String("edges".into()), list(edges));
+                m.insert(Value::String("weights".into()), list(weights));
+                m.insert(Value::String("log".into()), Value::Bool(*log));
+                one_key("binned", Value::Mapping(m))
+            }
         }
     }
+}
+
+/// `{edges: [e0, e1, ...], weights: [w0, ...], log: bool}`: increasing edges, one weight per
+/// bin, weights >= 0 with a positive sum, positive edges when `log`.
+fn binned(arg: &Value) -> Result<NumberDist, String> {
+    const EXAMPLE: &str = "{edges: [1, 2, 3], weights: [1, 2], log: false}";
+    let Value::Mapping(m) = arg else {
+        return Err(format!("binned needs {EXAMPLE} (got {})", show(arg)));
+    };
+    for k in m.keys() {
+        if !k
+            .as_str()
+            .is_some_and(|k| ["edges", "weights", "log"].contains(&k))
+        {
+            return Err(format!(
+                "binned has no field {}; it takes {EXAMPLE}",
+                show(k)
+            ));
+        }
+    }
+    let numbers = |name: &str| -> Result<Vec<f64>, String> {
+        match m.get(name) {
+            Some(Value::Sequence(s)) => s
+                .iter()
+                .map(|v| {
+                    as_number(v)
+                        .ok_or_else(|| format!("binned.{name} must hold numbers (got {})", show(v)))
+                })
+                .collect(),
+            _ => Err(format!("binned needs a list `{name}`; write {EXAMPLE}")),
+        }
+    };
+    let edges = numbers("edges")?;
+    let weights = numbers("weights")?;
+    let log = match m.get("log") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(v) => {
+            return Err(format!(
+                "binned.log must be true or false (got {})",
+                show(v)
+            ))
+        }
+    };
+    if edges.len() < 2 || weights.len() + 1 != edges.len() {
+        return Err(format!(
+            "binned needs one weight per bin: {} edges make {} bins but {} weights are given",
+            edges.len(),
+            edges.len().saturating_sub(1),
+            weights.len()
+        ));
+    }
+    if edges.windows(2).any(|w| w[0] >= w[1]) {
+        return Err("binned.edges must increase strictly".to_string());
+    }
+    if log && edges[0] <= 0.0 {
+        return Err("binned with log: true needs positive edges".to_string());
+    }
+    if weights.iter().any(|w| *w < 0.0) || weights.iter().sum::<f64>() <= 0.0 {
+        return Err("binned.weights must be >= 0 with at least one > 0".to_string());
+    }
+    Ok(NumberDist::Binned {
+        edges,
+        weights,
+        log,
+    })
 }
 
 impl CategoryDist {

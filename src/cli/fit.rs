@@ -1,0 +1,265 @@
+//! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
+use super::{CliError, CliResult};
+use crate::fit::optimise::FitOptions;
+use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
+use crate::fit::run::{describe_probe, describe_target, fit_round, Measure};
+use crate::fit::{report, FactorLevels, LevelWeights};
+use crate::preset::Preset;
+use serde_yaml::{Mapping, Value};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+#[derive(Debug, clap::Args)]
+pub struct FitArgs {
+    /// Preset name or path: the factors and levels to fit.
+    #[arg(long)]
+    pub preset: String,
+    /// Folder of target images (any layout), or a rendered dataset.
+    #[arg(long)]
+    pub target: PathBuf,
+    /// The weights file to write (use it with `synthgen render --weights`).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// A rendered dataset to use as the first probe pool instead of rendering one.
+    #[arg(long, value_name = "DATASET")]
+    pub probe: Option<PathBuf>,
+    /// Images per probe round rendered with uniform (then current) level weights.
+    #[arg(long, default_value_t = 2000)]
+    pub probe_size: u64,
+    /// Probe rounds at most; a new round is rendered from the current weights when the
+    /// effective sample size of the pool falls too low.
+    #[arg(long, default_value_t = 2)]
+    pub rounds: u32,
+    /// Seed of the probe renders and of the held-out split.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Fraction of the target held out to measure MMD before and after.
+    #[arg(long, default_value_t = 0.2)]
+    pub holdout: f64,
+    /// Optimiser steps per round.
+    #[arg(long, default_value_t = 300)]
+    pub iterations: usize,
+    /// Override a preset field, as in `render` (repeatable; also applied to probe renders).
+    #[arg(long = "set", value_name = "PATH=VALUE")]
+    pub set: Vec<String>,
+    /// Folder for probe renders and the report (default: <out without extension>.fit/).
+    #[arg(long, value_name = "DIR")]
+    pub work: Option<PathBuf>,
+}
+
+pub fn run(args: FitArgs) -> CliResult {
+    let input = |e: FitError| CliError::Input(e.to_string());
+    if !(args.holdout > 0.0 && args.holdout < 1.0) {
+        return Err(CliError::Input(format!(
+            "--holdout must lie strictly between 0 and 1 (got {})",
+            args.holdout
+        )));
+    }
+    let preset =
+        Preset::load(&args.preset, &args.set).map_err(|e| CliError::Input(e.to_string()))?;
+    let space = space_of(&preset).map_err(input)?;
+    let work = args
+        .work
+        .clone()
+        .unwrap_or_else(|| args.out.with_extension("fit"));
+    std::fs::create_dir_all(&work)?;
+    let target_items = list_target(&args.target).map_err(input)?;
+    if target_items.len() < crate::fit::pool::MIN_TARGET_IMAGES {
+        return Err(input(FitError::TooFewTargets {
+            dir: args.target.display().to_string(),
+            found: target_items.len(),
+            unreadable: 0,
+            min: crate::fit::pool::MIN_TARGET_IMAGES,
+        }));
+    }
+    let uniform = LevelWeights::uniform(&preset);
+    let mut pool = match &args.probe {
+        Some(dir) => ProbePool::load(dir, &space).map_err(input)?,
+        None => render_probe(&args, &preset, &uniform, &work, 0)?,
+    };
+    // Mask statistics only when both sides have masks for every image.
+    let with_mask = pool.items.iter().all(|i| i.mask.is_some())
+        && target_items.iter().all(|i| i.mask.is_some());
+    let t0 = Instant::now();
+    let target = describe_target(
+        &args.target,
+        &target_items,
+        with_mask,
+        args.holdout,
+        args.seed,
+    )
+    .map_err(input)?;
+    let (mut probe, mut probe_unreadable) = describe_probe(&mut pool, with_mask);
+    let describe_s = t0.elapsed().as_secs_f64();
+    tracing::info!(
+        "descriptors: {} target ({} unreadable skipped), {} probe in {describe_s:.1} s",
+        target.train.len() + target.held.len(),
+        target.unreadable,
+        probe.len()
+    );
+    let t1 = Instant::now();
+    let measure = Measure::new(&target, &probe);
+    let opts = FitOptions {
+        iterations: args.iterations,
+        ..FitOptions::default()
+    };
+    let first_pool = pool.clone();
+    let mut start = uniform.weights.clone();
+    let mut rounds = Vec::new();
+    loop {
+        let round = fit_round(&measure, &pool, &probe, &start, &opts);
+        tracing::info!(
+            "round {}: held-out MMD^2 {:.5} -> {:.5}, ESS {:.0} of {}{}",
+            rounds.len(),
+            round.held_before,
+            round.held_after,
+            round.result.ess,
+            probe.len(),
+            if round.result.ess_limited {
+                " (ESS guard)"
+            } else {
+                ""
+            }
+        );
+        start = round.result.weights.clone();
+        let again = round.result.ess_limited && rounds.len() + 1 < args.rounds as usize;
+        rounds.push(round);
+        if !again {
+            break;
+        }
+        let current = LevelWeights {
+            factors: space.clone(),
+            weights: start.clone(),
+        };
+        pool = render_probe(&args, &preset, &current, &work, rounds.len())?;
+        let (p, u) = describe_probe(&mut pool, with_mask);
+        probe = p;
+        probe_unreadable += u;
+    }
+    let fit_s = t1.elapsed().as_secs_f64();
+    let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
+    let fitted = LevelWeights {
+        factors: space.clone(),
+        weights: last.result.weights.clone(),
+    };
+    let mut info = Mapping::new();
+    let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);
+    put("target", Value::String(args.target.display().to_string()));
+    put(
+        "target_images",
+        int((target.train.len() + target.held.len()) as u64),
+    );
+    put("target_unreadable", int(target.unreadable as u64));
+    put("probe_images", int(first_pool.items.len() as u64));
+    put("probe_unreadable", int(probe_unreadable as u64));
+    put("rounds", int(rounds.len() as u64));
+    put("seed", int(args.seed));
+    put("heldout_mmd2_before", num(first.held_before));
+    put("heldout_mmd2_after", num(last.held_after));
+    put("effective_sample_size", num(last.result.ess));
+    put("mask_statistics", Value::Bool(with_mask));
+    put("describe_seconds", num(describe_s));
+    put("fit_seconds", num(fit_s));
+    let text = fitted.to_yaml(&preset.name, Value::Mapping(info));
+    crate::dataset::atomic::write_atomic(&args.out, text.as_bytes())?;
+    write_report(
+        &work,
+        &space,
+        &uniform.weights,
+        &fitted.weights,
+        &first_pool,
+        first,
+        last,
+        &pool,
+    )?;
+    println!(
+        "wrote {} (held-out MMD^2 {:.5} -> {:.5}; report in {})",
+        args.out.display(),
+        first.held_before,
+        last.held_after,
+        work.display()
+    );
+    Ok(())
+}
+
+fn int(x: u64) -> Value {
+    Value::Number(x.into())
+}
+
+fn num(x: f64) -> Value {
+    Value::Number(((x * 1e6).round() / 1e6).into())
+}
+
+#[allow(clippy::too_many_arguments)]
+fn write_report(
+    work: &Path,
+    space: &[FactorLevels],
+    before: &[Vec<f64>],
+    after: &[Vec<f64>],
+    first_pool: &ProbePool,
+    first: &crate::fit::run::Round,
+    last: &crate::fit::run::Round,
+    last_pool: &ProbePool,
+) -> CliResult {
+    report::bar_chart(space, before, after).save(work.join("weights.png"))?;
+    report::sample_grid(&first_pool.items, &first.proposal_image_weights, 4, 64, 1)
+        .save(work.join("grid_before.png"))?;
+    report::sample_grid(&last_pool.items, &last.result.image_weights, 4, 64, 1)
+        .save(work.join("grid_after.png"))?;
+    let md = format!(
+        "# Fit report\n\nHeld-out MMD^2: {:.5} before, {:.5} after.\n\nweights.png: one group of bars per factor, in this order (grey: before, blue: after).\n\n{}",
+        first.held_before,
+        last.held_after,
+        report::weights_table(space, before, after)
+    );
+    crate::dataset::atomic::write_atomic(&work.join("report.md"), md.as_bytes())?;
+    Ok(())
+}
+
+/// Renders a probe pool with `weights` into <work>/probe-<round> by running this binary's
+/// `render` (resuming a finished or interrupted one), and loads it.
+fn render_probe(
+    args: &FitArgs,
+    preset: &Preset,
+    weights: &LevelWeights,
+    work: &Path,
+    round: usize,
+) -> Result<ProbePool, CliError> {
+    let wfile = work.join(format!("probe-{round}.weights.yaml"));
+    let text = weights.to_yaml(&preset.name, Value::Null);
+    crate::dataset::atomic::write_atomic(&wfile, text.as_bytes())?;
+    let out = work.join(format!("probe-{round}"));
+    let classes = preset.classes.len().max(1) as u64;
+    let per_class = args.probe_size.div_ceil(classes).max(1);
+    let mut cmd = std::process::Command::new(std::env::current_exe()?);
+    cmd.arg("render")
+        .arg("--preset")
+        .arg(&args.preset)
+        .arg("--out")
+        .arg(&out)
+        .arg("--weights")
+        .arg(&wfile)
+        .arg("--per-class")
+        .arg(per_class.to_string())
+        .arg("--seed")
+        .arg((args.seed + round as u64).to_string());
+    for s in &args.set {
+        cmd.arg("--set").arg(s);
+    }
+    if out.join(crate::dataset::manifest::MANIFEST_FILE).exists() {
+        cmd.arg("--resume");
+    }
+    tracing::info!(
+        "rendering probe round {round}: {per_class} images per class into {}",
+        out.display()
+    );
+    let status = cmd.status()?;
+    if !status.success() {
+        return Err(CliError::Run(anyhow::anyhow!(
+            "probe render into {} failed ({status}); see its messages above",
+            out.display()
+        )));
+    }
+    let space = space_of(preset).map_err(|e| CliError::Input(e.to_string()))?;
+    ProbePool::load(&out, &space).map_err(|e| CliError::Input(e.to_string()))
+}
