@@ -40,12 +40,21 @@ pub fn embed(features: &[&[f32]], seed: u64) -> Option<Vec<f32>> {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x75e_0001);
     let normal = Normal::new(0.0f32, 1e-4).ok()?;
     let init: Vec<f32> = (0..2 * n).map(|_| normal.sample(&mut rng)).collect();
-    let mut tsne: bhtsne::tSNE<f32, &[f32]> = bhtsne::tSNE::new(features);
-    tsne.perplexity(perplexity)
-        .epochs(1000)
-        .initial_embedding(init)
-        .exact(|a, b| a.iter().zip(*b).map(|(x, y)| (x - y) * (x - y)).sum());
-    Some(tsne.embedding())
+    // bhtsne parallelises its float reductions with rayon, so the summation order (and the
+    // embedding) would depend on scheduling; one thread makes the same seed give the same
+    // picture.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .ok()?;
+    pool.install(|| {
+        let mut tsne: bhtsne::tSNE<f32, &[f32]> = bhtsne::tSNE::new(features);
+        tsne.perplexity(perplexity)
+            .epochs(1000)
+            .initial_embedding(init)
+            .exact(|a, b| a.iter().zip(*b).map(|(x, y)| (x - y) * (x - y)).sum());
+        Some(tsne.embedding())
+    })
 }
 
 /// Embeds the points and draws `path`; false when there are too few points.
