@@ -554,55 +554,11 @@ fn progress_bar(visible: bool, total: u64) -> indicatif::ProgressBar {
 }
 
 fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {
-    let losses = log.losses();
-    let mut result = plots::line_chart(
-        &out.join("loss.png"),
-        "adaptation loss",
-        "total loss",
-        &[plots::Series {
-            name: "train".into(),
-            points: &losses,
-        }],
-    );
-    let curves: Vec<(String, Vec<(f64, f64)>)> = sets
-        .iter()
-        .flat_map(|(name, _)| {
-            [
-                (format!("{name} Acc"), log.eval_curve(name, false)),
-                (format!("{name} Mean"), log.eval_curve(name, true)),
-            ]
-        })
-        .collect();
-    if !curves.is_empty() {
-        let series: Vec<plots::Series> = curves
-            .iter()
-            .map(|(name, pts)| plots::Series {
-                name: name.clone(),
-                points: pts,
-            })
-            .collect();
-        result = result.and(plots::line_chart(
-            &out.join("accuracy.png"),
-            "target accuracy",
-            "%",
-            &series,
-        ));
-    }
-    for (name, _) in sets {
-        let last = log.records.iter().rev().find_map(|r| match r {
-            Record::Eval(e) if e.set == *name => Some(e),
-            _ => None,
-        });
-        if let Some(e) = last {
-            result = result.and(plots::confusion_chart(
-                &out.join(format!("confusion_{name}.png")),
-                &format!("{name} at step {}", e.step),
-                classes,
-                &e.confusion,
-            ));
-        }
-    }
-    if let Err(e) = result {
-        tracing::warn!("{e}");
-    }
+    let names: Vec<&str> = sets.iter().map(|(n, _)| n.as_str()).collect();
+    let titles = plots::RunChartTitles {
+        loss: "adaptation loss",
+        loss_axis: "total loss",
+        accuracy: "target accuracy",
+    };
+    plots::draw_run_plots(out, log, &names, classes, &titles);
 }

@@ -217,6 +217,76 @@ pub fn confusion_chart(
     save_rgb(path, buf, size)
 }
 
+/// Titles of a run's charts (the trainer and the adapter label them differently).
+pub struct RunChartTitles<'a> {
+    pub loss: &'a str,
+    pub loss_axis: &'a str,
+    pub accuracy: &'a str,
+}
+
+/// `loss.png`, `accuracy.png` (Acc and Mean of every evaluation set) and the latest confusion
+/// matrix of each set. A plot that fails is logged: plots never stop a run.
+pub fn draw_run_plots(
+    out: &Path,
+    log: &super::records::MetricsLog,
+    sets: &[&str],
+    classes: &[String],
+    titles: &RunChartTitles,
+) {
+    use super::records::Record;
+    let losses = log.losses();
+    let mut result = line_chart(
+        &out.join("loss.png"),
+        titles.loss,
+        titles.loss_axis,
+        &[Series {
+            name: "train".into(),
+            points: &losses,
+        }],
+    );
+    if !sets.is_empty() {
+        let curves: Vec<(String, Vec<(f64, f64)>)> = sets
+            .iter()
+            .flat_map(|name| {
+                [
+                    (format!("{name} Acc"), log.eval_curve(name, false)),
+                    (format!("{name} Mean"), log.eval_curve(name, true)),
+                ]
+            })
+            .collect();
+        let series: Vec<Series> = curves
+            .iter()
+            .map(|(name, pts)| Series {
+                name: name.clone(),
+                points: pts,
+            })
+            .collect();
+        result = result.and(line_chart(
+            &out.join("accuracy.png"),
+            titles.accuracy,
+            "%",
+            &series,
+        ));
+    }
+    for name in sets {
+        let last = log.records.iter().rev().find_map(|r| match r {
+            Record::Eval(e) if e.set == *name => Some(e),
+            _ => None,
+        });
+        if let Some(e) = last {
+            result = result.and(confusion_chart(
+                &out.join(format!("confusion_{name}.png")),
+                &format!("{name} at step {}", e.step),
+                classes,
+                &e.confusion,
+            ));
+        }
+    }
+    if let Err(e) = result {
+        tracing::warn!("{e}");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
