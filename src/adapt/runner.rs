@@ -23,6 +23,7 @@ use crate::train::metrics::{self, BestTracker, EvalReport};
 use crate::train::models::count_trainable;
 use crate::train::plots;
 use crate::train::records::{MetricsLog, Record};
+use crate::train::trainer::EvalSummary;
 use crate::train::TrainError;
 
 /// Evaluations per run in the released DA scripts.
@@ -86,16 +87,6 @@ impl AdaptConfig {
     }
 }
 
-/// Best (paper protocol) and last numbers of one evaluation set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct AdaptEval {
-    pub best_acc: Option<(u64, f64)>,
-    pub best_mean: Option<(u64, f64)>,
-    pub last_acc: Option<f64>,
-    pub last_mean: Option<f64>,
-    pub last_per_class: Vec<Option<f64>>,
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AdaptSummary {
     pub method: MethodKind,
@@ -117,7 +108,8 @@ pub struct AdaptSummary {
     pub eval_seconds: f64,
     /// Training iterations per second outside evaluation and checkpoints.
     pub iterations_per_second: f64,
-    pub evals: BTreeMap<String, AdaptEval>,
+    /// Best (paper protocol) and last numbers of each evaluation set, as the trainer reports them.
+    pub evals: BTreeMap<String, EvalSummary>,
     pub tsne: Option<PathBuf>,
     pub init: Option<checkpoint::InitReport>,
     pub config: AdaptConfig,
@@ -344,7 +336,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
             .map(|(k, t)| {
                 (
                     k.clone(),
-                    AdaptEval {
+                    EvalSummary {
                         best_acc: t.best_acc,
                         best_mean: t.best_mean,
                         last_acc: t.last.as_ref().map(|r| r.acc),
