@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::error::AdaptError;
-use crate::train::models::{build_backbone, Backbone};
+use crate::train::models::{build_backbone, Backbone, Classifier};
 
 /// The methods `synthgen adapt --method` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -79,6 +79,38 @@ pub struct StepStats {
     pub source_correct: u64,
 }
 
+impl StepStats {
+    /// Reads the scalar loss tensors of a step.
+    pub fn read(total: &Tensor, terms: &[(&'static str, &Tensor)], source_correct: u64) -> Self {
+        StepStats {
+            total: total.double_value(&[]),
+            terms: terms
+                .iter()
+                .map(|(name, t)| (*name, t.double_value(&[])))
+                .collect(),
+            source_correct,
+        }
+    }
+}
+
+/// What evaluation and the t-SNE picture need from an adapted model (eval mode).
+pub trait EvalModel {
+    /// Class scores; their argmax is the prediction.
+    fn predict(&self, xs: &Tensor) -> Tensor;
+    /// Backbone features.
+    fn features(&self, xs: &Tensor) -> Tensor;
+}
+
+impl EvalModel for Classifier {
+    fn predict(&self, xs: &Tensor) -> Tensor {
+        self.forward(xs, false)
+    }
+
+    fn features(&self, xs: &Tensor) -> Tensor {
+        self.backbone.features(xs, false)
+    }
+}
+
 pub trait AdaptMethod {
     /// Learning-rate factor at progress `p` in [0, 1] (1 = constant).
     fn lr_factor(&self, _p: f64) -> f64 {
@@ -86,10 +118,8 @@ pub trait AdaptMethod {
     }
     /// One training iteration (all of the method's forward/backward/update passes).
     fn step(&mut self, batch: &DaBatch, p: f64, lr: f64) -> StepStats;
-    /// Class logits for evaluation (eval mode, no gradient needed).
-    fn predict(&self, xs: &Tensor) -> Tensor;
-    /// Backbone features for the t-SNE picture (eval mode).
-    fn features(&self, xs: &Tensor) -> Tensor;
+    /// The model that evaluation and the t-SNE picture use.
+    fn model(&self) -> &dyn EvalModel;
 }
 
 /// Builds the method's networks under `vs` and its optimizers.
@@ -118,6 +148,17 @@ pub fn backbone(vs: &nn::VarStore, setup: &MethodSetup) -> Result<Box<dyn Backbo
     Ok(build_backbone(
         &(vs.root() / "backbone"),
         &setup.arch,
+        setup.image_size,
+    )?)
+}
+
+/// Backbone and linear class head under the trainer's names (`backbone.*`, `head.*`), as
+/// every method but MCD uses them.
+pub fn classifier(vs: &nn::VarStore, setup: &MethodSetup) -> Result<Classifier, AdaptError> {
+    Ok(Classifier::new(
+        &vs.root(),
+        &setup.arch,
+        setup.num_classes,
         setup.image_size,
     )?)
 }

@@ -414,7 +414,7 @@ impl EvalCtx<'_> {
                 continue;
             }
             let (xs, _) = self.to_device(&batch);
-            let preds = tch::no_grad(|| method.predict(&xs))
+            let preds = tch::no_grad(|| method.model().predict(&xs))
                 .argmax(-1, false)
                 .to_device(Device::Cpu);
             let preds: Vec<i64> = Vec::try_from(&preds).map_err(TrainError::from)?;
@@ -443,7 +443,7 @@ impl EvalCtx<'_> {
                 continue;
             }
             let (xs, _) = self.to_device(&batch);
-            let f = tch::no_grad(|| method.features(&xs))
+            let f = tch::no_grad(|| method.model().features(&xs))
                 .to_kind(tch::Kind::Float)
                 .to_device(Device::Cpu)
                 .contiguous();

@@ -5,6 +5,8 @@
 //! protocol of the released code clips nothing).
 use tch::{nn, Tensor};
 
+use super::method::MethodSetup;
+
 pub struct Sgd {
     /// (name, variable, lr multiplier), sorted by name.
     params: Vec<(String, Tensor, f64)>,
@@ -35,6 +37,25 @@ impl Sgd {
             momentum,
             weight_decay,
         }
+    }
+
+    /// Every trainable variable, the backbone's at the setup's multiplier of the lr.
+    pub fn whole_model(vs: &nn::VarStore, s: &MethodSetup) -> Self {
+        let mult = |name: &str| {
+            Some(if name.starts_with("backbone.") {
+                s.backbone_lr_mult
+            } else {
+                1.0
+            })
+        };
+        Sgd::new(vs, mult, s.momentum, s.weight_decay)
+    }
+
+    /// Clears the gradients, back-propagates `loss` and takes one step.
+    pub fn minimise(&mut self, loss: &Tensor, lr: f64) {
+        self.zero_grad();
+        loss.backward();
+        self.step(lr);
     }
 
     pub fn len(&self) -> usize {

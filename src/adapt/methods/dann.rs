@@ -8,11 +8,11 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::{dann_ramp, grad_reverse};
 use crate::adapt::method::{
-    annealed_lr, backbone, correct, cross_entropy, joint_input, AdaptMethod, DaBatch, MethodSetup,
-    StepStats,
+    annealed_lr, classifier, correct, cross_entropy, joint_input, AdaptMethod, DaBatch, EvalModel,
+    MethodSetup, StepStats,
 };
 use crate::adapt::sgd::Sgd;
-use crate::train::models::{Backbone, Head};
+use crate::train::models::Classifier;
 
 const HIDDEN: i64 = 1024;
 
@@ -60,36 +60,22 @@ pub fn domain_loss(d_source: &Tensor, d_target: &Tensor) -> Tensor {
 }
 
 pub struct Dann {
-    backbone: Box<dyn Backbone>,
-    head: Head,
+    net: Classifier,
     disc: DomainDiscriminator,
     opt: Sgd,
 }
 
 impl Dann {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
-        let backbone = backbone(vs, s)?;
-        let dim = backbone.feature_dim();
-        let head = Head::new(vs.root() / "head", dim, s.num_classes);
-        let disc = DomainDiscriminator::new(vs.root() / "domain_discriminator", dim);
-        let mult = s.backbone_lr_mult;
-        let opt = Sgd::new(
-            vs,
-            |n| {
-                Some(if n.starts_with("backbone.") {
-                    mult
-                } else {
-                    1.0
-                })
-            },
-            s.momentum,
-            s.weight_decay,
+        let net = classifier(vs, s)?;
+        let disc = DomainDiscriminator::new(
+            vs.root() / "domain_discriminator",
+            net.backbone.feature_dim(),
         );
         Ok(Dann {
-            backbone,
-            head,
+            net,
             disc,
-            opt,
+            opt: Sgd::whole_model(vs, s),
         })
     }
 }
@@ -101,32 +87,22 @@ impl AdaptMethod for Dann {
 
     fn step(&mut self, b: &DaBatch, p: f64, lr: f64) -> StepStats {
         let (x, ns) = joint_input(b);
-        let f = self.backbone.features(&x, true);
-        let fs = f.narrow(0, 0, ns);
-        let logits = self.head.forward(&fs);
+        let f = self.net.backbone.features(&x, true);
+        let logits = self.net.head.forward(&f.narrow(0, 0, ns));
         let ce = cross_entropy(&logits, b.ys);
         let d = self.disc.forward(&grad_reverse(&f, dann_ramp(p)), true);
         let adv = domain_loss(&d.narrow(0, 0, ns), &d.narrow(0, ns, d.size()[0] - ns));
         let loss = &ce + &adv;
-        self.opt.zero_grad();
-        loss.backward();
-        self.opt.step(lr);
-        StepStats {
-            total: loss.double_value(&[]),
-            terms: vec![
-                ("ce_source", ce.double_value(&[])),
-                ("domain", adv.double_value(&[])),
-            ],
-            source_correct: correct(&logits, b.ys),
-        }
+        self.opt.minimise(&loss, lr);
+        StepStats::read(
+            &loss,
+            &[("ce_source", &ce), ("domain", &adv)],
+            correct(&logits, b.ys),
+        )
     }
 
-    fn predict(&self, xs: &Tensor) -> Tensor {
-        self.head.forward(&self.backbone.features(xs, false))
-    }
-
-    fn features(&self, xs: &Tensor) -> Tensor {
-        self.backbone.features(xs, false)
+    fn model(&self) -> &dyn EvalModel {
+        &self.net
     }
 }
 

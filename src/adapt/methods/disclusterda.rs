@@ -23,15 +23,16 @@
 //! the runner's per-iteration annealing rather than a per-epoch one, and `lam` uses the run's
 //! progress p rather than the epoch counter. Centroids are run state, not checkpointed.
 use tch::nn;
-use tch::{Device, Kind, Tensor};
+use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::dann_ramp;
 use crate::adapt::method::{
-    annealed_lr, backbone, correct, cross_entropy, AdaptMethod, DaBatch, MethodSetup, StepStats,
+    annealed_lr, classifier, correct, cross_entropy, AdaptMethod, DaBatch, EvalModel, MethodSetup,
+    StepStats,
 };
 use crate::adapt::sgd::Sgd;
-use crate::train::models::{Backbone, Head};
+use crate::train::models::Classifier;
 
 /// Weight of the previous centroid when its class appears in the batch (`--remain`).
 pub const REMAIN: f64 = 0.7;
@@ -111,8 +112,7 @@ pub fn source_to_centroid(feats: &Tensor, centroids: &Tensor, labels: &Tensor) -
 }
 
 pub struct DisClusterDa {
-    backbone: Box<dyn Backbone>,
-    head: Head,
+    net: Classifier,
     /// Source / target class centroids in feature space (run state, no gradient).
     cs: Tensor,
     ct: Tensor,
@@ -121,29 +121,18 @@ pub struct DisClusterDa {
 
 impl DisClusterDa {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
-        let backbone = backbone(vs, s)?;
-        let dim = backbone.feature_dim();
-        let head = Head::new(vs.root() / "head", dim, s.num_classes);
-        let zeros = |d: Device| Tensor::zeros([s.num_classes, dim], (Kind::Float, d));
-        let mult = s.backbone_lr_mult;
-        let opt = Sgd::new(
-            vs,
-            |n| {
-                Some(if n.starts_with("backbone.") {
-                    mult
-                } else {
-                    1.0
-                })
-            },
-            s.momentum,
-            s.weight_decay,
-        );
+        let net = classifier(vs, s)?;
+        let zeros = || {
+            Tensor::zeros(
+                [s.num_classes, net.backbone.feature_dim()],
+                (Kind::Float, vs.device()),
+            )
+        };
         Ok(DisClusterDa {
-            backbone,
-            head,
-            cs: zeros(vs.device()),
-            ct: zeros(vs.device()),
-            opt,
+            cs: zeros(),
+            ct: zeros(),
+            net,
+            opt: Sgd::whole_model(vs, s),
         })
     }
 }
@@ -155,10 +144,11 @@ impl AdaptMethod for DisClusterDa {
 
     fn step(&mut self, b: &DaBatch, p: f64, lr: f64) -> StepStats {
         // Two passes, as the released code: batch norm sees each domain on its own.
-        let fs = self.backbone.features(b.xs, true).to_kind(Kind::Float);
-        let ft = self.backbone.features(b.xt, true).to_kind(Kind::Float);
-        let ls = self.head.forward(&fs);
-        let lt = self.head.forward(&ft);
+        let net = &self.net;
+        let fs = net.backbone.features(b.xs, true).to_kind(Kind::Float);
+        let ft = net.backbone.features(b.xt, true).to_kind(Kind::Float);
+        let ls = net.head.forward(&fs);
+        let lt = net.head.forward(&ft);
         let prob_t = lt.to_kind(Kind::Float).softmax(-1, Kind::Float);
         let yt_hat = prob_t.detach().argmax(-1, false);
         let cs = update_centroids(&self.cs, &fs, b.ys, REMAIN);
@@ -166,8 +156,8 @@ impl AdaptMethod for DisClusterDa {
 
         let ce = cross_entropy(&ls, b.ys);
         let ent = afem(&prob_t);
-        let cen_cls = row_is_own_class(&self.head.forward(&cs), TEMPERATURE)
-            + row_is_own_class(&self.head.forward(&ct), TEMPERATURE);
+        let cen_cls = row_is_own_class(&net.head.forward(&cs), TEMPERATURE)
+            + row_is_own_class(&net.head.forward(&ct), TEMPERATURE);
         let src_cen = source_to_centroid(&fs, &cs, b.ys);
         let tgt_cen = afem(&centroid_similarity(&ft, &ct));
         let sep = centroid_separation(&cs, TEMPERATURE) + centroid_separation(&ct, TEMPERATURE);
@@ -175,33 +165,26 @@ impl AdaptMethod for DisClusterDa {
         let lam = dann_ramp(p);
         let cluster = &cen_cls + &src_cen + &tgt_cen + &sep;
         let loss = &ce + (&ent + &cluster) * lam + &balance * BALANCE_WEIGHT;
-        self.opt.zero_grad();
-        loss.backward();
-        self.opt.step(lr);
+        self.opt.minimise(&loss, lr);
         self.cs = cs.detach();
         self.ct = ct.detach();
-        let v = |t: &Tensor| t.double_value(&[]);
-        StepStats {
-            total: v(&loss),
-            terms: vec![
-                ("ce_source", v(&ce)),
-                ("afem_target", v(&ent)),
-                ("centroid_classification", v(&cen_cls)),
-                ("source_to_centroid", v(&src_cen)),
-                ("afem_target_centroid", v(&tgt_cen)),
-                ("centroid_separation", v(&sep)),
-                ("class_balance", v(&balance)),
+        StepStats::read(
+            &loss,
+            &[
+                ("ce_source", &ce),
+                ("afem_target", &ent),
+                ("centroid_classification", &cen_cls),
+                ("source_to_centroid", &src_cen),
+                ("afem_target_centroid", &tgt_cen),
+                ("centroid_separation", &sep),
+                ("class_balance", &balance),
             ],
-            source_correct: correct(&ls, b.ys),
-        }
+            correct(&ls, b.ys),
+        )
     }
 
-    fn predict(&self, xs: &Tensor) -> Tensor {
-        self.head.forward(&self.backbone.features(xs, false))
-    }
-
-    fn features(&self, xs: &Tensor) -> Tensor {
-        self.backbone.features(xs, false)
+    fn model(&self) -> &dyn EvalModel {
+        &self.net
     }
 }
 

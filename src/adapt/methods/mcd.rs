@@ -8,7 +8,7 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    backbone, correct, cross_entropy, AdaptMethod, DaBatch, MethodSetup, StepStats,
+    backbone, correct, cross_entropy, AdaptMethod, DaBatch, EvalModel, MethodSetup, StepStats,
 };
 use crate::adapt::sgd::{under, Sgd};
 use crate::train::models::Backbone;
@@ -137,6 +137,12 @@ impl AdaptMethod for Mcd {
         }
     }
 
+    fn model(&self) -> &dyn EvalModel {
+        self
+    }
+}
+
+impl EvalModel for Mcd {
     fn predict(&self, xs: &Tensor) -> Tensor {
         let f = self.backbone.features(xs, false);
         // Log of the summed probabilities: argmax and softmax order match the paper's ensemble.

@@ -12,11 +12,11 @@ use tch::Tensor;
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::dann_ramp;
 use crate::adapt::method::{
-    annealed_lr, backbone, correct, cross_entropy, entropy, joint_input, AdaptMethod, DaBatch,
-    MethodSetup, StepStats,
+    annealed_lr, classifier, correct, cross_entropy, entropy, joint_input, AdaptMethod, DaBatch,
+    EvalModel, MethodSetup, StepStats,
 };
 use crate::adapt::sgd::{under, Sgd};
-use crate::train::models::{Backbone, Head};
+use crate::train::models::{Classifier, Head};
 
 /// Weight of the target entropy term.
 pub const ENTROPY_WEIGHT: f64 = 0.1;
@@ -38,8 +38,7 @@ pub fn alignment_loss(
 }
 
 pub struct Rca {
-    backbone: Box<dyn Backbone>,
-    head: Head,
+    net: Classifier,
     joint: Head,
     k: i64,
     opt_model: Sgd,
@@ -48,9 +47,8 @@ pub struct Rca {
 
 impl Rca {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
-        let backbone = backbone(vs, s)?;
-        let dim = backbone.feature_dim();
-        let head = Head::new(vs.root() / "head", dim, s.num_classes);
+        let net = classifier(vs, s)?;
+        let dim = net.backbone.feature_dim();
         let joint = Head::new(vs.root() / "joint_head", dim, 2 * s.num_classes);
         let mult = s.backbone_lr_mult;
         let opt_model = Sgd::new(
@@ -67,8 +65,7 @@ impl Rca {
         );
         let opt_joint = Sgd::new(vs, under("joint_head", 1.0), s.momentum, s.weight_decay);
         Ok(Rca {
-            backbone,
-            head,
+            net,
             joint,
             k: s.num_classes,
             opt_model,
@@ -84,11 +81,11 @@ impl AdaptMethod for Rca {
 
     fn step(&mut self, b: &DaBatch, p: f64, lr: f64) -> StepStats {
         let (x, ns) = joint_input(b);
-        let f = self.backbone.features(&x, true);
+        let f = self.net.backbone.features(&x, true);
         let nt = f.size()[0] - ns;
         let (fs, ft) = (f.narrow(0, 0, ns), f.narrow(0, ns, nt));
-        let logits_s = self.head.forward(&fs);
-        let logits_t = self.head.forward(&ft);
+        let logits_s = self.net.head.forward(&fs);
+        let logits_t = self.net.head.forward(&ft);
         let yt_hat = logits_t.detach().argmax(-1, false);
 
         // 1. The joint classifier on detached features.
@@ -119,24 +116,20 @@ impl AdaptMethod for Rca {
         self.opt_model.step(lr);
         // The joint head got gradients from step 2; they must not leak into its next update.
         self.opt_joint.zero_grad();
-        StepStats {
-            total: loss.double_value(&[]),
-            terms: vec![
-                ("ce_source", ce.double_value(&[])),
-                ("joint", jl.double_value(&[])),
-                ("alignment", align.double_value(&[])),
-                ("entropy_target", ent.double_value(&[])),
+        StepStats::read(
+            &loss,
+            &[
+                ("ce_source", &ce),
+                ("joint", &jl),
+                ("alignment", &align),
+                ("entropy_target", &ent),
             ],
-            source_correct: correct(&logits_s, b.ys),
-        }
+            correct(&logits_s, b.ys),
+        )
     }
 
-    fn predict(&self, xs: &Tensor) -> Tensor {
-        self.head.forward(&self.backbone.features(xs, false))
-    }
-
-    fn features(&self, xs: &Tensor) -> Tensor {
-        self.backbone.features(xs, false)
+    fn model(&self) -> &dyn EvalModel {
+        &self.net
     }
 }
 

@@ -12,10 +12,11 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    backbone, correct, cross_entropy, joint_input, AdaptMethod, DaBatch, MethodSetup, StepStats,
+    classifier, correct, cross_entropy, joint_input, AdaptMethod, DaBatch, EvalModel, MethodSetup,
+    StepStats,
 };
 use crate::adapt::sgd::Sgd;
-use crate::train::models::{Backbone, Head};
+use crate::train::models::Classifier;
 
 /// The balanced auxiliary distribution of SRDC: q_ik ∝ p_ik / sqrt(sum_i p_ik), rows sum to 1.
 pub fn auxiliary(p: &Tensor) -> Tensor {
@@ -47,43 +48,26 @@ pub fn soft_assign(z: &Tensor, centres: &Tensor) -> Tensor {
 }
 
 pub struct Srdc {
-    backbone: Box<dyn Backbone>,
-    head: Head,
+    net: Classifier,
     centres: Tensor,
     opt: Sgd,
 }
 
 impl Srdc {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
-        let backbone = backbone(vs, s)?;
-        let dim = backbone.feature_dim();
-        let head = Head::new(vs.root() / "head", dim, s.num_classes);
+        let net = classifier(vs, s)?;
         let centres = (vs.root() / "srdc").var(
             "centres",
-            &[s.num_classes, dim],
+            &[s.num_classes, net.backbone.feature_dim()],
             nn::Init::Randn {
                 mean: 0.0,
                 stdev: 1.0,
             },
         );
-        let mult = s.backbone_lr_mult;
-        let opt = Sgd::new(
-            vs,
-            |n| {
-                Some(if n.starts_with("backbone.") {
-                    mult
-                } else {
-                    1.0
-                })
-            },
-            s.momentum,
-            s.weight_decay,
-        );
         Ok(Srdc {
-            backbone,
-            head,
+            net,
             centres,
-            opt,
+            opt: Sgd::whole_model(vs, s),
         })
     }
 }
@@ -91,9 +75,9 @@ impl Srdc {
 impl AdaptMethod for Srdc {
     fn step(&mut self, b: &DaBatch, _p: f64, lr: f64) -> StepStats {
         let (x, ns) = joint_input(b);
-        let f = self.backbone.features(&x, true);
+        let f = self.net.backbone.features(&x, true);
         let nt = f.size()[0] - ns;
-        let logits = self.head.forward(&f);
+        let logits = self.net.head.forward(&f);
         let (ls, lt) = (logits.narrow(0, 0, ns), logits.narrow(0, ns, nt));
         let assign = soft_assign(&f, &self.centres);
         let (as_, at) = (assign.narrow(0, 0, ns), assign.narrow(0, ns, nt));
@@ -103,27 +87,21 @@ impl AdaptMethod for Srdc {
         let cl_out = clustering_loss(&lt.softmax(-1, Kind::Float));
         let cl_feat = clustering_loss(&at);
         let loss = &ce + &ce_feat + &cl_out + &cl_feat;
-        self.opt.zero_grad();
-        loss.backward();
-        self.opt.step(lr);
-        StepStats {
-            total: loss.double_value(&[]),
-            terms: vec![
-                ("ce_source", ce.double_value(&[])),
-                ("ce_source_features", ce_feat.double_value(&[])),
-                ("cluster_target_output", cl_out.double_value(&[])),
-                ("cluster_target_features", cl_feat.double_value(&[])),
+        self.opt.minimise(&loss, lr);
+        StepStats::read(
+            &loss,
+            &[
+                ("ce_source", &ce),
+                ("ce_source_features", &ce_feat),
+                ("cluster_target_output", &cl_out),
+                ("cluster_target_features", &cl_feat),
             ],
-            source_correct: correct(&ls, b.ys),
-        }
+            correct(&ls, b.ys),
+        )
     }
 
-    fn predict(&self, xs: &Tensor) -> Tensor {
-        self.head.forward(&self.backbone.features(xs, false))
-    }
-
-    fn features(&self, xs: &Tensor) -> Tensor {
-        self.backbone.features(xs, false)
+    fn model(&self) -> &dyn EvalModel {
+        &self.net
     }
 }
 
