@@ -333,22 +333,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         iterations_per_second: step as f64 / train_seconds.max(1e-9),
         evals: best
             .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    EvalSummary {
-                        best_acc: t.best_acc,
-                        best_mean: t.best_mean,
-                        last_acc: t.last.as_ref().map(|r| r.acc),
-                        last_mean: t.last.as_ref().map(|r| r.mean),
-                        last_per_class: t
-                            .last
-                            .as_ref()
-                            .map(|r| r.per_class.clone())
-                            .unwrap_or_default(),
-                    },
-                )
-            })
+            .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
             .collect(),
         tsne: tsne_path,
         init,

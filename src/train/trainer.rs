@@ -97,6 +97,19 @@ pub struct EvalSummary {
     pub last_per_class: Vec<Option<f64>>,
 }
 
+impl From<&BestTracker> for EvalSummary {
+    fn from(t: &BestTracker) -> Self {
+        let last = t.last.as_ref();
+        EvalSummary {
+            best_acc: t.best_acc,
+            best_mean: t.best_mean,
+            last_acc: last.map(|r| r.acc),
+            last_mean: last.map(|r| r.mean),
+            last_per_class: last.map(|r| r.per_class.clone()).unwrap_or_default(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     /// "completed", "stopped" (stop_after) or "diverged".
@@ -247,6 +260,8 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let t0 = Instant::now();
     let mut window = Window::new();
     let mut eval_seconds = 0.0;
+    // (loss, step of the batch that produced it) when training diverged.
+    let mut diverged: Option<(f64, u64)> = None;
     let mut last_loss = None;
     let mut step = start;
     let mut status = "completed";
@@ -279,28 +294,8 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             let (loss, correct) = ctx.train_step(&batch, &mut opt);
             if !loss.is_finite() {
                 status = "diverged";
-                let summary = ctx.summary(SummaryParts {
-                    status,
-                    params,
-                    n,
-                    steps: batch.index,
-                    images_seen,
-                    skipped,
-                    skipped_examples: &skipped_examples,
-                    last_loss,
-                    t0,
-                    start_images,
-                    eval_seconds,
-                    best: &best,
-                    init: &init,
-                });
-                write_summary(&cfg.out, &summary)?;
-                bar.abandon_with_message("diverged");
-                return Err(TrainError::NonFiniteLoss {
-                    value: loss,
-                    step,
-                    out: ckpt_tensors,
-                });
+                diverged = Some((loss, batch.index));
+                break;
             }
             images_seen += batch.len() as u64;
             last_loss = Some(loss);
@@ -345,12 +340,12 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             break;
         }
     }
-    bar.finish_and_clear();
     let summary = ctx.summary(SummaryParts {
         status,
         params,
         n,
-        steps: step,
+        // A diverged run's summary counts the steps before the bad batch.
+        steps: diverged.map_or(step, |(_, at)| at),
         images_seen,
         skipped,
         skipped_examples: &skipped_examples,
@@ -362,6 +357,15 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         init: &init,
     });
     write_summary(&cfg.out, &summary)?;
+    if let Some((value, at)) = diverged {
+        bar.abandon_with_message("diverged");
+        return Err(TrainError::NonFiniteLoss {
+            value,
+            step: at + 1,
+            out: ckpt_tensors,
+        });
+    }
+    bar.finish_and_clear();
     Ok(summary)
 }
 
@@ -468,22 +472,7 @@ impl RunCtx<'_> {
         let evals = p
             .best
             .iter()
-            .map(|(k, t)| {
-                (
-                    k.clone(),
-                    EvalSummary {
-                        best_acc: t.best_acc,
-                        best_mean: t.best_mean,
-                        last_acc: t.last.as_ref().map(|r| r.acc),
-                        last_mean: t.last.as_ref().map(|r| r.mean),
-                        last_per_class: t
-                            .last
-                            .as_ref()
-                            .map(|r| r.per_class.clone())
-                            .unwrap_or_default(),
-                    },
-                )
-            })
+            .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
             .collect();
         RunSummary {
             status: p.status.to_string(),
