@@ -326,33 +326,30 @@ fn gaussian_blur(px: &mut [f32], side: usize, sigma: f32) {
     let norm: f32 = kernel.iter().sum();
     let kernel: Vec<f32> = kernel.iter().map(|k| k / norm).collect();
     let mut tmp = vec![0.0f32; px.len()];
+    blur_pass(px, &mut tmp, side, &kernel, true);
+    blur_pass(&tmp, px, side, &kernel, false);
+}
+
+/// One 1-D pass of a separable blur along rows (`horizontal`) or columns, src -> dst.
+fn blur_pass(src: &[f32], dst: &mut [f32], side: usize, kernel: &[f32], horizontal: bool) {
+    let radius = (kernel.len() / 2) as isize;
     let clamp = |v: isize| v.clamp(0, side as isize - 1) as usize;
-    // Horizontal pass: px -> tmp.
     for y in 0..side {
         for x in 0..side {
             let mut acc = [0.0f32; 3];
             for (k, w) in kernel.iter().enumerate() {
-                let sx = clamp(x as isize + k as isize - radius);
-                let i = (y * side + sx) * 3;
+                let offset = k as isize - radius;
+                let (sx, sy) = if horizontal {
+                    (clamp(x as isize + offset), y)
+                } else {
+                    (x, clamp(y as isize + offset))
+                };
+                let i = (sy * side + sx) * 3;
                 for c in 0..3 {
-                    acc[c] += w * px[i + c];
+                    acc[c] += w * src[i + c];
                 }
             }
-            tmp[(y * side + x) * 3..(y * side + x) * 3 + 3].copy_from_slice(&acc);
-        }
-    }
-    // Vertical pass: tmp -> px.
-    for y in 0..side {
-        for x in 0..side {
-            let mut acc = [0.0f32; 3];
-            for (k, w) in kernel.iter().enumerate() {
-                let sy = clamp(y as isize + k as isize - radius);
-                let i = (sy * side + x) * 3;
-                for c in 0..3 {
-                    acc[c] += w * tmp[i + c];
-                }
-            }
-            px[(y * side + x) * 3..(y * side + x) * 3 + 3].copy_from_slice(&acc);
+            dst[(y * side + x) * 3..(y * side + x) * 3 + 3].copy_from_slice(&acc);
         }
     }
 }
@@ -491,6 +488,34 @@ mod tests {
         normalize_chw(&hwc, &mut chw);
         assert!((chw[0] - (0.299 - 0.485) / 0.229).abs() < 1e-5);
         assert!((chw[64 * 2] - (0.299 - 0.406) / 0.225).abs() < 1e-5);
+    }
+
+    #[test]
+    fn blur_of_an_impulse_is_the_outer_product_of_the_kernel() {
+        // sigma 1: radius 3, 1-D weights exp(-i^2 / 2) normalised; the impulse sits far
+        // enough from the edges that clamping never reaches it.
+        let side = 9;
+        let mut px = vec![0.0f32; side * side * 3];
+        let centre = (4 * side + 4) * 3;
+        px[centre..centre + 3].copy_from_slice(&[1.0, 2.0, 3.0]);
+        gaussian_blur(&mut px, side, 1.0);
+        let raw: Vec<f32> = (-3..=3)
+            .map(|i: i32| (-(i * i) as f32 / 2.0).exp())
+            .collect();
+        let norm: f32 = raw.iter().sum();
+        for dy in -3i32..=3 {
+            for dx in -3i32..=3 {
+                let w = raw[(dx + 3) as usize] * raw[(dy + 3) as usize] / (norm * norm);
+                let i = (((4 + dy) as usize) * side + (4 + dx) as usize) * 3;
+                for c in 0..3 {
+                    assert!(
+                        (px[i + c] - w * (c + 1) as f32).abs() < 1e-6,
+                        "{dx},{dy},{c}"
+                    );
+                }
+            }
+        }
+        assert!(px[0..3].iter().all(|v| *v == 0.0));
     }
 
     #[test]
