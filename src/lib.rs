@@ -11,6 +11,7 @@ pub mod dataset;
 pub mod fit;
 pub mod paths;
 pub mod preset;
+pub mod progress;
 pub mod render;
 pub mod sample;
 #[cfg(feature = "train")]

@@ -3,12 +3,14 @@
 //!
 //! Parts: `method` (the `AdaptMethod` trait, shared losses), `methods/*` (one module per
 //! method), `grl` (gradient reversal), `sgd` (momentum SGD with lr multipliers), `data`
-//! (source / target / target-eval sets), `runner` (the loop and outputs), `tsne` (the feature
-//! picture). Only this file knows about clap.
+//! (source / target / target-eval sets), `runner` (the loop and outputs), `evaluate` (accuracy
+//! on labelled target sets, the t-SNE picture), `tsne` (the embedding and its drawing). Only
+//! this file knows about clap.
 use std::path::PathBuf;
 
 pub mod data;
 pub mod error;
+mod evaluate;
 pub mod grl;
 pub mod method;
 pub mod methods;

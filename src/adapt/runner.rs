@@ -8,18 +8,18 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Tensor};
+use tch::nn;
 
 use super::data::{open_eval, open_target};
 use super::error::AdaptError;
-use super::method::{build, AdaptMethod, DaBatch, MethodKind, MethodSetup};
-use super::tsne;
+use super::evaluate::{tsne_picture, EvalCtx};
+use super::method::{build, DaBatch, MethodKind, MethodSetup};
 use crate::train::augment::Augment;
 use crate::train::checkpoint::{self, CheckpointMeta, RngState};
 use crate::train::data::{ImageSet, Sample};
 use crate::train::device::{self, DeviceChoice};
-use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
-use crate::train::metrics::{self, BestTracker, EvalReport};
+use crate::train::loader::{Loader, LoaderConfig, Order};
+use crate::train::metrics::BestTracker;
 use crate::train::models::count_trainable;
 use crate::train::plots;
 use crate::train::records::{MetricsLog, Record};
@@ -224,7 +224,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     let mut window = (0.0f64, 0u64, 0u64, 0u64, Instant::now());
     let t0 = Instant::now();
     let mut step = 0u64;
-    let bar = progress_bar(cfg.progress, total);
+    let bar = crate::progress::bar(total, cfg.progress, "iterations");
     let ctx = EvalCtx {
         device,
         image_size: cfg.image_size,
@@ -348,148 +348,6 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     Ok(summary)
 }
 
-struct EvalCtx<'a> {
-    device: Device,
-    image_size: u32,
-    batch_size: usize,
-    workers: usize,
-    classes: &'a [String],
-}
-
-impl EvalCtx<'_> {
-    fn to_device(&self, batch: &Batch) -> (Tensor, Tensor) {
-        let s = self.image_size as i64;
-        let xs = Tensor::from_slice(&batch.images)
-            .view([batch.len() as i64, 3, s, s])
-            .to_device(self.device);
-        let ys = Tensor::from_slice(&batch.labels).to_device(self.device);
-        (xs, ys)
-    }
-
-    fn sequential(&self, samples: Vec<Sample>) -> Loader {
-        Loader::new(
-            Arc::new(samples),
-            LoaderConfig {
-                augment: Augment::None,
-                image_size: self.image_size,
-                batch_size: self.batch_size,
-                workers: self.workers,
-                prefetch: (2 * self.workers).max(2),
-                seed: 0,
-                order: Order::Sequential,
-                start_batch: 0,
-                end_batch: None,
-            },
-        )
-    }
-
-    fn evaluate(
-        &self,
-        method: &dyn AdaptMethod,
-        name: &str,
-        set: &ImageSet,
-        step: u64,
-    ) -> Result<EvalReport, AdaptError> {
-        let k = self.classes.len();
-        let mut cm = vec![vec![0u64; k]; k];
-        let mut skipped = 0;
-        for batch in self.sequential(set.samples.clone()) {
-            skipped += batch.skipped.len() as u64;
-            if batch.is_empty() {
-                continue;
-            }
-            let (xs, _) = self.to_device(&batch);
-            let preds = tch::no_grad(|| method.model().predict(&xs))
-                .argmax(-1, false)
-                .to_device(Device::Cpu);
-            let preds: Vec<i64> = Vec::try_from(&preds).map_err(TrainError::from)?;
-            metrics::accumulate(&mut cm, &batch.labels, &preds);
-        }
-        let r = EvalReport::from_confusion(name, step, cm, skipped);
-        tracing::debug!(
-            "step {step}: {name} Acc {:.2} Mean {:.2}",
-            100.0 * r.acc,
-            100.0 * r.mean
-        );
-        Ok(r)
-    }
-
-    /// Features (row-major, n x d) and labels of `samples`.
-    fn features(
-        &self,
-        method: &dyn AdaptMethod,
-        samples: Vec<Sample>,
-    ) -> Result<(Vec<f32>, usize, Vec<i64>), AdaptError> {
-        let mut feats = Vec::new();
-        let mut labels = Vec::new();
-        let mut dim = 0;
-        for batch in self.sequential(samples) {
-            if batch.is_empty() {
-                continue;
-            }
-            let (xs, _) = self.to_device(&batch);
-            let f = tch::no_grad(|| method.model().features(&xs))
-                .to_kind(tch::Kind::Float)
-                .to_device(Device::Cpu)
-                .contiguous();
-            dim = f.size()[1] as usize;
-            let v: Vec<f32> = Vec::try_from(&f.view([-1])).map_err(TrainError::from)?;
-            feats.extend(v);
-            labels.extend(&batch.labels);
-        }
-        Ok((feats, dim, labels))
-    }
-}
-
-/// Evenly spaced picks of at most `n` samples (deterministic, covers every class folder).
-fn spread(samples: &[Sample], n: usize) -> Vec<Sample> {
-    if samples.len() <= n {
-        return samples.to_vec();
-    }
-    (0..n)
-        .map(|i| samples[i * samples.len() / n].clone())
-        .collect()
-}
-
-fn tsne_picture(
-    cfg: &AdaptConfig,
-    ctx: &EvalCtx,
-    method: &dyn AdaptMethod,
-    source: &ImageSet,
-    target: &super::data::TargetSet,
-    eval_sets: &[(String, Arc<ImageSet>)],
-) -> Result<Option<PathBuf>, AdaptError> {
-    // Target points carry labels only when some labelled target data exists.
-    let target_samples = match eval_sets.first() {
-        Some((_, set)) => spread(&set.samples, cfg.tsne_points),
-        None => spread(&target.samples, cfg.tsne_points),
-    };
-    let (fs, dim, ls) = ctx.features(method, spread(&source.samples, cfg.tsne_points))?;
-    let (ft, _, lt) = ctx.features(method, target_samples)?;
-    let points: Vec<tsne::Point> = fs
-        .chunks(dim.max(1))
-        .zip(&ls)
-        .map(|(f, &l)| (f, l, tsne::Domain::Source))
-        .chain(ft.chunks(dim.max(1)).zip(&lt).map(|(f, &l)| {
-            let label = if eval_sets.is_empty() { -1 } else { l };
-            (f, label, tsne::Domain::Target)
-        }))
-        .map(|(f, label, domain)| tsne::Point {
-            features: f.to_vec(),
-            label,
-            domain,
-        })
-        .collect();
-    let path = cfg.out.join("tsne.png");
-    match tsne::embed_and_draw(&points, &source.classes, cfg.seed, &path)? {
-        true => Ok(Some(path)),
-        false => {
-            tracing::warn!("too few points for a t-SNE picture; none drawn");
-            Ok(None)
-        }
-    }
-}
-
 fn save(
     cfg: &AdaptConfig,
     vs: &nn::VarStore,
@@ -515,19 +373,6 @@ fn save(
         best: best.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     };
     Ok(checkpoint::save(&cfg.out, name, vs, None, &meta)?)
-}
-
-fn progress_bar(visible: bool, total: u64) -> indicatif::ProgressBar {
-    if !visible {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} iterations | {msg} | ETA {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {

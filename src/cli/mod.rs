@@ -2,7 +2,6 @@
 mod fit;
 mod index;
 mod merge;
-pub mod progress;
 mod render;
 mod validate;
 

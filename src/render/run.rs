@@ -148,7 +148,7 @@ pub fn run(
         fatal: Mutex::new(None),
     });
 
-    let progress = crate::cli::progress::bar(total_jobs as u64, opts.show_progress);
+    let progress = crate::progress::bar(total_jobs as u64, opts.show_progress, "images");
     let (tx, rx) = mpsc::channel::<Outcome>();
     let started = Instant::now();
     let handles: Vec<_> = (0..workers)

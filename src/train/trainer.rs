@@ -255,7 +255,8 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             end_batch: Some(total),
         },
     );
-    let bar = progress_bar(cfg.progress, total, start);
+    let bar = crate::progress::bar(total, cfg.progress, "steps");
+    bar.set_position(start);
     let mut skipped_examples: Vec<String> = Vec::new();
     let t0 = Instant::now();
     let mut window = Window::new();
@@ -551,20 +552,6 @@ impl Window {
         *self = Window::new();
         r
     }
-}
-
-fn progress_bar(visible: bool, total: u64, start: u64) -> indicatif::ProgressBar {
-    if !visible {
-        return indicatif::ProgressBar::hidden();
-    }
-    let bar = indicatif::ProgressBar::new(total);
-    if let Ok(style) = indicatif::ProgressStyle::with_template(
-        "{elapsed_precise} [{wide_bar}] {pos}/{len} steps | {msg} | ETA {eta}",
-    ) {
-        bar.set_style(style);
-    }
-    bar.set_position(start);
-    bar
 }
 
 fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {
