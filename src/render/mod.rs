@@ -1,5 +1,6 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
 pub mod denylist;
+mod driver;
 pub mod plan;
 pub mod process;
 pub mod protocol;

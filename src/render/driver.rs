@@ -1,0 +1,324 @@
+//! One driver thread of a render run: it owns one Blender worker process at a time, takes
+//! batches of jobs from the shared queue and moves each image through its attempts (sample,
+//! render, validate, composite, save), restarting workers and denylisting models that fail.
+use super::run::Shared;
+use crate::composite;
+use crate::dataset::atomic::save_png_atomic;
+use crate::dataset::layout::{self, image_rel_path, mask_rel_path};
+use crate::dataset::{ManifestRecord, ModelInfo};
+use crate::render::plan::{self, pick_model, ClassPlan, ImageJob};
+use crate::render::process::{WorkerFailure, WorkerProcess, WorkerSpec};
+use crate::render::protocol::WorkerRequest;
+use crate::render::stats::FailedImage;
+use crate::sample;
+use crate::validate;
+use std::sync::mpsc;
+
+pub(super) enum Outcome {
+    Saved(Box<ManifestRecord>),
+    Failed(FailedImage),
+}
+
+/// One driver thread: owns one worker process at a time and takes batches from the queue.
+pub(super) fn drive_worker(slot: usize, shared: &Shared, tx: &mpsc::Sender<Outcome>) {
+    let mut spec = shared.opts.worker.clone();
+    spec.work_dir = shared
+        .out
+        .join(layout::WORK_DIR)
+        .join("render")
+        .join(format!("worker-{slot}"));
+    let mut driver = Driver {
+        shared,
+        spec,
+        worker: None,
+        consecutive_start_failures: 0,
+    };
+    loop {
+        if shared.fatal.lock().expect("fatal").is_some() {
+            break;
+        }
+        let Some(batch) = shared.queue.lock().expect("queue").pop_front() else {
+            break;
+        };
+        for job in batch {
+            let outcome = driver.render_image(job);
+            if tx.send(outcome).is_err() {
+                return;
+            }
+        }
+    }
+    if let Some(w) = driver.worker.take() {
+        w.shutdown();
+    }
+}
+
+struct Driver<'a> {
+    shared: &'a Shared,
+    spec: WorkerSpec,
+    worker: Option<WorkerProcess>,
+    consecutive_start_failures: u32,
+}
+
+impl Driver<'_> {
+    fn worker(&mut self) -> Result<&mut WorkerProcess, WorkerFailure> {
+        let recycle = self
+            .worker
+            .as_ref()
+            .is_some_and(|w| w.served >= self.shared.opts.max_jobs_per_worker);
+        if recycle {
+            if let Some(w) = self.worker.take() {
+                w.shutdown();
+            }
+            self.shared.stats.lock().expect("stats").worker_recycles += 1;
+        }
+        if self.worker.is_none() {
+            self.worker = Some(WorkerProcess::spawn(&self.spec)?);
+            self.consecutive_start_failures = 0;
+        }
+        Ok(self.worker.as_mut().expect("just set"))
+    }
+
+    /// Renders one image, moving through attempts until one passes validation.
+    fn render_image(&mut self, job: ImageJob) -> Outcome {
+        let sh = self.shared;
+        let class = &sh.classes[job.class];
+        let id = plan::image_id(&class.class, job.index);
+        let max_attempts = sh.preset.validate.max_attempts;
+        let mut attempt: u32 = 0;
+        let mut last_reason = String::new();
+        while attempt < max_attempts {
+            let model = {
+                let deny = sh.deny.lock().expect("deny");
+                pick_model(class, job.index, attempt, &deny).cloned()
+            };
+            let Some(model) = model else {
+                last_reason = format!(
+                    "every model of class {} is on the denylist (see denylist.jsonl)",
+                    class.class
+                );
+                break;
+            };
+            let model_ref = match model.to_model_ref(&sh.cache) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.deny(&model.key, &format!("could not extract the model: {e}"));
+                    continue;
+                }
+            };
+            let params = match sample::sample_scene(
+                &sh.preset,
+                &sh.ctx,
+                sh.preset.seed,
+                &class.class,
+                job.index,
+                attempt,
+            ) {
+                Ok(p) => p,
+                Err(e) => {
+                    // The context was checked up front, so this is a preset/context mismatch.
+                    last_reason = e.to_string();
+                    break;
+                }
+            };
+            let cycles_seed =
+                sample::sample_seed_for_cycles(sh.preset.seed, &class.class, job.index, attempt);
+            let output = self.spec.work_dir.join("render.png");
+            let _ = std::fs::remove_file(&output);
+            let request = WorkerRequest::Render {
+                id: id.clone(),
+                model: model_ref,
+                params: Box::new(params.clone()),
+                settings: sh.settings.clone(),
+                seed: cycles_seed,
+                output: output.clone(),
+            };
+            let worker = match self.worker() {
+                Ok(w) => w,
+                Err(failure) => {
+                    self.on_start_failure(&failure);
+                    if sh.fatal.lock().expect("fatal").is_some() {
+                        return Outcome::Failed(FailedImage::new(
+                            &id,
+                            class,
+                            job.index,
+                            &failure.to_string(),
+                        ));
+                    }
+                    continue;
+                }
+            };
+            let reply = match worker.request(&request) {
+                Ok(r) => r,
+                Err(failure) => {
+                    // Same attempt again: the model gets another chance unless denylisted.
+                    self.on_worker_failure(&model.key, &failure);
+                    continue;
+                }
+            };
+            if !reply.ok {
+                let reason = reply.error.unwrap_or_else(|| "unknown error".into());
+                if reply.error_kind.as_deref() == Some("model") {
+                    self.deny(&model.key, &reason);
+                    continue;
+                }
+                sh.stats
+                    .lock()
+                    .expect("stats")
+                    .count_rejected("render error", reply.render_seconds);
+                last_reason = reason;
+                attempt += 1;
+                continue;
+            }
+            let rgba = match image::open(&output) {
+                Ok(img) => img.to_rgba8(),
+                Err(e) => {
+                    last_reason = format!("the worker's render could not be decoded: {e}");
+                    sh.stats
+                        .lock()
+                        .expect("stats")
+                        .count_rejected("undecodable render", reply.render_seconds);
+                    attempt += 1;
+                    continue;
+                }
+            };
+            let report = validate::check_render(&rgba, sh.settings.resolution, &sh.validation);
+            if !report.ok {
+                let reason = report.reason.clone().unwrap_or_default();
+                let check = report.failed_check.as_deref().unwrap_or("validation");
+                sh.stats
+                    .lock()
+                    .expect("stats")
+                    .count_rejected(check, reply.render_seconds);
+                last_reason = reason;
+                attempt += 1;
+                continue;
+            }
+            let info = ModelInfo {
+                source: model.source.clone(),
+                key: model.key.clone(),
+                name: model.name.clone(),
+                license: model.license.clone(),
+                split: class.split_of(&model.key).to_string(),
+            };
+            if let Some(dir) = &sh.opts.keep_requests {
+                let path = dir.join(format!("{id}.json"));
+                let json = serde_json::to_vec_pretty(&request).expect("requests serialize");
+                if let Err(e) = crate::dataset::atomic::write_atomic(&path, &json) {
+                    tracing::warn!("could not keep the request {}: {e}", path.display());
+                }
+            }
+            return match self.save(&id, class, &rgba, &params) {
+                Ok((path, mask, sha256)) => {
+                    let mut st = sh.stats.lock().expect("stats");
+                    st.render_seconds += reply.render_seconds;
+                    st.load_seconds += reply.load_seconds;
+                    st.setup_seconds += reply.setup_seconds;
+                    st.model_reuses += reply.reused_model as usize;
+                    drop(st);
+                    Outcome::Saved(Box::new(ManifestRecord {
+                        id,
+                        path,
+                        mask,
+                        class: class.class.clone(),
+                        label: class.label,
+                        model: info,
+                        seed: sh.preset.seed,
+                        index: job.index,
+                        attempt,
+                        cycles_seed,
+                        params,
+                        render_seconds: reply.render_seconds,
+                        validation: report,
+                        sha256,
+                    }))
+                }
+                Err(e) => Outcome::Failed(FailedImage::new(&id, class, job.index, &e)),
+            };
+        }
+        if last_reason.is_empty() {
+            last_reason = "no attempt succeeded".into();
+        }
+        Outcome::Failed(FailedImage::new(
+            &id,
+            class,
+            job.index,
+            &format!("gave up after {attempt} attempt(s): {last_reason}"),
+        ))
+    }
+
+    /// Composites the background, writes image (and mask) atomically, returns paths and hash.
+    fn save(
+        &self,
+        id: &str,
+        class: &ClassPlan,
+        rgba: &image::RgbaImage,
+        params: &crate::sample::SceneParams,
+    ) -> Result<(String, Option<String>, String), String> {
+        let sh = self.shared;
+        let (w, h) = rgba.dimensions();
+        let backdrop = composite::background(
+            &params.background,
+            &params.light.world,
+            &params.camera,
+            w,
+            h,
+        )
+        .map_err(|e| format!("background: {e}"))?;
+        let rgb = composite::over(rgba, &backdrop).map_err(|e| e.to_string())?;
+        let rel = image_rel_path(&class.class, id);
+        let path = sh.out.join(&rel);
+        save_png_atomic(&path, &rgb).map_err(|e| format!("{}: {e}", path.display()))?;
+        let sha256 = crate::dataset::file_sha256(&path).map_err(|e| e.to_string())?;
+        let mask = if sh.masks {
+            let rel = mask_rel_path(&class.class, id);
+            let p = sh.out.join(&rel);
+            save_png_atomic(&p, &composite::mask(rgba))
+                .map_err(|e| format!("{}: {e}", p.display()))?;
+            Some(rel)
+        } else {
+            None
+        };
+        Ok((rel, mask, sha256))
+    }
+
+    fn deny(&self, key: &str, reason: &str) {
+        let mut deny = self.shared.deny.lock().expect("deny");
+        match deny.add(key, reason) {
+            Ok(true) => tracing::warn!("model {key} is denylisted: {reason}"),
+            Ok(false) => {}
+            Err(e) => tracing::error!("{e}"),
+        }
+    }
+
+    /// A worker that cannot even start is a setup problem, not a model problem: after two
+    /// tries in a row the whole run stops with the worker's own last words.
+    fn on_start_failure(&mut self, failure: &WorkerFailure) {
+        self.worker = None;
+        self.consecutive_start_failures += 1;
+        tracing::warn!("a Blender worker failed to start: {failure}");
+        if self.consecutive_start_failures >= 2 {
+            *self.shared.fatal.lock().expect("fatal") = Some(failure.to_string());
+        }
+    }
+
+    /// A crash or hang during a request: restart the worker and charge the model; a model that
+    /// keeps taking workers down goes on the denylist.
+    fn on_worker_failure(&mut self, key: &str, failure: &WorkerFailure) {
+        self.worker = None;
+        self.consecutive_start_failures = 0;
+        self.shared.stats.lock().expect("stats").worker_restarts += 1;
+        tracing::warn!("worker restarted after: {failure}");
+        let count = {
+            let mut fails = self.shared.model_failures.lock().expect("failures");
+            let c = fails.entry(key.to_string()).or_insert(0);
+            *c += 1;
+            *c
+        };
+        if count >= self.shared.opts.max_model_failures {
+            self.deny(
+                key,
+                &format!("the worker failed {count} times on it: {failure}"),
+            );
+        }
+    }
+}
