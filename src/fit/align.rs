@@ -20,28 +20,24 @@ use tch::{Device, Kind, Tensor};
 /// Runs `opts.steps` steps from `start`; the result has steps + 1 entries, the first with
 /// `start` (before) and the last with the refined weights (after).
 pub fn align(data: &RefineData, start: &[Vec<f64>], opts: &RefineOptions) -> Vec<RefineStep> {
-    let probe_x = rows(&data.probe, data.dim);
-    let probe_y = Tensor::from_slice(&data.probe_labels);
-    let val_x = rows(&data.val, data.dim);
-    let val_y = Tensor::from_slice(&data.val_labels);
+    let sets = Sets {
+        probe_x: rows(&data.probe, data.dim),
+        probe_y: Tensor::from_slice(&data.probe_labels),
+        val_x: rows(&data.val, data.dim),
+        val_y: Tensor::from_slice(&data.val_labels),
+    };
     let n = data.probe_labels.len();
     let mut w = start.to_vec();
     let mut steps = Vec::with_capacity(opts.steps + 1);
     for step in 0..=opts.steps {
         let a = importance_weights(&data.draws, &data.proposal, &w, n);
-        let a_t = Tensor::from_slice(&a).to_kind(Kind::Float);
-        let (vs, model) = train(data, &probe_x, &probe_y, &a_t, opts);
-        let val = score(&model, &val_x, &val_y);
+        let (model, cos) = train(data, &sets, &a, opts);
         let mut record = RefineStep {
             weights: w.clone(),
-            val,
+            val: score(&model, &sets.val_x, &sets.val_y),
             alignment: Vec::new(),
         };
         if step < opts.steps {
-            let params = vs.trainable_variables();
-            let cos = level_alignment(
-                data, &model, &params, &probe_x, &probe_y, &a, &val_x, &val_y,
-            );
             w = mirror_step(&w, &cos, opts);
             record.alignment = cos;
         }
@@ -50,12 +46,22 @@ pub fn align(data: &RefineData, start: &[Vec<f64>], opts: &RefineOptions) -> Vec
     steps
 }
 
+/// The probe (training) and validation tensors.
+struct Sets {
+    probe_x: Tensor,
+    probe_y: Tensor,
+    val_x: Tensor,
+    val_y: Tensor,
+}
+
 fn rows(x: &[f32], dim: usize) -> Tensor {
     Tensor::from_slice(x).view([-1, dim as i64])
 }
 
 #[derive(Debug)]
 struct Mlp {
+    /// Keeps the variables alive.
+    vs: nn::VarStore,
     hidden: nn::Linear,
     out: nn::Linear,
 }
@@ -72,43 +78,53 @@ fn per_image_loss(model: &Mlp, x: &Tensor, y: &Tensor) -> Tensor {
     -logp.gather(1, &y.unsqueeze(1), false).squeeze_dim(1)
 }
 
-/// Trains an MLP from a seeded initialisation on the probe, loss weighted by `a` (sum 1).
-fn train(
-    data: &RefineData,
-    x: &Tensor,
-    y: &Tensor,
-    a: &Tensor,
-    opts: &RefineOptions,
-) -> (nn::VarStore, Mlp) {
-    // Same seed every step: weights differ between steps only through `a`.
+/// Trains an MLP from a seeded initialisation on the probe, loss weighted by `a` (sum 1),
+/// and returns it with the level alignment averaged over `opts.checkpoints` points of its
+/// training run (TracIn's view: what a level teaches is spread over the trajectory, and a
+/// converged model alone has near-zero training gradients).
+fn train(data: &RefineData, sets: &Sets, a: &[f64], opts: &RefineOptions) -> (Mlp, Vec<Vec<f64>>) {
+    // Same seed every step: models differ between steps only through `a`.
     tch::manual_seed(opts.seed as i64);
     let vs = nn::VarStore::new(Device::Cpu);
     let root = vs.root();
-    let model = Mlp {
-        hidden: nn::linear(
-            &root / "hidden",
-            data.dim as i64,
-            opts.hidden,
-            Default::default(),
-        ),
-        out: nn::linear(
-            &root / "out",
-            opts.hidden,
-            data.classes as i64,
-            Default::default(),
-        ),
-    };
+    let hidden = nn::linear(
+        &root / "hidden",
+        data.dim as i64,
+        opts.hidden,
+        Default::default(),
+    );
+    let out = nn::linear(
+        &root / "out",
+        opts.hidden,
+        data.classes as i64,
+        Default::default(),
+    );
+    let model = Mlp { vs, hidden, out };
     let mut opt = nn::Adam {
         wd: opts.weight_decay,
         ..Default::default()
     }
-    .build(&vs, opts.learning_rate)
+    .build(&model.vs, opts.learning_rate)
     .expect("Adam over a fresh VarStore");
-    for _ in 0..opts.train_iterations {
-        let loss = (per_image_loss(&model, x, y) * a).sum(Kind::Float);
+    let a_t = Tensor::from_slice(a).to_kind(Kind::Float);
+    let every = (opts.train_iterations / opts.checkpoints.max(1)).max(1);
+    let mut sum: Vec<Vec<f64>> = data.proposal.iter().map(|q| vec![0.0; q.len()]).collect();
+    let mut taken = 0usize;
+    for it in 0..opts.train_iterations {
+        if it % every == 0 && taken < opts.checkpoints {
+            let cos = level_alignment(data, &model, sets, a);
+            sum.iter_mut()
+                .flatten()
+                .zip(cos.iter().flatten())
+                .for_each(|(s, c)| *s += c);
+            taken += 1;
+        }
+        let loss = (per_image_loss(&model, &sets.probe_x, &sets.probe_y) * &a_t).sum(Kind::Float);
         opt.backward_step(&loss);
     }
-    (vs, model)
+    let k = taken.max(1) as f64;
+    sum.iter_mut().flatten().for_each(|s| *s /= k);
+    (model, sum)
 }
 
 fn score(model: &Mlp, x: &Tensor, y: &Tensor) -> ValScore {
@@ -132,23 +148,15 @@ fn flat_grad(loss: &Tensor, params: &[Tensor]) -> Tensor {
     Tensor::cat(&grads.iter().map(|g| g.view([-1])).collect::<Vec<_>>(), 0)
 }
 
-/// cos(g_l, g_val) for every level of every factor; 0 for a level no probe image drew.
-#[allow(clippy::too_many_arguments)]
-fn level_alignment(
-    data: &RefineData,
-    model: &Mlp,
-    params: &[Tensor],
-    x: &Tensor,
-    y: &Tensor,
-    a: &[f64],
-    val_x: &Tensor,
-    val_y: &Tensor,
-) -> Vec<Vec<f64>> {
+/// cos(g_l, g_val) at `model` for every level of every factor; 0 for a level that no probe
+/// image drew.
+fn level_alignment(data: &RefineData, model: &Mlp, sets: &Sets, a: &[f64]) -> Vec<Vec<f64>> {
+    let params = model.vs.trainable_variables();
     let g_val = flat_grad(
-        &per_image_loss(model, val_x, val_y).mean(Kind::Float),
-        params,
+        &per_image_loss(model, &sets.val_x, &sets.val_y).mean(Kind::Float),
+        &params,
     );
-    let losses = per_image_loss(model, x, y);
+    let losses = per_image_loss(model, &sets.probe_x, &sets.probe_y);
     data.draws
         .iter()
         .zip(&data.proposal)
@@ -166,7 +174,7 @@ fn level_alignment(
                         return 0.0;
                     }
                     let mask = Tensor::from_slice(&m) / total;
-                    let g = flat_grad(&(&losses * mask).sum(Kind::Float), params);
+                    let g = flat_grad(&(&losses * mask).sum(Kind::Float), &params);
                     cosine(&g, &g_val)
                 })
                 .collect()

@@ -38,6 +38,8 @@ pub struct RefineOptions {
     pub hidden: i64,
     /// Full-batch Adam steps per model.
     pub train_iterations: usize,
+    /// Points of each training run where the alignment is taken (and averaged).
+    pub checkpoints: usize,
     pub learning_rate: f64,
     pub weight_decay: f64,
     pub seed: u64,
@@ -51,6 +53,7 @@ impl Default for RefineOptions {
             floor: 0.05,
             hidden: 32,
             train_iterations: 200,
+            checkpoints: 4,
             learning_rate: 0.01,
             weight_decay: 1e-3,
             seed: 0,
