@@ -1,11 +1,12 @@
 //! AutoSimulate-style refinement of level weights by gradient alignment.
 //!
 //! A small MLP classifier is trained on the probe pool's features (labels: the images'
-//! classes) with per-image importance weights from the current level weights. Then, at that
-//! model, g_val is the gradient of the validation loss and g_l, for each level l of each
-//! factor, the gradient of the training loss restricted to the probe images that drew l.
-//! A small step on level l's images moves the validation loss by about -eta g_l . g_val, so
-//! levels whose gradient points the same way as g_val help: mirror descent raises them,
+//! classes) with per-image importance weights from the current level weights. At a few
+//! points of that training run, g_val is the gradient of the validation loss and g_l, for
+//! each level l of each factor, the gradient of the training loss restricted to the probe
+//! images that drew l; cos(g_l, g_val) is averaged over those points. A small step on level
+//! l's images moves the validation loss by about -lr g_l . g_val, so levels whose gradient
+//! points the same way as g_val help: mirror descent raises them,
 //! w_l <- w_l exp(eta cos(g_l, g_val)), then renormalises with the fit's floor. The model is
 //! retrained from the same seeded initialisation at every step.
 //!
