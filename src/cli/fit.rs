@@ -1,8 +1,11 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
 use super::{CliError, CliResult};
+use crate::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
 use crate::fit::optimise::FitOptions;
 use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
+use crate::fit::refine::{self, RefineOptions, Refinement};
 use crate::fit::run::{describe_probe, describe_target, fit_round, Measure};
+use crate::fit::val_set::ValSet;
 use crate::fit::{report, FactorLevels, LevelWeights};
 use crate::preset::Preset;
 use serde_yaml::{Mapping, Value};
@@ -45,10 +48,28 @@ pub struct FitArgs {
     /// Folder for probe renders and the report (default: <out without extension>.fit/).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
+    /// Image features to match: handcrafted descriptors, a trained checkpoint's pooled
+    /// penultimate features, or both concatenated.
+    #[arg(long, value_enum, default_value = "descriptors")]
+    pub features: FeatureKind,
+    /// A `synthgen train` checkpoint (<run>/checkpoint-last.safetensors, with its .json)
+    /// for --features checkpoint|both.
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<PathBuf>,
+    /// Where the checkpoint features are computed.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub device: FeatureDevice,
+    /// A small labelled real validation set (<dir>/<class>/<image>, the preset's class
+    /// names): refines the fitted weights so a model trained on the probe does well on it.
+    #[arg(long, value_name = "DIR")]
+    pub val: Option<PathBuf>,
+    /// Refinement steps with --val.
+    #[arg(long, default_value_t = 5)]
+    pub val_steps: usize,
 }
 
 pub fn run(args: FitArgs) -> CliResult {
-    let input = |e: FitError| CliError::Input(e.to_string());
+    let input = fit_failure;
     if !(args.holdout > 0.0 && args.holdout < 1.0) {
         return Err(CliError::Input(format!(
             "--holdout must lie strictly between 0 and 1 (got {})",
@@ -58,6 +79,10 @@ pub fn run(args: FitArgs) -> CliResult {
     let preset =
         Preset::load(&args.preset, &args.set).map_err(|e| CliError::Input(e.to_string()))?;
     let space = space_of(&preset).map_err(input)?;
+    // Feature source and validation set first: their errors must not wait for a render.
+    let source = FeatureSource::open(args.features, args.checkpoint.as_deref(), args.device)
+        .map_err(|e| fit_failure(e.into()))?;
+    let val = open_val(&args, &preset)?;
     let work = args
         .work
         .clone()
@@ -82,6 +107,7 @@ pub fn run(args: FitArgs) -> CliResult {
         && target_items.iter().all(|i| i.mask.is_some());
     let t0 = Instant::now();
     let target = describe_target(
+        &source,
         &args.target,
         &target_items,
         with_mask,
@@ -89,7 +115,8 @@ pub fn run(args: FitArgs) -> CliResult {
         args.seed,
     )
     .map_err(input)?;
-    let (mut probe, mut probe_unreadable) = describe_probe(&mut pool, with_mask);
+    let (mut probe, mut probe_unreadable) =
+        describe_probe(&source, &mut pool, with_mask).map_err(input)?;
     let describe_s = t0.elapsed().as_secs_f64();
     tracing::info!(
         "descriptors: {} target ({} unreadable skipped), {} probe in {describe_s:.1} s",
@@ -132,15 +159,30 @@ pub fn run(args: FitArgs) -> CliResult {
             weights: start.clone(),
         };
         pool = render_probe(&args, &preset, &current, &work, rounds.len())?;
-        let (p, u) = describe_probe(&mut pool, with_mask);
+        let (p, u) = describe_probe(&source, &mut pool, with_mask).map_err(input)?;
         probe = p;
         probe_unreadable += u;
     }
     let fit_s = t1.elapsed().as_secs_f64();
     let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
+    let refinement = match &val {
+        Some(val) => Some(refine_weights(
+            &args,
+            &source,
+            val,
+            &pool,
+            &probe,
+            with_mask,
+            &last.result.weights,
+        )?),
+        None => None,
+    };
     let fitted = LevelWeights {
         factors: space.clone(),
-        weights: last.result.weights.clone(),
+        weights: refinement
+            .as_ref()
+            .map_or(&last.result.weights, |r| &r.after().weights)
+            .clone(),
     };
     let mut info = Mapping::new();
     let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);
@@ -160,6 +202,12 @@ pub fn run(args: FitArgs) -> CliResult {
     put("mask_statistics", Value::Bool(with_mask));
     put("describe_seconds", num(describe_s));
     put("fit_seconds", num(fit_s));
+    put("features", Value::String(source.describe_source()));
+    if let Some(r) = &refinement {
+        let (problem, kph) = measure.problem(&pool, &probe);
+        let mmd = measure.held_mmd2(&problem, &kph, &problem.image_weights(&fitted.weights));
+        put("refinement", refinement_record(&args, r, mmd));
+    }
     let text = fitted.to_yaml(&preset.name, Value::Mapping(info));
     crate::dataset::atomic::write_atomic(&args.out, text.as_bytes())?;
     write_report(
@@ -171,6 +219,7 @@ pub fn run(args: FitArgs) -> CliResult {
         first,
         last,
         &pool,
+        refinement.as_ref(),
     )?;
     println!(
         "wrote {} (held-out MMD^2 {:.5} -> {:.5}; report in {})",
@@ -200,18 +249,23 @@ fn write_report(
     first: &crate::fit::run::Round,
     last: &crate::fit::run::Round,
     last_pool: &ProbePool,
+    refinement: Option<&Refinement>,
 ) -> CliResult {
     report::bar_chart(space, before, after).save(work.join("weights.png"))?;
     report::sample_grid(&first_pool.items, &first.proposal_image_weights, 4, 64, 1)
         .save(work.join("grid_before.png"))?;
     report::sample_grid(&last_pool.items, &last.result.image_weights, 4, 64, 1)
         .save(work.join("grid_after.png"))?;
-    let md = format!(
+    let mut md = format!(
         "# Fit report\n\nHeld-out MMD^2: {:.5} before, {:.5} after.\n\nweights.png: one group of bars per factor, in this order (grey: before, blue: after).\n\n{}",
         first.held_before,
         last.held_after,
         report::weights_table(space, before, after)
     );
+    if let Some(r) = refinement {
+        md.push('\n');
+        md.push_str(&refine::report_section(space, r));
+    }
     crate::dataset::atomic::write_atomic(&work.join("report.md"), md.as_bytes())?;
     Ok(())
 }
@@ -262,4 +316,81 @@ fn render_probe(
     }
     let space = space_of(preset).map_err(|e| CliError::Input(e.to_string()))?;
     ProbePool::load(&out, &space).map_err(|e| CliError::Input(e.to_string()))
+}
+
+/// Fit errors exit 2 unless libtorch failed while computing checkpoint features.
+fn fit_failure(e: FitError) -> CliError {
+    match &e {
+        FitError::Features(f) if !f.is_input_error() => CliError::Run(e.into()),
+        _ => CliError::Input(e.to_string()),
+    }
+}
+
+/// The --val folder, listed and checked before any render.
+fn open_val(args: &FitArgs, preset: &Preset) -> Result<Option<ValSet>, CliError> {
+    let Some(dir) = &args.val else {
+        return Ok(None);
+    };
+    if !cfg!(feature = "train") {
+        return Err(CliError::Input(
+            "--val trains a small model, but this synthgen was built without the train feature; rebuild with default features".into(),
+        ));
+    }
+    ValSet::open(dir, &preset.classes)
+        .map(Some)
+        .map_err(|e| CliError::Input(e.to_string()))
+}
+
+fn refine_weights(
+    args: &FitArgs,
+    source: &FeatureSource,
+    val: &ValSet,
+    pool: &ProbePool,
+    probe: &crate::fit::mmd::Features,
+    with_mask: bool,
+    start: &[Vec<f64>],
+) -> Result<Refinement, CliError> {
+    let opts = RefineOptions {
+        steps: args.val_steps,
+        seed: args.seed,
+        ..RefineOptions::default()
+    };
+    let r = refine::refine(source, val, pool, probe, with_mask, start, &opts).map_err(|e| {
+        if e.is_input_error() {
+            CliError::Input(e.to_string())
+        } else {
+            CliError::Run(e.into())
+        }
+    })?;
+    let (b, a) = (r.before().val, r.after().val);
+    tracing::info!(
+        "--val refinement: validation loss {:.4} -> {:.4}, accuracy {:.3} -> {:.3} ({} steps)",
+        b.loss,
+        a.loss,
+        b.accuracy,
+        a.accuracy,
+        r.steps.len() - 1
+    );
+    Ok(r)
+}
+
+/// The weights file's `fit.refinement` record.
+fn refinement_record(args: &FitArgs, r: &Refinement, heldout_mmd2: f64) -> Value {
+    let mut m = Mapping::new();
+    let mut put = |k: &str, v: Value| m.insert(Value::String(k.into()), v);
+    let dir = args
+        .val
+        .as_ref()
+        .map_or(String::new(), |d| d.display().to_string());
+    put("val", Value::String(dir));
+    put("val_images", int(r.val_images as u64));
+    put("val_unreadable", int(r.val_unreadable as u64));
+    put("probe_images", int(r.probe_images as u64));
+    put("steps", int((r.steps.len() - 1) as u64));
+    put("val_loss_before", num(r.before().val.loss));
+    put("val_loss_after", num(r.after().val.loss));
+    put("val_accuracy_before", num(r.before().val.accuracy));
+    put("val_accuracy_after", num(r.after().val.accuracy));
+    put("heldout_mmd2_refined", num(heldout_mmd2));
+    Value::Mapping(m)
 }

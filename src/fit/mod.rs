@@ -2,14 +2,23 @@
 //! each variation factor should be rendered (see docs/FIT.md).
 //!
 //! `levels` maps preset parameters to levels, `weights` is the overlay file, `descriptors`
-//! turns images into feature vectors, `mmd` builds kernels and `optimise` fits the weights.
+//! turns images into feature vectors (`features` chooses them, a checkpoint's from
+//! `deep_features`, or both), `mmd` builds kernels and `optimise` fits the weights;
+//! `val_set`, `refine` and `align` refine them on a labelled validation set (`--val`).
+#[cfg(feature = "train")]
+pub mod align;
+#[cfg(feature = "train")]
+pub mod deep_features;
 pub mod descriptors;
+pub mod features;
 pub mod levels;
 pub mod mmd;
 pub mod optimise;
 pub mod pool;
+pub mod refine;
 pub mod report;
 pub mod run;
+pub mod val_set;
 pub mod weights;
 
 pub use levels::{fit_space, FactorLevels, Levels, FIT_FACTORS};

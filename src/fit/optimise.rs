@@ -72,24 +72,34 @@ impl Problem {
 
     /// Normalised importance weights of the probe images under level weights `w`.
     pub fn image_weights(&self, w: &[Vec<f64>]) -> Vec<f64> {
-        let n = self.len();
-        let mut logr = vec![0.0f64; n];
-        for (f, draws) in self.draws.iter().enumerate() {
-            for (i, levels) in draws.iter().enumerate() {
-                for l in levels {
-                    logr[i] += w[f][*l].max(1e-300).ln() - self.proposal[f][*l].max(1e-12).ln();
-                }
-            }
-        }
-        let max = logr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-        let r: Vec<f64> = logr.iter().map(|x| (x - max).exp()).collect();
-        let s: f64 = r.iter().sum();
-        r.iter().map(|x| x / s).collect()
+        importance_weights(&self.draws, &self.proposal, w, self.len())
     }
 
     pub fn mmd2(&self, w: &[Vec<f64>]) -> f64 {
         weighted_mmd2(&self.kpp, &self.kpt, self.ktt, &self.image_weights(w))
     }
+}
+
+/// Normalised importance weights of `n` probe images (levels `draws[f][i]`, drawn from
+/// `proposal`) under level weights `w`.
+pub fn importance_weights(
+    draws: &[Vec<Vec<usize>>],
+    proposal: &[Vec<f64>],
+    w: &[Vec<f64>],
+    n: usize,
+) -> Vec<f64> {
+    let mut logr = vec![0.0f64; n];
+    for (f, draws) in draws.iter().enumerate() {
+        for (i, levels) in draws.iter().enumerate() {
+            for l in levels {
+                logr[i] += w[f][*l].max(1e-300).ln() - proposal[f][*l].max(1e-12).ln();
+            }
+        }
+    }
+    let max = logr.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let r: Vec<f64> = logr.iter().map(|x| (x - max).exp()).collect();
+    let s: f64 = r.iter().sum();
+    r.iter().map(|x| x / s).collect()
 }
 
 pub fn ess(a: &[f64]) -> f64 {

@@ -24,6 +24,8 @@ pub enum FitError {
     },
     #[error("probe {dir}: {message}")]
     Probe { dir: String, message: String },
+    #[error(transparent)]
+    Features(#[from] super::features::FeatureError),
     #[error("preset {preset} has no factor with two or more levels to reweight; a fit needs a preset that varies scale, camera, light, material or background")]
     NothingToFit { preset: String },
 }

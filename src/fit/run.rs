@@ -1,7 +1,8 @@
 //! One fit, from image sets to weights: descriptors, a fixed measure (standardisation and
 //! kernel from the training target, so probe rounds are comparable), the optimiser, and the
 //! held-out MMD before and after.
-use super::descriptors::{describe_all, ImageItem};
+use super::descriptors::ImageItem;
+use super::features::FeatureSource;
 use super::mmd::{weighted_mmd2, Features, Kernel, Standardiser};
 use super::optimise::{fit, FitOptions, FitResult, Problem};
 use super::pool::{FitError, ProbePool, MIN_TARGET_IMAGES};
@@ -18,16 +19,17 @@ pub struct Target {
     pub unreadable: usize,
 }
 
-/// Describes the target images (unreadable ones skipped and counted) and holds out a seeded
-/// random `holdout` fraction (at least one image on each side).
+/// Describes the target images with `source` (unreadable ones skipped and counted) and
+/// holds out a seeded random `holdout` fraction (at least one image on each side).
 pub fn describe_target(
+    source: &FeatureSource,
     dir: &Path,
     items: &[ImageItem],
     with_mask: bool,
     holdout: f64,
     seed: u64,
 ) -> Result<Target, FitError> {
-    let feats = describe_all(items, with_mask);
+    let feats = source.describe(items, with_mask)?;
     let unreadable = feats.iter().filter(|f| f.is_none()).count();
     let mut ok: Vec<(ImageItem, Vec<f32>)> = items
         .iter()
@@ -57,14 +59,18 @@ pub fn describe_target(
     })
 }
 
-/// Describes the probe images and drops the unreadable ones from the pool.
-pub fn describe_probe(pool: &mut ProbePool, with_mask: bool) -> (Features, usize) {
-    let feats = describe_all(&pool.items, with_mask);
+/// Describes the probe images with `source` and drops the unreadable ones from the pool.
+pub fn describe_probe(
+    source: &FeatureSource,
+    pool: &mut ProbePool,
+    with_mask: bool,
+) -> Result<(Features, usize), FitError> {
+    let feats = source.describe(&pool.items, with_mask)?;
     let keep: Vec<bool> = feats.iter().map(Option::is_some).collect();
     pool.retain(&keep);
     let rows: Vec<Vec<f32>> = feats.into_iter().flatten().collect();
     let dropped = keep.iter().filter(|k| !**k).count();
-    (Features::from_rows(&rows), dropped)
+    Ok((Features::from_rows(&rows), dropped))
 }
 
 /// The fixed units of a fit: standardised target features and the kernel on them.
