@@ -102,12 +102,7 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
     within(&m.roughness, &at("material.roughness"), 0.0, 1.0)?;
     within(&m.metallic, &at("material.metallic"), 0.0, 1.0)?;
     positive(&m.pattern_scale, &at("material.pattern_scale"))?;
-    within(
-        &m.pattern_detail,
-        &at("material.pattern_detail"),
-        0.0,
-        15.0,
-    )?;
+    within(&m.pattern_detail, &at("material.pattern_detail"), 0.0, 15.0)?;
     within(
         &m.pattern_distortion,
         &at("material.pattern_distortion"),
@@ -126,12 +121,7 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
 
     let w = &l.world;
     one_of(&w.kind, &at("light.world.kind"), WORLD_KINDS)?;
-    within(
-        &w.strength,
-        &at("light.world.strength"),
-        0.0,
-        f64::INFINITY,
-    )?;
+    within(&w.strength, &at("light.world.strength"), 0.0, f64::INFINITY)?;
     if w.hdri_folder.is_none() {
         let mut known = BUNDLED_HDRIS.to_vec();
         known.push(ALL_HDRIS);
@@ -169,11 +159,7 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
     )?;
     within(&b.saturation, &at("background.saturation"), 0.0, 1.0)?;
     within(&b.value, &at("background.value"), 0.0, 1.0)?;
-    one_of(
-        &b.pattern,
-        &at("background.pattern"),
-        BACKGROUND_PATTERNS,
-    )?;
+    one_of(&b.pattern, &at("background.pattern"), BACKGROUND_PATTERNS)?;
     positive(&b.pattern_scale, &at("background.pattern_scale"))?;
     within(&b.crop_size, &at("background.crop_size"), 0.01, 1.0)?;
     Ok(())
@@ -213,7 +199,9 @@ fn check_class_factors(p: &Preset, class: &str, f: &Factors) -> Result<(), Issue
         if mine != shared {
             return Err(issue(
                 &format!("{prefix}.{field}"),
-                format!("must be the same folder as factors.{field}; set folders in `factors:` only"),
+                format!(
+                    "must be the same folder as factors.{field}; set folders in `factors:` only"
+                ),
             ));
         }
     }

@@ -301,7 +301,10 @@ fn merge(base: &mut Value, child: Value) {
 /// preset, whose entries are already complete, loads to the same thing).
 fn complete_class_factors(merged: &mut Value) {
     let Value::Mapping(top) = merged else { return };
-    let shared = top.get("factors").cloned().unwrap_or(Value::Mapping(Mapping::new()));
+    let shared = top
+        .get("factors")
+        .cloned()
+        .unwrap_or(Value::Mapping(Mapping::new()));
     if let Some(Value::Mapping(classes)) = top.get_mut("class_factors") {
         for (_, entry) in classes.iter_mut() {
             let mut full = shared.clone();
