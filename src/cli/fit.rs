@@ -1,5 +1,6 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
 use super::{CliError, CliResult};
+use crate::fit::classes::{fit_per_class, PerClassMode};
 use crate::fit::optimise::FitOptions;
 use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
 use crate::fit::run::{describe_probe, describe_target, fit_round, Measure};
@@ -45,6 +46,10 @@ pub struct FitArgs {
     /// Folder for probe renders and the report (default: <out without extension>.fit/).
     #[arg(long, value_name = "DIR")]
     pub work: Option<PathBuf>,
+    /// Per-class weights when the target is labelled (class subfolders, or a rendered
+    /// dataset): `auto` fits them, `off` keeps class-agnostic weights only.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub per_class: PerClassMode,
 }
 
 pub fn run(args: FitArgs) -> CliResult {
@@ -136,12 +141,24 @@ pub fn run(args: FitArgs) -> CliResult {
         probe = p;
         probe_unreadable += u;
     }
-    let fit_s = t1.elapsed().as_secs_f64();
     let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
     let fitted = LevelWeights {
         factors: space.clone(),
         weights: last.result.weights.clone(),
     };
+    // Per class on the last probe round, starting from the class-agnostic weights.
+    let per_class = fit_per_class(
+        args.per_class,
+        &args.target,
+        &preset.classes,
+        &target,
+        &measure,
+        &pool,
+        &probe,
+        &fitted.weights,
+        &opts,
+    );
+    let fit_s = t1.elapsed().as_secs_f64();
     let mut info = Mapping::new();
     let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);
     put("target", Value::String(args.target.display().to_string()));
@@ -160,7 +177,12 @@ pub fn run(args: FitArgs) -> CliResult {
     put("mask_statistics", Value::Bool(with_mask));
     put("describe_seconds", num(describe_s));
     put("fit_seconds", num(fit_s));
-    let text = fitted.to_yaml(&preset.name, Value::Mapping(info));
+    put("per_class", per_class.record());
+    let text = fitted.to_yaml_with_classes(
+        &preset.name,
+        Value::Mapping(info),
+        &per_class.weights(&space),
+    );
     crate::dataset::atomic::write_atomic(&args.out, text.as_bytes())?;
     write_report(
         &work,
@@ -171,6 +193,7 @@ pub fn run(args: FitArgs) -> CliResult {
         first,
         last,
         &pool,
+        &per_class.report(&space, &fitted.weights),
     )?;
     println!(
         "wrote {} (held-out MMD^2 {:.5} -> {:.5}; report in {})",
@@ -200,6 +223,7 @@ fn write_report(
     first: &crate::fit::run::Round,
     last: &crate::fit::run::Round,
     last_pool: &ProbePool,
+    per_class_md: &str,
 ) -> CliResult {
     report::bar_chart(space, before, after).save(work.join("weights.png"))?;
     report::sample_grid(&first_pool.items, &first.proposal_image_weights, 4, 64, 1)
@@ -207,7 +231,7 @@ fn write_report(
     report::sample_grid(&last_pool.items, &last.result.image_weights, 4, 64, 1)
         .save(work.join("grid_after.png"))?;
     let md = format!(
-        "# Fit report\n\nHeld-out MMD^2: {:.5} before, {:.5} after.\n\nweights.png: one group of bars per factor, in this order (grey: before, blue: after).\n\n{}",
+        "# Fit report\n\nHeld-out MMD^2: {:.5} before, {:.5} after.\n\nweights.png: one group of bars per factor, in this order (grey: before, blue: after).\n\n{}{per_class_md}",
         first.held_before,
         last.held_after,
         report::weights_table(space, before, after)

@@ -2,7 +2,9 @@
 //! each variation factor should be rendered (see docs/FIT.md).
 //!
 //! `levels` maps preset parameters to levels, `weights` is the overlay file, `descriptors`
-//! turns images into feature vectors, `mmd` builds kernels and `optimise` fits the weights.
+//! turns images into feature vectors, `mmd` builds kernels and `optimise` fits the weights;
+//! `classes` adds per-class weights when the target is labelled.
+pub mod classes;
 pub mod descriptors;
 pub mod levels;
 pub mod mmd;
