@@ -1,6 +1,6 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
 use super::{CliError, CliResult};
-use crate::fit::classes::{fit_per_class, PerClassMode};
+use crate::fit::classes::{fit_per_class, PerClassInputs, PerClassMode};
 use crate::fit::optimise::FitOptions;
 use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
 use crate::fit::run::{describe_probe, describe_target, fit_round, Measure};
@@ -146,18 +146,27 @@ pub fn run(args: FitArgs) -> CliResult {
         factors: space.clone(),
         weights: last.result.weights.clone(),
     };
-    // Per class on the last probe round, starting from the class-agnostic weights.
-    let per_class = fit_per_class(
-        args.per_class,
-        &args.target,
-        &preset.classes,
-        &target,
-        &measure,
-        &pool,
-        &probe,
-        &fitted.weights,
-        &opts,
-    );
+    // Per class, starting from the class-agnostic weights; a round left in --rounds may
+    // render a probe from them when a class's share of the last pool is too thin.
+    let rounds_left = (args.rounds as usize).saturating_sub(rounds.len());
+    let inputs = PerClassInputs {
+        mode: args.per_class,
+        target_dir: &args.target,
+        classes: &preset.classes,
+        target: &target,
+        measure: &measure,
+        agnostic: &fitted.weights,
+        opts: &opts,
+    };
+    let per_class = fit_per_class(&inputs, &pool, &probe, || {
+        if rounds_left == 0 {
+            return Ok(None);
+        }
+        let mut p = render_probe(&args, &preset, &fitted, &work, rounds.len())?;
+        let (f, u) = describe_probe(&mut p, with_mask);
+        probe_unreadable += u;
+        Ok::<_, CliError>(Some((p, f)))
+    })?;
     let fit_s = t1.elapsed().as_secs_f64();
     let mut info = Mapping::new();
     let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);

@@ -9,7 +9,7 @@
 use super::descriptors::ImageItem;
 use super::levels::FactorLevels;
 use super::mmd::Features;
-use super::optimise::{fit, FitOptions};
+use super::optimise::{ess, fit, importance_weights, FitOptions};
 use super::pool::{ProbePool, MIN_TARGET_IMAGES};
 use super::run::{Measure, Target};
 use super::LevelWeights;
@@ -124,6 +124,8 @@ pub struct PerClass {
     /// Why there are no per-class weights (off, or the target is unlabelled); None when
     /// classes were considered.
     pub skipped: Option<String>,
+    /// Which probe pool the classes were fitted on.
+    pub probe_from: String,
     pub classes: Vec<ClassFit>,
 }
 
@@ -131,6 +133,7 @@ impl PerClass {
     pub fn skipped(reason: String) -> Self {
         PerClass {
             skipped: Some(reason),
+            probe_from: String::new(),
             classes: Vec::new(),
         }
     }
@@ -158,6 +161,7 @@ impl PerClass {
             return Value::String(format!("class-agnostic only: {reason}"));
         }
         let mut all = Mapping::new();
+        all.insert("probe".into(), Value::String(self.probe_from.clone()));
         for c in &self.classes {
             let mut m = Mapping::new();
             let mut put = |k: &str, v: Value| m.insert(Value::String(k.into()), v);
@@ -195,6 +199,7 @@ impl PerClass {
             s.push_str(&format!("Class-agnostic only: {reason}.\n"));
             return s;
         }
+        s.push_str(&format!("Classes fitted on {}.\n\n", self.probe_from));
         s.push_str("Held-out MMD^2 of each class's target images: probe as rendered, class-agnostic weights (before), the class's own weights (after).\n\n| class | target (held out) | probe | probe MMD^2 | before | after |\n|---|---|---|---|---|---|\n");
         for c in &self.classes {
             let head = format!(
@@ -231,36 +236,49 @@ impl PerClass {
     }
 }
 
+/// What the per-class step needs from the class-agnostic fit.
+pub struct PerClassInputs<'a> {
+    pub mode: PerClassMode,
+    pub target_dir: &'a Path,
+    /// The preset's classes.
+    pub classes: &'a [String],
+    pub target: &'a Target,
+    pub measure: &'a Measure,
+    /// The class-agnostic weights: every class's starting point.
+    pub agnostic: &'a [Vec<f64>],
+    pub opts: &'a FitOptions,
+}
+
 /// The per-class step of `synthgen fit`: labels the target and fits each class with enough
-/// data on the probe images of that class (`pool`/`probe`, the last probe round), starting
-/// from the class-agnostic `agnostic` weights.
-#[allow(clippy::too_many_arguments)]
-pub fn fit_per_class(
-    mode: PerClassMode,
-    dir: &Path,
-    classes: &[String],
-    target: &Target,
-    measure: &Measure,
+/// data on the probe images of that class, starting from the class-agnostic weights.
+///
+/// The class-agnostic fit leaves its pool's effective sample size near the guard, and a
+/// class holds only its share of the pool, so the class-agnostic weights are often already
+/// below the guard within a class. Then `fresh_round` is asked for a probe rendered from the
+/// class-agnostic weights (`Ok(None)`: no round left); without one such a class keeps the
+/// class-agnostic weights.
+pub fn fit_per_class<E>(
+    inp: &PerClassInputs,
     pool: &ProbePool,
     probe: &Features,
-    agnostic: &[Vec<f64>],
-    opts: &FitOptions,
-) -> PerClass {
-    if mode == PerClassMode::Off {
-        return PerClass::skipped("--per-class off".into());
+    fresh_round: impl FnOnce() -> Result<Option<(ProbePool, Features)>, E>,
+) -> Result<PerClass, E> {
+    if inp.mode == PerClassMode::Off {
+        return Ok(PerClass::skipped("--per-class off".into()));
     }
+    let target = inp.target;
     let items: Vec<ImageItem> = target
         .train_items
         .iter()
         .chain(&target.held_items)
         .cloned()
         .collect();
-    let labels = match target_labels(dir, &items, classes) {
+    let labels = match target_labels(inp.target_dir, &items, inp.classes) {
         Labelling::Labelled(l) => l,
         Labelling::Unlabelled(reason) => {
             let reason = format!("the target is not labelled ({reason})");
             tracing::info!("per-class weights: none, {reason}");
-            return PerClass::skipped(reason);
+            return Ok(PerClass::skipped(reason));
         }
     };
     let rows_of = |items: &[ImageItem], class: &str| -> Vec<usize> {
@@ -268,64 +286,99 @@ pub fn fit_per_class(
             .filter(|i| labels.get(&items[*i].path).is_some_and(|c| c == class))
             .collect()
     };
-    let mut sorted = classes.to_vec();
-    sorted.sort();
-    let fits = sorted
+    let mut classes = inp.classes.to_vec();
+    classes.sort();
+    let rows: Vec<(Vec<usize>, Vec<usize>)> = classes
         .iter()
-        .map(|class| {
-            let train = rows_of(&target.train_items, class);
-            let held = rows_of(&target.held_items, class);
+        .map(|c| {
+            (
+                rows_of(&target.train_items, c),
+                rows_of(&target.held_items, c),
+            )
+        })
+        .collect();
+    let enough_target = |(train, held): &(Vec<usize>, Vec<usize>)| {
+        train.len() >= MIN_TARGET_IMAGES && held.len() >= MIN_CLASS_HELD
+    };
+    let thin = |pool: &ProbePool, class: &str| {
+        let idx = pool.indices_of(class);
+        idx.len() < MIN_CLASS_PROBE
+            || start_ess(pool, &idx, inp.agnostic) < inp.opts.min_ess(idx.len())
+    };
+    let needs_round = classes
+        .iter()
+        .zip(&rows)
+        .any(|(c, r)| enough_target(r) && thin(pool, c));
+    let fresh = if needs_round { fresh_round()? } else { None };
+    let (pool, probe, probe_from) = match &fresh {
+        Some((p, f)) => (p, f, "a round rendered from the class-agnostic weights"),
+        None => (pool, probe, "the class-agnostic fit's last round"),
+    };
+    let fits = classes
+        .iter()
+        .zip(rows)
+        .map(|(class, (train, held))| {
             let probe_rows = pool.indices_of(class);
-            let mut c = ClassFit {
-                class: class.clone(),
-                target_train: train.len(),
-                target_held: held.len(),
-                probe: probe_rows.len(),
-                outcome: ClassOutcome::KeptAgnostic {
-                    reason: String::new(),
-                },
-            };
-            c.outcome = if train.len() < MIN_TARGET_IMAGES
-                || held.len() < MIN_CLASS_HELD
-                || probe_rows.len() < MIN_CLASS_PROBE
-            {
-                let reason = format!(
-                    "{} training and {} held-out target images, {} probe images (needs {MIN_TARGET_IMAGES}, {MIN_CLASS_HELD} and {MIN_CLASS_PROBE})",
-                    train.len(),
-                    held.len(),
-                    probe_rows.len()
-                );
-                tracing::info!("class {class}: keeps the class-agnostic weights: {reason}");
-                ClassOutcome::KeptAgnostic { reason }
+            let n = probe_rows.len();
+            let outcome = if !enough_target(&(train.clone(), held.clone())) || n < MIN_CLASS_PROBE {
+                ClassOutcome::KeptAgnostic {
+                    reason: format!(
+                        "{} training and {} held-out target images, {n} probe images (needs {MIN_TARGET_IMAGES}, {MIN_CLASS_HELD} and {MIN_CLASS_PROBE})",
+                        train.len(),
+                        held.len(),
+                    ),
+                }
+            } else if thin(pool, class) {
+                ClassOutcome::KeptAgnostic {
+                    reason: format!(
+                        "under the class-agnostic weights its {n} probe images count as {:.0} (the guard needs {:.0}); allow one more probe round with --rounds or a larger --probe-size",
+                        start_ess(pool, &probe_rows, inp.agnostic),
+                        inp.opts.min_ess(n)
+                    ),
+                }
             } else {
-                let sub = class_measure(measure, &train, &held);
+                let sub = class_measure(inp.measure, &train, &held);
                 fit_class(
                     &sub,
                     &pool.subset(&probe_rows),
                     &probe.select(&probe_rows),
-                    agnostic,
-                    opts,
+                    inp.agnostic,
+                    inp.opts,
                 )
             };
-            if let ClassOutcome::Fitted {
-                held_agnostic,
-                held_after,
-                ess,
-                ..
-            } = &c.outcome
-            {
-                tracing::info!(
-                    "class {class}: held-out MMD^2 {held_agnostic:.5} (class-agnostic) -> {held_after:.5}, ESS {ess:.0} of {}",
-                    c.probe
-                );
+            match &outcome {
+                ClassOutcome::Fitted {
+                    held_agnostic,
+                    held_after,
+                    ess,
+                    ..
+                } => tracing::info!(
+                    "class {class}: held-out MMD^2 {held_agnostic:.5} (class-agnostic) -> {held_after:.5}, ESS {ess:.0} of {n}"
+                ),
+                ClassOutcome::KeptAgnostic { reason } => {
+                    tracing::info!("class {class}: keeps the class-agnostic weights: {reason}")
+                }
             }
-            c
+            ClassFit {
+                class: class.clone(),
+                target_train: train.len(),
+                target_held: held.len(),
+                probe: n,
+                outcome,
+            }
         })
         .collect();
-    PerClass {
+    Ok(PerClass {
         skipped: None,
+        probe_from: probe_from.to_string(),
         classes: fits,
-    }
+    })
+}
+
+/// The effective sample size of the images `idx` of `pool` under level weights `w`.
+fn start_ess(pool: &ProbePool, idx: &[usize], w: &[Vec<f64>]) -> f64 {
+    let sub = pool.subset(idx);
+    ess(&importance_weights(idx.len(), &sub.draws, &sub.proposal, w))
 }
 
 /// The class-agnostic units restricted to one class's target rows.
