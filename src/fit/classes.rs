@@ -297,7 +297,7 @@ pub fn fit_per_class<E>(
             )
         })
         .collect();
-    let enough_target = |(train, held): &(Vec<usize>, Vec<usize>)| {
+    let enough_target = |train: &[usize], held: &[usize]| {
         train.len() >= MIN_TARGET_IMAGES && held.len() >= MIN_CLASS_HELD
     };
     let thin = |pool: &ProbePool, class: &str| {
@@ -308,7 +308,7 @@ pub fn fit_per_class<E>(
     let needs_round = classes
         .iter()
         .zip(&rows)
-        .any(|(c, r)| enough_target(r) && thin(pool, c));
+        .any(|(c, (train, held))| enough_target(train, held) && thin(pool, c));
     let fresh = if needs_round { fresh_round()? } else { None };
     let (pool, probe, probe_from) = match &fresh {
         Some((p, f)) => (p, f, "a round rendered from the class-agnostic weights"),
@@ -320,7 +320,7 @@ pub fn fit_per_class<E>(
         .map(|(class, (train, held))| {
             let probe_rows = pool.indices_of(class);
             let n = probe_rows.len();
-            let outcome = if !enough_target(&(train.clone(), held.clone())) || n < MIN_CLASS_PROBE {
+            let outcome = if !enough_target(&train, &held) || n < MIN_CLASS_PROBE {
                 ClassOutcome::KeptAgnostic {
                     reason: format!(
                         "{} training and {} held-out target images, {n} probe images (needs {MIN_TARGET_IMAGES}, {MIN_CLASS_HELD} and {MIN_CLASS_PROBE})",
