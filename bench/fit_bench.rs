@@ -64,12 +64,14 @@ fn main() {
         held: Features::from_rows(&rows[..held_n]),
         train: Features::from_rows(&rows[held_n..]),
         held_items: Vec::new(),
+        train_items: Vec::new(),
         unreadable: 0,
     };
     let probe = Features::from_rows(&pf.into_iter().flatten().collect::<Vec<_>>());
     let measure = Measure::new(&target, &probe);
     let pool = ProbePool {
         dir: dir.join("probe"),
+        classes: vec![String::new(); probe_items.len()],
         items: probe_items,
         draws: (0..LEVELS.len())
             .map(|f| probe_levels.iter().map(|l| vec![l[f]]).collect())

@@ -160,6 +160,11 @@ fn planted_background_weights_are_recovered() {
         serde_yaml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     let fit = &w["fit"];
     assert_eq!(fit["target_unreadable"].as_f64(), Some(1.0), "{fit:?}");
+    // A flat folder is not labelled: class-agnostic weights only.
+    assert!(fit["per_class"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("class-agnostic only: the target is not labelled")));
+    assert!(w["classes"].is_null(), "{w:?}");
     let before = fit["heldout_mmd2_before"].as_f64().unwrap();
     let after = fit["heldout_mmd2_after"].as_f64().unwrap();
     assert!(after < before, "held-out MMD^2 {before} -> {after}");

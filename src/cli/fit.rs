@@ -1,6 +1,7 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
 use super::{CliError, CliResult};
 use crate::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
+use crate::fit::classes::{fit_per_class, PerClassInputs, PerClassMode};
 use crate::fit::optimise::FitOptions;
 use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
 use crate::fit::refine::{self, RefineOptions, Refinement};
@@ -66,6 +67,10 @@ pub struct FitArgs {
     /// Refinement steps with --val.
     #[arg(long, default_value_t = 5)]
     pub val_steps: usize,
+    /// Per-class weights when the target is labelled (class subfolders, or a rendered
+    /// dataset): `auto` fits them, `off` keeps class-agnostic weights only.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub per_class: PerClassMode,
 }
 
 pub fn run(args: FitArgs) -> CliResult {
@@ -163,7 +168,6 @@ pub fn run(args: FitArgs) -> CliResult {
         probe = p;
         probe_unreadable += u;
     }
-    let fit_s = t1.elapsed().as_secs_f64();
     let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
     let refinement = match &val {
         Some(val) => Some(refine_weights(
@@ -184,6 +188,28 @@ pub fn run(args: FitArgs) -> CliResult {
             .map_or(&last.result.weights, |r| &r.after().weights)
             .clone(),
     };
+    // Per class, starting from the class-agnostic weights; a round left in --rounds may
+    // render a probe from them when a class's share of the last pool is too thin.
+    let rounds_left = (args.rounds as usize).saturating_sub(rounds.len());
+    let inputs = PerClassInputs {
+        mode: args.per_class,
+        target_dir: &args.target,
+        classes: &preset.classes,
+        target: &target,
+        measure: &measure,
+        agnostic: &fitted.weights,
+        opts: &opts,
+    };
+    let per_class = fit_per_class(&inputs, &pool, &probe, || {
+        if rounds_left == 0 {
+            return Ok(None);
+        }
+        let mut p = render_probe(&args, &preset, &fitted, &work, rounds.len())?;
+        let (f, u) = describe_probe(&source, &mut p, with_mask).map_err(input)?;
+        probe_unreadable += u;
+        Ok::<_, CliError>(Some((p, f)))
+    })?;
+    let fit_s = t1.elapsed().as_secs_f64();
     let mut info = Mapping::new();
     let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);
     put("target", Value::String(args.target.display().to_string()));
@@ -208,7 +234,12 @@ pub fn run(args: FitArgs) -> CliResult {
         let mmd = measure.held_mmd2(&problem, &kph, &problem.image_weights(&fitted.weights));
         put("refinement", refinement_record(&args, r, mmd));
     }
-    let text = fitted.to_yaml(&preset.name, Value::Mapping(info));
+    put("per_class", per_class.record());
+    let text = fitted.to_yaml_with_classes(
+        &preset.name,
+        Value::Mapping(info),
+        &per_class.weights(&space),
+    );
     crate::dataset::atomic::write_atomic(&args.out, text.as_bytes())?;
     write_report(
         &work,
@@ -220,6 +251,7 @@ pub fn run(args: FitArgs) -> CliResult {
         last,
         &pool,
         refinement.as_ref(),
+        &per_class.report(&space, &fitted.weights),
     )?;
     println!(
         "wrote {} (held-out MMD^2 {:.5} -> {:.5}; report in {})",
@@ -250,6 +282,7 @@ fn write_report(
     last: &crate::fit::run::Round,
     last_pool: &ProbePool,
     refinement: Option<&Refinement>,
+    per_class_md: &str,
 ) -> CliResult {
     report::bar_chart(space, before, after).save(work.join("weights.png"))?;
     report::sample_grid(&first_pool.items, &first.proposal_image_weights, 4, 64, 1)
@@ -257,7 +290,7 @@ fn write_report(
     report::sample_grid(&last_pool.items, &last.result.image_weights, 4, 64, 1)
         .save(work.join("grid_after.png"))?;
     let mut md = format!(
-        "# Fit report\n\nHeld-out MMD^2: {:.5} before, {:.5} after.\n\nweights.png: one group of bars per factor, in this order (grey: before, blue: after).\n\n{}",
+        "# Fit report\n\nHeld-out MMD^2: {:.5} before, {:.5} after.\n\nweights.png: one group of bars per factor, in this order (grey: before, blue: after).\n\n{}{per_class_md}",
         first.held_before,
         last.held_after,
         report::weights_table(space, before, after)

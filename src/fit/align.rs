@@ -31,7 +31,7 @@ pub fn align(data: &RefineData, start: &[Vec<f64>], opts: &RefineOptions) -> Vec
     let mut w = start.to_vec();
     let mut steps = Vec::with_capacity(opts.steps + 1);
     for step in 0..=opts.steps {
-        let a = importance_weights(&data.draws, &data.proposal, &w, n);
+        let a = importance_weights(n, &data.draws, &data.proposal, &w);
         let (model, cos) = train(data, &sets, &a, opts);
         let mut record = RefineStep {
             weights: w.clone(),

@@ -4,9 +4,11 @@
 //! `levels` maps preset parameters to levels, `weights` is the overlay file, `descriptors`
 //! turns images into feature vectors (`features` chooses them, a checkpoint's from
 //! `deep_features`, or both), `mmd` builds kernels and `optimise` fits the weights;
-//! `val_set`, `refine` and `align` refine them on a labelled validation set (`--val`).
+//! `classes` adds per-class weights when the target is labelled; `val_set`, `refine` and
+//! `align` refine the weights on a labelled validation set (`--val`).
 #[cfg(feature = "train")]
 pub mod align;
+pub mod classes;
 #[cfg(feature = "train")]
 pub mod deep_features;
 pub mod descriptors;

@@ -21,6 +21,16 @@ pub struct FitOptions {
     pub min_ess_fraction: f64,
 }
 
+impl FitOptions {
+    /// The effective sample size below which a fit on `n` probe images stops: the
+    /// fraction, but at least 20 images (half the pool when it is smaller than 40), because a
+    /// fraction alone lets a small pool collapse onto one image.
+    pub fn min_ess(&self, n: usize) -> f64 {
+        let n = n as f64;
+        (self.min_ess_fraction * n).max((n / 2.0).min(20.0))
+    }
+}
+
 impl Default for FitOptions {
     fn default() -> Self {
         FitOptions {
@@ -72,7 +82,7 @@ impl Problem {
 
     /// Normalised importance weights of the probe images under level weights `w`.
     pub fn image_weights(&self, w: &[Vec<f64>]) -> Vec<f64> {
-        importance_weights(&self.draws, &self.proposal, w, self.len())
+        importance_weights(self.len(), &self.draws, &self.proposal, w)
     }
 
     pub fn mmd2(&self, w: &[Vec<f64>]) -> f64 {
@@ -80,13 +90,13 @@ impl Problem {
     }
 }
 
-/// Normalised importance weights of `n` probe images (levels `draws[f][i]`, drawn from
-/// `proposal`) under level weights `w`.
+/// Normalised importance weights of `n` images whose draws (`draws[f][i]`: the levels of
+/// factor f in image i) came from `proposal`, under level weights `w`.
 pub fn importance_weights(
+    n: usize,
     draws: &[Vec<Vec<usize>>],
     proposal: &[Vec<f64>],
     w: &[Vec<f64>],
-    n: usize,
 ) -> Vec<f64> {
     let mut logr = vec![0.0f64; n];
     for (f, draws) in draws.iter().enumerate() {
@@ -130,10 +140,7 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
     let w0 = weights_of(&theta);
     let mmd2_start = problem.mmd2(&w0);
     let scale = mmd2_start.max(1e-12);
-    // A fraction alone lets a small pool collapse onto one image: ask for at least 20
-    // effective images (half the pool when it is smaller than 40).
-    let n = problem.len() as f64;
-    let min_ess = (opts.min_ess_fraction * n).max((n / 2.0).min(20.0));
+    let min_ess = opts.min_ess(problem.len());
     let mut best = w0;
     let mut ess_limited = false;
     let mut done = 0;

@@ -41,6 +41,8 @@ pub struct ProbePool {
     pub proposal: Vec<Vec<f64>>,
     /// Manifest records whose values fall outside the base preset's levels (left out).
     pub dropped: usize,
+    /// The class of each image (from the manifest), for per-class fits.
+    pub classes: Vec<String>,
 }
 
 impl ProbePool {
@@ -58,6 +60,12 @@ impl ProbePool {
         let preset_file = dir.join(PRESET_FILE);
         let probe_preset = Preset::load(&preset_file.display().to_string(), &[])
             .map_err(|e| err(format!("cannot read its {PRESET_FILE}: {e}")))?;
+        // One proposal for the whole pool: per-class factors would need one per image.
+        if !probe_preset.class_factors.is_empty() {
+            return Err(err(format!(
+                "its {PRESET_FILE} has per-class factors (class_factors, from a weights file with a classes: section); use a probe rendered without one, or leave --probe out"
+            )));
+        }
         let proposal = space
             .iter()
             .map(|f| match dist_of(&probe_preset.factors, f.name) {
@@ -68,6 +76,7 @@ impl ProbePool {
         let mut items = Vec::new();
         let mut draws = vec![Vec::new(); space.len()];
         let mut dropped = 0;
+        let mut classes = Vec::new();
         'records: for r in &records {
             let mut levels = Vec::with_capacity(space.len());
             for f in space {
@@ -88,6 +97,7 @@ impl ProbePool {
                 path: dir.join(&r.path),
                 mask: r.mask.as_ref().map(|m| dir.join(m)),
             });
+            classes.push(r.class.clone());
         }
         if items.is_empty() {
             return Err(err(format!(
@@ -101,13 +111,39 @@ impl ProbePool {
             draws,
             proposal,
             dropped,
+            classes,
         })
+    }
+
+    /// The indices of the images of `class`.
+    pub fn indices_of(&self, class: &str) -> Vec<usize> {
+        (0..self.items.len())
+            .filter(|i| self.classes[*i] == class)
+            .collect()
+    }
+
+    /// The images at `indices`, with the same proposal.
+    pub fn subset(&self, indices: &[usize]) -> ProbePool {
+        ProbePool {
+            dir: self.dir.clone(),
+            items: indices.iter().map(|i| self.items[*i].clone()).collect(),
+            draws: self
+                .draws
+                .iter()
+                .map(|d| indices.iter().map(|i| d[*i].clone()).collect())
+                .collect(),
+            proposal: self.proposal.clone(),
+            dropped: 0,
+            classes: indices.iter().map(|i| self.classes[*i].clone()).collect(),
+        }
     }
 
     /// Keeps only the images at `keep` (e.g. those whose descriptors could be computed).
     pub fn retain(&mut self, keep: &[bool]) {
         let mut k = keep.iter();
         self.items.retain(|_| *k.next().unwrap_or(&false));
+        let mut k = keep.iter();
+        self.classes.retain(|_| *k.next().unwrap_or(&false));
         for d in &mut self.draws {
             let mut k = keep.iter();
             d.retain(|_| *k.next().unwrap_or(&false));

@@ -16,6 +16,8 @@ pub struct Target {
     pub train: Features,
     pub held: Features,
     pub held_items: Vec<ImageItem>,
+    /// The images of `train`, row by row (per-class fits find their class's rows by path).
+    pub train_items: Vec<ImageItem>,
     pub unreadable: usize,
 }
 
@@ -55,6 +57,7 @@ pub fn describe_target(
         train: rows(train),
         held: rows(held),
         held_items: held.iter().map(|x| x.0.clone()).collect(),
+        train_items: train.iter().map(|x| x.0.clone()).collect(),
         unreadable,
     })
 }

@@ -1,11 +1,14 @@
 //! The weights overlay file: factor -> level -> weight, with the preset it belongs to and a
-//! free-form record of the fit that produced it. Applying it rewrites the fitted factors'
-//! distributions in the preset, so the rendered preset.yaml records it (and `--resume`
-//! refuses a different one).
+//! free-form record of the fit that produced it, and optionally per-class weights under
+//! `classes:` (class -> factor -> level -> weight) that override `factors:` for that class.
+//! Applying it rewrites the fitted factors' distributions in the preset (per-class ones in
+//! `class_factors`), so the rendered preset.yaml records it (and `--resume` refuses a
+//! different one).
 use super::levels::{fit_space, normalise, FactorLevels};
 use crate::preset::Preset;
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
+use std::collections::BTreeMap;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
@@ -38,6 +41,13 @@ pub enum WeightsError {
     },
     #[error("weights file {file}: factor {factor} has no weight > 0; give at least one level a positive weight or drop the factor")]
     AllZero { file: String, factor: String },
+    #[error("weights file {file}: classes: unknown class \"{class}\"; preset {preset} has the classes: {known} (drop the entry or render that class)")]
+    UnknownClass {
+        file: String,
+        class: String,
+        preset: String,
+        known: String,
+    },
 }
 
 /// Normalised weights per fitted factor, in the order of [`fit_space`].
@@ -73,71 +83,77 @@ impl LevelWeights {
         LevelWeights { factors, weights }
     }
 
-    /// Parses and checks a weights file against `preset`'s levels. Factors the file does not
-    /// name keep the preset's own distribution (`None`); levels it does not list get 0.
+    /// Parses and checks a weights file against `preset`'s levels and classes. Factors the
+    /// file does not name keep the preset's own distribution; levels it does not list get 0;
+    /// a class section's unnamed factors fall back to `factors:`.
     pub fn parse(text: &str, file: &str, preset: &Preset) -> Result<Overlay, WeightsError> {
         let doc: WeightsDoc = serde_yaml::from_str(text).map_err(|e| WeightsError::Parse {
             file: file.to_string(),
             message: e.to_string(),
         })?;
         let space = fit_space(preset);
-        let mut chosen = Vec::new();
-        for (key, levels) in &doc.factors {
-            let factor = key.as_str().unwrap_or("").to_string();
-            let Some(f) = space.iter().find(|f| f.name == factor) else {
-                return Err(WeightsError::UnknownFactor {
+        let chosen = parse_factors(&doc.factors, file, preset, &space)?;
+        let mut classes = BTreeMap::new();
+        for (key, section) in &doc.classes {
+            let class = show(key);
+            if !preset.classes.contains(&class) {
+                return Err(WeightsError::UnknownClass {
                     file: file.to_string(),
-                    factor: show(key),
+                    class,
                     preset: preset.name.clone(),
-                    known: space.iter().map(|f| f.name).collect::<Vec<_>>().join(", "),
+                    known: if preset.classes.is_empty() {
+                        "none".to_string()
+                    } else {
+                        preset.classes.join(", ")
+                    },
                 });
-            };
-            let names = f.names();
-            let mut w = vec![0.0; f.len()];
-            let Value::Mapping(levels) = levels else {
-                return Err(WeightsError::Parse {
-                    file: file.to_string(),
-                    message: format!("factor {factor} needs a mapping level -> weight"),
-                });
-            };
-            for (lk, lv) in levels {
-                let level = match lk {
-                    Value::String(s) => s.clone(),
-                    other => show(other),
-                };
-                let Some(i) = names.iter().position(|n| *n == level) else {
-                    return Err(WeightsError::UnknownLevel {
-                        file: file.to_string(),
-                        factor: factor.clone(),
-                        level,
-                        known: names.join(", "),
-                    });
-                };
-                match lv.as_f64() {
-                    Some(x) if x >= 0.0 && x.is_finite() => w[i] = x,
-                    _ => {
-                        return Err(WeightsError::BadWeight {
-                            file: file.to_string(),
-                            factor: factor.clone(),
-                            level,
-                            value: show(lv),
-                        })
-                    }
+            }
+            let where_ = format!("{file}, classes.{class}");
+            let factors = match section {
+                Value::Mapping(m) => m.clone(),
+                Value::Null => Mapping::new(),
+                _ => {
+                    return Err(WeightsError::Parse {
+                        file: where_,
+                        message: "a class needs a mapping factor -> {level: weight}".into(),
+                    })
                 }
-            }
-            if w.iter().sum::<f64>() <= 0.0 {
-                return Err(WeightsError::AllZero {
-                    file: file.to_string(),
-                    factor,
-                });
-            }
-            chosen.push((f.clone(), normalise(&w)));
+            };
+            classes.insert(class, parse_factors(&factors, &where_, preset, &space)?);
         }
-        Ok(Overlay { chosen })
+        Ok(Overlay { chosen, classes })
     }
 
     /// The weights file text: readable, one level per line.
     pub fn to_yaml(&self, preset: &str, fit: Value) -> String {
+        self.to_yaml_with_classes(preset, fit, &BTreeMap::new())
+    }
+
+    /// As [`LevelWeights::to_yaml`], with a `classes:` section of per-class weights.
+    pub fn to_yaml_with_classes(
+        &self,
+        preset: &str,
+        fit: Value,
+        classes: &BTreeMap<String, LevelWeights>,
+    ) -> String {
+        let doc = WeightsDoc {
+            preset: preset.to_string(),
+            fit,
+            factors: self.factors_mapping(),
+            classes: classes
+                .iter()
+                .map(|(c, w)| {
+                    (
+                        Value::String(c.clone()),
+                        Value::Mapping(w.factors_mapping()),
+                    )
+                })
+                .collect(),
+        };
+        serde_yaml::to_string(&doc).unwrap_or_default()
+    }
+
+    fn factors_mapping(&self) -> Mapping {
         let mut factors = Mapping::new();
         for (f, w) in self.factors.iter().zip(&self.weights) {
             let mut levels = Mapping::new();
@@ -146,12 +162,7 @@ impl LevelWeights {
             }
             factors.insert(Value::String(f.name.to_string()), Value::Mapping(levels));
         }
-        let doc = WeightsDoc {
-            preset: preset.to_string(),
-            fit,
-            factors,
-        };
-        serde_yaml::to_string(&doc).unwrap_or_default()
+        factors
     }
 
     pub fn overlay(&self) -> Overlay {
@@ -162,21 +173,101 @@ impl LevelWeights {
                 .cloned()
                 .zip(self.weights.iter().cloned())
                 .collect(),
+            classes: BTreeMap::new(),
         }
     }
 }
 
-/// The factors a weights file sets, with their normalised weights.
+/// One factors mapping (`factors:` or a class's section), checked against `space`.
+fn parse_factors(
+    section: &Mapping,
+    file: &str,
+    preset: &Preset,
+    space: &[FactorLevels],
+) -> Result<Vec<(FactorLevels, Vec<f64>)>, WeightsError> {
+    let mut chosen = Vec::new();
+    for (key, levels) in section {
+        let factor = key.as_str().unwrap_or("").to_string();
+        let Some(f) = space.iter().find(|f| f.name == factor) else {
+            return Err(WeightsError::UnknownFactor {
+                file: file.to_string(),
+                factor: show(key),
+                preset: preset.name.clone(),
+                known: space.iter().map(|f| f.name).collect::<Vec<_>>().join(", "),
+            });
+        };
+        let names = f.names();
+        let mut w = vec![0.0; f.len()];
+        let Value::Mapping(levels) = levels else {
+            return Err(WeightsError::Parse {
+                file: file.to_string(),
+                message: format!("factor {factor} needs a mapping level -> weight"),
+            });
+        };
+        for (lk, lv) in levels {
+            let level = match lk {
+                Value::String(s) => s.clone(),
+                other => show(other),
+            };
+            let Some(i) = names.iter().position(|n| *n == level) else {
+                return Err(WeightsError::UnknownLevel {
+                    file: file.to_string(),
+                    factor: factor.clone(),
+                    level,
+                    known: names.join(", "),
+                });
+            };
+            match lv.as_f64() {
+                Some(x) if x >= 0.0 && x.is_finite() => w[i] = x,
+                _ => {
+                    return Err(WeightsError::BadWeight {
+                        file: file.to_string(),
+                        factor: factor.clone(),
+                        level,
+                        value: show(lv),
+                    })
+                }
+            }
+        }
+        if w.iter().sum::<f64>() <= 0.0 {
+            return Err(WeightsError::AllZero {
+                file: file.to_string(),
+                factor,
+            });
+        }
+        chosen.push((f.clone(), normalise(&w)));
+    }
+    Ok(chosen)
+}
+
+/// The factors a weights file sets, with their normalised weights, and per class the
+/// factors its `classes:` section sets on top of those.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Overlay {
     pub chosen: Vec<(FactorLevels, Vec<f64>)>,
+    pub classes: BTreeMap<String, Vec<(FactorLevels, Vec<f64>)>>,
 }
 
 impl Overlay {
-    /// Rewrites the chosen factors of `preset` to draw levels with these weights.
+    /// Rewrites the chosen factors of `preset` to draw levels with these weights: the shared
+    /// ones in `factors` (and in any per-class factors the preset already has), a class's
+    /// own in its `class_factors` entry, which starts from the class's reweighted factors.
+    /// Without a `classes:` section `class_factors` is left as it was (usually empty).
     pub fn apply(&self, preset: &mut Preset) {
-        for (f, w) in &self.chosen {
-            super::levels::set_dist(&mut preset.factors, f.name, f.to_dist(w));
+        let set_all = |factors: &mut crate::preset::Factors,
+                       chosen: &[(FactorLevels, Vec<f64>)]| {
+            for (f, w) in chosen {
+                super::levels::set_dist(factors, f.name, f.to_dist(w));
+            }
+        };
+        set_all(&mut preset.factors, &self.chosen);
+        for factors in preset.class_factors.values_mut() {
+            set_all(factors, &self.chosen);
+        }
+        for (class, chosen) in &self.classes {
+            let mut own = preset.factors_for(class).clone();
+            set_all(&mut own, chosen);
+            preset.class_factors.insert(class.clone(), own);
         }
     }
 }
@@ -189,7 +280,11 @@ struct WeightsDoc {
     /// How the weights were obtained (target, probe size, MMD before/after); informative.
     #[serde(default)]
     fit: Value,
+    #[serde(default)]
     factors: Mapping,
+    /// Per-class weights (class -> factor -> level -> weight); left out when empty.
+    #[serde(default, skip_serializing_if = "Mapping::is_empty")]
+    classes: Mapping,
 }
 
 fn round6(x: f64) -> f64 {
@@ -246,5 +341,108 @@ mod tests {
         assert!(e("factors: {material.family: {metal: -1}}").contains(">= 0"));
         assert!(e("factors: {material.family: {metal: 0}}").contains("no weight > 0"));
         assert!(e("[1, 2]").contains("not valid YAML"));
+    }
+
+    fn two_classes() -> Preset {
+        Preset {
+            classes: vec!["chair".into(), "table".into()],
+            ..Preset::default()
+        }
+    }
+
+    #[test]
+    fn class_sections_round_trip_and_override_the_shared_weights() {
+        let p = two_classes();
+        let shared = LevelWeights::uniform(&p);
+        let mut chair = shared.clone();
+        let bg = chair
+            .factors
+            .iter()
+            .position(|f| f.name == "background.kind")
+            .unwrap();
+        let names = chair.factors[bg].names();
+        chair.weights[bg] = names
+            .iter()
+            .map(|n| if n == "solid" { 1.0 } else { 0.0 })
+            .collect();
+        let classes = BTreeMap::from([("chair".to_string(), chair.clone())]);
+        let text = shared.to_yaml_with_classes("demo", Value::Null, &classes);
+        let o = LevelWeights::parse(&text, "w.yaml", &p).unwrap();
+        assert_eq!(o.classes.len(), 1);
+        // Written to 6 decimals: compare levels exactly, weights to that precision.
+        for ((f, w), (g, v)) in o.classes["chair"].iter().zip(&chair.overlay().chosen) {
+            assert_eq!(f, g);
+            assert!(
+                w.iter().zip(v).all(|(a, b)| (a - b).abs() < 1e-5),
+                "{w:?} {v:?}"
+            );
+        }
+        let mut q = p.clone();
+        o.apply(&mut q);
+        assert_eq!(
+            q.factors_for("chair").background.kind,
+            crate::preset::CategoryDist::Choice {
+                values: names.clone(),
+                weights: chair.weights[bg].clone()
+            }
+        );
+        // The other class draws from the shared (uniform) weights.
+        assert_eq!(q.factors_for("table"), &q.factors);
+        assert!(!q.class_factors.contains_key("table"));
+        // A class section naming one factor keeps the shared weights of the others.
+        let partial = "factors: {camera.distance: {2.5..3.125: 1}}\nclasses:\n  table: {background.kind: {hdri: 1}}\n";
+        let mut r = p.clone();
+        LevelWeights::parse(partial, "w.yaml", &p)
+            .unwrap()
+            .apply(&mut r);
+        assert_eq!(
+            r.class_factors["table"].camera.distance,
+            r.factors.camera.distance
+        );
+        assert_eq!(
+            r.class_factors["table"].background.kind.possible(),
+            vec!["hdri"]
+        );
+        // The resolved preset loads back to the same per-class factors.
+        let back: Preset = serde_yaml::from_str(&r.to_yaml()).unwrap();
+        assert_eq!(back.class_factors, r.class_factors);
+    }
+
+    #[test]
+    fn without_a_classes_section_nothing_per_class_is_written_or_applied() {
+        let p = two_classes();
+        let u = LevelWeights::uniform(&p);
+        let text = u.to_yaml("demo", Value::Null);
+        assert!(!text.contains("classes"), "{text}");
+        let mut q = p.clone();
+        LevelWeights::parse(&text, "w.yaml", &p)
+            .unwrap()
+            .apply(&mut q);
+        assert!(q.class_factors.is_empty());
+        assert!(!q.to_yaml().contains("class_factors"));
+    }
+
+    #[test]
+    fn bad_class_sections_are_named_errors() {
+        let p = two_classes();
+        let e = |t: &str| {
+            LevelWeights::parse(t, "w.yaml", &p)
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            e("classes: {sofa: {background.kind: {solid: 1}}}"),
+            "weights file w.yaml: classes: unknown class \"sofa\"; preset unnamed has the classes: chair, table (drop the entry or render that class)"
+        );
+        assert!(
+            e("classes: {chair: {background.kind: {gold: 1}}}").starts_with(
+                "weights file w.yaml, classes.chair: factor background.kind has no level \"gold\""
+            )
+        );
+        assert!(
+            e("classes: {chair: {camera.zoom: {a: 1}}}").contains("classes.chair: unknown factor")
+        );
+        assert!(e("classes: {chair: {background.kind: {solid: 0}}}").contains("no weight > 0"));
+        assert!(e("classes: {chair: [1]}").contains("needs a mapping"));
     }
 }

@@ -2,7 +2,7 @@
 //! fields that need each other. Each rule names its field path so the loader can point at the
 //! file (or `--set`) that set it.
 use super::dist::{fmt_num, CategoryDist, NumberDist};
-use super::schema::{Preset, ALL_HDRIS, BUNDLED_HDRIS, CATALOGS};
+use super::schema::{Factors, Preset, ALL_HDRIS, BUNDLED_HDRIS, CATALOGS};
 use crate::sample::{
     BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS,
 };
@@ -72,101 +72,139 @@ pub fn check(p: &Preset) -> Result<(), Issue> {
     at_least_one(p.workers.max_jobs_per_worker, "workers.max_jobs_per_worker")?;
     at_least_one(p.workers.max_model_failures, "workers.max_model_failures")?;
 
-    let f = &p.factors;
-    positive(&f.scale.size, "factors.scale.size")?;
+    check_factors(&p.factors, "factors")?;
+    for (class, f) in &p.class_factors {
+        check_class_factors(p, class, f)?;
+    }
+    Ok(())
+}
+
+/// The rules of one factors section; `prefix` is its path (`factors` or `class_factors.<c>`).
+fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
+    let at = |field: &str| format!("{prefix}.{field}");
+    positive(&f.scale.size, &at("scale.size"))?;
 
     let m = &f.material;
     unit(
         m.keep_original_probability,
-        "factors.material.keep_original_probability",
+        &at("material.keep_original_probability"),
     )?;
-    one_of(&m.family, "factors.material.family", MATERIAL_FAMILIES)?;
+    one_of(&m.family, &at("material.family"), MATERIAL_FAMILIES)?;
     needs_folder(
         &m.family,
         "image",
         m.image_folder.is_some(),
-        "factors.material.family",
-        "factors.material.image_folder",
+        &at("material.family"),
+        &at("material.image_folder"),
     )?;
-    within(&m.saturation, "factors.material.saturation", 0.0, 1.0)?;
-    within(&m.value, "factors.material.value", 0.0, 1.0)?;
-    within(&m.roughness, "factors.material.roughness", 0.0, 1.0)?;
-    within(&m.metallic, "factors.material.metallic", 0.0, 1.0)?;
-    positive(&m.pattern_scale, "factors.material.pattern_scale")?;
-    within(
-        &m.pattern_detail,
-        "factors.material.pattern_detail",
-        0.0,
-        15.0,
-    )?;
+    within(&m.saturation, &at("material.saturation"), 0.0, 1.0)?;
+    within(&m.value, &at("material.value"), 0.0, 1.0)?;
+    within(&m.roughness, &at("material.roughness"), 0.0, 1.0)?;
+    within(&m.metallic, &at("material.metallic"), 0.0, 1.0)?;
+    positive(&m.pattern_scale, &at("material.pattern_scale"))?;
+    within(&m.pattern_detail, &at("material.pattern_detail"), 0.0, 15.0)?;
     within(
         &m.pattern_distortion,
-        "factors.material.pattern_distortion",
+        &at("material.pattern_distortion"),
         0.0,
         10.0,
     )?;
 
     let l = &f.light;
-    within(&l.count, "factors.light.count", 0.0, MAX_LAMPS)?;
-    one_of(&l.kind, "factors.light.kind", LAMP_KINDS)?;
-    positive(&l.radius, "factors.light.radius")?;
-    within(&l.elevation, "factors.light.elevation", -90.0, 90.0)?;
-    within(&l.energy, "factors.light.energy", 0.0, f64::INFINITY)?;
-    within(&l.temperature, "factors.light.temperature", 1000.0, 40000.0)?;
-    within(&l.size, "factors.light.size", 0.0, 170.0)?;
+    within(&l.count, &at("light.count"), 0.0, MAX_LAMPS)?;
+    one_of(&l.kind, &at("light.kind"), LAMP_KINDS)?;
+    positive(&l.radius, &at("light.radius"))?;
+    within(&l.elevation, &at("light.elevation"), -90.0, 90.0)?;
+    within(&l.energy, &at("light.energy"), 0.0, f64::INFINITY)?;
+    within(&l.temperature, &at("light.temperature"), 1000.0, 40000.0)?;
+    within(&l.size, &at("light.size"), 0.0, 170.0)?;
 
     let w = &l.world;
-    one_of(&w.kind, "factors.light.world.kind", WORLD_KINDS)?;
-    within(
-        &w.strength,
-        "factors.light.world.strength",
-        0.0,
-        f64::INFINITY,
-    )?;
+    one_of(&w.kind, &at("light.world.kind"), WORLD_KINDS)?;
+    within(&w.strength, &at("light.world.strength"), 0.0, f64::INFINITY)?;
     if w.hdri_folder.is_none() {
         let mut known = BUNDLED_HDRIS.to_vec();
         known.push(ALL_HDRIS);
-        one_of(&w.hdri, "factors.light.world.hdri", &known)?;
+        one_of(&w.hdri, &at("light.world.hdri"), &known)?;
     }
     within(
         &w.color.saturation,
-        "factors.light.world.color.saturation",
+        &at("light.world.color.saturation"),
         0.0,
         1.0,
     )?;
-    within(&w.color.value, "factors.light.world.color.value", 0.0, 1.0)?;
+    within(&w.color.value, &at("light.world.color.value"), 0.0, 1.0)?;
     within(
         &w.sun_elevation,
-        "factors.light.world.sun_elevation",
+        &at("light.world.sun_elevation"),
         -90.0,
         90.0,
     )?;
 
     let c = &f.camera;
-    positive(&c.distance, "factors.camera.distance")?;
-    within(&c.elevation, "factors.camera.elevation", -90.0, 90.0)?;
-    positive(&c.focal_length, "factors.camera.focal_length")?;
-    positive(&c.sensor_width, "factors.camera.sensor_width")?;
-    within(&c.roll, "factors.camera.roll", -180.0, 180.0)?;
+    positive(&c.distance, &at("camera.distance"))?;
+    within(&c.elevation, &at("camera.elevation"), -90.0, 90.0)?;
+    positive(&c.focal_length, &at("camera.focal_length"))?;
+    positive(&c.sensor_width, &at("camera.sensor_width"))?;
+    within(&c.roll, &at("camera.roll"), -180.0, 180.0)?;
 
     let b = &f.background;
-    one_of(&b.kind, "factors.background.kind", BACKGROUND_KINDS)?;
+    one_of(&b.kind, &at("background.kind"), BACKGROUND_KINDS)?;
     needs_folder(
         &b.kind,
         "image",
         b.image_folder.is_some(),
-        "factors.background.kind",
-        "factors.background.image_folder",
+        &at("background.kind"),
+        &at("background.image_folder"),
     )?;
-    within(&b.saturation, "factors.background.saturation", 0.0, 1.0)?;
-    within(&b.value, "factors.background.value", 0.0, 1.0)?;
-    one_of(
-        &b.pattern,
-        "factors.background.pattern",
-        BACKGROUND_PATTERNS,
-    )?;
-    positive(&b.pattern_scale, "factors.background.pattern_scale")?;
-    within(&b.crop_size, "factors.background.crop_size", 0.01, 1.0)?;
+    within(&b.saturation, &at("background.saturation"), 0.0, 1.0)?;
+    within(&b.value, &at("background.value"), 0.0, 1.0)?;
+    one_of(&b.pattern, &at("background.pattern"), BACKGROUND_PATTERNS)?;
+    positive(&b.pattern_scale, &at("background.pattern_scale"))?;
+    within(&b.crop_size, &at("background.crop_size"), 0.01, 1.0)?;
+    Ok(())
+}
+
+/// A per-class entry is checked like `factors`, must name a class of the preset, and must
+/// draw from the same folders (a run lists each folder once for all classes).
+fn check_class_factors(p: &Preset, class: &str, f: &Factors) -> Result<(), Issue> {
+    let prefix = format!("class_factors.{class}");
+    if !p.classes.iter().any(|c| c == class) {
+        return Err(issue(
+            &prefix,
+            format!(
+                "\"{class}\" is not one of the preset's classes ({}); remove the entry or add the class to `classes:`",
+                if p.classes.is_empty() { "none".to_string() } else { p.classes.join(", ") }
+            ),
+        ));
+    }
+    check_factors(f, &prefix)?;
+    for (field, mine, shared) in [
+        (
+            "light.world.hdri_folder",
+            &f.light.world.hdri_folder,
+            &p.factors.light.world.hdri_folder,
+        ),
+        (
+            "material.image_folder",
+            &f.material.image_folder,
+            &p.factors.material.image_folder,
+        ),
+        (
+            "background.image_folder",
+            &f.background.image_folder,
+            &p.factors.background.image_folder,
+        ),
+    ] {
+        if mine != shared {
+            return Err(issue(
+                &format!("{prefix}.{field}"),
+                format!(
+                    "must be the same folder as factors.{field}; set folders in `factors:` only"
+                ),
+            ));
+        }
+    }
     Ok(())
 }
 

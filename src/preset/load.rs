@@ -60,6 +60,7 @@ impl Preset {
         for raw in overrides {
             applied.push(apply_override(&mut merged, &schema, raw)?);
         }
+        complete_class_factors(&mut merged);
 
         let preset: Preset = serde_path_to_error::deserialize(merged).map_err(|e| {
             let field = e.path().to_string();
@@ -292,6 +293,28 @@ fn merge(base: &mut Value, child: Value) {
             }
         }
         (b, c) => *b = c,
+    }
+}
+
+/// Each `class_factors` entry lists what it changes: it becomes `factors` with the entry
+/// merged over it, so the typed preset holds every class's complete factors (and a resolved
+/// preset, whose entries are already complete, loads to the same thing).
+fn complete_class_factors(merged: &mut Value) {
+    let Value::Mapping(top) = merged else { return };
+    let shared = top
+        .get("factors")
+        .cloned()
+        .unwrap_or(Value::Mapping(Mapping::new()));
+    if let Some(Value::Mapping(classes)) = top.get_mut("class_factors") {
+        for (_, entry) in classes.iter_mut() {
+            let mut full = shared.clone();
+            // An empty entry (`chair:`) means the class keeps the shared factors.
+            let changes = std::mem::take(entry);
+            if !changes.is_null() {
+                merge(&mut full, changes);
+            }
+            *entry = full;
+        }
     }
 }
 

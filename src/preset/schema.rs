@@ -5,6 +5,7 @@ use super::dist::{CategoryDist, NumberDist};
 use crate::render::protocol::RenderSettings;
 use crate::sample::{BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 /// The 8 CC0 HDRIs bundled in the bpy wheel (file stems under `paths::bundled_hdri_dir()`).
@@ -45,6 +46,12 @@ pub struct Preset {
     pub workers: WorkersConfig,
     pub output: OutputConfig,
     pub factors: Factors,
+    /// Per-class factors: images of a class named here draw from its entry instead of
+    /// `factors` (written by `render --weights` with a `classes:` section). In a preset file
+    /// an entry lists only what it changes: the loader merges it over `factors`, so a
+    /// resolved preset holds each class's complete factors. Left out of the YAML when empty.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub class_factors: BTreeMap<String, Factors>,
 }
 
 impl Default for Preset {
@@ -63,6 +70,7 @@ impl Default for Preset {
             workers: WorkersConfig::default(),
             output: OutputConfig::default(),
             factors: Factors::default(),
+            class_factors: BTreeMap::new(),
         }
     }
 }
@@ -438,6 +446,16 @@ impl Default for BackgroundFactor {
 }
 
 impl Preset {
+    /// The factors images of `class` draw from: its `class_factors` entry, else `factors`.
+    pub fn factors_for(&self, class: &str) -> &Factors {
+        self.class_factors.get(class).unwrap_or(&self.factors)
+    }
+
+    /// `factors` and every per-class entry (what a run can draw from, for up-front checks).
+    pub fn all_factors(&self) -> impl Iterator<Item = &Factors> {
+        std::iter::once(&self.factors).chain(self.class_factors.values())
+    }
+
     /// The render checks with this preset's thresholds, at its resolution.
     pub fn validation_config(&self) -> crate::validate::ValidationConfig {
         crate::validate::ValidationConfig {

@@ -285,3 +285,47 @@ fn folders_required_by_drawable_kinds() {
     let line = err_line(&dir, "p", &[]);
     assert!(line.starts_with("p.yaml:3:5: factors.background.kind: \"image\" can be drawn but factors.background.image_folder is not set"), "{line}");
 }
+
+#[test]
+fn class_factors_merge_over_factors_and_name_known_classes() {
+    let dir = presets(&[
+        (
+            "p.yaml",
+            "classes: [chair, table]\nfactors:\n  camera:\n    distance: 3\nclass_factors:\n  chair:\n    background:\n      kind: solid\n  table:\n",
+        ),
+        (
+            "bad.yaml",
+            "classes: [chair]\nclass_factors:\n  sofa:\n    background:\n      kind: solid\n",
+        ),
+        (
+            "range.yaml",
+            "classes: [chair]\nclass_factors:\n  chair:\n    camera:\n      distance: -1\n",
+        ),
+    ]);
+    let p = load(&dir, "p", &["factors.scale.size=2"]).unwrap();
+    let chair = p.factors_for("chair");
+    assert_eq!(chair.background.kind, CategoryDist::fixed("solid"));
+    // Unnamed fields come from `factors:` (and its --set), not from the defaults.
+    assert_eq!(chair.camera.distance, NumberDist::Fixed(3.0));
+    assert_eq!(chair.scale.size, NumberDist::Fixed(2.0));
+    assert_eq!(p.factors_for("table"), &p.factors);
+    assert_eq!(p.factors_for("lamp"), &p.factors);
+    // The resolved preset loads back to itself.
+    let resolved = dir.path().join("resolved.yaml");
+    std::fs::write(&resolved, p.to_yaml()).unwrap();
+    let again = Preset::load_in(dir.path(), resolved.to_str().unwrap(), &[]).unwrap();
+    assert_eq!(again.class_factors, p.class_factors);
+
+    let line = err_line(&dir, "bad", &[]);
+    assert!(
+        line.contains("class_factors.sofa: \"sofa\" is not one of the preset's classes (chair)"),
+        "{line}"
+    );
+    let line = err_line(&dir, "range", &[]);
+    assert!(
+        line.contains("class_factors.chair.camera.distance: must be > 0"),
+        "{line}"
+    );
+    // Without class_factors the resolved YAML does not mention them.
+    assert!(!Preset::default().to_yaml().contains("class_factors"));
+}

@@ -57,7 +57,25 @@ impl SamplingContext {
     /// Lists the folders the preset can draw from and checks that every drawable kind has
     /// files (an `hdri` world with no HDRIs fails here, not on image 10,000).
     pub fn prepare(preset: &Preset) -> Result<Self, SampleError> {
-        let f = &preset.factors;
+        let mut ctx = Self::prepare_factors(&preset.factors)?;
+        // A class with its own factors may draw kinds the shared factors do not; it must
+        // share the folders though (a per-class entry is the shared one reweighted).
+        for f in preset.class_factors.values() {
+            let own = Self::prepare_factors(f)?;
+            for (mine, theirs) in [
+                (&mut ctx.hdris, own.hdris),
+                (&mut ctx.material_images, own.material_images),
+                (&mut ctx.background_images, own.background_images),
+            ] {
+                if mine.is_empty() {
+                    *mine = theirs;
+                }
+            }
+        }
+        Ok(ctx)
+    }
+
+    fn prepare_factors(f: &crate::preset::Factors) -> Result<Self, SampleError> {
         let world = &f.light.world;
         let needs_hdri = world.kind.can_be("hdri") || f.background.kind.can_be("hdri");
         let hdri_dir = world
@@ -115,7 +133,8 @@ impl SamplingContext {
 }
 
 /// The scene parameters of image `index` of `class`, attempt `attempt` (a rejected render is
-/// re-sampled with the next attempt). Each factor, and each parameter within it, draws from
+/// re-sampled with the next attempt), drawn from the class's own factors when the preset
+/// has them (`class_factors`), else from `factors`. Each factor, and each parameter within it, draws from
 /// its own stream (see [`Streams`]).
 pub fn sample_scene(
     preset: &Preset,
@@ -126,7 +145,7 @@ pub fn sample_scene(
     attempt: u32,
 ) -> Result<SceneParams, SampleError> {
     let s = Streams::new(seed, class, index, attempt);
-    let f = &preset.factors;
+    let f = preset.factors_for(class);
     let light = light::sample_light(&f.light, &ctx.hdris, &s)?;
     let background = background::sample_background(
         &f.background,

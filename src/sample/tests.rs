@@ -228,3 +228,24 @@ fn cycles_seed_is_stable_and_varies() {
     assert_eq!(a, sample_seed_for_cycles(1, "chair", 0, 0));
     assert_ne!(a, sample_seed_for_cycles(1, "chair", 0, 1));
 }
+
+#[test]
+fn a_class_with_its_own_factors_draws_from_them_and_others_are_unchanged() {
+    let shared = Preset::default();
+    let mut p = Preset::default();
+    let mut chair = p.factors.clone();
+    chair.background.kind = CategoryDist::fixed("solid");
+    p.class_factors.insert("chair".into(), chair);
+    for index in 0..20 {
+        assert_eq!(scene(&p, "chair", index, 0).background.kind, "solid");
+        assert_eq!(
+            scene(&p, "table", index, 0),
+            scene(&shared, "table", index, 0)
+        );
+        // Only the reweighted factor changes for the class itself.
+        assert_eq!(
+            scene(&p, "chair", index, 0).camera,
+            scene(&shared, "chair", index, 0).camera
+        );
+    }
+}
