@@ -1,7 +1,7 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
 use super::{CliError, CliResult};
-use crate::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
 use crate::fit::classes::{fit_per_class, PerClassInputs, PerClassMode};
+use crate::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
 use crate::fit::optimise::FitOptions;
 use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
 use crate::fit::refine::{self, RefineOptions, Refinement};
