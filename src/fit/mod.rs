@@ -2,8 +2,10 @@
 //! each variation factor should be rendered (see docs/FIT.md).
 //!
 //! `levels` maps preset parameters to levels, `weights` is the overlay file, `descriptors`
-//! turns images into feature vectors, `mmd` builds kernels and `optimise` fits the weights.
+//! turns images into feature vectors, `mmd` builds kernels and `optimise` fits the weights; `report` draws the chart
+//! (labels in `font`'s bitmap font) and sample grids.
 pub mod descriptors;
+mod font;
 pub mod levels;
 pub mod mmd;
 pub mod optimise;
