@@ -296,4 +296,41 @@ mod tests {
         assert_eq!(m.len(), BASE_NAMES.len() + MASK_NAMES.len());
         assert!((m[BASE_NAMES.len()] - 0.5).abs() < 1e-6);
     }
+
+    /// A composited rim (mask 128, colour half object half backdrop) leaves the object's
+    /// and the backdrop's luminance as they are; coverage still counts the rim as object.
+    #[test]
+    fn rim_pixels_do_not_blend_object_and_background() {
+        let (obj, rim, bg) = ([200u8; 3], [100u8; 3], [0u8; 3]);
+        let inside = |x: u32, y: u32| (8..24).contains(&x) && (8..24).contains(&y);
+        let on_rim = |x: u32, y: u32| (7..25).contains(&x) && (7..25).contains(&y) && !inside(x, y);
+        let rgb = RgbImage::from_fn(32, 32, |x, y| {
+            image::Rgb(if inside(x, y) {
+                obj
+            } else if on_rim(x, y) {
+                rim
+            } else {
+                bg
+            })
+        });
+        let mask = GrayImage::from_fn(32, 32, |x, y| {
+            image::Luma([if inside(x, y) {
+                255
+            } else if on_rim(x, y) {
+                128
+            } else {
+                0
+            }])
+        });
+        let d = describe_rgb(&rgb, Some(&mask));
+        let at =
+            |name: &str| d[BASE_NAMES.len() + MASK_NAMES.iter().position(|n| *n == name).unwrap()];
+        assert!(
+            (at("obj_L") - srgb_to_lab(obj)[0]).abs() < 1e-3,
+            "{}",
+            at("obj_L")
+        );
+        assert!(at("bg_L").abs() < 1e-3, "{}", at("bg_L"));
+        assert!((at("coverage") - 18.0 * 18.0 / 1024.0).abs() < 1e-6);
+    }
 }
