@@ -141,9 +141,17 @@ impl Kernel {
             .collect()
     }
 
-    /// Mean kernel value over all pairs of `y` (the target's constant term of the MMD).
+    /// Mean kernel value over all pairs of distinct rows of `y` (the target's constant term
+    /// of the MMD). The diagonal is left out: k(y, y) = 1 would add (1 - mean) / n, a bias
+    /// as large as the MMD itself on a held-out set of a few dozen images.
     pub fn mean_self(&self, y: &Features) -> f64 {
-        self.mean_to(y, y).iter().sum::<f64>() / y.len().max(1) as f64
+        let n = y.len();
+        let total = self.mean_to(y, y).iter().sum::<f64>() * n as f64;
+        if n < 2 {
+            return total;
+        }
+        let diagonal: f64 = (0..n).map(|i| self.eval(y.row(i), y.row(i)) as f64).sum();
+        (total - diagonal) / (n * (n - 1)) as f64
     }
 }
 
@@ -152,12 +160,48 @@ fn sq_dist(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// Squared MMD between the probe weighted by `a` (sums to 1) and a target set, from the
-/// probe Gram matrix, the probe-target mean kernels and the target constant.
+/// probe Gram matrix, the probe-target mean kernels and the target constant; clamped at 0
+/// (the estimate is unbiased, so it can dip below 0 when the two sets match).
 pub fn weighted_mmd2(kpp: &[f32], kpt: &[f64], ktt: f64, a: &[f64]) -> f64 {
     let ka = matvec(kpp, a);
-    let quad: f64 = a.iter().zip(&ka).map(|(x, y)| x * y).sum();
     let cross: f64 = a.iter().zip(kpt).map(|(x, y)| x * y).sum();
-    (quad - 2.0 * cross + ktt).max(0.0)
+    (weighted_self(kpp, a, &ka).value - 2.0 * cross + ktt).max(0.0)
+}
+
+/// The probe's self term of the MMD under image weights `a` and its gradient in `a`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SelfTerm {
+    pub value: f64,
+    pub grad: Vec<f64>,
+}
+
+/// The weighted mean kernel over pairs of distinct probe images,
+/// Q = sum_{i != j} a_i a_j k_ij / (1 - sum_i a_i^2), given `ka` = K a.
+///
+/// WHY not a^T K a: its diagonal sum_i a_i^2 k_ii = 1 / ESS rewards spreading the weight
+/// over many images, a pull towards the proposal that on a probe of a few hundred images
+/// was as large as the MMD between levels (it kept a planted 0.7 level near 0.5).
+pub fn weighted_self(kpp: &[f32], a: &[f64], ka: &[f64]) -> SelfTerm {
+    let n = a.len();
+    let diag = |i: usize| kpp[i * n + i] as f64;
+    let quad: f64 = a.iter().zip(ka).map(|(x, y)| x * y).sum();
+    let on_diag: f64 = a.iter().enumerate().map(|(i, x)| x * x * diag(i)).sum();
+    let sq: f64 = a.iter().map(|x| x * x).sum();
+    let num = quad - on_diag;
+    let den = 1.0 - sq;
+    if den < 1e-9 {
+        // All the weight on one image: no pairs; fall back to the plain quadratic form.
+        return SelfTerm {
+            value: quad,
+            grad: ka.iter().map(|k| 2.0 * k).collect(),
+        };
+    }
+    SelfTerm {
+        value: num / den,
+        grad: (0..n)
+            .map(|i| 2.0 * (ka[i] - a[i] * diag(i)) / den + 2.0 * a[i] * num / (den * den))
+            .collect(),
+    }
 }
 
 pub fn matvec(k: &[f32], a: &[f64]) -> Vec<f64> {
@@ -190,5 +234,35 @@ mod tests {
         let moved = weighted_mmd2(&kpp, &k.mean_to(&x, &shifted), k.mean_self(&shifted), &a);
         assert!(same < 1e-9, "{same}");
         assert!(moved > 0.05, "{moved}");
+    }
+
+    /// The self term's gradient matches finite differences, and it does not reward spreading:
+    /// for a Gram matrix of an identical image repeated, every weighting scores the same.
+    #[test]
+    fn self_term_gradient_and_no_spreading_bonus() {
+        let rows: Vec<Vec<f32>> = (0..6)
+            .map(|i| vec![i as f32 * 0.4, (i % 2) as f32])
+            .collect();
+        let x = Features::from_rows(&rows);
+        let kpp = Kernel::median_heuristic(&x).gram(&x);
+        let a = vec![0.3, 0.1, 0.25, 0.05, 0.2, 0.1];
+        let term = weighted_self(&kpp, &a, &matvec(&kpp, &a));
+        for i in 0..a.len() {
+            let mut b = a.clone();
+            b[i] += 1e-6;
+            let moved = weighted_self(&kpp, &b, &matvec(&kpp, &b)).value;
+            let numeric = (moved - term.value) / 1e-6;
+            assert!(
+                (numeric - term.grad[i]).abs() < 1e-4,
+                "{i}: {numeric} vs {}",
+                term.grad[i]
+            );
+        }
+        let same = vec![0.5f32; 16];
+        let spread = weighted_self(&same, &[0.25; 4], &[0.5; 4]).value;
+        let peaked = [0.7, 0.1, 0.1, 0.1];
+        let ka = matvec(&same, &peaked);
+        assert!((spread - 0.5).abs() < 1e-9, "{spread}");
+        assert!((weighted_self(&same, &peaked, &ka).value - 0.5).abs() < 1e-9);
     }
 }

@@ -5,7 +5,8 @@
 //! turns images into feature vectors (`features` chooses them, a checkpoint's from
 //! `deep_features`, or both), `mmd` builds kernels and `optimise` fits the weights;
 //! `classes` adds per-class weights when the target is labelled; `val_set`, `refine` and
-//! `align` refine the weights on a labelled validation set (`--val`).
+//! `align` refine the weights on a labelled validation set (`--val`); `report` draws the
+//! chart (labels in `font`'s bitmap font) and sample grids.
 #[cfg(feature = "train")]
 pub mod align;
 pub mod classes;
@@ -13,6 +14,7 @@ pub mod classes;
 pub mod deep_features;
 pub mod descriptors;
 pub mod features;
+mod font;
 pub mod levels;
 pub mod mmd;
 pub mod optimise;

@@ -6,7 +6,7 @@
 //! a = r / sum(r) and the target, plus a KL(w_f || uniform) regulariser, with Adam on
 //! softmax logits. A floor per level (a fraction of the uniform weight) keeps diversity; an
 //! effective-sample-size guard stops the fit before the pool is too thin to trust.
-use super::mmd::{matvec, weighted_mmd2};
+use super::mmd::{matvec, weighted_mmd2, weighted_self};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FitOptions {
@@ -153,12 +153,13 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
         }
         best = w.clone();
         done += 1;
-        // d(MMD^2)/da = 2 K a - 2 kpt; through a = softmax(log r).
+        // d(MMD^2)/da = dQ/da - 2 kpt (Q: the probe's self term); through a = softmax(log r).
         let ka = matvec(&problem.kpp, &a);
-        let g: Vec<f64> = ka
+        let g: Vec<f64> = weighted_self(&problem.kpp, &a, &ka)
+            .grad
             .iter()
             .zip(&problem.kpt)
-            .map(|(k, t)| 2.0 * (k - t) / scale)
+            .map(|(q, t)| (q - 2.0 * t) / scale)
             .collect();
         let ag: f64 = a.iter().zip(&g).map(|(x, y)| x * y).sum();
         let dlogr: Vec<f64> = a.iter().zip(&g).map(|(x, y)| x * (y - ag)).collect();
