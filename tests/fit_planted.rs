@@ -177,7 +177,20 @@ fn planted_multi_factor_weights_are_recovered_and_a_far_target_takes_two_rounds(
             "far",
             &out2,
             &work2,
-            &["--probe", &probe0, "--probe-size", "120", "--rounds", "2"],
+            // A stricter guard than the default (32 of the 400 images, not 20), so the
+            // concentrated target must trip it; no per-class round either.
+            &[
+                "--probe",
+                &probe0,
+                "--probe-size",
+                "120",
+                "--rounds",
+                "2",
+                "--min-ess",
+                "0.08",
+                "--per-class",
+                "off",
+            ],
         ),
     );
     let w2 = fitted(&out2);

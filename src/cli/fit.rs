@@ -1,6 +1,6 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
 use super::{CliError, CliResult};
-use crate::fit::classes::{fit_per_class, PerClassInputs, PerClassMode};
+use crate::fit::classes::{fit_per_class, target_labels, Labelling, PerClassInputs, PerClassMode};
 use crate::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
 use crate::fit::optimise::FitOptions;
 use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
@@ -67,6 +67,10 @@ pub struct FitArgs {
     /// Refinement steps with --val.
     #[arg(long, default_value_t = 5)]
     pub val_steps: usize,
+    /// The fit stops (and renders a fresh probe round, if --rounds allows) when the pool's
+    /// effective sample size falls below this fraction of it (never below 20 images).
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION")]
+    pub min_ess: f64,
     /// Per-class weights when the target is labelled (class subfolders, or a rendered
     /// dataset): `auto` fits them, `off` keeps class-agnostic weights only.
     #[arg(long, value_enum, default_value = "auto")]
@@ -79,6 +83,12 @@ pub fn run(args: FitArgs) -> CliResult {
         return Err(CliError::Input(format!(
             "--holdout must lie strictly between 0 and 1 (got {})",
             args.holdout
+        )));
+    }
+    if !(args.min_ess > 0.0 && args.min_ess < 1.0) {
+        return Err(CliError::Input(format!(
+            "--min-ess is a fraction of the probe pool and must lie strictly between 0 and 1 (got {})",
+            args.min_ess
         )));
     }
     let preset =
@@ -133,9 +143,17 @@ pub fn run(args: FitArgs) -> CliResult {
     let measure = Measure::new(&target, &probe);
     let opts = FitOptions {
         iterations: args.iterations,
+        min_ess_fraction: args.min_ess,
         ..FitOptions::default()
     };
     let first_pool = pool.clone();
+    // A labelled target keeps the last of --rounds for the per-class probe round.
+    let labelled = args.per_class == PerClassMode::Auto
+        && matches!(
+            target_labels(&args.target, &target_items, &preset.classes),
+            Labelling::Labelled(_)
+        );
+    let reserved_round = usize::from(labelled && args.rounds > 1);
     let mut start = uniform.weights.clone();
     let mut rounds = Vec::new();
     loop {
@@ -154,7 +172,8 @@ pub fn run(args: FitArgs) -> CliResult {
             }
         );
         start = round.result.weights.clone();
-        let again = round.result.ess_limited && rounds.len() + 1 < args.rounds as usize;
+        let again =
+            round.result.ess_limited && rounds.len() + 1 + reserved_round < args.rounds as usize;
         rounds.push(round);
         if !again {
             break;

@@ -14,6 +14,11 @@ pub struct FitOptions {
     pub learning_rate: f64,
     /// Weight of sum_f KL(w_f || uniform) against the normalised MMD.
     pub kl: f64,
+    /// Weight of sum_i a_i^2 (= 1 / ESS) added to the unbiased MMD^2: the price of leaning
+    /// on few probe images. The plain V-statistic carries this term at about weight 1 and
+    /// held planted levels back; without it a fit on a small pool chases noise until the
+    /// ESS guard stops it (see docs/FIT.md).
+    pub spread_penalty: f64,
     /// Every level keeps at least this fraction of its uniform weight (1 / levels).
     pub floor: f64,
     /// The fit stops when the effective sample size falls below this fraction of the pool
@@ -37,6 +42,7 @@ impl Default for FitOptions {
             iterations: 300,
             learning_rate: 0.1,
             kl: 0.002,
+            spread_penalty: 0.15,
             floor: 0.05,
             min_ess_fraction: 0.05,
         }
@@ -139,7 +145,11 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
     let mut adam = Adam::new(&sizes);
     let w0 = weights_of(&theta);
     let mmd2_start = problem.mmd2(&w0);
-    let scale = mmd2_start.max(1e-12);
+    // Normalise by the start MMD^2, but never by less than the estimate's noise level
+    // (1 / ESS at the start): a target that matches the probe within noise would otherwise
+    // blow the noise up against the regulariser.
+    let sq0: f64 = problem.image_weights(&w0).iter().map(|x| x * x).sum();
+    let scale = mmd2_start.max(sq0).max(1e-12);
     let min_ess = opts.min_ess(problem.len());
     let mut best = w0;
     let mut ess_limited = false;
@@ -159,7 +169,8 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
             .grad
             .iter()
             .zip(&problem.kpt)
-            .map(|(q, t)| (q - 2.0 * t) / scale)
+            .zip(&a)
+            .map(|((q, t), ai)| (q - 2.0 * t + 2.0 * opts.spread_penalty * ai) / scale)
             .collect();
         let ag: f64 = a.iter().zip(&g).map(|(x, y)| x * y).sum();
         let dlogr: Vec<f64> = a.iter().zip(&g).map(|(x, y)| x * (y - ag)).collect();
