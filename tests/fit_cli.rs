@@ -3,16 +3,6 @@
 mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
-use std::path::Path;
-
-fn render_args(out: &Path, per_class: u32) -> Vec<String> {
-    let mut a = small_render_args(out, per_class);
-    for s in ["render.resolution=32", "validate.min_coverage=0.005"] {
-        a.push("--set".into());
-        a.push(s.into());
-    }
-    a
-}
 
 #[test]
 fn bad_weights_files_are_refused_before_rendering() {
@@ -38,7 +28,7 @@ fn bad_weights_files_are_refused_before_rendering() {
         std::fs::write(&w, body).unwrap();
         let out = tmp.path().join(format!("ds{i}"));
         let o = synthgen(tmp.path())
-            .args(render_args(&out, 1))
+            .args(fit_render_args(&out, 1))
             .arg("--weights")
             .arg(&w)
             .output()
@@ -86,19 +76,7 @@ fn empty_tiny_or_missing_targets_are_refused() {
 fn planted_background_weights_are_recovered() {
     let tmp = tempfile::tempdir().unwrap();
     let probe = tmp.path().join("probe");
-    let uniform = tmp.path().join("uniform.yaml");
-    std::fs::write(
-        &uniform,
-        "preset: demo\nfactors:\n  background.kind: {solid: 1, procedural: 1, hdri: 1}\n",
-    )
-    .unwrap();
-    let o = synthgen(tmp.path())
-        .args(render_args(&probe, 48))
-        .arg("--weights")
-        .arg(&uniform)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    render_uniform_background_probe(tmp.path(), &probe, 48);
     let preset_yaml = std::fs::read_to_string(probe.join("preset.yaml")).unwrap();
     assert!(preset_yaml.contains("procedural"), "{preset_yaml}");
 
@@ -106,7 +84,7 @@ fn planted_background_weights_are_recovered() {
     let other = tmp.path().join("other.yaml");
     std::fs::write(&other, "factors:\n  background.kind: {solid: 1}\n").unwrap();
     let o = synthgen(tmp.path())
-        .args(render_args(&probe, 48))
+        .args(fit_render_args(&probe, 48))
         .args(["--resume", "--weights"])
         .arg(&other)
         .output()
@@ -191,7 +169,7 @@ fn planted_background_weights_are_recovered() {
     // The fitted file renders, and its preset.yaml records the weights.
     let ds = tmp.path().join("weighted");
     let o = synthgen(tmp.path())
-        .args(render_args(&ds, 1))
+        .args(fit_render_args(&ds, 1))
         .arg("--weights")
         .arg(&out)
         .output()

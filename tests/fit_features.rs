@@ -25,23 +25,7 @@ fn fixture() -> &'static Fixture {
     F.get_or_init(|| {
         let tmp = tempfile::tempdir().unwrap();
         let probe = tmp.path().join("probe");
-        let uniform = tmp.path().join("uniform.yaml");
-        std::fs::write(
-            &uniform,
-            "factors:\n  background.kind: {solid: 1, procedural: 1, hdri: 1}\n",
-        )
-        .unwrap();
-        let mut args = small_render_args(&probe, 60);
-        for s in ["render.resolution=32", "validate.min_coverage=0.005"] {
-            args.extend(["--set".to_string(), s.to_string()]);
-        }
-        let o = synthgen(tmp.path())
-            .args(args)
-            .arg("--weights")
-            .arg(&uniform)
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", text(&o));
+        render_uniform_background_probe(tmp.path(), &probe, 60);
         let run = tmp.path().join("run");
         let o = synthgen(tmp.path())
             .args(["train", "--train"])

@@ -5,16 +5,6 @@
 mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
-use std::path::Path;
-
-fn render_args(out: &Path, per_class: u32) -> Vec<String> {
-    let mut a = small_render_args(out, per_class);
-    for s in ["render.resolution=32", "validate.min_coverage=0.005"] {
-        a.push("--set".into());
-        a.push(s.into());
-    }
-    a
-}
 
 /// `fit --set`s: the classes of the test and its render settings for probe rounds.
 fn probe_sets() -> Vec<String> {
@@ -45,7 +35,7 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
     .unwrap();
     let ds = tmp.path().join("ds");
     let o = synthgen(tmp.path())
-        .args(render_args(&ds, 3))
+        .args(fit_render_args(&ds, 3))
         .arg("--weights")
         .arg(&w)
         .output()
@@ -72,7 +62,7 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
     )
     .unwrap();
     let o = synthgen(tmp.path())
-        .args(render_args(&ds, 3))
+        .args(fit_render_args(&ds, 3))
         .args(["--resume", "--weights"])
         .arg(&shared_only)
         .output()
@@ -84,7 +74,7 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
     std::fs::write(&bad, "classes:\n  bed:\n    background.kind: {solid: 1}\n").unwrap();
     let out = tmp.path().join("refused");
     let o = synthgen(tmp.path())
-        .args(render_args(&out, 1))
+        .args(fit_render_args(&out, 1))
         .arg("--weights")
         .arg(&bad)
         .output()
@@ -112,19 +102,7 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
 fn per_class_fit_recovers_a_different_planted_background_per_class() {
     let tmp = tempfile::tempdir().unwrap();
     let probe = tmp.path().join("probe");
-    let uniform = tmp.path().join("uniform.yaml");
-    std::fs::write(
-        &uniform,
-        "preset: demo\nfactors:\n  background.kind: {solid: 1, procedural: 1, hdri: 1}\n",
-    )
-    .unwrap();
-    let o = synthgen(tmp.path())
-        .args(render_args(&probe, 48))
-        .arg("--weights")
-        .arg(&uniform)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    render_uniform_background_probe(tmp.path(), &probe, 48);
 
     let kinds = ["solid", "procedural", "hdri"];
     let planted = |class: &str| -> [f64; 3] {

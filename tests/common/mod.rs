@@ -181,3 +181,31 @@ pub fn manifest_digests(out: &Path) -> Vec<RecordDigest> {
     v.sort_by(|a, b| a.id.cmp(&b.id));
     v
 }
+
+/// `small_render_args` at 32 px with a low coverage bar: the fit tests' tiny renders.
+pub fn fit_render_args(out: &Path, per_class: u32) -> Vec<String> {
+    let mut a = small_render_args(out, per_class);
+    for s in ["render.resolution=32", "validate.min_coverage=0.005"] {
+        a.push("--set".into());
+        a.push(s.into());
+    }
+    a
+}
+
+/// Renders a fit probe into `probe` (chair and table, `per_class` each, 32 px) with the
+/// three background kinds equally likely, so a planted background kind can be resampled.
+pub fn render_uniform_background_probe(scratch: &Path, probe: &Path, per_class: u32) {
+    let uniform = scratch.join("uniform.yaml");
+    std::fs::write(
+        &uniform,
+        "preset: demo\nfactors:\n  background.kind: {solid: 1, procedural: 1, hdri: 1}\n",
+    )
+    .unwrap();
+    let o = synthgen(scratch)
+        .args(fit_render_args(probe, per_class))
+        .arg("--weights")
+        .arg(&uniform)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+}
