@@ -2,7 +2,7 @@
 //! before any render, and a planted truth is recovered from a real (tiny) probe render.
 mod common;
 use common::*;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 #[test]
 fn bad_weights_files_are_refused_before_rendering() {
@@ -100,19 +100,11 @@ fn planted_background_weights_are_recovered() {
         let share = records.iter().filter(|x| kind_of(x) == k).count() as f64;
         planted.iter().find(|p| p.0 == k).unwrap().1 / share
     };
-    let total: f64 = records.iter().map(weight).sum();
     let target = tmp.path().join("target");
     std::fs::create_dir_all(&target).unwrap();
     let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
     for j in 0..120 {
-        let mut u = rng.random::<f64>() * total;
-        let r = records
-            .iter()
-            .find(|r| {
-                u -= weight(r);
-                u < 0.0
-            })
-            .unwrap_or(&records[records.len() - 1]);
+        let r = pick_weighted(&records, weight, &mut rng);
         let class = r.id.split('_').next().unwrap();
         std::fs::copy(
             probe.join(format!("{class}/{}.png", r.id)),

@@ -4,7 +4,7 @@
 //! (tiny) probe render.
 mod common;
 use common::*;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 /// `fit --set`s: the classes of the test and its render settings for probe rounds.
 fn probe_sets() -> Vec<String> {
@@ -122,17 +122,9 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
             let share = own.iter().filter(|x| kind_of(x) == k).count() as f64;
             planted(class)[kinds.iter().position(|x| *x == k).unwrap()] / share
         };
-        let total: f64 = own.iter().map(|r| weight(r)).sum();
         std::fs::create_dir_all(target.join(class)).unwrap();
         for j in 0..60 {
-            let mut u = rng.random::<f64>() * total;
-            let r = own
-                .iter()
-                .find(|r| {
-                    u -= weight(r);
-                    u < 0.0
-                })
-                .unwrap_or(&own[own.len() - 1]);
+            let r = pick_weighted(&own, |r| weight(r), &mut rng);
             std::fs::copy(
                 probe.join(format!("{class}/{}.png", r.id)),
                 target.join(format!("{class}/{j:03}.png")),

@@ -209,3 +209,21 @@ pub fn render_uniform_background_probe(scratch: &Path, probe: &Path, per_class: 
         .unwrap();
     assert!(o.status.success(), "{}", text(&o));
 }
+
+/// Draws one of `items` with probability proportional to `weight` (the planted-truth tests
+/// resample probe images this way).
+pub fn pick_weighted<'a, T>(
+    items: &'a [T],
+    weight: impl Fn(&T) -> f64,
+    rng: &mut impl rand::Rng,
+) -> &'a T {
+    let total: f64 = items.iter().map(&weight).sum();
+    let mut u = rng.random::<f64>() * total;
+    items
+        .iter()
+        .find(|x| {
+            u -= weight(x);
+            u < 0.0
+        })
+        .unwrap_or(&items[items.len() - 1])
+}
