@@ -83,14 +83,7 @@ fn planted_background_weights_are_recovered() {
     // A different weights file cannot resume this dataset.
     let other = tmp.path().join("other.yaml");
     std::fs::write(&other, "factors:\n  background.kind: {solid: 1}\n").unwrap();
-    let o = synthgen(tmp.path())
-        .args(fit_render_args(&probe, 48))
-        .args(["--resume", "--weights"])
-        .arg(&other)
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    assert!(text(&o).contains("different preset"), "{}", text(&o));
+    assert_resume_refused_with(tmp.path(), fit_render_args(&probe, 48), &other);
 
     let planted = [("solid", 0.8), ("procedural", 0.1), ("hdri", 0.1)];
     let records = manifest_digests(&probe);

@@ -5,6 +5,32 @@
 mod common;
 use common::*;
 use rand::SeedableRng;
+use std::path::Path;
+
+/// Runs `fit` on `target` with `probe` and the test's settings into `<scratch>/<name>.yaml`
+/// (its report in `<name>.fit/`) and returns the weights file.
+fn fit_ok(
+    scratch: &Path,
+    target: &Path,
+    probe: &Path,
+    name: &str,
+    extra: &[&str],
+) -> serde_yaml::Value {
+    let out = scratch.join(format!("{name}.yaml"));
+    let o = synthgen(scratch)
+        .args(["fit", "--preset", "demo", "--target"])
+        .arg(target)
+        .arg("--probe")
+        .arg(probe)
+        .arg("--out")
+        .arg(&out)
+        .args(extra)
+        .args(probe_sets())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    serde_yaml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap()
+}
 
 /// `fit --set`s: the classes of the test and its render settings for probe rounds.
 fn probe_sets() -> Vec<String> {
@@ -61,14 +87,7 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
         "preset: demo\nfactors:\n  background.kind: {solid: 1, procedural: 1, hdri: 1}\n",
     )
     .unwrap();
-    let o = synthgen(tmp.path())
-        .args(fit_render_args(&ds, 3))
-        .args(["--resume", "--weights"])
-        .arg(&shared_only)
-        .output()
-        .unwrap();
-    assert!(!o.status.success());
-    assert!(text(&o).contains("different preset"), "{}", text(&o));
+    assert_resume_refused_with(tmp.path(), fit_render_args(&ds, 3), &shared_only);
 
     let bad = tmp.path().join("bad.yaml");
     std::fs::write(&bad, "classes:\n  bed:\n    background.kind: {solid: 1}\n").unwrap();
@@ -133,21 +152,13 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
         }
     }
 
-    let out = tmp.path().join("fitted.yaml");
-    let o = synthgen(tmp.path())
-        .args(["fit", "--preset", "demo", "--target"])
-        .arg(&target)
-        .arg("--probe")
-        .arg(&probe)
-        .arg("--out")
-        .arg(&out)
-        .args(["--rounds", "3", "--probe-size", "192"])
-        .args(probe_sets())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let w: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let w = fit_ok(
+        tmp.path(),
+        &target,
+        &probe,
+        "fitted",
+        &["--rounds", "3", "--probe-size", "192"],
+    );
     let weights_of = |section: &serde_yaml::Value| -> Vec<f64> {
         kinds
             .iter()
@@ -201,21 +212,13 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
     );
 
     // --per-class off writes class-agnostic weights only.
-    let off = tmp.path().join("off.yaml");
-    let o = synthgen(tmp.path())
-        .args(["fit", "--preset", "demo", "--target"])
-        .arg(&target)
-        .arg("--probe")
-        .arg(&probe)
-        .arg("--out")
-        .arg(&off)
-        .args(["--rounds", "1", "--per-class", "off"])
-        .args(probe_sets())
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
-    let w: serde_yaml::Value =
-        serde_yaml::from_str(&std::fs::read_to_string(&off).unwrap()).unwrap();
+    let w = fit_ok(
+        tmp.path(),
+        &target,
+        &probe,
+        "off",
+        &["--rounds", "1", "--per-class", "off"],
+    );
     assert!(w["classes"].is_null(), "{w:?}");
     assert_eq!(
         w["fit"]["per_class"].as_str(),

@@ -227,3 +227,15 @@ pub fn pick_weighted<'a, T>(
         })
         .unwrap_or(&items[items.len() - 1])
 }
+
+/// Resuming the dataset of `render_args` with another weights file must be refused.
+pub fn assert_resume_refused_with(scratch: &Path, render_args: Vec<String>, weights: &Path) {
+    let o = synthgen(scratch)
+        .args(render_args)
+        .args(["--resume", "--weights"])
+        .arg(weights)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(text(&o).contains("different preset"), "{}", text(&o));
+}
