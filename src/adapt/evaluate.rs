@@ -13,7 +13,7 @@ use super::tsne;
 use crate::train::augment::Augment;
 use crate::train::data::{ImageSet, Sample};
 use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
-use crate::train::metrics::{self, EvalReport};
+use crate::train::metrics::EvalReport;
 use crate::train::TrainError;
 
 pub(super) struct EvalCtx<'a> {
@@ -58,22 +58,14 @@ impl EvalCtx<'_> {
         set: &ImageSet,
         step: u64,
     ) -> Result<EvalReport, AdaptError> {
-        let k = self.classes.len();
-        let mut cm = vec![vec![0u64; k]; k];
-        let mut skipped = 0;
-        for batch in self.sequential(set.samples.clone()) {
-            skipped += batch.skipped.len() as u64;
-            if batch.is_empty() {
-                continue;
-            }
-            let (xs, _) = self.to_device(&batch);
-            let preds = tch::no_grad(|| method.model().predict(&xs))
-                .argmax(-1, false)
-                .to_device(Device::Cpu);
-            let preds: Vec<i64> = Vec::try_from(&preds).map_err(TrainError::from)?;
-            metrics::accumulate(&mut cm, &batch.labels, &preds);
-        }
-        let r = EvalReport::from_confusion(name, step, cm, skipped);
+        let r = EvalReport::over_batches(
+            name,
+            step,
+            self.classes.len(),
+            self.sequential(set.samples.clone()),
+            |batch| tch::no_grad(|| method.model().predict(&self.to_device(batch).0)),
+        )
+        .map_err(TrainError::from)?;
         tracing::debug!(
             "step {step}: {name} Acc {:.2} Mean {:.2}",
             100.0 * r.acc,

@@ -2,6 +2,9 @@
 //! Acc is overall top-1; Mean is the mean over classes of per-class recall (class-balanced
 //! accuracy, as the paper reports). Classes without evaluation samples are left out of Mean.
 use serde::{Deserialize, Serialize};
+use tch::{Device, Tensor};
+
+use super::loader::Batch;
 
 /// `cm[t][p]` counts samples of true class `t` predicted as `p`.
 pub fn confusion_matrix(labels: &[i64], preds: &[i64], num_classes: usize) -> Vec<Vec<u64>> {
@@ -77,6 +80,28 @@ impl EvalReport {
             confusion,
             skipped,
         }
+    }
+
+    /// Evaluates over a sequence of batches: `scores` gives a batch's class scores (any
+    /// device), whose argmax is the prediction; skipped (unreadable) images are counted.
+    pub fn over_batches(
+        set: &str,
+        step: u64,
+        num_classes: usize,
+        batches: impl IntoIterator<Item = Batch>,
+        mut scores: impl FnMut(&Batch) -> Tensor,
+    ) -> Result<Self, tch::TchError> {
+        let mut cm = vec![vec![0u64; num_classes]; num_classes];
+        let mut skipped = 0;
+        for batch in batches {
+            skipped += batch.skipped.len() as u64;
+            if batch.is_empty() {
+                continue;
+            }
+            let preds = scores(&batch).argmax(-1, false).to_device(Device::Cpu);
+            accumulate(&mut cm, &batch.labels, &Vec::<i64>::try_from(&preds)?);
+        }
+        Ok(EvalReport::from_confusion(set, step, cm, skipped))
     }
 }
 

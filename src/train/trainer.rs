@@ -15,7 +15,7 @@ use super::data::ImageSet;
 use super::device::{self, DeviceChoice};
 use super::error::TrainError;
 use super::loader::{batches_per_pass, Batch, Loader, LoaderConfig, Order};
-use super::metrics::{self, BestTracker, EvalReport};
+use super::metrics::{BestTracker, EvalReport};
 use super::models::{count_trainable, Classifier};
 use super::optim::{OptimConfig, Optimizer, OptimizerKind};
 use super::plots;
@@ -442,24 +442,10 @@ impl RunCtx<'_> {
                 end_batch: None,
             },
         );
-        let k = self.classes.len();
-        let mut cm = vec![vec![0u64; k]; k];
-        let mut skipped = 0;
-        for batch in loader {
-            skipped += batch.skipped.len() as u64;
-            if batch.is_empty() {
-                continue;
-            }
-            let (xs, _) = self.to_device(&batch);
-            let preds = tch::no_grad(|| {
-                tch::autocast(self.use_autocast, || self.model.forward(&xs, false))
-            })
-            .argmax(-1, false)
-            .to_device(Device::Cpu);
-            let preds: Vec<i64> = Vec::try_from(&preds)?;
-            metrics::accumulate(&mut cm, &batch.labels, &preds);
-        }
-        let r = EvalReport::from_confusion(name, step, cm, skipped);
+        let r = EvalReport::over_batches(name, step, self.classes.len(), loader, |batch| {
+            let (xs, _) = self.to_device(batch);
+            tch::no_grad(|| tch::autocast(self.use_autocast, || self.model.forward(&xs, false)))
+        })?;
         tracing::info!(
             "step {step}: {name} Acc {:.2} Mean {:.2}",
             100.0 * r.acc,
