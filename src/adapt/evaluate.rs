@@ -10,9 +10,8 @@ use super::error::AdaptError;
 use super::method::AdaptMethod;
 use super::runner::AdaptConfig;
 use super::tsne;
-use crate::train::augment::Augment;
 use crate::train::data::{ImageSet, Sample};
-use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
+use crate::train::loader::{Batch, Loader, LoaderConfig};
 use crate::train::metrics::EvalReport;
 use crate::train::TrainError;
 
@@ -37,17 +36,7 @@ impl EvalCtx<'_> {
     fn sequential(&self, samples: Vec<Sample>) -> Loader {
         Loader::new(
             Arc::new(samples),
-            LoaderConfig {
-                augment: Augment::None,
-                image_size: self.image_size,
-                batch_size: self.batch_size,
-                workers: self.workers,
-                prefetch: (2 * self.workers).max(2),
-                seed: 0,
-                order: Order::Sequential,
-                start_batch: 0,
-                end_batch: None,
-            },
+            LoaderConfig::evaluation(self.image_size, self.batch_size, self.workers),
         )
     }
 

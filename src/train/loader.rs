@@ -47,6 +47,23 @@ pub struct LoaderConfig {
     pub end_batch: Option<u64>,
 }
 
+impl LoaderConfig {
+    /// Evaluation: every sample once, in order, no augmentation.
+    pub fn evaluation(image_size: u32, batch_size: usize, workers: usize) -> Self {
+        LoaderConfig {
+            augment: Augment::None,
+            image_size,
+            batch_size,
+            workers,
+            prefetch: (2 * workers).max(2),
+            seed: 0,
+            order: Order::Sequential,
+            start_batch: 0,
+            end_batch: None,
+        }
+    }
+}
+
 /// One decoded batch: `images` is N x 3 x S x S, normalised, row-major.
 #[derive(Debug)]
 pub struct Batch {

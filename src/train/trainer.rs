@@ -430,17 +430,11 @@ impl RunCtx<'_> {
     fn evaluate(&self, name: &str, set: &ImageSet, step: u64) -> Result<EvalReport, TrainError> {
         let loader = Loader::new(
             Arc::new(set.samples.clone()),
-            LoaderConfig {
-                augment: Augment::None,
-                image_size: self.cfg.image_size,
-                batch_size: self.cfg.batch_size.max(1),
-                workers: self.workers,
-                prefetch: (2 * self.workers).max(2),
-                seed: 0,
-                order: Order::Sequential,
-                start_batch: 0,
-                end_batch: None,
-            },
+            LoaderConfig::evaluation(
+                self.cfg.image_size,
+                self.cfg.batch_size.max(1),
+                self.workers,
+            ),
         );
         let r = EvalReport::over_batches(name, step, self.classes.len(), loader, |batch| {
             let (xs, _) = self.to_device(batch);
