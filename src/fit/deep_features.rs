@@ -3,11 +3,10 @@
 //! trainer's evaluation transform does (shorter side to S * 256 / 224, centre crop S,
 //! ImageNet normalisation). The architecture and S come from the checkpoint's JSON sidecar.
 use super::descriptors::ImageItem;
-use crate::train::augment::Augment;
 use crate::train::checkpoint::{self, CheckpointMeta};
 use crate::train::data::Sample;
 use crate::train::device::{self, DeviceChoice};
-use crate::train::loader::{Loader, LoaderConfig, Order};
+use crate::train::loader::{Loader, LoaderConfig};
 use crate::train::models::Classifier;
 use crate::train::TrainError;
 use std::path::{Path, PathBuf};
@@ -98,17 +97,7 @@ impl DeepFeatures {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let loader = Loader::new(
             Arc::new(samples),
-            LoaderConfig {
-                augment: Augment::None,
-                image_size: self.image_size,
-                batch_size: BATCH,
-                workers,
-                prefetch: 2 * workers,
-                seed: 0,
-                order: Order::Sequential,
-                start_batch: 0,
-                end_batch: None,
-            },
+            LoaderConfig::evaluation(self.image_size, BATCH, workers),
         );
         let s = self.image_size as i64;
         let mut out: Vec<Option<Vec<f32>>> = vec![None; items.len()];
