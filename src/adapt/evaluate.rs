@@ -7,7 +7,7 @@ use tch::{Device, Tensor};
 
 use super::data::TargetSet;
 use super::error::AdaptError;
-use super::method::AdaptMethod;
+use super::method::{AdaptMethod, PassOutput};
 use super::runner::AdaptConfig;
 use super::tsne;
 use crate::train::data::{ImageSet, Sample};
@@ -61,6 +61,36 @@ impl EvalCtx<'_> {
             100.0 * r.mean
         );
         Ok(r)
+    }
+
+    /// `f` over every image of `samples` in order (eval mode, eval transform).
+    pub(super) fn full_pass(
+        &self,
+        samples: Vec<Sample>,
+        f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>,
+    ) -> Result<PassOutput, AdaptError> {
+        let mut outputs: Vec<Vec<Tensor>> = Vec::new();
+        let mut labels: Vec<i64> = Vec::new();
+        let mut index = Vec::new();
+        for batch in self.sequential(samples) {
+            if batch.is_empty() {
+                continue;
+            }
+            let (xs, _) = self.to_device(&batch);
+            for (i, o) in f(&xs).into_iter().enumerate() {
+                if outputs.len() <= i {
+                    outputs.push(Vec::new());
+                }
+                outputs[i].push(o);
+            }
+            labels.extend(&batch.labels);
+            index.extend(batch.samples.iter().map(|&i| i as i64));
+        }
+        Ok(PassOutput {
+            outputs: outputs.iter().map(|o| Tensor::cat(o, 0)).collect(),
+            labels: Tensor::from_slice(&labels).to_device(self.device),
+            index: Tensor::from_slice(&index).to_device(self.device),
+        })
     }
 
     /// Features (row-major, n x d) and labels of `samples`.

@@ -1,11 +1,18 @@
 //! The interface every adaptation method implements, and the shared pieces (hyper-parameters,
-//! losses used by several methods). A method owns its networks (in the run's VarStore, so that
-//! checkpoints and --init see them) and its optimizers; the runner only feeds batches.
+//! the per-epoch schedule, losses used by several methods). A method owns its networks (in the
+//! run's VarStore, so that checkpoints and --init see them), its optimizers and its run state;
+//! the runner only feeds batches and the schedule.
+use std::collections::HashMap;
+use std::path::Path;
+
 use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::error::AdaptError;
+use super::grl::dann_ramp;
 use crate::train::models::{build_backbone, Backbone, Classifier};
+use crate::train::optim::{Group, OptimConfig, Optimizer};
+use crate::train::TrainError;
 
 /// The methods `synthgen adapt --method` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -19,7 +26,7 @@ pub enum MethodKind {
     Mcd,
     /// Regularized conditional alignment with a joint 2K-way classifier (Cicek & Soatto 2019).
     Rca,
-    /// Structurally regularized deep clustering (Tang, Chen & Jia 2020), simplified: see
+    /// Structurally regularized deep clustering (Tang, Chen & Jia 2020), as released: see
     /// `methods::srdc`.
     Srdc,
     /// Distilled discriminative clustering (Tang, Wang & Jia 2022), after the released code:
@@ -60,14 +67,45 @@ pub struct MethodSetup {
     pub backbone_lr_mult: f64,
     pub momentum: f64,
     pub weight_decay: f64,
+    /// Images in the target training set (SRDC keeps one pseudo-label per image).
+    pub target_images: usize,
+    /// SRDC's bottleneck width (None: the released `--num_neurons 128` times the block
+    /// expansion, i.e. a quarter of the backbone's feature width).
+    pub srdc_bottleneck: Option<i64>,
+    /// Dropout probability of MCD's classifiers (released: 0.5; the parity tests use 0).
+    pub mcd_dropout: f64,
 }
 
-/// A source batch (images, labels) and a target batch (images only: target labels never
-/// reach a method).
+/// A source batch (images, labels) and a target batch (images and their indices in the target
+/// set: target labels never reach a method).
 pub struct DaBatch<'a> {
     pub xs: &'a Tensor,
     pub ys: &'a Tensor,
     pub xt: &'a Tensor,
+    pub target_index: &'a [usize],
+}
+
+/// The schedule at this iteration, per epoch as in the released code.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepCtx {
+    /// 0-based epoch.
+    pub epoch: u64,
+    /// Base lr of this epoch: lr0 * (1 + 10 e / E)^-0.75.
+    pub lr: f64,
+    /// Loss / gradient-reversal weight of this epoch: 2 / (1 + exp(-10 e / E)) - 1.
+    pub lambda: f64,
+}
+
+impl StepCtx {
+    /// The released schedule at 0-based `epoch` of `epochs` (fractional for --iters runs).
+    pub fn at(lr0: f64, epoch: u64, epochs: f64) -> Self {
+        let p = epoch as f64 / epochs.max(1e-12);
+        StepCtx {
+            epoch,
+            lr: lr0 * annealed_lr(p),
+            lambda: dann_ramp(p),
+        }
+    }
 }
 
 /// Scalars of one step: the named loss terms and the total that was minimised first.
@@ -111,15 +149,44 @@ impl EvalModel for Classifier {
     }
 }
 
+/// What a full pass returns: `f`'s outputs over the images that decoded (each concatenated
+/// over batches), their labels, and their indices in the set.
+pub struct PassOutput {
+    pub outputs: Vec<Tensor>,
+    pub labels: Tensor,
+    pub index: Tensor,
+}
+
+/// Eval-mode passes over whole data sets (evaluation transform), for methods that look at all
+/// of the data once per epoch (SRDC's clustering).
+pub trait FullPass {
+    /// `f` applied to every source training image.
+    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError>;
+    /// `f` applied to every target training image (labels: -1 where unknown).
+    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError>;
+}
+
+/// A domain-adaptation method: the engine feeds it batches, the schedule and, once per epoch,
+/// full passes; it owns its networks (in the run's VarStore, so checkpoints and --init see
+/// them), its optimizers and any run state, which it hands to checkpoints.
 pub trait AdaptMethod {
-    /// Learning-rate factor at progress `p` in [0, 1] (1 = constant).
-    fn lr_factor(&self, _p: f64) -> f64 {
-        1.0
-    }
     /// One training iteration (all of the method's forward/backward/update passes).
-    fn step(&mut self, batch: &DaBatch, p: f64, lr: f64) -> StepStats;
+    fn step(&mut self, batch: &DaBatch, ctx: &StepCtx) -> StepStats;
     /// The model that evaluation and the t-SNE picture use.
     fn model(&self) -> &dyn EvalModel;
+    /// Called before the first iteration of each epoch.
+    fn epoch_start(&mut self, _epoch: u64, _data: &dyn FullPass) -> Result<(), AdaptError> {
+        Ok(())
+    }
+    /// Optimizer buffers and method state (`optim.*`, `method.*`) for checkpoints.
+    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+    /// Restores what `state_tensors` gave; `step` is the checkpoint's step.
+    fn load_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+        step: u64,
+    ) -> Result<(), TrainError>;
 }
 
 /// Builds the method's networks under `vs` and its optimizers.
@@ -153,7 +220,7 @@ pub fn backbone(vs: &nn::VarStore, setup: &MethodSetup) -> Result<Box<dyn Backbo
 }
 
 /// Backbone and linear class head under the trainer's names (`backbone.*`, `head.*`), as
-/// every method but MCD uses them.
+/// every method but MCD and SRDC uses them.
 pub fn classifier(vs: &nn::VarStore, setup: &MethodSetup) -> Result<Classifier, AdaptError> {
     Ok(Classifier::new(
         &vs.root(),
@@ -161,6 +228,33 @@ pub fn classifier(vs: &nn::VarStore, setup: &MethodSetup) -> Result<Classifier, 
         setup.num_classes,
         setup.image_size,
     )?)
+}
+
+/// The released optimizer: one SGD whose `backbone.*` group steps at the setup's multiplier,
+/// the other variables `select`ed (true) at 1x, all at the setup's momentum.
+pub fn sgd(vs: &nn::VarStore, s: &MethodSetup, select: impl Fn(&str) -> bool) -> Optimizer {
+    let groups = vec![
+        Group {
+            lr_mult: s.backbone_lr_mult,
+            momentum: s.momentum,
+        },
+        Group {
+            lr_mult: 1.0,
+            momentum: s.momentum,
+        },
+    ];
+    Optimizer::with_groups(
+        vs,
+        OptimConfig::adaptation(s.momentum, s.weight_decay),
+        groups,
+        |n| {
+            if n.starts_with("backbone.") {
+                Some(0)
+            } else {
+                select(n).then_some(1)
+            }
+        },
+    )
 }
 
 /// DANN's annealed lr factor (1 + 10 p)^-0.75.
@@ -181,6 +275,56 @@ pub fn entropy(logits: &Tensor) -> Tensor {
         .mean(Kind::Float)
 }
 
+/// The released class-balance term: -mean_k log(mean_i p_ik + 1e-6) of probabilities `prob`
+/// (smallest when predictions spread evenly over the classes).
+pub fn class_balance(prob: &Tensor) -> Tensor {
+    -(prob.mean_dim(&[0i64][..], false, Kind::Float) + 1e-6)
+        .log()
+        .mean(Kind::Float)
+}
+
+/// The optimizer buffers of `opts` (their variables are disjoint, so are their names).
+pub fn optim_state(opts: &[&Optimizer]) -> Vec<(String, Tensor)> {
+    opts.iter().flat_map(|o| o.state_tensors()).collect()
+}
+
+/// Restores the buffers of `opts` from a checkpoint.
+pub fn load_optim_state(
+    opts: &mut [&mut Optimizer],
+    t: &HashMap<String, Tensor>,
+    file: &Path,
+    step: u64,
+) -> Result<(), TrainError> {
+    for o in opts.iter_mut() {
+        o.load_state(t, file, step)?;
+    }
+    Ok(())
+}
+
+/// A method state tensor from a checkpoint, with its expected shape.
+pub fn state_tensor(
+    t: &HashMap<String, Tensor>,
+    key: &str,
+    like: &Tensor,
+    file: &Path,
+) -> Result<Tensor, TrainError> {
+    let src = t.get(key).ok_or_else(|| TrainError::BadCheckpoint {
+        path: file.to_path_buf(),
+        why: format!("it has no method state `{key}` (written by another method?)"),
+    })?;
+    if src.size() != like.size() {
+        return Err(TrainError::BadCheckpoint {
+            path: file.to_path_buf(),
+            why: format!(
+                "`{key}` has shape {:?}, expected {:?}",
+                src.size(),
+                like.size()
+            ),
+        });
+    }
+    Ok(src.to_device(like.device()).to_kind(like.kind()))
+}
+
 /// Number of rows where argmax(logits) == labels.
 pub fn correct(logits: &Tensor, labels: &Tensor) -> u64 {
     logits
@@ -188,12 +332,6 @@ pub fn correct(logits: &Tensor, labels: &Tensor) -> u64 {
         .eq_tensor(labels)
         .sum(Kind::Int64)
         .int64_value(&[]) as u64
-}
-
-/// Concatenates source and target images so that batch norm sees both domains in one batch
-/// (as the released code does), and returns the split point.
-pub fn joint_input(batch: &DaBatch) -> (Tensor, i64) {
-    (Tensor::cat(&[batch.xs, batch.xt], 0), batch.xs.size()[0])
 }
 
 #[cfg(test)]

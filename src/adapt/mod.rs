@@ -2,7 +2,7 @@
 //! unlabelled real target data, with the trainer's loader, backbones, metrics and checkpoints.
 //!
 //! Parts: `method` (the `AdaptMethod` trait, shared losses), `methods/*` (one module per
-//! method), `grl` (gradient reversal), `sgd` (momentum SGD with lr multipliers), `data`
+//! method), `grl` (gradient reversal), `data`
 //! (source / target / target-eval sets), `runner` (the loop and outputs), `evaluate` (accuracy
 //! on labelled target sets, the t-SNE picture), `tsne` (the embedding and its drawing). Only
 //! this file knows about clap.
@@ -15,7 +15,6 @@ pub mod grl;
 pub mod method;
 pub mod methods;
 pub mod runner;
-pub mod sgd;
 pub mod tsne;
 
 pub use error::AdaptError;
@@ -42,8 +41,9 @@ pub struct AdaptArgs {
     /// resnet18|resnet34|resnet50|resnet_tiny|vit_tiny|vit_s16|vit_b16|mixer_*
     #[arg(long, default_value = "resnet50")]
     pub arch: String,
-    /// Initial weights (safetensors, e.g. a `synthgen train` checkpoint); the backbone lr is
-    /// then multiplied by 0.1.
+    /// Pre-trained backbone (safetensors, e.g. a `synthgen train` checkpoint); only backbone
+    /// tensors are loaded (the released code drops every `fc` key) and the backbone lr is then
+    /// multiplied by 0.1. Without it the backbone trains from scratch (a warning says so).
     #[arg(long)]
     pub init: Option<PathBuf>,
     /// The run folder: metrics, plots, checkpoints, tsne.png, summary.json.
@@ -80,6 +80,18 @@ pub struct AdaptArgs {
     /// Points per domain in tsne.png (0: no picture).
     #[arg(long, default_value_t = 500)]
     pub tsne_points: usize,
+    /// Continue from <out>/checkpoint-last.* when present (same result as an uninterrupted run).
+    #[arg(long)]
+    pub resume: bool,
+    /// SRDC's bottleneck width (default: the released 128 x block expansion: 512 for ResNet-50).
+    #[arg(long)]
+    pub srdc_bottleneck: Option<i64>,
+    /// Dropout of MCD's classifiers (released: 0.5).
+    #[arg(long, default_value_t = 0.5)]
+    pub mcd_dropout: f64,
+    /// Stop after this many iterations as if interrupted (checkpoint kept; for resume checks).
+    #[arg(long, hide = true)]
+    pub stop_after: Option<u64>,
 }
 
 impl AdaptArgs {
@@ -105,6 +117,10 @@ impl AdaptArgs {
         cfg.workers = self.workers;
         cfg.eval_every = self.eval_every;
         cfg.tsne_points = self.tsne_points;
+        cfg.resume = self.resume;
+        cfg.srdc_bottleneck = self.srdc_bottleneck;
+        cfg.mcd_dropout = self.mcd_dropout;
+        cfg.stop_after = self.stop_after;
         cfg.progress = true;
         cfg
     }

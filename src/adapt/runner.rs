@@ -8,12 +8,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::nn;
+use tch::{nn, Tensor};
 
 use super::data::{open_eval, open_target};
 use super::error::AdaptError;
 use super::evaluate::{tsne_picture, EvalCtx};
-use super::method::{build, DaBatch, MethodKind, MethodSetup};
+use super::method::{
+    build, AdaptMethod, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx,
+};
 use crate::train::augment::Augment;
 use crate::train::checkpoint::{self, CheckpointMeta, RngState};
 use crate::train::data::{ImageSet, Sample};
@@ -57,6 +59,14 @@ pub struct AdaptConfig {
     /// Points per domain in the t-SNE picture (0: no picture).
     pub tsne_points: usize,
     pub progress: bool,
+    /// Continue from `<out>/checkpoint-last.*` when present.
+    pub resume: bool,
+    /// Stop (with a checkpoint) after this many completed iterations, as if interrupted.
+    pub stop_after: Option<u64>,
+    /// SRDC's bottleneck width (None: the released 128 x block expansion).
+    pub srdc_bottleneck: Option<i64>,
+    /// Dropout of MCD's classifiers (released: 0.5).
+    pub mcd_dropout: f64,
 }
 
 impl AdaptConfig {
@@ -83,6 +93,10 @@ impl AdaptConfig {
             eval_every: None,
             tsne_points: 500,
             progress: false,
+            resume: false,
+            stop_after: None,
+            srdc_bottleneck: None,
+            mcd_dropout: 0.5,
         }
     }
 }
@@ -134,6 +148,9 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
             why: "it must be positive".into(),
         });
     }
+    if cfg.init.is_none() {
+        tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
+    }
     let source = ImageSet::open(&cfg.source)?;
     let target = open_target(&cfg.target, &source)?;
     let mut eval_sets: Vec<(String, Arc<ImageSet>)> = Vec::new();
@@ -157,14 +174,19 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     }
 
     let b = cfg.batch_size;
-    let per_epoch = source.len().max(target.samples.len()).div_ceil(b) as u64;
+    let per_epoch = (source.len().max(target.samples.len()).div_ceil(b) as u64).max(1);
     let total = cfg
         .iters
         .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
         .max(1);
+    // The schedule's E: the configured epochs, or what --iters amounts to.
+    let epochs = match cfg.iters {
+        Some(_) => total as f64 / per_epoch as f64,
+        None => cfg.epochs,
+    };
     let eval_every = cfg
         .eval_every
-        .unwrap_or(total.div_ceil(EVALUATIONS_PER_RUN))
+        .unwrap_or((total / EVALUATIONS_PER_RUN).max(1))
         .max(1);
     let log_every = (total / 500).max(1);
 
@@ -178,6 +200,9 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         backbone_lr_mult,
         momentum: cfg.momentum,
         weight_decay: cfg.weight_decay,
+        target_images: target.samples.len(),
+        srdc_bottleneck: cfg.srdc_bottleneck,
+        mcd_dropout: cfg.mcd_dropout,
     };
     let mut method = build(cfg.method, &vs, &setup)?;
     let params = count_trainable(&vs);
@@ -185,16 +210,54 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         Some(file) => {
             let r = checkpoint::load_init(&vs, file)?;
             tracing::info!(
-                "--init {}: loaded {} tensors, {} kept fresh",
+                "--init {}: loaded {} backbone tensors, {} kept fresh, {} method tensors fresh",
                 file.display(),
                 r.loaded.len(),
-                r.shape_mismatch.len() + r.missing.len()
+                r.shape_mismatch.len() + r.missing.len(),
+                r.dropped.len()
             );
             Some(r)
         }
         None => None,
     };
     let lr0 = cfg.lr.unwrap_or(cfg.method.default_lr());
+
+    let mut start = 0u64;
+    let mut best: BTreeMap<String, BestTracker> = BTreeMap::new();
+    let (ckpt_tensors, ckpt_meta) = checkpoint::paths(&cfg.out, CKPT_LAST);
+    if cfg.resume && ckpt_tensors.is_file() {
+        let tensors = checkpoint::read_tensors(&ckpt_tensors)?;
+        let meta = match checkpoint::meta_in_tensors(&tensors, &ckpt_tensors)? {
+            Some(m) => m,
+            None => checkpoint::read_meta(&ckpt_meta)?,
+        };
+        let optimizer = format!("sgd ({})", cfg.method.name());
+        if meta.arch != cfg.arch || meta.classes != source.classes || meta.optimizer != optimizer {
+            return Err(TrainError::BadCheckpoint {
+                path: ckpt_meta,
+                why: format!(
+                    "it was written by {} for --arch {} with classes [{}]; this run is {} with --arch {} and [{}]",
+                    meta.optimizer,
+                    meta.arch,
+                    meta.classes.join(", "),
+                    optimizer,
+                    cfg.arch,
+                    source.classes.join(", ")
+                ),
+            }
+            .into());
+        }
+        checkpoint::load_model_exact(&vs, &tensors, &ckpt_tensors)?;
+        method.load_state(&tensors, &ckpt_tensors, meta.step)?;
+        start = meta.step;
+        best = meta.best.into_iter().collect();
+        tracing::info!("resuming from iteration {start} of {total}");
+    } else if cfg.resume {
+        tracing::warn!(
+            "--resume: no {} yet; starting afresh",
+            ckpt_tensors.display()
+        );
+    }
 
     let loader = |samples: Vec<Sample>, seed: u64| {
         Loader::new(
@@ -207,7 +270,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
                 prefetch: workers.max(2),
                 seed,
                 order: Order::Cycle,
-                start_batch: 0,
+                start_batch: start,
                 end_batch: Some(total),
             },
         )
@@ -216,15 +279,17 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     let src_loader = loader(source.samples.clone(), cfg.seed);
     let tgt_loader = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
 
-    let mut log = MetricsLog::open(&cfg.out, None)?;
-    let mut best: BTreeMap<String, BestTracker> = BTreeMap::new();
+    let mut log = MetricsLog::open(&cfg.out, cfg.resume.then_some(start))?;
     let mut last_losses = BTreeMap::new();
     let mut skipped = 0u64;
     let mut eval_seconds = 0.0;
     let mut window = (0.0f64, 0u64, 0u64, 0u64, Instant::now());
     let t0 = Instant::now();
-    let mut step = 0u64;
+    let mut step = start;
+    let mut status = "completed";
+    let stop_at = cfg.stop_after.unwrap_or(u64::MAX);
     let bar = crate::progress::bar(total, cfg.progress, "iterations");
+    bar.set_position(start);
     let ctx = EvalCtx {
         device,
         image_size: cfg.image_size,
@@ -232,13 +297,27 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         workers,
         classes: &source.classes,
     };
+    let full_pass = RunPass {
+        ctx: &ctx,
+        source: &source.samples,
+        target: &target.samples,
+    };
+    let ckpt =
+        |name: &str, step: u64, method: &dyn AdaptMethod, best: &BTreeMap<String, BestTracker>| {
+            save(cfg, &vs, method, name, step, total, &source.classes, best)
+        };
 
     for (bs, bt) in src_loader.zip(tgt_loader) {
         skipped += (bs.skipped.len() + bt.skipped.len()) as u64;
         step = bs.index + 1;
+        let epoch = bs.index / per_epoch;
+        if bs.index % per_epoch == 0 {
+            let te = Instant::now();
+            method.epoch_start(epoch, &full_pass)?;
+            eval_seconds += te.elapsed().as_secs_f64();
+        }
         if !bs.is_empty() && !bt.is_empty() {
-            let p = bs.index as f64 / total as f64;
-            let lr = lr0 * method.lr_factor(p);
+            let sctx = StepCtx::at(lr0, epoch, epochs);
             tch::manual_seed(checkpoint::torch_seed(cfg.seed, bs.index));
             let (xs, ys) = ctx.to_device(&bs);
             let (xt, _) = ctx.to_device(&bt);
@@ -247,16 +326,16 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
                     xs: &xs,
                     ys: &ys,
                     xt: &xt,
+                    target_index: &bt.samples,
                 },
-                p,
-                lr,
+                &sctx,
             );
             if !stats.total.is_finite() {
                 bar.abandon_with_message("diverged");
                 return Err(TrainError::NonFiniteLoss {
                     value: stats.total,
                     step,
-                    out: checkpoint::paths(&cfg.out, CKPT_LAST).0,
+                    out: ckpt_tensors,
                 }
                 .into());
             }
@@ -271,10 +350,10 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
                 let secs = window.4.elapsed().as_secs_f64().max(1e-9);
                 log.push(Record::Train {
                     step,
-                    epoch: step / per_epoch.max(1),
+                    epoch,
                     loss: window.0 / window.3 as f64,
                     acc: window.1 as f64 / window.2.max(1) as f64,
-                    lr,
+                    lr: sctx.lr,
                     images_per_s: 2.0 * window.2 as f64 / secs,
                 })?;
                 bar.set_message(format!("loss {:.4}", window.0 / window.3 as f64));
@@ -282,9 +361,13 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
             }
         }
         bar.set_position(step);
-        if step % eval_every == 0 || step == total {
+        let stopping = step >= stop_at;
+        // The released cadence: every int(total / 200) iterations and at every epoch's end.
+        let evaluating = step % eval_every == 0 || step % per_epoch == 0 || step == total;
+        // A stop checkpoints without evaluating, so that best/last match an uninterrupted run.
+        if evaluating || stopping {
             let te = Instant::now();
-            for (name, set) in &eval_sets {
+            for (name, set) in eval_sets.iter().filter(|_| evaluating) {
                 let report = ctx.evaluate(method.as_ref(), name, set, step)?;
                 let tracker = best.entry(name.clone()).or_default();
                 let improved = tracker.best_mean.is_none_or(|(_, m)| report.mean > m);
@@ -292,18 +375,22 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
                 log.push(Record::Eval(report))?;
                 // The first set decides which checkpoint is "best Mean".
                 if improved && eval_sets[0].0 == *name {
-                    save(cfg, &vs, CKPT_BEST, step, total, &source.classes, &best)?;
+                    ckpt(CKPT_BEST, step, method.as_ref(), &best)?;
                 }
             }
-            save(cfg, &vs, CKPT_LAST, step, total, &source.classes, &best)?;
+            ckpt(CKPT_LAST, step, method.as_ref(), &best)?;
             draw_plots(&cfg.out, &log, &eval_sets, &source.classes);
             eval_seconds += te.elapsed().as_secs_f64();
+        }
+        if stopping {
+            status = "stopped";
+            break;
         }
     }
     bar.finish_and_clear();
     let train_seconds = t0.elapsed().as_secs_f64() - eval_seconds;
 
-    let tsne_path = if cfg.tsne_points > 0 {
+    let tsne_path = if cfg.tsne_points > 0 && status == "completed" {
         let te = Instant::now();
         let picture = tsne_picture(cfg, &ctx, method.as_ref(), &source, &target, &eval_sets)?;
         eval_seconds += te.elapsed().as_secs_f64();
@@ -314,7 +401,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
 
     let summary = AdaptSummary {
         method: cfg.method,
-        status: "completed".into(),
+        status: status.into(),
         arch: cfg.arch.clone(),
         params,
         device: format!("{device:?}"),
@@ -330,7 +417,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         skipped_images: skipped,
         seconds: t0.elapsed().as_secs_f64(),
         eval_seconds,
-        iterations_per_second: step as f64 / train_seconds.max(1e-9),
+        iterations_per_second: (step - start) as f64 / train_seconds.max(1e-9),
         evals: best
             .iter()
             .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
@@ -344,13 +431,34 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         path: path.clone(),
         why: e.to_string(),
     })?;
-    std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))?;
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, text).map_err(|e| TrainError::io(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
     Ok(summary)
 }
 
+/// The full passes SRDC's clustering makes, over the training sets with the eval transform.
+struct RunPass<'a> {
+    ctx: &'a EvalCtx<'a>,
+    source: &'a [Sample],
+    target: &'a [Sample],
+}
+
+impl FullPass for RunPass<'_> {
+    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError> {
+        self.ctx.full_pass(self.source.to_vec(), f)
+    }
+
+    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError> {
+        self.ctx.full_pass(self.target.to_vec(), f)
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn save(
     cfg: &AdaptConfig,
     vs: &nn::VarStore,
+    method: &dyn AdaptMethod,
     name: &str,
     step: u64,
     total: u64,
@@ -372,7 +480,13 @@ fn save(
         skipped_images: 0,
         best: best.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
     };
-    Ok(checkpoint::save(&cfg.out, name, vs, None, &meta)?)
+    Ok(checkpoint::save(
+        &cfg.out,
+        name,
+        vs,
+        method.state_tensors(),
+        &meta,
+    )?)
 }
 
 fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {

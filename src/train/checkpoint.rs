@@ -1,5 +1,6 @@
 //! Checkpoints: one safetensors file with the model variables (`model.<name>`, batch-norm
-//! statistics included) and the optimizer buffers (`optim.<buffer>.<name>`), plus a JSON
+//! statistics included), the optimizer buffers (`optim.<buffer>.<name>`) and an adaptation
+//! method's run state (`method.<method>.<what>`: centroids, pseudo-labels), plus a JSON
 //! sidecar with the step and run identity. Randomness needs no saved state: data order and
 //! augmentation are keyed by (seed, epoch, sample) and the torch generator is reseeded from
 //! (seed, step) before every step, so (seed, step) is the whole RNG state.
@@ -12,7 +13,6 @@ use tch::{nn, Device, Tensor};
 
 use super::error::TrainError;
 use super::metrics::BestTracker;
-use super::optim::Optimizer;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CheckpointMeta {
@@ -57,7 +57,7 @@ pub fn save(
     dir: &Path,
     name: &str,
     vs: &nn::VarStore,
-    opt: Option<&Optimizer>,
+    state: Vec<(String, Tensor)>,
     meta: &CheckpointMeta,
 ) -> Result<(), TrainError> {
     let (tensors_path, meta_path) = paths(dir, name);
@@ -66,25 +66,50 @@ pub fn save(
         .into_iter()
         .map(|(k, t)| (format!("model.{k}"), t.to_device(Device::Cpu).contiguous()))
         .collect();
-    if let Some(opt) = opt {
-        named.extend(
-            opt.state_tensors()
-                .into_iter()
-                .map(|(k, t)| (k, t.to_device(Device::Cpu).contiguous())),
-        );
-    }
-    named.sort_by(|a, b| a.0.cmp(&b.0));
-    let tmp = tensors_path.with_extension("safetensors.tmp");
-    Tensor::write_safetensors(&named, &tmp)?;
-    std::fs::rename(&tmp, &tensors_path).map_err(|e| TrainError::io(&tensors_path, e))?;
+    // Optimizer buffers (`optim.*`) and method state (`method.*`).
+    named.extend(
+        state
+            .into_iter()
+            .map(|(k, t)| (k, t.to_device(Device::Cpu).contiguous())),
+    );
     let json = serde_json::to_string_pretty(meta).map_err(|e| TrainError::BadCheckpoint {
         path: meta_path.clone(),
         why: e.to_string(),
     })?;
+    // WHY the JSON also inside: the tensors file is renamed into place in one step, so a run
+    // killed between the two renames still resumes from a consistent (tensors, meta) pair.
+    named.push((META_KEY.into(), Tensor::from_slice(json.as_bytes())));
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    let tmp = tensors_path.with_extension("safetensors.tmp");
+    Tensor::write_safetensors(&named, &tmp)?;
+    std::fs::rename(&tmp, &tensors_path).map_err(|e| TrainError::io(&tensors_path, e))?;
     let tmp = meta_path.with_extension("json.tmp");
     std::fs::write(&tmp, json).map_err(|e| TrainError::io(&tmp, e))?;
     std::fs::rename(&tmp, &meta_path).map_err(|e| TrainError::io(&meta_path, e))?;
     Ok(())
+}
+
+/// The key under which `save` stores the metadata JSON (bytes) in the tensors file.
+pub const META_KEY: &str = "meta.json";
+
+/// The metadata stored inside a tensors file by `save` (None for older checkpoints).
+pub fn meta_in_tensors(
+    tensors: &HashMap<String, Tensor>,
+    file: &Path,
+) -> Result<Option<CheckpointMeta>, TrainError> {
+    let Some(t) = tensors.get(META_KEY) else {
+        return Ok(None);
+    };
+    let bytes: Vec<u8> = Vec::try_from(t).map_err(|e| TrainError::BadCheckpoint {
+        path: file.to_path_buf(),
+        why: format!("its `{META_KEY}` is not a byte string ({e})"),
+    })?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| TrainError::BadCheckpoint {
+            path: file.to_path_buf(),
+            why: format!("its `{META_KEY}` does not parse ({e})"),
+        })
 }
 
 pub fn read_meta(path: &Path) -> Result<CheckpointMeta, TrainError> {
@@ -142,19 +167,28 @@ pub fn load_model_exact(
 #[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct InitReport {
     pub loaded: Vec<String>,
+    /// Variables outside the backbone (heads, discriminators, centres): never loaded, as the
+    /// released code drops every `fc` key of a pre-trained state dict.
+    #[serde(default)]
+    pub dropped: Vec<String>,
     pub shape_mismatch: Vec<String>,
     pub missing: Vec<String>,
 }
 
 /// Loads pretrained weights by name for --init. A variable `backbone.x` is looked up as
-/// `model.backbone.x`, `backbone.x` and `x` (torchvision/timm state dicts); `head.*` only when
-/// the shapes agree (another class count keeps the fresh head). Optimizer entries are ignored.
+/// `model.backbone.x`, `backbone.x` and `x` (torchvision/timm state dicts). Only the backbone is
+/// loaded: the released code drops every key containing `fc` (a ResNet's classifier), so heads
+/// and every other method part start fresh. Optimizer entries are ignored.
 pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainError> {
     let tensors = read_tensors(file)?;
     let mut report = InitReport::default();
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, mut var) in names {
+        if !name.starts_with("backbone.") {
+            report.dropped.push(name);
+            continue;
+        }
         let mut keys = vec![format!("model.{name}"), name.clone()];
         if let Some(bare) = name.strip_prefix("backbone.") {
             keys.push(bare.to_string());

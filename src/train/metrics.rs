@@ -45,14 +45,14 @@ pub fn per_class_accuracy(cm: &[Vec<u64>]) -> Vec<Option<f64>> {
         .collect()
 }
 
-/// Mean of the per-class recalls over the classes present.
+/// Mean of the per-class recalls over ALL K classes, as the released code's
+/// `MeanClassPrecision` divides: a class absent from the evaluation set counts as 0.
 pub fn mean_class_accuracy(cm: &[Vec<u64>]) -> f64 {
-    let present: Vec<f64> = per_class_accuracy(cm).into_iter().flatten().collect();
-    if present.is_empty() {
-        0.0
-    } else {
-        present.iter().sum::<f64>() / present.len() as f64
+    if cm.is_empty() {
+        return 0.0;
     }
+    let sum: f64 = per_class_accuracy(cm).into_iter().flatten().sum();
+    sum / cm.len() as f64
 }
 
 /// One evaluation of one set.
@@ -141,12 +141,12 @@ mod tests {
     #[test]
     fn imbalanced_case_acc_differs_from_mean() {
         // 8 samples of class 0 all right, 2 of class 1 all wrong (predicted 0):
-        // Acc = 8/10 = 0.8, Mean = (1 + 0) / 2 = 0.5.
+        // Acc = 8/10 = 0.8, Mean over all 3 classes (class 2 absent counts 0) = 1/3.
         let labels = [0, 0, 0, 0, 0, 0, 0, 0, 1, 1];
         let preds = [0; 10];
         let cm = confusion_matrix(&labels, &preds, 3);
         assert!((accuracy(&cm) - 0.8).abs() < 1e-12);
-        assert!((mean_class_accuracy(&cm) - 0.5).abs() < 1e-12);
+        assert!((mean_class_accuracy(&cm) - 1.0 / 3.0).abs() < 1e-12);
         assert_eq!(per_class_accuracy(&cm), vec![Some(1.0), Some(0.0), None]);
     }
 

@@ -1,6 +1,9 @@
-//! SGD with momentum and Adam, written on tensors so that every buffer (momentum, moments) can
-//! be checkpointed by name and a resumed run continues exactly; per-iteration cosine schedule
-//! with optional linear warm-up; global gradient-norm clipping.
+//! The one optimizer of `synthgen train` and `synthgen adapt`: SGD with momentum and Adam,
+//! written on tensors so that every buffer (momentum, moments) can be checkpointed by name and a
+//! resumed run continues exactly; parameter groups (an lr multiplier and a momentum per group,
+//! as torch.optim's param groups: the adaptation methods' backbone x0.1, MCD's momentum-free
+//! generator); the supervised per-iteration cosine schedule with optional linear warm-up, or an
+//! lr given at each step (the adaptation schedule); global gradient-norm clipping.
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
@@ -46,6 +49,19 @@ impl OptimConfig {
     }
 }
 
+impl OptimConfig {
+    /// The adaptation protocol's SGD: torch.optim.SGD with `momentum` and `weight_decay`, no
+    /// clipping (the released DA code clips nothing); the lr is given at each step.
+    pub fn adaptation(momentum: f64, weight_decay: f64) -> Self {
+        OptimConfig {
+            momentum,
+            weight_decay,
+            clip_norm: None,
+            ..OptimConfig::paper_sgd(0.0, 1)
+        }
+    }
+}
+
 /// Learning rate at 0-based iteration `step`: linear warm-up to `lr` over `warmup` iterations,
 /// then cosine decay to 0 at `total`.
 pub fn lr_at(lr: f64, step: u64, warmup: u64, total: u64) -> f64 {
@@ -61,34 +77,80 @@ pub fn lr_at(lr: f64, step: u64, warmup: u64, total: u64) -> f64 {
 const SGD_BUFFERS: &[&str] = &["momentum"];
 const ADAM_BUFFERS: &[&str] = &["exp_avg", "exp_avg_sq"];
 
+/// A parameter group: its variables step at `lr * lr_mult` with their own momentum.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Group {
+    pub lr_mult: f64,
+    pub momentum: f64,
+}
+
 pub struct Optimizer {
     pub cfg: OptimConfig,
     params: Vec<(String, Tensor)>,
+    /// Index into `groups` of each variable in `params`.
+    group_of: Vec<usize>,
+    groups: Vec<Group>,
     state: Vec<Vec<Tensor>>,
     /// Updates applied so far.
     pub step: u64,
 }
 
 impl Optimizer {
-    /// Optimises every trainable variable of `vs` (sorted by name for a stable order).
+    /// Optimises every trainable variable of `vs` (sorted by name for a stable order) in one
+    /// group at the configured momentum.
     pub fn new(vs: &nn::VarStore, cfg: OptimConfig) -> Self {
-        let mut params: Vec<(String, Tensor)> = vs
+        let group = Group {
+            lr_mult: 1.0,
+            momentum: cfg.momentum,
+        };
+        Optimizer::with_groups(vs, cfg, vec![group], |_| Some(0))
+    }
+
+    /// Optimises the trainable variables of `vs` for which `select(name)` names a group (an
+    /// index into `groups`); the others are left alone.
+    pub fn with_groups(
+        vs: &nn::VarStore,
+        cfg: OptimConfig,
+        groups: Vec<Group>,
+        select: impl Fn(&str) -> Option<usize>,
+    ) -> Self {
+        let mut chosen: Vec<(String, Tensor, usize)> = vs
             .variables()
             .into_iter()
             .filter(|(_, t)| t.requires_grad())
+            .filter_map(|(n, t)| select(&n).map(|g| (n, t, g.min(groups.len() - 1))))
             .collect();
-        params.sort_by(|a, b| a.0.cmp(&b.0));
+        chosen.sort_by(|a, b| a.0.cmp(&b.0));
         let names = buffer_names(cfg.kind);
-        let state = params
+        let state = chosen
             .iter()
-            .map(|(_, p)| names.iter().map(|_| p.zeros_like()).collect())
+            .map(|(_, p, _)| names.iter().map(|_| p.zeros_like()).collect())
             .collect();
+        let group_of = chosen.iter().map(|c| c.2).collect();
         Optimizer {
             cfg,
-            params,
+            params: chosen.into_iter().map(|(n, t, _)| (n, t)).collect(),
+            group_of,
+            groups,
             state,
             step: 0,
         }
+    }
+
+    /// Number of variables optimised.
+    pub fn len(&self) -> usize {
+        self.params.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.params.is_empty()
+    }
+
+    /// Clears the gradients, back-propagates `loss` and steps at base lr `lr`.
+    pub fn minimise(&mut self, loss: &Tensor, lr: f64) {
+        self.zero_grad();
+        loss.backward();
+        self.step_at(lr);
     }
 
     pub fn lr(&self) -> f64 {
@@ -109,7 +171,11 @@ impl Optimizer {
     /// Clips the gradients, applies one update at the scheduled lr, and returns the gradient
     /// norm before clipping.
     pub fn step(&mut self) -> f64 {
-        let lr = self.lr();
+        self.step_at(self.lr())
+    }
+
+    /// As `step`, at base learning rate `lr` (times each group's multiplier).
+    pub fn step_at(&mut self, lr: f64) -> f64 {
         let cfg = self.cfg.clone();
         let norm = tch::no_grad(|| {
             let grads: Vec<Option<Tensor>> = self
@@ -128,8 +194,16 @@ impl Optimizer {
                 _ => 1.0,
             };
             let t = (self.step + 1) as i32;
-            for (((_, p), grad), buf) in self.params.iter_mut().zip(grads).zip(&mut self.state) {
+            for ((((_, p), grad), buf), g) in self
+                .params
+                .iter_mut()
+                .zip(grads)
+                .zip(&mut self.state)
+                .zip(&self.group_of)
+            {
                 let Some(grad) = grad else { continue };
+                let Group { lr_mult, momentum } = self.groups[*g];
+                let lr = lr * lr_mult;
                 let mut d = grad * scale;
                 if cfg.weight_decay != 0.0 {
                     d += &*p * cfg.weight_decay;
@@ -137,7 +211,7 @@ impl Optimizer {
                 match cfg.kind {
                     OptimizerKind::Sgd => {
                         let m = &mut buf[0];
-                        *m *= cfg.momentum;
+                        *m *= momentum;
                         *m += &d;
                         *p -= &*m * lr;
                     }

@@ -332,7 +332,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
                 skipped_images: skipped,
                 best: best.clone(),
             };
-            checkpoint::save(&cfg.out, CKPT, &vs, Some(&opt), &meta)?;
+            checkpoint::save(&cfg.out, CKPT, &vs, opt.state_tensors(), &meta)?;
             draw_plots(&cfg.out, &log, &eval_sets, &train_set.classes);
             eval_seconds += te.elapsed().as_secs_f64();
         }

@@ -18,21 +18,24 @@
 //! - AFEM ("adaptive filtering entropy minimisation") is mean(H(p) exp(-H(p))): confident
 //!   rows count fully, near-uniform (unreliable) rows are filtered down.
 //!
-//! Differences from the released code, said plainly: source and target go through the
-//! backbone in two passes as there (per-domain batch-norm statistics), but the lr schedule is
-//! the runner's per-iteration annealing rather than a per-epoch one, and `lam` uses the run's
-//! progress p rather than the epoch counter. Centroids are run state, not checkpointed.
+//! As released: source and target go through the backbone in two passes (per-domain
+//! batch-norm statistics); the lr decays and `lam` ramps per epoch (the engine's schedule);
+//! the centroids are run state and go into checkpoints (`method.disclusterda.*`).
+use std::collections::HashMap;
+use std::path::Path;
+
 use tch::nn;
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::grl::dann_ramp;
+pub use crate::adapt::method::class_balance;
 use crate::adapt::method::{
-    annealed_lr, classifier, correct, cross_entropy, AdaptMethod, DaBatch, EvalModel, MethodSetup,
-    StepStats,
+    classifier, correct, cross_entropy, load_optim_state, optim_state, sgd, state_tensor,
+    AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx, StepStats,
 };
-use crate::adapt::sgd::Sgd;
 use crate::train::models::Classifier;
+use crate::train::optim::Optimizer;
+use crate::train::TrainError;
 
 /// Weight of the previous centroid when its class appears in the batch (`--remain`).
 pub const REMAIN: f64 = 0.7;
@@ -79,13 +82,6 @@ pub fn afem(prob: &Tensor) -> Tensor {
     -(&neg_h * neg_h.exp()).mean(Kind::Float)
 }
 
-/// Class balance: -mean_k log(mean_i p_ik + eps), smallest when predictions spread evenly.
-pub fn class_balance(prob: &Tensor) -> Tensor {
-    -(prob.mean_dim(&[0i64][..], false, Kind::Float) + EPS)
-        .log()
-        .mean(Kind::Float)
-}
-
 /// Cross-entropy of `logits / t` against the row index (row k must be class k).
 pub fn row_is_own_class(logits: &Tensor, t: f64) -> Tensor {
     let k = logits.size()[0];
@@ -116,7 +112,7 @@ pub struct DisClusterDa {
     /// Source / target class centroids in feature space (run state, no gradient).
     cs: Tensor,
     ct: Tensor,
-    opt: Sgd,
+    opt: Optimizer,
 }
 
 impl DisClusterDa {
@@ -132,17 +128,13 @@ impl DisClusterDa {
             cs: zeros(),
             ct: zeros(),
             net,
-            opt: Sgd::whole_model(vs, s),
+            opt: sgd(vs, s, |n| n.starts_with("head.")),
         })
     }
 }
 
 impl AdaptMethod for DisClusterDa {
-    fn lr_factor(&self, p: f64) -> f64 {
-        annealed_lr(p)
-    }
-
-    fn step(&mut self, b: &DaBatch, p: f64, lr: f64) -> StepStats {
+    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
         // Two passes, as the released code: batch norm sees each domain on its own.
         let net = &self.net;
         let fs = net.backbone.features(b.xs, true).to_kind(Kind::Float);
@@ -162,10 +154,10 @@ impl AdaptMethod for DisClusterDa {
         let tgt_cen = afem(&centroid_similarity(&ft, &ct));
         let sep = centroid_separation(&cs, TEMPERATURE) + centroid_separation(&ct, TEMPERATURE);
         let balance = class_balance(&prob_t);
-        let lam = dann_ramp(p);
+        let lam = ctx.lambda;
         let cluster = &cen_cls + &src_cen + &tgt_cen + &sep;
         let loss = &ce + (&ent + &cluster) * lam + &balance * BALANCE_WEIGHT;
-        self.opt.minimise(&loss, lr);
+        self.opt.minimise(&loss, ctx.lr);
         self.cs = cs.detach();
         self.ct = ct.detach();
         StepStats::read(
@@ -185,6 +177,31 @@ impl AdaptMethod for DisClusterDa {
 
     fn model(&self) -> &dyn EvalModel {
         &self.net
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut t = optim_state(&[&self.opt]);
+        t.push((
+            "method.disclusterda.source_centroids".into(),
+            self.cs.shallow_clone(),
+        ));
+        t.push((
+            "method.disclusterda.target_centroids".into(),
+            self.ct.shallow_clone(),
+        ));
+        t
+    }
+
+    fn load_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+        step: u64,
+    ) -> Result<(), TrainError> {
+        load_optim_state(&mut [&mut self.opt], t, file, step)?;
+        self.cs = state_tensor(t, "method.disclusterda.source_centroids", &self.cs, file)?;
+        self.ct = state_tensor(t, "method.disclusterda.target_centroids", &self.ct, file)?;
+        Ok(())
     }
 }
 

@@ -1,20 +1,35 @@
-//! MCD (Saito et al. 2018): a generator (the backbone) and two classifiers. Each iteration:
-//! (A) all three learn the source labels; (B) with the generator fixed, the classifiers keep the
-//! source labels while maximising their disagreement on the target; (C) with the classifiers
-//! fixed, the generator minimises that disagreement, `GENERATOR_STEPS` times. Prediction sums
-//! the two classifiers' probabilities.
-use tch::nn::{self, Module};
+//! MCD (Saito et al. 2018) as released (`--setting mcd_their_entropy`): a generator (the
+//! backbone) and two classifiers, each Dropout(0.5) -> Linear(d, 1000) -> BN -> ReLU ->
+//! Dropout(0.5) -> Linear(1000, 1000) -> BN -> ReLU -> Linear(1000, K), linear weights and
+//! biases N(0, 0.01), batch-norm weights N(1, 0.01) and biases 0. Source and target pass
+//! through the generator separately. Each iteration:
+//! (A) generator and classifiers minimise CE_1 + CE_2 (source) + 0.01 (B_1 + B_2), B the
+//!     class balance of each classifier's target predictions;
+//! (B) the classifiers alone minimise CE_1 + CE_2 - discrepancy + 0.01 (B_1 + B_2);
+//! (C) the generator alone minimises the discrepancy, `GENERATOR_STEPS` times.
+//! The generator's SGD has no momentum (commented out in the released code); the classifiers'
+//! has. Evaluation reports the first classifier.
+use std::collections::HashMap;
+use std::path::Path;
+
+use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    backbone, correct, cross_entropy, AdaptMethod, DaBatch, EvalModel, MethodSetup, StepStats,
+    backbone, class_balance, correct, cross_entropy, load_optim_state, optim_state, AdaptMethod,
+    DaBatch, EvalModel, MethodSetup, StepCtx, StepStats,
 };
-use crate::adapt::sgd::{under, Sgd};
 use crate::train::models::Backbone;
+use crate::train::optim::{Group, OptimConfig, Optimizer};
+use crate::train::TrainError;
 
-/// Generator updates per iteration in the released code.
+/// Generator updates per iteration in the released code (`--num_k 4`).
 pub const GENERATOR_STEPS: usize = 4;
+/// Hidden width of the classifiers.
+pub const HIDDEN: i64 = 1000;
+/// Weight of the class-balance terms in steps A and B.
+pub const BALANCE_WEIGHT: f64 = 0.01;
 
 /// Discrepancy: mean absolute difference of the two softmax outputs (over batch and classes).
 pub fn discrepancy(logits1: &Tensor, logits2: &Tensor) -> Tensor {
@@ -23,24 +38,58 @@ pub fn discrepancy(logits1: &Tensor, logits2: &Tensor) -> Tensor {
     (p1 - p2).abs().mean(Kind::Float)
 }
 
-/// A two-layer classifier (hidden 256, ReLU); two of them disagree more usefully than linear
-/// heads.
+/// One MCD classifier (see the module doc).
 #[derive(Debug)]
 pub struct McdClassifier {
     fc1: nn::Linear,
+    bn1: nn::BatchNorm,
     fc2: nn::Linear,
+    bn2: nn::BatchNorm,
+    fc3: nn::Linear,
+    dropout: f64,
 }
 
 impl McdClassifier {
-    pub fn new(p: nn::Path, in_dim: i64, num_classes: i64) -> Self {
+    pub fn new(p: nn::Path, in_dim: i64, num_classes: i64, dropout: f64) -> Self {
+        let n01 = nn::Init::Randn {
+            mean: 0.0,
+            stdev: 0.01,
+        };
+        let lin = |name: &str, i: i64, o: i64| {
+            let cfg = nn::LinearConfig {
+                ws_init: n01,
+                bs_init: Some(n01),
+                bias: true,
+            };
+            nn::linear(&p / name, i, o, cfg)
+        };
+        let bn = |name: &str| {
+            let cfg = nn::BatchNormConfig {
+                ws_init: nn::Init::Randn {
+                    mean: 1.0,
+                    stdev: 0.01,
+                },
+                bs_init: nn::Init::Const(0.0),
+                ..Default::default()
+            };
+            nn::batch_norm1d(&p / name, HIDDEN, cfg)
+        };
         McdClassifier {
-            fc1: nn::linear(&p / "fc1", in_dim, 256, Default::default()),
-            fc2: nn::linear(&p / "fc2", 256, num_classes, Default::default()),
+            fc1: lin("fc1", in_dim, HIDDEN),
+            bn1: bn("bn1"),
+            fc2: lin("fc2", HIDDEN, HIDDEN),
+            bn2: bn("bn2"),
+            fc3: lin("fc3", HIDDEN, num_classes),
+            dropout,
         }
     }
 
-    pub fn forward(&self, f: &Tensor) -> Tensor {
-        self.fc2.forward(&self.fc1.forward(f).relu())
+    pub fn forward(&self, f: &Tensor, train: bool) -> Tensor {
+        let h = f.dropout(self.dropout, train);
+        let h = self.bn1.forward_t(&self.fc1.forward(&h), train).relu();
+        let h = h.dropout(self.dropout, train);
+        let h = self.bn2.forward_t(&self.fc2.forward(&h), train).relu();
+        self.fc3.forward(&h)
     }
 }
 
@@ -48,28 +97,31 @@ pub struct Mcd {
     backbone: Box<dyn Backbone>,
     c1: McdClassifier,
     c2: McdClassifier,
-    opt_g: Sgd,
-    opt_c: Sgd,
+    opt_g: Optimizer,
+    opt_c: Optimizer,
 }
 
 impl Mcd {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
         let backbone = backbone(vs, s)?;
         let dim = backbone.feature_dim();
-        let c1 = McdClassifier::new(vs.root() / "head", dim, s.num_classes);
-        let c2 = McdClassifier::new(vs.root() / "head2", dim, s.num_classes);
-        let opt_g = Sgd::new(
-            vs,
-            under("backbone", s.backbone_lr_mult),
-            s.momentum,
-            s.weight_decay,
-        );
-        let opt_c = Sgd::new(
-            vs,
-            |n| (n.starts_with("head.") || n.starts_with("head2.")).then_some(1.0),
-            s.momentum,
-            s.weight_decay,
-        );
+        let c1 = McdClassifier::new(vs.root() / "head", dim, s.num_classes, s.mcd_dropout);
+        let c2 = McdClassifier::new(vs.root() / "head2", dim, s.num_classes, s.mcd_dropout);
+        let cfg = OptimConfig::adaptation(s.momentum, s.weight_decay);
+        let generator = Group {
+            lr_mult: s.backbone_lr_mult,
+            momentum: 0.0,
+        };
+        let opt_g = Optimizer::with_groups(vs, cfg.clone(), vec![generator], |n| {
+            n.starts_with("backbone.").then_some(0)
+        });
+        let classifiers = Group {
+            lr_mult: 1.0,
+            momentum: s.momentum,
+        };
+        let opt_c = Optimizer::with_groups(vs, cfg, vec![classifiers], |n| {
+            (n.starts_with("head.") || n.starts_with("head2.")).then_some(0)
+        });
         Ok(Mcd {
             backbone,
             c1,
@@ -83,72 +135,84 @@ impl Mcd {
         self.opt_g.zero_grad();
         self.opt_c.zero_grad();
     }
+
+    /// Source CE of both classifiers, target logits of both, and the balance terms.
+    fn forward_both(&self, b: &DaBatch) -> (Tensor, Tensor, Tensor, Tensor) {
+        let fs = self.backbone.features(b.xs, true);
+        let (s1, s2) = (self.c1.forward(&fs, true), self.c2.forward(&fs, true));
+        let ft = self.backbone.features(b.xt, true);
+        let (t1, t2) = (self.c1.forward(&ft, true), self.c2.forward(&ft, true));
+        let ce = cross_entropy(&s1, b.ys) + cross_entropy(&s2, b.ys);
+        let balance = class_balance(&t1.softmax(-1, Kind::Float))
+            + class_balance(&t2.softmax(-1, Kind::Float));
+        (ce, balance, s1, discrepancy(&t1, &t2))
+    }
 }
 
 impl AdaptMethod for Mcd {
-    fn step(&mut self, b: &DaBatch, _p: f64, lr: f64) -> StepStats {
-        // (A) source classification for generator and both classifiers.
+    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+        // (A) source classification (and balance) for generator and both classifiers.
         self.zero_all();
-        let fs = self.backbone.features(b.xs, true);
-        let (s1, s2) = (self.c1.forward(&fs), self.c2.forward(&fs));
-        let loss_a = cross_entropy(&s1, b.ys) + cross_entropy(&s2, b.ys);
+        let (ce_a, bal_a, s1, _) = self.forward_both(b);
+        let loss_a = &ce_a + &bal_a * BALANCE_WEIGHT;
         loss_a.backward();
-        self.opt_g.step(lr);
-        self.opt_c.step(lr);
-        let source_correct = correct(
-            &(s1.softmax(-1, Kind::Float) + s2.softmax(-1, Kind::Float)),
-            b.ys,
-        );
+        self.opt_g.step_at(ctx.lr);
+        self.opt_c.step_at(ctx.lr);
+        let source_correct = correct(&s1, b.ys);
 
         // (B) classifiers: keep the source, maximise the target discrepancy (generator fixed).
         self.zero_all();
-        let (fs, ft) = tch::no_grad(|| {
-            (
-                self.backbone.features(b.xs, true),
-                self.backbone.features(b.xt, true),
-            )
-        });
-        let ce_b =
-            cross_entropy(&self.c1.forward(&fs), b.ys) + cross_entropy(&self.c2.forward(&fs), b.ys);
-        let disc_b = discrepancy(&self.c1.forward(&ft), &self.c2.forward(&ft));
-        (&ce_b - &disc_b).backward();
-        self.opt_c.step(lr);
+        let (ce_b, bal_b, _, disc_b) = self.forward_both(b);
+        let loss_b = &ce_b - &disc_b + &bal_b * BALANCE_WEIGHT;
+        loss_b.backward();
+        self.opt_c.step_at(ctx.lr);
 
         // (C) generator: minimise the discrepancy (classifiers fixed).
-        let mut disc_c = 0.0;
+        let mut disc_c = Tensor::zeros([], (Kind::Float, b.xt.device()));
         for _ in 0..GENERATOR_STEPS {
             self.zero_all();
             let ft = self.backbone.features(b.xt, true);
-            let d = discrepancy(&self.c1.forward(&ft), &self.c2.forward(&ft));
+            let d = discrepancy(&self.c1.forward(&ft, true), &self.c2.forward(&ft, true));
             d.backward();
-            self.opt_g.step(lr);
-            disc_c = d.double_value(&[]);
+            self.opt_g.step_at(ctx.lr);
+            disc_c = d.detach();
         }
         self.zero_all();
-        let ce = loss_a.double_value(&[]);
-        StepStats {
-            total: ce,
-            terms: vec![
-                ("ce_source", ce),
-                ("discrepancy_classifiers", disc_b.double_value(&[])),
-                ("discrepancy_generator", disc_c),
+        StepStats::read(
+            &loss_a,
+            &[
+                ("ce_source", &ce_a),
+                ("class_balance", &bal_a),
+                ("loss_classifiers", &loss_b),
+                ("discrepancy_classifiers", &disc_b),
+                ("discrepancy_generator", &disc_c),
             ],
             source_correct,
-        }
+        )
     }
 
     fn model(&self) -> &dyn EvalModel {
         self
     }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        optim_state(&[&self.opt_g, &self.opt_c])
+    }
+
+    fn load_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+        step: u64,
+    ) -> Result<(), TrainError> {
+        load_optim_state(&mut [&mut self.opt_g, &mut self.opt_c], t, file, step)
+    }
 }
 
 impl EvalModel for Mcd {
+    /// The first classifier, as the released evaluation reports it.
     fn predict(&self, xs: &Tensor) -> Tensor {
-        let f = self.backbone.features(xs, false);
-        // Log of the summed probabilities: argmax and softmax order match the paper's ensemble.
-        (self.c1.forward(&f).softmax(-1, Kind::Float)
-            + self.c2.forward(&f).softmax(-1, Kind::Float))
-        .log()
+        self.c1.forward(&self.backbone.features(xs, false), false)
     }
 
     fn features(&self, xs: &Tensor) -> Tensor {

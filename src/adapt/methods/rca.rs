@@ -1,32 +1,37 @@
 //! RCA (Cicek & Soatto 2019, "Unsupervised Domain Adaptation via Regularized Conditional
-//! Alignment"): besides the class predictor, a joint classifier with 2K outputs learns
-//! (domain, class) pairs: source sample of class k -> k, target sample pseudo-labelled k -> K + k.
-//! The feature extractor plays the opposite game (source k -> K + k, target k -> k), which aligns
-//! the domains class by class; target entropy minimisation sharpens the pseudo-labels.
-//! Alternating updates: joint classifier on detached features, then backbone + class predictor.
-//! Not included: the paper's VAT regulariser. The alignment weight uses DANN's ramp so that
-//! early, unreliable pseudo-labels count little.
-use tch::nn;
-use tch::Tensor;
+//! Alignment") as released (`--em`, no VAT). Source and target pass through the backbone
+//! separately; a K-way class head and a 2K-way joint head (source class k -> k, target
+//! pseudo-label k -> K + k) sit on the features. One optimiser step per iteration, its gradients
+//! routed by name as the released code does: the heads get the gradient of
+//!   L_min = CE(source) + lambda (J(source, k) + J(target, K + k)) + 0.1 class balance(target),
+//! the backbone the gradient of
+//!   L_max = CE(source) + lambda (J(source, K + k) + J(target, k)) + lambda entropy(target),
+//! the confusion of L_min's joint labels with the domains swapped. Pseudo-labels are the class
+//! head's argmax on the target batch.
+use std::collections::HashMap;
+use std::path::Path;
+
+use tch::nn::{self, Module};
+use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::grl::dann_ramp;
 use crate::adapt::method::{
-    annealed_lr, classifier, correct, cross_entropy, entropy, joint_input, AdaptMethod, DaBatch,
-    EvalModel, MethodSetup, StepStats,
+    class_balance, classifier, correct, cross_entropy, entropy, load_optim_state, optim_state, sgd,
+    AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx, StepStats,
 };
-use crate::adapt::sgd::{under, Sgd};
-use crate::train::models::{Classifier, Head};
+use crate::train::models::{torch_linear, Classifier};
+use crate::train::optim::Optimizer;
+use crate::train::TrainError;
 
-/// Weight of the target entropy term.
-pub const ENTROPY_WEIGHT: f64 = 0.1;
+/// Weight of the class-balance term in the heads' loss.
+pub const BALANCE_WEIGHT: f64 = 0.1;
 
 /// The joint classifier's own loss: source k -> k, target (pseudo-label k) -> K + k.
 pub fn joint_loss(j_src: &Tensor, ys: &Tensor, j_tgt: &Tensor, yt_hat: &Tensor, k: i64) -> Tensor {
     cross_entropy(j_src, ys) + cross_entropy(j_tgt, &(yt_hat + k))
 }
 
-/// The feature extractor's alignment loss: the labels of `joint_loss` with the domains swapped.
+/// The feature extractor's confusion loss: the labels of `joint_loss` with the domains swapped.
 pub fn alignment_loss(
     j_src: &Tensor,
     ys: &Tensor,
@@ -37,99 +42,100 @@ pub fn alignment_loss(
     cross_entropy(j_src, &(ys + k)) + cross_entropy(j_tgt, yt_hat)
 }
 
+/// `layer` applied with its weights cut from the graph: only the input gets a gradient.
+fn frozen(layer: &nn::Linear, x: &Tensor) -> Tensor {
+    x.linear(
+        &layer.ws.detach(),
+        layer.bs.as_ref().map(|b| b.detach()).as_ref(),
+    )
+}
+
 pub struct Rca {
     net: Classifier,
-    joint: Head,
+    joint: nn::Linear,
     k: i64,
-    opt_model: Sgd,
-    opt_joint: Sgd,
+    opt: Optimizer,
 }
 
 impl Rca {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
         let net = classifier(vs, s)?;
         let dim = net.backbone.feature_dim();
-        let joint = Head::new(vs.root() / "joint_head", dim, 2 * s.num_classes);
-        let mult = s.backbone_lr_mult;
-        let opt_model = Sgd::new(
-            vs,
-            |n| {
-                if n.starts_with("backbone.") {
-                    Some(mult)
-                } else {
-                    n.starts_with("head.").then_some(1.0)
-                }
-            },
-            s.momentum,
-            s.weight_decay,
-        );
-        let opt_joint = Sgd::new(vs, under("joint_head", 1.0), s.momentum, s.weight_decay);
+        let joint = torch_linear(vs.root() / "joint_fc", dim, 2 * s.num_classes);
         Ok(Rca {
             net,
             joint,
             k: s.num_classes,
-            opt_model,
-            opt_joint,
+            opt: sgd(vs, s, |n| {
+                n.starts_with("head.") || n.starts_with("joint_fc.")
+            }),
         })
     }
 }
 
 impl AdaptMethod for Rca {
-    fn lr_factor(&self, p: f64) -> f64 {
-        annealed_lr(p)
-    }
-
-    fn step(&mut self, b: &DaBatch, p: f64, lr: f64) -> StepStats {
-        let (x, ns) = joint_input(b);
-        let f = self.net.backbone.features(&x, true);
-        let nt = f.size()[0] - ns;
-        let (fs, ft) = (f.narrow(0, 0, ns), f.narrow(0, ns, nt));
-        let logits_s = self.net.head.forward(&fs);
-        let logits_t = self.net.head.forward(&ft);
-        let yt_hat = logits_t.detach().argmax(-1, false);
-
-        // 1. The joint classifier on detached features.
-        self.opt_joint.zero_grad();
-        let jl = joint_loss(
-            &self.joint.forward(&fs.detach()),
+    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+        let lam = ctx.lambda;
+        let fs = self.net.backbone.features(b.xs, true);
+        let ft = self.net.backbone.features(b.xt, true);
+        let yt_hat = self.net.head.forward(&ft.detach()).argmax(-1, false);
+        // WHY the detaches: one backward pass routes L_min to the heads (features cut) and
+        // L_max to the backbone (head weights cut), as the released per-name routing does.
+        let (fs_d, ft_d) = (fs.detach(), ft.detach());
+        let ls_min = self.net.head.forward(&fs_d);
+        let lt_min = self.net.head.forward(&ft_d);
+        let ce = cross_entropy(&ls_min, b.ys);
+        let joint = joint_loss(
+            &self.joint.forward(&fs_d),
             b.ys,
-            &self.joint.forward(&ft.detach()),
+            &self.joint.forward(&ft_d),
             &yt_hat,
             self.k,
         );
-        jl.backward();
-        self.opt_joint.step(lr);
+        let balance = class_balance(&lt_min.softmax(-1, Kind::Float));
+        let loss_min = &ce + &joint * lam + &balance * BALANCE_WEIGHT;
 
-        // 2. Backbone + class predictor against the (just updated) joint classifier.
-        self.opt_model.zero_grad();
-        let ce = cross_entropy(&logits_s, b.ys);
-        let align = alignment_loss(
-            &self.joint.forward(&fs),
+        let ls_max = frozen(self.net.head.linear(), &fs);
+        let lt_max = frozen(self.net.head.linear(), &ft);
+        let confusion = alignment_loss(
+            &frozen(&self.joint, &fs),
             b.ys,
-            &self.joint.forward(&ft),
+            &frozen(&self.joint, &ft),
             &yt_hat,
             self.k,
         );
-        let ent = entropy(&logits_t);
-        let loss = &ce + &align * dann_ramp(p) + &ent * ENTROPY_WEIGHT;
-        loss.backward();
-        self.opt_model.step(lr);
-        // The joint head got gradients from step 2; they must not leak into its next update.
-        self.opt_joint.zero_grad();
+        let ent = entropy(&lt_max);
+        let loss_max = cross_entropy(&ls_max, b.ys) + (&confusion + &ent) * lam;
+        self.opt.minimise(&(&loss_min + &loss_max), ctx.lr);
         StepStats::read(
-            &loss,
+            &loss_min,
             &[
                 ("ce_source", &ce),
-                ("joint", &jl),
-                ("alignment", &align),
+                ("joint", &joint),
+                ("class_balance", &balance),
+                ("confusion", &confusion),
                 ("entropy_target", &ent),
+                ("loss_max", &loss_max),
             ],
-            correct(&logits_s, b.ys),
+            correct(&ls_min, b.ys),
         )
     }
 
     fn model(&self) -> &dyn EvalModel {
         &self.net
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        optim_state(&[&self.opt])
+    }
+
+    fn load_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+        step: u64,
+    ) -> Result<(), TrainError> {
+        load_optim_state(&mut [&mut self.opt], t, file, step)
     }
 }
 

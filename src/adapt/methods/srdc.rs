@@ -1,107 +1,272 @@
 //! SRDC (Tang, Chen & Jia 2020, "Unsupervised Domain Adaptation via Structurally Regularized
-//! Deep Clustering"): the target is clustered directly, at the output level (the classifier's
-//! probabilities) and at the feature level (Student-t soft assignments to K learnable class
-//! centres), each by minimising KL(Q || P) against the balanced auxiliary distribution
-//! q_ik ∝ p_ik / sqrt(sum_i p_ik) (the closed-form minimiser of KL plus the cluster-size
-//! balance term). Source labels regularise the same two structures (cross-entropy on both).
-//! Simplifications, said plainly: centres are learnable parameters on L2-normalised features
-//! (the paper re-estimates them per epoch, initialised from source class means), the auxiliary
-//! distribution is computed per batch, and the soft source-sample weighting is left out.
-use tch::nn;
+//! Deep Clustering") as released (flags of the paper's `run.sh`: `--num_neurons 128
+//! --cluster_iter 2`, with the script's fixed `src_cls`, `src_cen_first`, `learn_embed`,
+//! `embed_softmax`; beta 1, alpha 1, no source selection).
+//!
+//! Network: backbone (features f1) -> bottleneck Linear -> BN -> ReLU (features f2, 128 x the
+//! block expansion wide) -> linear head (K). Learnable cluster centres at both feature levels.
+//! Once per epoch (before its first iteration), an eval-mode pass over the whole source and
+//! target sets: source class centroids, target centroids by the head's argmax, then K-means
+//! (2 iterations, squared Euclidean distance) on the target features of each level, started
+//! from the source centroids in the first epoch and from the target centroids later. The
+//! level-1 clusters are the target pseudo-labels; both levels' K-means centroids replace the
+//! learnable centres (their optimizer momentum is kept, as `.data =` keeps it in PyTorch).
+//! Each iteration, with w = 1 in the first epoch and lambda later:
+//!   loss = w [T(head, target) + T(kernel1, target) + T(kernel2, target)]
+//!        + CE(head, source) + w [CE(kernel1, source) + CE(kernel2, source)],
+//! where kernel_l are Student-t kernel values (1 + |f_l - c|^2)^-1 of the raw features to the
+//! centres, used as logits (a softmax follows, as `--embed_softmax` does), and T is the hard
+//! cross-entropy on the pseudo-labels in the first epoch, later the cross-entropy against the
+//! auxiliary distribution q_ik ∝ p_ik / sqrt(sum_i p_ik) of p = softmax(logits), q kept in the
+//! graph. Centres learn at the backbone's lr (0.1 x lr from a pre-trained backbone).
+use std::collections::HashMap;
+use std::path::Path;
+
+use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    classifier, correct, cross_entropy, joint_input, AdaptMethod, DaBatch, EvalModel, MethodSetup,
-    StepStats,
+    backbone, correct, cross_entropy, load_optim_state, optim_state, state_tensor, AdaptMethod,
+    DaBatch, EvalModel, FullPass, MethodSetup, StepCtx, StepStats,
 };
-use crate::adapt::sgd::Sgd;
-use crate::train::models::Classifier;
+use crate::train::models::{torch_batch_norm1d, torch_linear, Backbone};
+use crate::train::optim::{Group, OptimConfig, Optimizer};
+use crate::train::TrainError;
 
-/// The balanced auxiliary distribution of SRDC: q_ik ∝ p_ik / sqrt(sum_i p_ik), rows sum to 1.
-pub fn auxiliary(p: &Tensor) -> Tensor {
-    let freq = p.sum_dim_intlist(&[0i64][..], true, Kind::Float).sqrt();
-    let q = p / freq;
-    &q / q.sum_dim_intlist(&[-1i64][..], true, Kind::Float)
+/// K-means iterations per epoch (`--cluster_iter 2`).
+pub const KMEANS_ITERS: usize = 2;
+/// The released guard against empty clusters.
+pub const EPS: f64 = 1e-6;
+/// Rows per block when computing distances (bounds memory as the released code does).
+const BLOCK: i64 = 2000;
+
+/// Student-t kernel values (alpha = 1) of rows of `f` to rows of `centres`: 1 / (1 + d^2).
+pub fn student_t(f: &Tensor, centres: &Tensor) -> Tensor {
+    ((f.unsqueeze(1) - centres.unsqueeze(0))
+        .pow_tensor_scalar(2)
+        .sum_dim_intlist(&[2i64][..], false, Kind::Float)
+        + 1.0)
+        .reciprocal()
 }
 
-/// Mean over rows of KL(q_i || p_i) for probabilities `p`, with Q = auxiliary(P) held fixed.
-pub fn clustering_loss(p: &Tensor) -> Tensor {
-    let q = auxiliary(&p.detach());
-    let eps = 1e-8;
-    (&q * ((&q + eps).log() - (p + eps).log()))
-        .sum_dim_intlist(&[-1i64][..], false, Kind::Float)
+/// The target clustering loss T of the module doc: hard CE on `labels` in the first epoch,
+/// later CE against the auxiliary distribution of softmax(`logits`), kept in the graph.
+pub fn target_cluster_loss(logits: &Tensor, labels: &Tensor, first_epoch: bool) -> Tensor {
+    if first_epoch {
+        return cross_entropy(logits, labels);
+    }
+    let p = logits.softmax(1, Kind::Float);
+    let q = &p / p.sum_dim_intlist(&[0i64][..], true, Kind::Float).sqrt();
+    let q = &q / q.sum_dim_intlist(&[1i64][..], true, Kind::Float);
+    -(q * logits.log_softmax(1, Kind::Float))
+        .sum_dim_intlist(&[1i64][..], false, Kind::Float)
         .mean(Kind::Float)
 }
 
-/// Student-t soft assignment of rows of `z` to `centres` (both L2-normalised first).
-pub fn soft_assign(z: &Tensor, centres: &Tensor) -> Tensor {
-    let norm = |t: &Tensor| t / (t.norm_scalaropt_dim(2, &[-1i64][..], true) + 1e-8);
-    let (z, c) = (norm(z), norm(centres));
-    let d2 = (z.unsqueeze(1) - c.unsqueeze(0)).square().sum_dim_intlist(
-        &[-1i64][..],
-        false,
-        Kind::Float,
-    );
-    let k = (d2 + 1.0).reciprocal();
-    &k / k.sum_dim_intlist(&[-1i64][..], true, Kind::Float)
+/// Squared Euclidean distances of rows of `f` to rows of `c`, in blocks of rows.
+fn distances(f: &Tensor, c: &Tensor) -> Tensor {
+    let n = f.size()[0];
+    let blocks: Vec<Tensor> = (0..n)
+        .step_by(BLOCK as usize)
+        .map(|i| {
+            (f.narrow(0, i, BLOCK.min(n - i)).unsqueeze(1) - c.unsqueeze(0))
+                .pow_tensor_scalar(2)
+                .sum_dim_intlist(&[2i64][..], false, Kind::Float)
+        })
+        .collect();
+    Tensor::cat(&blocks, 0)
+}
+
+/// Sum of the rows of `f` per label, divided by (count + `eps`).
+pub fn class_means(f: &Tensor, labels: &Tensor, k: i64, eps: f64) -> Tensor {
+    let onehot = labels.one_hot(k).to_kind(Kind::Float);
+    let count = onehot
+        .sum_dim_intlist(&[0i64][..], false, Kind::Float)
+        .unsqueeze(1);
+    onehot.tr().mm(f) / (count + eps)
+}
+
+/// K-means from `init` for `iters` iterations: (centroids after the last update, labels of
+/// the last assignment), as the released `kmeans`.
+pub fn kmeans(f: &Tensor, init: &Tensor, iters: usize) -> (Tensor, Tensor) {
+    let k = init.size()[0];
+    let mut c = init.copy();
+    let mut labels = Tensor::zeros([f.size()[0]], (Kind::Int64, f.device()));
+    for _ in 0..iters {
+        labels = distances(f, &c).argmin(1, false);
+        c = class_means(f, &labels, k, EPS);
+    }
+    (c, labels)
 }
 
 pub struct Srdc {
-    net: Classifier,
-    centres: Tensor,
-    opt: Sgd,
+    backbone: Box<dyn Backbone>,
+    bottleneck: nn::Linear,
+    bn: nn::BatchNorm,
+    head: nn::Linear,
+    centres1: Tensor,
+    centres2: Tensor,
+    /// Level-1 K-means cluster of every target image (the pseudo-labels of this epoch).
+    pseudo: Tensor,
+    k: i64,
+    opt: Optimizer,
 }
 
 impl Srdc {
     pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
-        let net = classifier(vs, s)?;
-        let centres = (vs.root() / "srdc").var(
-            "centres",
-            &[s.num_classes, net.backbone.feature_dim()],
-            nn::Init::Randn {
-                mean: 0.0,
-                stdev: 1.0,
+        let backbone = backbone(vs, s)?;
+        let d1 = backbone.feature_dim();
+        let d2 = s.srdc_bottleneck.unwrap_or((d1 / 4).max(1));
+        let root = vs.root();
+        let bottleneck = torch_linear(&root / "bottleneck" / "linear", d1, d2);
+        let bn = torch_batch_norm1d(&root / "bottleneck" / "bn", d2);
+        let head = torch_linear(&root / "head", d2, s.num_classes);
+        let centres1 = (&root / "srdc").var("centres1", &[s.num_classes, d1], nn::Init::Const(0.0));
+        let centres2 = (&root / "srdc").var("centres2", &[s.num_classes, d2], nn::Init::Const(0.0));
+        let groups = vec![
+            Group {
+                lr_mult: s.backbone_lr_mult,
+                momentum: s.momentum,
+            },
+            Group {
+                lr_mult: 1.0,
+                momentum: s.momentum,
+            },
+        ];
+        let opt = Optimizer::with_groups(
+            vs,
+            OptimConfig::adaptation(s.momentum, s.weight_decay),
+            groups,
+            |n| {
+                if n.starts_with("backbone.") || n.starts_with("srdc.") {
+                    Some(0)
+                } else {
+                    Some(1)
+                }
             },
         );
         Ok(Srdc {
-            net,
-            centres,
-            opt: Sgd::whole_model(vs, s),
+            backbone,
+            bottleneck,
+            bn,
+            head,
+            centres1,
+            centres2,
+            pseudo: Tensor::zeros([s.target_images.max(1) as i64], (Kind::Int64, vs.device())),
+            k: s.num_classes,
+            opt,
         })
+    }
+
+    /// (backbone features, bottleneck features, logits).
+    fn forward3(&self, x: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
+        let f1 = self.backbone.features(x, train).to_kind(Kind::Float);
+        let f2 = self
+            .bn
+            .forward_t(&self.bottleneck.forward(&f1), train)
+            .relu();
+        let logits = self.head.forward(&f2);
+        (f1, f2, logits)
     }
 }
 
 impl AdaptMethod for Srdc {
-    fn step(&mut self, b: &DaBatch, _p: f64, lr: f64) -> StepStats {
-        let (x, ns) = joint_input(b);
-        let f = self.net.backbone.features(&x, true);
-        let nt = f.size()[0] - ns;
-        let logits = self.net.head.forward(&f);
-        let (ls, lt) = (logits.narrow(0, 0, ns), logits.narrow(0, ns, nt));
-        let assign = soft_assign(&f, &self.centres);
-        let (as_, at) = (assign.narrow(0, 0, ns), assign.narrow(0, ns, nt));
+    fn epoch_start(&mut self, epoch: u64, data: &dyn FullPass) -> Result<(), AdaptError> {
+        let k = self.k;
+        tch::no_grad(|| -> Result<(), AdaptError> {
+            let src = data.source(&mut |x| {
+                let (f1, f2, _) = self.forward3(x, false);
+                vec![f1, f2]
+            })?;
+            let tgt = data.target(&mut |x| {
+                let (f1, f2, l) = self.forward3(x, false);
+                vec![f1, f2, l]
+            })?;
+            if tgt.outputs.is_empty() || src.outputs.is_empty() {
+                return Ok(());
+            }
+            let pred = tgt.outputs[2].argmax(1, false);
+            let mut centres = Vec::new();
+            for level in 0..2 {
+                // Source class sizes are never 0 (classes come from the source folders).
+                let cs = class_means(&src.outputs[level], &src.labels, k, 0.0);
+                let ct = class_means(&tgt.outputs[level], &pred, k, EPS);
+                let init = if epoch == 0 { cs } else { ct };
+                centres.push(kmeans(&tgt.outputs[level], &init, KMEANS_ITERS));
+            }
+            self.pseudo = self.pseudo.zeros_like();
+            let _ = self.pseudo.index_copy_(0, &tgt.index, &centres[0].1);
+            self.centres1.copy_(&centres[0].0);
+            self.centres2.copy_(&centres[1].0);
+            Ok(())
+        })
+    }
+
+    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+        let first = ctx.epoch == 0;
+        let w = if first { 1.0 } else { ctx.lambda };
+        let index: Vec<i64> = b.target_index.iter().map(|&i| i as i64).collect();
+        let yt = self.pseudo.index_select(
+            0,
+            &Tensor::from_slice(&index).to_device(self.pseudo.device()),
+        );
+        let (ft1, ft2, lt) = self.forward3(b.xt, true);
+        let t_out = target_cluster_loss(&lt, &yt, first);
+        let t_f1 = target_cluster_loss(&student_t(&ft1, &self.centres1), &yt, first);
+        let t_f2 = target_cluster_loss(&student_t(&ft2, &self.centres2), &yt, first);
+        let (fs1, fs2, ls) = self.forward3(b.xs, true);
         let ce = cross_entropy(&ls, b.ys);
-        // Feature-level source structure: the true class's centre must be the nearest.
-        let ce_feat = (as_ + 1e-8).log().nll_loss(b.ys);
-        let cl_out = clustering_loss(&lt.softmax(-1, Kind::Float));
-        let cl_feat = clustering_loss(&at);
-        let loss = &ce + &ce_feat + &cl_out + &cl_feat;
-        self.opt.minimise(&loss, lr);
+        let s_f1 = cross_entropy(&student_t(&fs1, &self.centres1), b.ys);
+        let s_f2 = cross_entropy(&student_t(&fs2, &self.centres2), b.ys);
+        let loss = (&t_out + &t_f1 + &t_f2) * w + &ce + (&s_f1 + &s_f2) * w;
+        self.opt.minimise(&loss, ctx.lr);
         StepStats::read(
             &loss,
             &[
                 ("ce_source", &ce),
-                ("ce_source_features", &ce_feat),
-                ("cluster_target_output", &cl_out),
-                ("cluster_target_features", &cl_feat),
+                ("source_kernel1", &s_f1),
+                ("source_kernel2", &s_f2),
+                ("target_output", &t_out),
+                ("target_kernel1", &t_f1),
+                ("target_kernel2", &t_f2),
             ],
             correct(&ls, b.ys),
         )
     }
 
     fn model(&self) -> &dyn EvalModel {
-        &self.net
+        self
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut t = optim_state(&[&self.opt]);
+        t.push((
+            "method.srdc.pseudo_labels".into(),
+            self.pseudo.shallow_clone(),
+        ));
+        t
+    }
+
+    fn load_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+        step: u64,
+    ) -> Result<(), TrainError> {
+        load_optim_state(&mut [&mut self.opt], t, file, step)?;
+        self.pseudo = state_tensor(t, "method.srdc.pseudo_labels", &self.pseudo, file)?;
+        Ok(())
+    }
+}
+
+impl EvalModel for Srdc {
+    fn predict(&self, xs: &Tensor) -> Tensor {
+        self.forward3(xs, false).2
+    }
+
+    fn features(&self, xs: &Tensor) -> Tensor {
+        self.backbone.features(xs, false)
     }
 }
 
@@ -109,43 +274,49 @@ impl AdaptMethod for Srdc {
 mod tests {
     use super::*;
 
-    #[test]
-    fn auxiliary_and_clustering_loss_by_hand() {
-        // P = [[0.9, 0.1], [0.5, 0.5]]: column sums (1.4, 0.6).
-        let p = Tensor::from_slice(&[0.9f32, 0.1, 0.5, 0.5]).view([2, 2]);
-        let (s0, s1) = (1.4f64.sqrt(), 0.6f64.sqrt());
-        let row = |a: f64, b: f64| {
-            let (x, y) = (a / s0, b / s1);
-            [x / (x + y), y / (x + y)]
-        };
-        let q = [row(0.9, 0.1), row(0.5, 0.5)];
-        let got: Vec<f32> = Vec::try_from(auxiliary(&p).view([-1])).unwrap();
-        let want = [q[0][0], q[0][1], q[1][0], q[1][1]];
-        for (g, w) in got.iter().zip(want) {
-            assert!((*g as f64 - w).abs() < 1e-6, "{got:?} vs {want:?}");
-        }
-        let pv = [[0.9, 0.1], [0.5, 0.5]];
-        let kl: f64 = (0..2)
-            .map(|i| {
-                (0..2)
-                    .map(|k| q[i][k] * (q[i][k] / pv[i][k]).ln())
-                    .sum::<f64>()
-            })
-            .sum::<f64>()
-            / 2.0;
-        assert!((clustering_loss(&p).double_value(&[]) - kl).abs() < 1e-5);
+    fn v(t: &Tensor) -> Vec<f32> {
+        Vec::try_from(t.reshape([-1])).unwrap()
     }
 
     #[test]
-    fn soft_assignment_by_hand() {
-        // z = (1, 0); centres (1, 0) and (0, 1) after normalisation: d2 = 0 and 2,
-        // kernels 1 and 1/3 -> (0.75, 0.25).
-        let z = Tensor::from_slice(&[2.0f32, 0.0]).view([1, 2]);
-        let c = Tensor::from_slice(&[3.0f32, 0.0, 0.0, 0.5]).view([2, 2]);
-        let a: Vec<f32> = Vec::try_from(soft_assign(&z, &c).view([-1])).unwrap();
+    fn student_t_and_auxiliary_loss_by_hand() {
+        // f = (1, 0); centres (1, 0) and (0, 1): d^2 = 0 and 2 -> kernels 1 and 1/3.
+        let f = Tensor::from_slice(&[1.0f32, 0.0]).view([1, 2]);
+        let c = Tensor::from_slice(&[1.0f32, 0.0, 0.0, 1.0]).view([2, 2]);
+        let k = v(&student_t(&f, &c));
+        assert!((k[0] - 1.0).abs() < 1e-6 && (k[1] - 1.0 / 3.0).abs() < 1e-6);
+        // Logits [[ln 9, 0], [0, 0]]: p = [[0.9, 0.1], [0.5, 0.5]], column sums (1.4, 0.6).
+        let logits = Tensor::from_slice(&[9f32.ln(), 0.0, 0.0, 0.0]).view([2, 2]);
+        let p = [[0.9f64, 0.1], [0.5, 0.5]];
+        let (s0, s1) = (1.4f64.sqrt(), 0.6f64.sqrt());
+        let want: f64 = p
+            .iter()
+            .map(|r| {
+                let (a, b) = (r[0] / s0, r[1] / s1);
+                let (qa, qb) = (a / (a + b), b / (a + b));
+                -(qa * r[0].ln() + qb * r[1].ln())
+            })
+            .sum::<f64>()
+            / 2.0;
+        let y = Tensor::from_slice(&[0i64, 0]);
+        let got = target_cluster_loss(&logits, &y, false).double_value(&[]);
+        assert!((got - want).abs() < 1e-5, "{got} vs {want}");
+        let hard = target_cluster_loss(&logits, &y, true).double_value(&[]);
+        assert!((hard - (-(0.9f64.ln()) - 0.5f64.ln()) / 2.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn kmeans_two_iterations_by_hand() {
+        // Points 0, 1 (near centre 0) and 9, 10 (near 10); start centres 0 and 5: the first
+        // assignment puts 1 with 0 and 9, 10 with 5; the means are 0.5 and 9.5.
+        let f = Tensor::from_slice(&[0.0f32, 1.0, 9.0, 10.0]).view([4, 1]);
+        let init = Tensor::from_slice(&[0.0f32, 5.0]).view([2, 1]);
+        let (c, labels) = kmeans(&f, &init, 2);
+        assert_eq!(Vec::<i64>::try_from(&labels).unwrap(), vec![0, 0, 1, 1]);
+        let c = v(&c);
         assert!(
-            (a[0] - 0.75).abs() < 1e-6 && (a[1] - 0.25).abs() < 1e-6,
-            "{a:?}"
+            (c[0] - 0.5).abs() < 1e-5 && (c[1] - 9.5).abs() < 1e-5,
+            "{c:?}"
         );
     }
 }

@@ -27,7 +27,7 @@ pub struct Head {
 impl Head {
     pub fn new(p: nn::Path, in_dim: i64, num_classes: i64) -> Self {
         Head {
-            linear: nn::linear(p, in_dim, num_classes, Default::default()),
+            linear: torch_linear(p, in_dim, num_classes),
             num_classes,
         }
     }
@@ -35,6 +35,36 @@ impl Head {
     pub fn forward(&self, features: &Tensor) -> Tensor {
         self.linear.forward(features)
     }
+
+    pub fn linear(&self) -> &nn::Linear {
+        &self.linear
+    }
+}
+
+/// A linear layer initialised as torch's `nn.Linear`: weight and bias U(-1/sqrt(in), 1/sqrt(in))
+/// (tch's default weight init is a Kaiming uniform about 2.4x wider).
+pub fn torch_linear(p: nn::Path, in_dim: i64, out_dim: i64) -> nn::Linear {
+    let bound = 1.0 / (in_dim.max(1) as f64).sqrt();
+    let u = nn::Init::Uniform {
+        lo: -bound,
+        up: bound,
+    };
+    let cfg = nn::LinearConfig {
+        ws_init: u,
+        bs_init: Some(u),
+        bias: true,
+    };
+    nn::linear(p, in_dim, out_dim, cfg)
+}
+
+/// Batch norm initialised as torch's: weight 1, bias 0 (tch's default weight is U(0, 1)).
+pub fn torch_batch_norm1d(p: nn::Path, dim: i64) -> nn::BatchNorm {
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm1d(p, dim, cfg)
 }
 
 /// Backbone + head.

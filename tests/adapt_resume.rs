@@ -1,0 +1,214 @@
+//! `adapt --resume` continues exactly: a run stopped part-way (the stop-after hook) or killed
+//! with SIGKILL, then resumed, ends with the weights, optimizer buffers, method state (SRDC's
+//! pseudo-labels and centres, DisClusterDA's centroids) and best/last numbers of an
+//! uninterrupted run. Real libtorch on the CPU, 16 px images, the tiny ResNet.
+#![cfg(feature = "train")]
+mod adapt_data;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use adapt_data::{write_domain, Style};
+use synthgen::adapt::{adapt, AdaptConfig, AdaptSummary, MethodKind};
+use synthgen::train::device::DeviceChoice;
+use tch::Tensor;
+
+const ALL: [MethodKind; 6] = [
+    MethodKind::SourceOnly,
+    MethodKind::Dann,
+    MethodKind::Mcd,
+    MethodKind::Rca,
+    MethodKind::Srdc,
+    MethodKind::DisClusterDa,
+];
+
+fn domains(dir: &Path) {
+    // 3 classes x 6 images, batch 8: an epoch is 3 iterations, so runs cross epochs (SRDC
+    // clusters at each epoch start; lr and lambda change per epoch).
+    write_domain(&dir.join("source"), Style::Source, 6, 1);
+    write_domain(&dir.join("target"), Style::Target, 6, 2);
+}
+
+fn tiny(dir: &Path, method: MethodKind, out: &str) -> AdaptConfig {
+    let mut cfg = AdaptConfig::new(
+        dir.join("source"),
+        dir.join("target"),
+        method,
+        dir.join(out),
+    );
+    cfg.arch = "resnet_tiny".into();
+    cfg.image_size = 16;
+    cfg.batch_size = 8;
+    cfg.iters = Some(10);
+    cfg.eval_every = Some(2);
+    cfg.lr = Some(0.01);
+    cfg.device = DeviceChoice::Cpu;
+    cfg.workers = Some(1);
+    cfg.tsne_points = 0;
+    cfg
+}
+
+fn checkpoint(out: &Path) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(out.join("checkpoint-last.safetensors"))
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k != "meta.json")
+        .collect()
+}
+
+/// Every tensor of the two last checkpoints within 1e-4 (integers exactly).
+fn same_checkpoints(a: &Path, b: &Path, what: &str) {
+    let (ta, tb) = (checkpoint(a), checkpoint(b));
+    let mut ka: Vec<_> = ta.keys().collect();
+    let mut kb: Vec<_> = tb.keys().collect();
+    ka.sort();
+    kb.sort();
+    assert_eq!(ka, kb, "{what}");
+    for (k, t) in &ta {
+        let diff = (t.to_kind(tch::Kind::Double) - tb[k].to_kind(tch::Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-4, "{what}: {k} differs by {diff}");
+    }
+    assert!(
+        ta.keys().any(|k| k.starts_with("optim.momentum.")),
+        "{what}"
+    );
+}
+
+fn same_numbers(a: &AdaptSummary, b: &AdaptSummary, what: &str) {
+    assert_eq!((a.steps, b.steps), (a.total_steps, b.total_steps), "{what}");
+    let (ea, eb) = (&a.evals["target"], &b.evals["target"]);
+    let close = |x: Option<f64>, y: Option<f64>| (x.unwrap() - y.unwrap()).abs() < 1e-9;
+    assert_eq!(ea.best_acc.map(|b| b.0), eb.best_acc.map(|b| b.0), "{what}");
+    assert_eq!(
+        ea.best_mean.map(|b| b.0),
+        eb.best_mean.map(|b| b.0),
+        "{what}"
+    );
+    assert!(
+        close(ea.best_acc.map(|b| b.1), eb.best_acc.map(|b| b.1)),
+        "{what}"
+    );
+    assert!(
+        close(ea.best_mean.map(|b| b.1), eb.best_mean.map(|b| b.1)),
+        "{what}"
+    );
+    assert!(
+        close(ea.last_acc, eb.last_acc) && close(ea.last_mean, eb.last_mean),
+        "{what}"
+    );
+}
+
+#[test]
+fn every_method_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    domains(dir.path());
+    for method in ALL {
+        let name = method.name();
+        let full = adapt(&tiny(dir.path(), method, &format!("{name}-full"))).unwrap();
+        // Stop in the middle of the second epoch (iteration 5 of 10), then resume.
+        let mut part = tiny(dir.path(), method, &format!("{name}-part"));
+        part.stop_after = Some(5);
+        assert_eq!(adapt(&part).unwrap().status, "stopped", "{name}");
+        part.stop_after = None;
+        part.resume = true;
+        let resumed = adapt(&part).unwrap();
+        assert_eq!(resumed.status, "completed", "{name}");
+        same_checkpoints(&full.config.out, &part.out, name);
+        same_numbers(&full, &resumed, name);
+    }
+    // SRDC's and DisClusterDA's run state is in the checkpoint.
+    let srdc = checkpoint(&dir.path().join("srdc-full"));
+    assert!(srdc.contains_key("method.srdc.pseudo_labels"));
+    assert!(srdc.contains_key("model.srdc.centres1") && srdc.contains_key("model.srdc.centres2"));
+    let dcda = checkpoint(&dir.path().join("disclusterda-full"));
+    assert!(dcda.contains_key("method.disclusterda.target_centroids"));
+}
+
+fn cli(dir: &Path, out: &str, extra: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_synthgen"));
+    c.args([
+        "adapt",
+        "--method",
+        "srdc",
+        "--arch",
+        "resnet_tiny",
+        "--device",
+        "cpu",
+    ])
+    .args(["--image-size", "16", "--batch-size", "8", "--iters", "60"])
+    .args([
+        "--eval-every",
+        "1",
+        "--lr",
+        "0.01",
+        "--workers",
+        "1",
+        "--tsne-points",
+        "0",
+    ])
+    .arg("--source")
+    .arg(dir.join("source"))
+    .arg("--target")
+    .arg(dir.join("target"))
+    .arg("--out")
+    .arg(dir.join(out))
+    .args(extra);
+    c
+}
+
+fn summary(out: &Path) -> AdaptSummary {
+    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
+}
+
+fn checkpoint_step(out: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(out.join("checkpoint-last.json")).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["step"].as_u64()
+}
+
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    domains(dir.path());
+    let status = cli(dir.path(), "full", &[]).output().unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+
+    let killed = dir.path().join("killed");
+    let mut child = cli(dir.path(), "killed", &[]).spawn().unwrap();
+    let t0 = Instant::now();
+    // Kill once a few checkpoints exist (one per iteration here), well before the end.
+    while checkpoint_step(&killed).is_none_or(|s| s < 4) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "no checkpoint appeared"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let at = checkpoint_step(&killed).unwrap();
+    assert!(at < 60, "the run ended before the kill (step {at})");
+    assert!(!killed.join("summary.json").exists());
+
+    let out = cli(dir.path(), "killed", &["--resume"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    same_checkpoints(&dir.path().join("full"), &killed, "srdc after SIGKILL");
+    same_numbers(
+        &summary(&dir.path().join("full")),
+        &summary(&killed),
+        "srdc after SIGKILL",
+    );
+}
