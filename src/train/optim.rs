@@ -162,6 +162,16 @@ impl Optimizer {
         )
     }
 
+    /// Clears the gradients of the variables whose names pass `keep_clearing`; the others
+    /// accumulate (SRDC's centres, which the released code never clears).
+    pub fn zero_grad_where(&mut self, keep_clearing: impl Fn(&str) -> bool) {
+        for (name, p) in self.params.iter_mut() {
+            if keep_clearing(name) {
+                p.zero_grad();
+            }
+        }
+    }
+
     pub fn zero_grad(&mut self) {
         for (_, p) in self.params.iter_mut() {
             p.zero_grad();

@@ -18,7 +18,9 @@
 //! centres, used as logits (a softmax follows, as `--embed_softmax` does), and T is the hard
 //! cross-entropy on the pseudo-labels in the first epoch, later the cross-entropy against the
 //! auxiliary distribution q_ik ∝ p_ik / sqrt(sum_i p_ik) of p = softmax(logits), q kept in the
-//! graph. Centres learn at the backbone's lr (0.1 x lr from a pre-trained backbone).
+//! graph. Centres learn at the backbone's lr (0.1 x lr from a pre-trained backbone), and, as
+//! in the released code (its `model.zero_grad()` does not reach them), their gradients are
+//! never cleared: each step adds to what the previous ones left (kept in checkpoints).
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -220,7 +222,11 @@ impl AdaptMethod for Srdc {
         let s_f1 = cross_entropy(&student_t(&fs1, &self.centres1), b.ys);
         let s_f2 = cross_entropy(&student_t(&fs2, &self.centres2), b.ys);
         let loss = (&t_out + &t_f1 + &t_f2) * w + &ce + (&s_f1 + &s_f2) * w;
-        self.opt.minimise(&loss, ctx.lr);
+        // As released: `model.zero_grad()` clears the network only; the centres (outside the
+        // model) keep accumulating their gradients from iteration to iteration.
+        self.opt.zero_grad_where(|n| !n.starts_with("srdc."));
+        loss.backward();
+        self.opt.step_at(ctx.lr);
         StepStats::read(
             &loss,
             &[
@@ -245,6 +251,11 @@ impl AdaptMethod for Srdc {
             "method.srdc.pseudo_labels".into(),
             self.pseudo.shallow_clone(),
         ));
+        for (name, c) in [("centres1", &self.centres1), ("centres2", &self.centres2)] {
+            let g = c.grad();
+            let g = if g.defined() { g } else { c.zeros_like() };
+            t.push((format!("method.srdc.{name}_grad"), g));
+        }
         t
     }
 
@@ -256,6 +267,14 @@ impl AdaptMethod for Srdc {
     ) -> Result<(), TrainError> {
         load_optim_state(&mut [&mut self.opt], t, file, step)?;
         self.pseudo = state_tensor(t, "method.srdc.pseudo_labels", &self.pseudo, file)?;
+        for (name, c) in [("centres1", &self.centres1), ("centres2", &self.centres2)] {
+            let src = state_tensor(t, &format!("method.srdc.{name}_grad"), c, file)?;
+            if !c.grad().defined() {
+                // Allocates the gradient buffer (zeros) so that it can be filled.
+                (c.sum(Kind::Float) * 0.0).backward();
+            }
+            tch::no_grad(|| c.grad().copy_(&src));
+        }
         Ok(())
     }
 }
