@@ -146,11 +146,14 @@ pub struct InitReport {
     pub missing: Vec<String>,
 }
 
-/// Loads pretrained weights by name for --init. A variable `backbone.x` is looked up as
-/// `model.backbone.x`, `backbone.x` and `x` (torchvision/timm state dicts); `head.*` only when
-/// the shapes agree (another class count keeps the fresh head). Optimizer entries are ignored.
+/// Loads pretrained weights by name for --init from safetensors or a `torch.save` state dict
+/// (see `torch_import`). A variable `backbone.x` is looked up as `model.backbone.x`,
+/// `backbone.x` and `x` (torchvision/timm state dicts); `head.*` only when the shapes agree
+/// (another class count keeps the fresh head; torchvision's `fc` is never read). Every backbone
+/// variable must be found with its shape: a partial backbone means another architecture.
+/// Optimizer entries are ignored.
 pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainError> {
-    let tensors = read_tensors(file)?;
+    let tensors = super::torch_import::read_weights(file)?;
     let mut report = InitReport::default();
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
@@ -168,11 +171,37 @@ pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainErro
             None => report.missing.push(name),
         }
     }
-    // A head alone (same class count, another architecture) is no initialisation.
-    if !report.loaded.iter().any(|n| n.starts_with("backbone.")) {
+    let backbone = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| n.starts_with("backbone."))
+            .cloned()
+            .collect()
+    };
+    let (missing, misshapen) = (backbone(&report.missing), backbone(&report.shape_mismatch));
+    let loaded = backbone(&report.loaded).len();
+    if loaded == 0 || !missing.is_empty() || !misshapen.is_empty() {
+        let mut examples: Vec<String> = missing
+            .iter()
+            .map(|n| format!("`{n}` missing"))
+            .chain(
+                misshapen
+                    .iter()
+                    .map(|n| format!("`{n}` shaped differently")),
+            )
+            .take(3)
+            .collect();
+        if loaded == 0 {
+            examples.push("none matched".into());
+        }
         return Err(TrainError::BadCheckpoint {
             path: file.to_path_buf(),
-            why: "none of its backbone tensors match this --arch (expected names like `model.backbone.conv1.weight` or `conv1.weight` with the same shapes)".into(),
+            why: format!(
+                "expected the backbone of this --arch (names like `model.backbone.conv1.weight` or torchvision's `conv1.weight`, same shapes), but {} of its {} backbone tensors do not fit ({}); is it a state dict of another architecture?",
+                missing.len() + misshapen.len(),
+                loaded + missing.len() + misshapen.len(),
+                examples.join(", ")
+            ),
         });
     }
     Ok(report)

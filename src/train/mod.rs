@@ -16,6 +16,7 @@ pub mod models;
 pub mod optim;
 pub mod plots;
 pub mod records;
+pub mod torch_import;
 pub mod trainer;
 
 pub use error::TrainError;
@@ -57,7 +58,8 @@ pub struct TrainArgs {
     /// Continue from <out>/checkpoint-last.* when present.
     #[arg(long)]
     pub resume: bool,
-    /// Initial weights (safetensors) loaded by name; the head is skipped if shapes differ.
+    /// Initial weights loaded by name: safetensors or a torchvision state dict saved by
+    /// torch.save (.pth/.pt; its `fc` keys are dropped); the head is skipped if shapes differ.
     #[arg(long)]
     pub init: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "auto")]
@@ -73,8 +75,8 @@ pub struct TrainArgs {
     /// Input side in pixels; the resize side scales as S * 256 / 224.
     #[arg(long, default_value_t = 224)]
     pub image_size: u32,
-    /// Decode/augment threads (default: all cores on CUDA, half of them on the CPU, where
-    /// libtorch gets the rest).
+    /// Decode/augment threads (default: all cores on CUDA, one on the CPU; libtorch always gets
+    /// every core on the CPU, see device::thread_plan).
     #[arg(long)]
     pub workers: Option<usize>,
     #[arg(long, value_enum, default_value = "sgd")]

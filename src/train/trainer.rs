@@ -50,8 +50,7 @@ pub struct TrainConfig {
     /// Evaluate (and checkpoint) every this many steps; None: 10 times per run.
     pub eval_every: Option<u64>,
     pub image_size: u32,
-    /// Decode/augment threads; None: all cores on CUDA, half of them on the CPU (the other half
-    /// runs libtorch, whose OpenMP threads slow down tenfold when oversubscribed).
+    /// Decode/augment threads; None: see device::thread_plan.
     pub workers: Option<usize>,
     /// Stop (with a checkpoint) after this many completed steps, as if interrupted.
     pub stop_after: Option<u64>,
@@ -146,15 +145,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         tch::Cuda::cudnn_set_benchmark(true);
     }
 
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers = match (cfg.workers, device.is_cuda()) {
-        (Some(w), _) => w.max(1),
-        (None, true) => cores,
-        (None, false) => (cores / 2).max(1),
-    };
-    if !device.is_cuda() {
-        tch::set_num_threads((cores.saturating_sub(workers)).max(1) as i32);
-    }
+    let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
 
     let train_set = ImageSet::open(&cfg.train)?;
     let mut eval_sets = Vec::new();

@@ -61,8 +61,14 @@ fn conv(p: nn::Path, c_in: i64, c_out: i64, k: i64, stride: i64) -> nn::Conv2D {
     nn::conv2d(p, c_in, c_out, k, cfg)
 }
 
+/// torchvision's batch norm: weight 1, bias 0 (tch's default weight is U(0, 1)).
 fn bn(p: nn::Path, c: i64) -> nn::BatchNorm {
-    nn::batch_norm2d(p, c, Default::default())
+    let cfg = nn::BatchNormConfig {
+        ws_init: nn::Init::Const(1.0),
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::batch_norm2d(p, c, cfg)
 }
 
 #[derive(Debug)]
