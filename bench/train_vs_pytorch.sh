@@ -29,7 +29,7 @@ for arch in $ARCHS; do
   for size in $SIZES; do
     l1=$(load)
     out="$WORK/run-$arch-$size"
-    "$BIN" train --train "$WORK/data" --arch "$arch" --image-size "$size" --aug none \
+    env -u OMP_NUM_THREADS "$BIN" train --train "$WORK/data" --arch "$arch" --image-size "$size" --aug none \
       --iters "$ITERS" --batch-size 32 --device cpu --eval-every 100000 --out "$out" >/dev/null 2>&1
     ours=$(grep -m1 '"images_per_second"' "$out/summary.json" | tr -dc '0-9.')
     l2=$(load)

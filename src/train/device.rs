@@ -98,21 +98,33 @@ pub struct ThreadPlan {
 
 /// The thread policy of `train` and `adapt`. On the CPU libtorch gets every core: its step costs
 /// seconds per batch while decoding a batch costs milliseconds, so one loader worker keeps up
-/// (measured in bench/train_vs_pytorch.sh) and reserving cores for the loader only idles them.
-/// On a GPU the CPU does nothing else, so the loader gets every core. `requested` (--workers)
-/// sets the loader's share without taking cores from libtorch.
-pub fn thread_plan(requested: Option<usize>, cuda: bool, cores: usize) -> ThreadPlan {
+/// and reserving cores for the loader only idles them. `omp_threads` (OMP_NUM_THREADS) caps
+/// libtorch as it does in PyTorch: several runs sharing a machine (the test suite) set it to 1,
+/// since OpenMP teams that outnumber the cores wait on each other at every operation. On a GPU
+/// the CPU does nothing else, so the loader gets every core. `requested` (--workers) sets the
+/// loader's share without taking cores from libtorch.
+pub fn thread_plan(
+    requested: Option<usize>,
+    cuda: bool,
+    cores: usize,
+    omp_threads: Option<usize>,
+) -> ThreadPlan {
     let cores = cores.max(1);
     ThreadPlan {
         loader_workers: requested.unwrap_or(if cuda { cores } else { 1 }).max(1),
-        torch_threads: (!cuda).then_some(cores),
+        torch_threads: (!cuda).then(|| omp_threads.unwrap_or(cores).max(1)),
     }
 }
 
-/// `thread_plan` for this machine, applied to libtorch; returns the loader's worker count.
+/// `thread_plan` for this machine and environment, applied to libtorch; returns the loader's
+/// worker count.
 pub fn apply_thread_plan(requested: Option<usize>, cuda: bool) -> usize {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let plan = thread_plan(requested, cuda, cores);
+    let omp = std::env::var("OMP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let plan = thread_plan(requested, cuda, cores, omp);
     if let Some(t) = plan.torch_threads {
         tch::set_num_threads(t as i32);
     }
@@ -152,11 +164,13 @@ mod tests {
 
     #[test]
     fn libtorch_gets_every_core_on_the_cpu() {
-        let p = thread_plan(None, false, 2);
+        let p = thread_plan(None, false, 2, None);
         assert_eq!((p.loader_workers, p.torch_threads), (1, Some(2)));
-        let p = thread_plan(Some(3), false, 16);
+        let p = thread_plan(Some(3), false, 16, None);
         assert_eq!((p.loader_workers, p.torch_threads), (3, Some(16)));
-        let p = thread_plan(None, true, 8);
+        let p = thread_plan(None, false, 16, Some(1));
+        assert_eq!((p.loader_workers, p.torch_threads), (1, Some(1)));
+        let p = thread_plan(None, true, 8, Some(1));
         assert_eq!((p.loader_workers, p.torch_threads), (8, None));
     }
 

@@ -25,21 +25,9 @@ pub struct Head {
 }
 
 impl Head {
-    /// PyTorch's nn.Linear initialisation: weight and bias U(-1/sqrt(in), 1/sqrt(in)) (tch's
-    /// default weight init is Kaiming-uniform, about 2.4 times wider).
     pub fn new(p: nn::Path, in_dim: i64, num_classes: i64) -> Self {
-        let bound = 1.0 / (in_dim as f64).sqrt();
-        let init = nn::Init::Uniform {
-            lo: -bound,
-            up: bound,
-        };
-        let cfg = nn::LinearConfig {
-            ws_init: init,
-            bs_init: Some(init),
-            bias: true,
-        };
         Head {
-            linear: nn::linear(p, in_dim, num_classes, cfg),
+            linear: nn::linear(p, in_dim, num_classes, Default::default()),
             num_classes,
         }
     }
