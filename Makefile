@@ -20,8 +20,9 @@ demo: setup
 	@source scripts/cargo-env.sh && $(BIN) render --preset demo --out $(DEMO_OUT)
 	@echo "demo dataset: $$(cd $(DEMO_OUT) && pwd) (images in <class>/, masks in masks/, manifest.jsonl, image_list.txt)"
 
+# Tests run many libtorch runs at once: one OpenMP thread each (see device::thread_plan).
 test: setup
-	@source scripts/cargo-env.sh && $(CARGO) test --release --no-fail-fast 2>&1 | tee target/test.log; \
+	@source scripts/cargo-env.sh && OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(CARGO) test --release --no-fail-fast 2>&1 | tee target/test.log; \
 	  status=$${PIPESTATUS[0]}; bash scripts/test-summary.sh target/test.log; exit $$status
 
 lint:

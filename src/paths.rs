@@ -40,6 +40,17 @@ pub fn venv_site_packages() -> PathBuf {
     venv_dir().join("lib/python3.11/site-packages")
 }
 
+/// The Python 3.11 venv with full PyTorch + torchvision (CPU use) for the parity tests and
+/// benchmarks against PyTorch (`SYNTHGEN_TORCH_VENV`, else `<repo>/.venv-torch`).
+pub fn torch_venv_dir() -> PathBuf {
+    from_env_or_repo("SYNTHGEN_TORCH_VENV", ".venv-torch")
+}
+
+/// The interpreter of `torch_venv_dir()`.
+pub fn torch_python() -> PathBuf {
+    torch_venv_dir().join("bin/python")
+}
+
 /// The 8 CC0 HDRIs that ship inside the bpy wheel.
 pub fn bundled_hdri_dir() -> PathBuf {
     venv_site_packages().join("bpy/5.0/datafiles/studiolights/world")

@@ -182,7 +182,7 @@ fn init_loads_backbone_and_skips_a_head_of_another_size() {
     // Same backbone, 2 classes instead of 3.
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
     let _m = synthgen::train::models::Classifier::new(&vs.root(), "resnet_tiny", 2, 32).unwrap();
-    let r = checkpoint::load_init(&vs, &pre.join("checkpoint-last.safetensors")).unwrap();
+    let r = checkpoint::load_init(&vs, &pre.join("checkpoint-last.safetensors"), false).unwrap();
     // The head is dropped whatever its shape (the released code drops every `fc` key).
     assert_eq!(r.dropped, vec!["head.bias", "head.weight"]);
     assert!(r.shape_mismatch.is_empty());

@@ -71,7 +71,7 @@ pub struct AdaptArgs {
     pub seed: u64,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
-    /// Decode/augment threads (default: all cores on CUDA, half of them on the CPU).
+    /// Decode/augment threads (default: all cores on CUDA, one on the CPU).
     #[arg(long)]
     pub workers: Option<usize>,
     /// Evaluate every K iterations (default: 200 evaluations per run).

@@ -163,15 +163,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     }
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
     let device = device::select(cfg.device).map_err(TrainError::Device)?;
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers = match (cfg.workers, device.is_cuda()) {
-        (Some(w), _) => w.max(1),
-        (None, true) => cores,
-        (None, false) => (cores / 2).max(1),
-    };
-    if !device.is_cuda() {
-        tch::set_num_threads(cores.saturating_sub(workers).max(1) as i32);
-    }
+    let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
 
     let b = cfg.batch_size;
     let per_epoch = (source.len().max(target.samples.len()).div_ceil(b) as u64).max(1);
@@ -208,7 +200,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     let params = count_trainable(&vs);
     let init = match &cfg.init {
         Some(file) => {
-            let r = checkpoint::load_init(&vs, file)?;
+            let r = checkpoint::load_init(&vs, file, false)?;
             tracing::info!(
                 "--init {}: loaded {} backbone tensors, {} kept fresh, {} method tensors fresh",
                 file.display(),

@@ -175,18 +175,33 @@ pub struct InitReport {
     pub missing: Vec<String>,
 }
 
-/// Loads pretrained weights by name for --init. A variable `backbone.x` is looked up as
-/// `model.backbone.x`, `backbone.x` and `x` (torchvision/timm state dicts). Only the backbone is
-/// loaded: the released code drops every key containing `fc` (a ResNet's classifier), so heads
-/// and every other method part start fresh. Optimizer entries are ignored.
-pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainError> {
-    let tensors = read_tensors(file)?;
+/// Loads pretrained weights by name for --init from safetensors or a `torch.save` state dict
+/// (see `torch_import`). A variable `backbone.x` is looked up as `model.backbone.x`,
+/// `backbone.x` and `x` (torchvision/timm state dicts). Only the backbone is loaded: the released
+/// code drops every `fc` key of a pre-trained state dict, so heads and every other method part
+/// start fresh. Every backbone variable must be found with its shape: a partial backbone means
+/// another architecture. Optimizer entries are ignored. `keep_head` (train's
+/// `--init-keep-head`, off by default) also loads a synthgen `head.*` of the same shape, for
+/// fine-tuning on the same classes.
+pub fn load_init(
+    vs: &nn::VarStore,
+    file: &Path,
+    keep_head: bool,
+) -> Result<InitReport, TrainError> {
+    let tensors = super::torch_import::read_weights(file)?;
     let mut report = InitReport::default();
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
     for (name, mut var) in names {
         if !name.starts_with("backbone.") {
-            report.dropped.push(name);
+            let head = [format!("model.{name}"), name.clone()];
+            match head.iter().find_map(|k| tensors.get(k)) {
+                Some(src) if keep_head && name.starts_with("head.") && src.size() == var.size() => {
+                    tch::no_grad(|| var.copy_(src));
+                    report.loaded.push(name);
+                }
+                _ => report.dropped.push(name),
+            }
             continue;
         }
         let mut keys = vec![format!("model.{name}"), name.clone()];
@@ -202,11 +217,37 @@ pub fn load_init(vs: &nn::VarStore, file: &Path) -> Result<InitReport, TrainErro
             None => report.missing.push(name),
         }
     }
-    // A head alone (same class count, another architecture) is no initialisation.
-    if !report.loaded.iter().any(|n| n.starts_with("backbone.")) {
+    let backbone = |names: &[String]| -> Vec<String> {
+        names
+            .iter()
+            .filter(|n| n.starts_with("backbone."))
+            .cloned()
+            .collect()
+    };
+    let (missing, misshapen) = (backbone(&report.missing), backbone(&report.shape_mismatch));
+    let loaded = backbone(&report.loaded).len();
+    if loaded == 0 || !missing.is_empty() || !misshapen.is_empty() {
+        let mut examples: Vec<String> = missing
+            .iter()
+            .map(|n| format!("`{n}` missing"))
+            .chain(
+                misshapen
+                    .iter()
+                    .map(|n| format!("`{n}` shaped differently")),
+            )
+            .take(3)
+            .collect();
+        if loaded == 0 {
+            examples.push("none matched".into());
+        }
         return Err(TrainError::BadCheckpoint {
             path: file.to_path_buf(),
-            why: "none of its backbone tensors match this --arch (expected names like `model.backbone.conv1.weight` or `conv1.weight` with the same shapes)".into(),
+            why: format!(
+                "expected the backbone of this --arch (names like `model.backbone.conv1.weight` or torchvision's `conv1.weight`, same shapes), but {} of its {} backbone tensors do not fit ({}); is it a state dict of another architecture?",
+                missing.len() + misshapen.len(),
+                loaded + missing.len() + misshapen.len(),
+                examples.join(", ")
+            ),
         });
     }
     Ok(report)

@@ -87,6 +87,50 @@ pub fn select(choice: DeviceChoice) -> Result<Device, String> {
     }
 }
 
+/// How a run shares the machine's cores between the batch loader and libtorch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ThreadPlan {
+    /// Decode/augment worker threads of the loader.
+    pub loader_workers: usize,
+    /// libtorch's intra-op (OpenMP) threads; None leaves libtorch's own choice (GPU runs).
+    pub torch_threads: Option<usize>,
+}
+
+/// The thread policy of `train` and `adapt`. On the CPU libtorch gets every core: its step costs
+/// seconds per batch while decoding a batch costs milliseconds, so one loader worker keeps up
+/// and reserving cores for the loader only idles them. `omp_threads` (OMP_NUM_THREADS) caps
+/// libtorch as it does in PyTorch: several runs sharing a machine (the test suite) set it to 1,
+/// since OpenMP teams that outnumber the cores wait on each other at every operation. On a GPU
+/// the CPU does nothing else, so the loader gets every core. `requested` (--workers) sets the
+/// loader's share without taking cores from libtorch.
+pub fn thread_plan(
+    requested: Option<usize>,
+    cuda: bool,
+    cores: usize,
+    omp_threads: Option<usize>,
+) -> ThreadPlan {
+    let cores = cores.max(1);
+    ThreadPlan {
+        loader_workers: requested.unwrap_or(if cuda { cores } else { 1 }).max(1),
+        torch_threads: (!cuda).then(|| omp_threads.unwrap_or(cores).max(1)),
+    }
+}
+
+/// `thread_plan` for this machine and environment, applied to libtorch; returns the loader's
+/// worker count.
+pub fn apply_thread_plan(requested: Option<usize>, cuda: bool) -> usize {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let omp = std::env::var("OMP_NUM_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0);
+    let plan = thread_plan(requested, cuda, cores, omp);
+    if let Some(t) = plan.torch_threads {
+        tch::set_num_threads(t as i32);
+    }
+    plan.loader_workers
+}
+
 /// Makes CUDA autocast use bfloat16 instead of float16 (no loss scaling needed). Returns false
 /// when the libtorch symbol is missing, in which case the caller should not autocast.
 pub fn set_cuda_autocast_bf16() -> bool {
@@ -116,6 +160,18 @@ mod tests {
     fn finds_the_loaded_libtorch() {
         let dir = libtorch_lib_dir().expect("libtorch is linked");
         assert!(dir.join("libtorch_cpu.so").is_file(), "{}", dir.display());
+    }
+
+    #[test]
+    fn libtorch_gets_every_core_on_the_cpu() {
+        let p = thread_plan(None, false, 2, None);
+        assert_eq!((p.loader_workers, p.torch_threads), (1, Some(2)));
+        let p = thread_plan(Some(3), false, 16, None);
+        assert_eq!((p.loader_workers, p.torch_threads), (3, Some(16)));
+        let p = thread_plan(None, false, 16, Some(1));
+        assert_eq!((p.loader_workers, p.torch_threads), (1, Some(1)));
+        let p = thread_plan(None, true, 8, Some(1));
+        assert_eq!((p.loader_workers, p.torch_threads), (8, None));
     }
 
     #[test]

@@ -16,6 +16,7 @@ pub mod models;
 pub mod optim;
 pub mod plots;
 pub mod records;
+pub mod torch_import;
 pub mod trainer;
 
 pub use error::TrainError;
@@ -57,9 +58,15 @@ pub struct TrainArgs {
     /// Continue from <out>/checkpoint-last.* when present.
     #[arg(long)]
     pub resume: bool,
-    /// Initial weights (safetensors) loaded by name; the head is skipped if shapes differ.
+    /// Initial weights loaded by name: safetensors or a torchvision state dict saved by
+    /// torch.save (.pth/.pt). Only the backbone is loaded: the head starts fresh, as the released
+    /// code drops every `fc` key.
     #[arg(long)]
     pub init: Option<PathBuf>,
+    /// Also load a synthgen checkpoint's head when its shape matches (fine-tuning on the same
+    /// classes).
+    #[arg(long, requires = "init")]
+    pub init_keep_head: bool,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
     #[arg(long, default_value_t = 0)]
@@ -73,8 +80,8 @@ pub struct TrainArgs {
     /// Input side in pixels; the resize side scales as S * 256 / 224.
     #[arg(long, default_value_t = 224)]
     pub image_size: u32,
-    /// Decode/augment threads (default: all cores on CUDA, half of them on the CPU, where
-    /// libtorch gets the rest).
+    /// Decode/augment threads (default: all cores on CUDA, one on the CPU; libtorch always gets
+    /// every core on the CPU, see device::thread_plan).
     #[arg(long)]
     pub workers: Option<usize>,
     #[arg(long, value_enum, default_value = "sgd")]
@@ -123,6 +130,7 @@ impl TrainArgs {
         cfg.warmup_iters = self.warmup_iters;
         cfg.resume = self.resume;
         cfg.init = self.init.clone();
+        cfg.init_keep_head = self.init_keep_head;
         cfg.device = self.device;
         cfg.seed = self.seed;
         cfg.non_repetitive = self.non_repetitive;

@@ -44,14 +44,15 @@ pub struct TrainConfig {
     pub out: PathBuf,
     pub resume: bool,
     pub init: Option<PathBuf>,
+    /// Also load the head from `init` when its shape matches (the released code drops it).
+    pub init_keep_head: bool,
     pub device: DeviceChoice,
     pub seed: u64,
     pub non_repetitive: bool,
     /// Evaluate (and checkpoint) every this many steps; None: 10 times per run.
     pub eval_every: Option<u64>,
     pub image_size: u32,
-    /// Decode/augment threads; None: all cores on CUDA, half of them on the CPU (the other half
-    /// runs libtorch, whose OpenMP threads slow down tenfold when oversubscribed).
+    /// Decode/augment threads; None: see device::thread_plan.
     pub workers: Option<usize>,
     /// Stop (with a checkpoint) after this many completed steps, as if interrupted.
     pub stop_after: Option<u64>,
@@ -75,6 +76,7 @@ impl TrainConfig {
             out,
             resume: false,
             init: None,
+            init_keep_head: false,
             device: DeviceChoice::Auto,
             seed: 0,
             non_repetitive: false,
@@ -146,15 +148,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         tch::Cuda::cudnn_set_benchmark(true);
     }
 
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let workers = match (cfg.workers, device.is_cuda()) {
-        (Some(w), _) => w.max(1),
-        (None, true) => cores,
-        (None, false) => (cores / 2).max(1),
-    };
-    if !device.is_cuda() {
-        tch::set_num_threads((cores.saturating_sub(workers)).max(1) as i32);
-    }
+    let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
 
     let train_set = ImageSet::open(&cfg.train)?;
     let mut eval_sets = Vec::new();
@@ -182,7 +176,7 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let params = count_trainable(&vs);
     let init = match &cfg.init {
         Some(file) => {
-            let r = checkpoint::load_init(&vs, file)?;
+            let r = checkpoint::load_init(&vs, file, cfg.init_keep_head)?;
             tracing::info!(
                 "--init {}: loaded {} tensors, kept {} fresh (shape differs: {}), {} not in the file",
                 file.display(),
