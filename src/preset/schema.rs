@@ -115,6 +115,8 @@ pub struct RenderConfig {
     pub engine: String,
     /// Cycles CPU threads; 0 = automatic (measured best).
     pub threads: u32,
+    /// auto | cpu | gpu: `auto` renders on a GPU (OptiX, else CUDA) when the worker sees one.
+    pub device: crate::render::contract::Device,
 }
 
 impl Default for RenderConfig {
@@ -125,6 +127,7 @@ impl Default for RenderConfig {
             denoise: true,
             engine: "cycles".to_string(),
             threads: 0,
+            device: crate::render::contract::Device::Auto,
         }
     }
 }
@@ -138,6 +141,7 @@ impl RenderConfig {
             denoise: self.denoise,
             engine: self.engine.clone(),
             threads: self.threads,
+            device: self.device,
         }
     }
 }
