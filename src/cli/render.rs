@@ -97,6 +97,10 @@ pub fn run(args: RenderArgs) -> CliResult {
     if let Some(file) = &args.weights {
         apply_weights(&mut preset, file)?;
     }
+    if let Some(warning) = crate::sample::drop_missing_builtin_photos(&mut preset) {
+        tracing::warn!("{warning}");
+        eprintln!("warning: {warning}");
+    }
     let sources = if preset.catalog == "shapenet" {
         benchmark_sources(&preset, &args)?
     } else {

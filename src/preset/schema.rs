@@ -433,7 +433,7 @@ impl Default for BackgroundFactor {
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
-                weights: vec![0.0, 1.0, 2.0, 2.0, 0.0],
+                weights: vec![0.0, 1.0, 2.0, 2.0, 2.0],
             },
             hue: NumberDist::uniform(0.0, 1.0),
             saturation: NumberDist::uniform(0.0, 1.0),
@@ -444,7 +444,7 @@ impl Default for BackgroundFactor {
                 max: 20.0,
             },
             crop_size: NumberDist::uniform(0.3, 1.0),
-            image_folder: None,
+            image_folder: Some(PathBuf::from(crate::sample::BUILTIN_PHOTOS)),
         }
     }
 }

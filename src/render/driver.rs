@@ -16,6 +16,21 @@ use crate::sample;
 use crate::validate;
 use std::sync::{mpsc, Arc};
 
+/// The magenta check finds textures that did not load; a render with no texture at all (a
+/// sampled material other than `image`) can only be magenta because its sampled colour is,
+/// and rejecting that would cut magenta hues out of the colour distribution.
+fn validation_for(
+    cfg: &validate::ValidationConfig,
+    params: &sample::SceneParams,
+) -> validate::ValidationConfig {
+    let textured = params.material.keep_original || params.material.family == "image";
+    let mut cfg = cfg.clone();
+    if !textured {
+        cfg.max_magenta_fraction = 1.0;
+    }
+    cfg
+}
+
 /// Views of one image that may be predicted to fail and re-sampled before giving up (each
 /// costs a sample and a projection, no render).
 const MAX_PREDICTED_REJECTIONS: u32 = 50;
@@ -212,7 +227,11 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let report = validate::check_render(&rgba, sh.settings.resolution, &sh.validation);
+            let report = validate::check_render(
+                &rgba,
+                sh.settings.resolution,
+                &validation_for(&sh.validation, &params),
+            );
             if !report.ok {
                 let reason = report.reason.clone().unwrap_or_default();
                 let check = report.failed_check.as_deref().unwrap_or("validation");
