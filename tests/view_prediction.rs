@@ -90,6 +90,7 @@ fn render_views(dir: &Path, name: &str, obj: &str) -> Vec<Compared> {
         site_packages: synthgen::paths::venv_site_packages(),
         work_dir: dir.join(format!("worker-{name}")),
         reply_timeout: Duration::from_secs(120),
+        gpu: None,
     };
     let mut worker = WorkerProcess::spawn(&spec).expect("a Blender worker starts");
     let mut out = Vec::new();

@@ -31,6 +31,13 @@ fn validation_for(
     cfg
 }
 
+/// NVIDIA GPUs this machine exposes (/dev/nvidia0, /dev/nvidia1, ...).
+fn visible_gpus() -> usize {
+    (0..64)
+        .take_while(|i| std::path::Path::new(&format!("/dev/nvidia{i}")).exists())
+        .count()
+}
+
 /// Views of one image that may be predicted to fail and re-sampled before giving up (each
 /// costs a sample and a projection, no render).
 const MAX_PREDICTED_REJECTIONS: u32 = 50;
@@ -48,6 +55,12 @@ pub(super) fn drive_worker(slot: usize, shared: &Shared, tx: &mpsc::Sender<Outco
         .join(layout::WORK_DIR)
         .join("render")
         .join(format!("worker-{slot}"));
+    // One worker per GPU: with several GPUs, worker `slot` sees only GPU `slot % count`
+    // (set workers.count to the GPU count to use them all).
+    let gpus = visible_gpus();
+    if shared.settings.device != crate::render::contract::Device::Cpu && gpus > 1 {
+        spec.gpu = Some(slot % gpus);
+    }
     let mut driver = Driver {
         shared,
         spec,
