@@ -5,8 +5,9 @@
 #   pure       the time inside bpy.ops.render.render for those images (manifest render_seconds)
 #   fresh      one fresh Blender process per image (`python -m synthgen_blender <request>`) on
 #              the first FRESH_N of the same requests (kept with --keep-requests)
-# and prints a Markdown table: synthgen's overhead over pure render time, and its throughput
-# against the fresh-process baseline.
+# and prints a Markdown table: synthgen's overhead over pure render time, its throughput
+# against the fresh-process baseline, the share of renders that validation threw away, and
+# the views re-sampled before rendering because their predicted mask broke a threshold.
 # The default classes have one or two models each, so a worker keeps its model loaded across
 # views, as it does in a full-size run (12,000 images per class over a few hundred models);
 # BENCH_CLASSES=chair,table,... measures the other extreme (a new model almost every image).
@@ -52,13 +53,16 @@ wall = float(t1) - float(t0)
 pure = s["render_seconds"] + s["rejected_render_seconds"]
 fresh = (float(f1) - float(f0)) / len(reps)
 fresh_pure = sum(r["render_seconds"] for r in reps) / len(reps)
+rejected = renders - n
+predicted = sum(s.get("predicted_rejections", {}).values())
 print(f"| {res} px / {spp} spp | {n} ({renders} renders) | {wall / renders:.3f} s | {pure / renders:.3f} s "
       f"| {100 * (wall / pure - 1):.1f}% | {fresh:.3f} s ({len(reps)} images; {fresh_pure:.3f} s rendering) "
-      f"| {fresh / (wall / renders):.2f}x | {s['model_reuses']}/{n} |")
+      f"| {fresh / (wall / renders):.2f}x | {s['model_reuses']}/{n} "
+      f"| {rejected} ({100 * rejected / renders:.1f}%) | {predicted} |")
 PY
 }
 
-echo "| setting | images | synthgen wall / render | pure render / render | overhead | fresh process / image | synthgen throughput vs fresh | model reused |"
-echo "|---|---|---|---|---|---|---|---|"
+echo "| setting | images | synthgen wall / render | pure render / render | overhead | fresh process / image | synthgen throughput vs fresh | model reused | rejected renders | views re-sampled before rendering |"
+echo "|---|---|---|---|---|---|---|---|---|---|"
 bench_one 128 16 "$n128"
 bench_one 224 64 "$n224"

@@ -1,7 +1,8 @@
 """Protocol entry point: one request line (JSON) in, one reply line (JSON) out.
 
 Requests and replies are the serde JSON of `WorkerRequest` / `WorkerReply` in
-src/render/protocol.rs. `handle_request` never raises: every failure becomes a reply with
+src/render/contract.rs; every request is checked against the schema generated from them
+(request.schema.json, or the text the Rust worker passes to `start`). `handle_request` never raises: every failure becomes a reply with
 ok=false, a one-line `error`, and `error_kind` "model" (the model is at fault) or "render".
 
 Module state: the loaded model. Consecutive requests with the same `model.key` reuse its
@@ -11,56 +12,43 @@ world and settings.
 import json
 import time
 
-from . import camera, lighting, materials, objects, output, scene
+from . import camera, contract, lighting, materials, objects, output, scene
 
 CURRENT_MODEL = None
+SCHEMA = None
 
-# The fields this side reads from a render request (WorkerRequest::Render in
-# src/render/protocol.rs); a dict lists the fields of a nested object.
-LAMP_FIELDS = ("kind", "radius", "elevation_deg", "azimuth_deg", "energy", "color", "size")
-RENDER_FIELDS = {
-    "id": None,
-    "model": {"key": None, "path": None},
-    "params": {
-        "scale": {"size": None},
-        "material": {
-            "keep_original": None, "family": None, "base_color": None,
-            "secondary_color": None, "roughness": None, "metallic": None,
-            "pattern_scale": None, "pattern_detail": None, "pattern_distortion": None,
-        },
-        "light": {
-            "lamps": None,
-            "world": {"kind": None, "strength": None, "rotation_deg": None, "color": None,
-                      "sun_elevation_deg": None},
-        },
-        "camera": {
-            "distance": None, "elevation_deg": None, "azimuth_deg": None,
-            "focal_length_mm": None, "sensor_width_mm": None, "roll_deg": None, "look_at": None,
-        },
-    },
-    "settings": {"resolution": None, "samples": None, "denoise": None, "engine": None,
-                 "threads": None},
-    "seed": None,
-    "output": None,
-}
+
+def start(schema_text=None):
+    """Load the contract's schema (given by the Rust worker, else request.schema.json) and
+    check that every kind it names has a handler here; raise before serving otherwise."""
+    global SCHEMA
+    schema = contract.Schema.from_text(schema_text) if schema_text else contract.Schema.from_file()
+    for definition, tag, table in (
+        ("Material", "family", materials.FAMILY_BUILDERS),
+        ("Lamp", "kind", lighting.LAMP_BUILDERS),
+        ("World", "kind", lighting.WORLD_BUILDERS),
+    ):
+        wanted, handled = set(schema.tags(definition, tag)), set(table)
+        if wanted != handled:
+            raise contract.ContractError(
+                f"the contract's {definition} kinds ({', '.join(sorted(wanted))}) differ from "
+                f"those synthgen_blender handles ({', '.join(sorted(handled))}); update both "
+                "sides together."
+            )
+    SCHEMA = schema
 
 
 def handle_request(request_json):
     """Handle one protocol request; return the reply as a JSON string (never raises)."""
     request_id = ""
     try:
+        if SCHEMA is None:
+            start()
         request = json.loads(request_json)
-        if not isinstance(request, dict):
-            raise ValueError("the request line is not a JSON object.")
-        request_id = str(request.get("id", ""))
-        kind = request.get("type")
-        if kind == "render":
-            reply = render(request)
-        elif kind == "shutdown":
-            shutdown()
-            reply = _reply(request_id, ok=True)
-        else:
-            raise ValueError(f"request type '{kind}' is unknown, expected 'render' or 'shutdown'.")
+        if isinstance(request, dict):
+            request_id = str(request.get("id", ""))
+        SCHEMA.check(request)
+        reply = REQUEST_HANDLERS[request["type"]](request)
     except objects.ModelError as err:
         reply = _reply(request_id, ok=False, error=objects.one_line(err), error_kind="model")
     except Exception as err:  # noqa: BLE001 - every failure must become a reply line.
@@ -72,15 +60,12 @@ def handle_request(request_json):
 def render(request):
     """Apply one render request to the scene and render it."""
     global CURRENT_MODEL
-    _check_fields(request, RENDER_FIELDS, "")
-    for index, lamp in enumerate(request["params"]["light"]["lamps"]):
-        _check_fields(lamp, dict.fromkeys(LAMP_FIELDS), f"params.light.lamps[{index}].")
     request_id = str(request["id"])
     model = request["model"]
     params = request["params"]
 
     setup_start = time.perf_counter()
-    scene.setup_once()
+    scene.setup_once(request["settings"]["device"])
     setup_seconds = time.perf_counter() - setup_start
 
     load_seconds = 0.0
@@ -110,15 +95,20 @@ def render(request):
         setup_seconds=setup_seconds,
         reused_model=reused,
         missing_textures=missing,
+        device=scene.DEVICE_IN_USE,
     )
 
 
-def shutdown():
+def shutdown(request=None):
     """Drop the loaded model so the process exits with a clean scene."""
     global CURRENT_MODEL
     previous, CURRENT_MODEL = CURRENT_MODEL, None
     if previous is not None:
         objects.unload_model(previous)
+    return _reply(str((request or {}).get("id", "")), ok=True)
+
+
+REQUEST_HANDLERS = {"render": render, "shutdown": shutdown}
 
 
 def render_request_file(path):
@@ -126,20 +116,6 @@ def render_request_file(path):
     with open(path, encoding="utf-8") as handle:
         text = handle.read()
     return handle_request(text)
-
-
-def _check_fields(value, fields, prefix):
-    """Raise a clear ValueError naming the first missing field (instead of a bare KeyError)."""
-    if not isinstance(value, dict):
-        raise ValueError(f"the request field {prefix.rstrip('.') or '(root)'} must be an object.")
-    for name, nested in fields.items():
-        if name not in value:
-            raise ValueError(
-                f"the request lacks the field {prefix}{name}; it must be the JSON of "
-                "WorkerRequest in src/render/protocol.rs."
-            )
-        if nested is not None:
-            _check_fields(value[name], nested, f"{prefix}{name}.")
 
 
 def _reply(request_id, ok, error=None, error_kind=None, **fields):

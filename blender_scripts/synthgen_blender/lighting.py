@@ -9,7 +9,7 @@ convention used here, so that both sides agree (checked by tests/check_worker.py
     with u = 0 the image's left column, u = 1 its right, v = 1 its TOP row and v = 0 its bottom.
     So +X is the image centre (u = 0.5), +Y is u = 0.25, -Y is u = 0.75, -X is the left/right
     seam, straight up is the top row.
-  * Sky worlds: the sun is at elevation `sun_elevation_deg` and azimuth `rotation_deg` (the
+  * Sky worlds: the sun is at elevation `sun_elevation_deg` and azimuth `sun_azimuth_deg` (the
     shell convention of shell.py: 0 = +X, counter-clockwise seen from +Z).
   * `rotation_deg` = theta turns the environment counter-clockwise seen from +Z (the same sense
     as azimuth): what was at direction d is now at Rz(theta) d. To look up a direction d, first
@@ -27,15 +27,39 @@ from .shell import look_at_quaternion, shell_point
 LAMP_PREFIX = "synthgen_lamp_"
 WORLD_NAME = "synthgen_world"
 HDRI_TAG = "synthgen_hdri"
-LAMP_TYPES = {"point": "POINT", "sun": "SUN", "spot": "SPOT", "area": "AREA"}
-WORLD_KINDS = ("uniform", "hdri", "sky")
 # HOSEK_WILKIE is analytic: about 0.02 s per render. The scattering skies (SINGLE_ and
 # MULTIPLE_SCATTERING) precompute a sky image for every still: 0.45 s and 0.7 s per render
 # measured at 32 px on 2 cores, more than the whole 128 px image costs.
 SKY_TYPE = "HOSEK_WILKIE"
-SKY_TURBIDITY = 2.5
-SKY_GROUND_ALBEDO = 0.3
 IMPORTANCE_MAP_RESOLUTION = 256
+
+
+def _point(data, lamp):
+    data.shadow_soft_size = float(lamp["shadow_radius"])
+
+
+def _sun(data, lamp):
+    data.angle = math.radians(float(lamp["angle_deg"]))
+
+
+def _spot(data, lamp):
+    data.shadow_soft_size = float(lamp["shadow_radius"])
+    data.spot_size = math.radians(float(lamp["spot_angle_deg"]))
+    data.spot_blend = float(lamp["spot_blend"])
+
+
+def _area(data, lamp):
+    data.shape = "SQUARE"
+    data.size = float(lamp["side"])
+
+
+# Lamp kind -> (Blender light type, what sets the kind's own fields).
+LAMP_BUILDERS = {
+    "point": ("POINT", _point),
+    "sun": ("SUN", _sun),
+    "spot": ("SPOT", _spot),
+    "area": ("AREA", _area),
+}
 
 
 def apply_lamps(lamps):
@@ -47,28 +71,12 @@ def apply_lamps(lamps):
             bpy.data.lights.remove(data)
     scene = bpy.context.scene
     for index, lamp in enumerate(lamps):
-        kind = lamp["kind"]
-        if kind not in LAMP_TYPES:
-            raise ValueError(
-                f"params.light.lamps[{index}].kind is '{kind}', expected one of: "
-                f"{', '.join(LAMP_TYPES)}."
-            )
+        light_type, apply_kind = LAMP_BUILDERS[lamp["kind"]]
         name = f"{LAMP_PREFIX}{index}"
-        data = bpy.data.lights.new(name, LAMP_TYPES[kind])
+        data = bpy.data.lights.new(name, light_type)
         data.color = tuple(float(c) for c in lamp["color"])
         data.energy = float(lamp["energy"])
-        size = max(float(lamp["size"]), 0.0)
-        if kind == "sun":
-            data.angle = math.radians(size)
-        elif kind == "area":
-            data.shape = "SQUARE"
-            data.size = size
-        else:
-            data.shadow_soft_size = size
-        if kind == "spot":
-            # Wide enough that the whole normalized model is inside the cone.
-            data.spot_size = math.radians(60.0)
-            data.spot_blend = 0.3
+        apply_kind(data, lamp)
         obj = bpy.data.objects.new(name, data)
         scene.collection.objects.link(obj)
         eye = shell_point(lamp["radius"], lamp["elevation_deg"], lamp["azimuth_deg"])
@@ -78,15 +86,10 @@ def apply_lamps(lamps):
 
 
 def apply_world(params):
-    """Set the world shader.
+    """Set the world shader, by kind through WORLD_BUILDERS.
 
     An HDRI that does not load is an error, not a fallback: the compositor needs it too.
     """
-    kind = params["kind"]
-    if kind not in WORLD_KINDS:
-        raise ValueError(
-            f"params.light.world.kind is '{kind}', expected one of: {', '.join(WORLD_KINDS)}."
-        )
     world = bpy.data.worlds.get(WORLD_NAME)
     if world is None:
         world = bpy.data.worlds.new(WORLD_NAME)
@@ -100,49 +103,54 @@ def apply_world(params):
     background = tree.nodes.new("ShaderNodeBackground")
     output = tree.nodes.new("ShaderNodeOutputWorld")
     tree.links.new(background.outputs["Background"], output.inputs["Surface"])
-    background.inputs["Strength"].default_value = max(float(params["strength"]), 0.0)
-    rotation = math.radians(float(params["rotation_deg"]))
-
-    image = None
-    if kind == "hdri":
-        image = _load_hdri(params.get("hdri"))
-        if image is None:
-            raise ValueError(
-                f"params.light.world.hdri ({params.get('hdri')}) does not exist or cannot be "
-                "read as an image; point it at an equirectangular .exr/.hdr file."
-            )
-    else:
+    background.inputs["Strength"].default_value = float(params["strength"])
+    if params["kind"] != "hdri":
         _load_hdri(None)
+    WORLD_BUILDERS[params["kind"]](tree, background, params)
 
-    if kind == "uniform":
-        color = params["color"]
-        background.inputs["Color"].default_value = (
-            float(color[0]),
-            float(color[1]),
-            float(color[2]),
-            1.0,
+
+def _uniform_world(tree, background, params):
+    color = params["color"]
+    background.inputs["Color"].default_value = (
+        float(color[0]),
+        float(color[1]),
+        float(color[2]),
+        1.0,
+    )
+
+
+def _hdri_world(tree, background, params):
+    image = _load_hdri(params["hdri"])
+    if image is None:
+        raise ValueError(
+            f"params.light.world.hdri ({params['hdri']}) does not exist or cannot be "
+            "read as an image; point it at an equirectangular .exr/.hdr file."
         )
-    elif kind == "hdri":
-        coords = tree.nodes.new("ShaderNodeTexCoord")
-        mapping = tree.nodes.new("ShaderNodeMapping")
-        mapping.vector_type = "POINT"
-        # The Mapping node rotates the lookup vector: -theta turns the environment by +theta.
-        mapping.inputs["Rotation"].default_value = (0.0, 0.0, -rotation)
-        env = tree.nodes.new("ShaderNodeTexEnvironment")
-        env.projection = "EQUIRECTANGULAR"
-        env.image = image
-        tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
-        tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
-        tree.links.new(env.outputs["Color"], background.inputs["Color"])
-    else:
-        sky = tree.nodes.new("ShaderNodeTexSky")
-        sky.sky_type = SKY_TYPE
-        sky.turbidity = SKY_TURBIDITY
-        sky.ground_albedo = SKY_GROUND_ALBEDO
-        # The sun's azimuth is `rotation_deg`, in the shell convention (0 = +X, CCW from +Z).
-        sun = shell_point(1.0, params["sun_elevation_deg"], params["rotation_deg"])
-        sky.sun_direction = tuple(sun)
-        tree.links.new(sky.outputs["Color"], background.inputs["Color"])
+    coords = tree.nodes.new("ShaderNodeTexCoord")
+    mapping = tree.nodes.new("ShaderNodeMapping")
+    mapping.vector_type = "POINT"
+    # The Mapping node rotates the lookup vector: -theta turns the environment by +theta.
+    rotation = math.radians(float(params["rotation_deg"]))
+    mapping.inputs["Rotation"].default_value = (0.0, 0.0, -rotation)
+    env = tree.nodes.new("ShaderNodeTexEnvironment")
+    env.projection = "EQUIRECTANGULAR"
+    env.image = image
+    tree.links.new(coords.outputs["Generated"], mapping.inputs["Vector"])
+    tree.links.new(mapping.outputs["Vector"], env.inputs["Vector"])
+    tree.links.new(env.outputs["Color"], background.inputs["Color"])
+
+
+def _sky_world(tree, background, params):
+    sky = tree.nodes.new("ShaderNodeTexSky")
+    sky.sky_type = SKY_TYPE
+    sky.turbidity = float(params["turbidity"])
+    sky.ground_albedo = float(params["ground_albedo"])
+    sun = shell_point(1.0, params["sun_elevation_deg"], params["sun_azimuth_deg"])
+    sky.sun_direction = tuple(sun)
+    tree.links.new(sky.outputs["Color"], background.inputs["Color"])
+
+
+WORLD_BUILDERS = {"uniform": _uniform_world, "hdri": _hdri_world, "sky": _sky_world}
 
 
 def _load_hdri(path):

@@ -9,34 +9,12 @@ import os
 
 import bpy
 
-FAMILIES = (
-    "plastic",
-    "metal",
-    "rubber",
-    "ceramic",
-    "wood",
-    "marble",
-    "fabric",
-    "fingerprints",
-    "moss",
-    "noise",
-    "voronoi",
-    "wave",
-    "brick",
-    "checker",
-    "image",
-)
 
 SAMPLED_IMAGE_TAG = "synthgen_sampled_image"
 
 
 def apply_material(loaded, params):
     """Assign materials to the loaded model for this request; return missing texture names."""
-    family = params["family"]
-    if family not in FAMILIES:
-        raise ValueError(
-            f"params.material.family is '{family}', expected one of: {', '.join(FAMILIES)}."
-        )
     missing = []
     sampled = build_family_material(params, missing)
     for obj, originals in zip(loaded.meshes, loaded.original_materials):
@@ -89,168 +67,200 @@ def build_family_material(params, missing):
     bsdf = _node(tree, "ShaderNodeBsdfPrincipled", "bsdf")
     out = _node(tree, "ShaderNodeOutputMaterial", "output")
     _link(tree, bsdf.outputs["BSDF"], out.inputs["Surface"])
-    base = _rgba(params["base_color"])
-    second = _rgba(params["secondary_color"])
-    rough = _clamp(params["roughness"], 0.0, 1.0)
-    metal = _clamp(params["metallic"], 0.0, 1.0)
-    scale = max(float(params["pattern_scale"]), 1e-6)
-    detail = _clamp(params["pattern_detail"], 0.0, 15.0)
-    distortion = _clamp(params["pattern_distortion"], 0.0, 10.0)
+    v = Values(params)
     inp = bsdf.inputs
-    inp["Base Color"].default_value = base
-    inp["Roughness"].default_value = rough
-    inp["Metallic"].default_value = metal
+    inp["Base Color"].default_value = v.base
+    inp["Roughness"].default_value = v.rough
+    inp["Metallic"].default_value = v.metal
     inp["Coat Weight"].default_value = 0.0
     inp["Sheen Weight"].default_value = 0.0
     inp["Specular IOR Level"].default_value = 0.5
-
-    if family == "plastic":
-        inp["Metallic"].default_value = 0.0
-    elif family == "metal":
-        inp["Metallic"].default_value = 1.0
-        inp["Roughness"].default_value = min(rough, 0.4)
-    elif family == "rubber":
-        inp["Metallic"].default_value = 0.0
-        inp["Roughness"].default_value = max(rough, 0.75)
-        inp["Specular IOR Level"].default_value = 0.25
-    elif family == "ceramic":
-        # A glossy glaze over a diffuse body.
-        inp["Metallic"].default_value = 0.0
-        inp["Roughness"].default_value = max(rough, 0.3)
-        inp["Coat Weight"].default_value = 1.0
-        inp["Coat Roughness"].default_value = min(rough, 0.1)
-    elif family == "wood":
-        coords = _coords(tree, scale)
-        # Rings around the object's Z axis, wobbled by noise, as in a cut log.
-        wave = _node(tree, "ShaderNodeTexWave", "wave")
-        wave.wave_type = "RINGS"
-        wave.rings_direction = "Z"
-        wave.wave_profile = "SAW"
-        _link(tree, coords, wave.inputs["Vector"])
-        wave.inputs["Scale"].default_value = 1.0
-        wave.inputs["Distortion"].default_value = 2.0 + distortion
-        wave.inputs["Detail"].default_value = detail
-        wave.inputs["Detail Scale"].default_value = 1.5
-        _mix_colors(tree, wave.outputs["Factor"], base, second, inp["Base Color"])
-        inp["Metallic"].default_value = 0.0
-    elif family == "marble":
-        coords = _coords(tree, scale)
-        noise = _node(tree, "ShaderNodeTexNoise", "noise")
-        _link(tree, coords, noise.inputs["Vector"])
-        noise.inputs["Scale"].default_value = 1.0
-        noise.inputs["Detail"].default_value = max(detail, 4.0)
-        noise.inputs["Distortion"].default_value = 2.0 + distortion
-        # Thin veins where the noise crosses 0.5.
-        ramp = _node(tree, "ShaderNodeValToRGB", "veins")
-        _ramp(ramp, [(0.0, base), (0.44, base), (0.5, second), (0.56, base), (1.0, base)])
-        _link(tree, noise.outputs["Factor"], ramp.inputs["Factor"])
-        _link(tree, ramp.outputs["Color"], inp["Base Color"])
-        inp["Metallic"].default_value = 0.0
-        inp["Roughness"].default_value = min(rough, 0.25)
-    elif family == "fabric":
-        coords = _coords(tree, scale)
-        # A woven look: two perpendicular band waves give the weave as bump.
-        weave_x = _node(tree, "ShaderNodeTexWave", "weave_x")
-        weave_x.bands_direction = "X"
-        weave_y = _node(tree, "ShaderNodeTexWave", "weave_y")
-        weave_y.bands_direction = "Y"
-        for wave in (weave_x, weave_y):
-            _link(tree, coords, wave.inputs["Vector"])
-            wave.inputs["Scale"].default_value = 8.0
-            wave.inputs["Distortion"].default_value = distortion * 0.2
-        both = _node(tree, "ShaderNodeMath", "weave")
-        both.operation = "MULTIPLY"
-        _link(tree, weave_x.outputs["Factor"], both.inputs[0])
-        _link(tree, weave_y.outputs["Factor"], both.inputs[1])
-        _bump(tree, both.outputs["Value"], 0.3, inp["Normal"])
-        _mix_colors(tree, both.outputs["Value"], base, second, inp["Base Color"], 0.25)
-        inp["Metallic"].default_value = 0.0
-        inp["Roughness"].default_value = max(rough, 0.8)
-        inp["Sheen Weight"].default_value = 1.0
-    elif family == "fingerprints":
-        coords = _coords(tree, scale)
-        # Smudges: roughness swings between glossy and rough in blotches.
-        noise = _node(tree, "ShaderNodeTexNoise", "smudge")
-        _link(tree, coords, noise.inputs["Vector"])
-        noise.inputs["Scale"].default_value = 3.0
-        noise.inputs["Detail"].default_value = max(detail, 6.0)
-        noise.inputs["Distortion"].default_value = distortion
-        ramp = _node(tree, "ShaderNodeMapRange", "smudge_range")
-        ramp.inputs["From Min"].default_value = 0.35
-        ramp.inputs["From Max"].default_value = 0.65
-        ramp.inputs["To Min"].default_value = min(rough, 0.15)
-        ramp.inputs["To Max"].default_value = max(rough, 0.6)
-        _link(tree, noise.outputs["Factor"], ramp.inputs["Value"])
-        _link(tree, ramp.outputs["Result"], inp["Roughness"])
-    elif family == "moss":
-        coords = _coords(tree, scale)
-        noise = _node(tree, "ShaderNodeTexNoise", "moss")
-        _link(tree, coords, noise.inputs["Vector"])
-        noise.inputs["Scale"].default_value = 4.0
-        noise.inputs["Detail"].default_value = max(detail, 8.0)
-        noise.inputs["Roughness"].default_value = 0.7
-        noise.inputs["Distortion"].default_value = distortion
-        # Patches of the secondary colour (the sampler gives moss greens) over the base.
-        ramp = _node(tree, "ShaderNodeValToRGB", "moss_patches")
-        _ramp(ramp, [(0.42, base), (0.58, second)])
-        _link(tree, noise.outputs["Factor"], ramp.inputs["Factor"])
-        _link(tree, ramp.outputs["Color"], inp["Base Color"])
-        _bump(tree, noise.outputs["Factor"], 0.6, inp["Normal"])
-        inp["Metallic"].default_value = 0.0
-        inp["Roughness"].default_value = max(rough, 0.85)
-    elif family == "noise":
-        coords = _coords(tree, scale)
-        noise = _node(tree, "ShaderNodeTexNoise", "noise")
-        _link(tree, coords, noise.inputs["Vector"])
-        noise.inputs["Scale"].default_value = 1.0
-        noise.inputs["Detail"].default_value = detail
-        noise.inputs["Distortion"].default_value = distortion
-        # Noise sits near 0.5: stretch its middle so both colours show, not a muddy average.
-        contrast = _node(tree, "ShaderNodeMapRange", "contrast")
-        contrast.clamp = True
-        contrast.inputs["From Min"].default_value = 0.38
-        contrast.inputs["From Max"].default_value = 0.62
-        _link(tree, noise.outputs["Factor"], contrast.inputs["Value"])
-        _mix_colors(tree, contrast.outputs["Result"], base, second, inp["Base Color"])
-    elif family == "voronoi":
-        coords = _coords(tree, scale)
-        cells = _node(tree, "ShaderNodeTexVoronoi", "cells")
-        _link(tree, coords, cells.inputs["Vector"])
-        cells.inputs["Scale"].default_value = 1.0
-        cells.inputs["Detail"].default_value = min(detail, 8.0)
-        cells.inputs["Randomness"].default_value = 1.0
-        _mix_colors(tree, cells.outputs["Distance"], base, second, inp["Base Color"])
-    elif family == "wave":
-        coords = _coords(tree, scale)
-        wave = _node(tree, "ShaderNodeTexWave", "wave")
-        wave.wave_type = "BANDS"
-        wave.bands_direction = "DIAGONAL"
-        _link(tree, coords, wave.inputs["Vector"])
-        wave.inputs["Scale"].default_value = 1.0
-        wave.inputs["Distortion"].default_value = distortion
-        wave.inputs["Detail"].default_value = detail
-        _mix_colors(tree, wave.outputs["Factor"], base, second, inp["Base Color"])
-    elif family == "brick":
-        coords = _coords(tree, scale)
-        brick = _node(tree, "ShaderNodeTexBrick", "brick")
-        _link(tree, coords, brick.inputs["Vector"])
-        brick.inputs["Scale"].default_value = 1.0
-        brick.inputs["Color1"].default_value = base
-        brick.inputs["Color2"].default_value = _rgba([0.5 * (a + b) for a, b in zip(base, second)])
-        brick.inputs["Mortar"].default_value = second
-        _link(tree, brick.outputs["Color"], inp["Base Color"])
-        _bump(tree, brick.outputs["Factor"], 0.4, inp["Normal"])
-    elif family == "checker":
-        coords = _coords(tree, scale)
-        checker = _node(tree, "ShaderNodeTexChecker", "checker")
-        _link(tree, coords, checker.inputs["Vector"])
-        checker.inputs["Scale"].default_value = 1.0
-        checker.inputs["Color1"].default_value = base
-        checker.inputs["Color2"].default_value = second
-        _link(tree, checker.outputs["Color"], inp["Base Color"])
-    elif family == "image":
-        _apply_image(tree, params, scale, inp, missing)
+    FAMILY_BUILDERS[family](tree, inp, v, params, missing)
     return material
+
+
+def _plastic(tree, inp, v, params, missing):
+    """The plain Principled BSDF set above."""
+
+
+def _metal(tree, inp, v, params, missing):
+    """The plain Principled BSDF set above (the sampler makes it metallic)."""
+
+
+def _rubber(tree, inp, v, params, missing):
+    inp["Specular IOR Level"].default_value = 0.25
+
+
+def _ceramic(tree, inp, v, params, missing):
+    # A glossy glaze over a diffuse body.
+    inp["Coat Weight"].default_value = 1.0
+    inp["Coat Roughness"].default_value = v.rough2
+
+
+def _wood(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    # Rings around the object's Z axis, wobbled by noise, as in a cut log.
+    wave = _node(tree, "ShaderNodeTexWave", "wave")
+    wave.wave_type = "RINGS"
+    wave.rings_direction = "Z"
+    wave.wave_profile = "SAW"
+    _link(tree, coords, wave.inputs["Vector"])
+    wave.inputs["Scale"].default_value = 1.0
+    wave.inputs["Distortion"].default_value = 2.0 + v.distortion
+    wave.inputs["Detail"].default_value = v.detail
+    wave.inputs["Detail Scale"].default_value = 1.5
+    _mix_colors(tree, wave.outputs["Factor"], v.base, v.second, inp["Base Color"])
+
+
+def _marble(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    noise = _node(tree, "ShaderNodeTexNoise", "noise")
+    _link(tree, coords, noise.inputs["Vector"])
+    noise.inputs["Scale"].default_value = 1.0
+    noise.inputs["Detail"].default_value = v.detail
+    noise.inputs["Distortion"].default_value = 2.0 + v.distortion
+    # Thin veins where the noise crosses 0.5.
+    ramp = _node(tree, "ShaderNodeValToRGB", "veins")
+    _ramp(ramp, [(0.0, v.base), (0.44, v.base), (0.5, v.second), (0.56, v.base), (1.0, v.base)])
+    _link(tree, noise.outputs["Factor"], ramp.inputs["Factor"])
+    _link(tree, ramp.outputs["Color"], inp["Base Color"])
+
+
+def _fabric(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    # A woven look: two perpendicular band waves give the weave as bump.
+    weave_x = _node(tree, "ShaderNodeTexWave", "weave_x")
+    weave_x.bands_direction = "X"
+    weave_y = _node(tree, "ShaderNodeTexWave", "weave_y")
+    weave_y.bands_direction = "Y"
+    for wave in (weave_x, weave_y):
+        _link(tree, coords, wave.inputs["Vector"])
+        wave.inputs["Scale"].default_value = 8.0
+        wave.inputs["Distortion"].default_value = v.distortion * 0.2
+    both = _node(tree, "ShaderNodeMath", "weave")
+    both.operation = "MULTIPLY"
+    _link(tree, weave_x.outputs["Factor"], both.inputs[0])
+    _link(tree, weave_y.outputs["Factor"], both.inputs[1])
+    _bump(tree, both.outputs["Value"], 0.3, inp["Normal"])
+    _mix_colors(tree, both.outputs["Value"], v.base, v.second, inp["Base Color"], 0.25)
+    inp["Sheen Weight"].default_value = 1.0
+
+
+def _fingerprints(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    # Smudges: roughness swings between glossy and rough in blotches.
+    noise = _node(tree, "ShaderNodeTexNoise", "smudge")
+    _link(tree, coords, noise.inputs["Vector"])
+    noise.inputs["Scale"].default_value = 3.0
+    noise.inputs["Detail"].default_value = v.detail
+    noise.inputs["Distortion"].default_value = v.distortion
+    ramp = _node(tree, "ShaderNodeMapRange", "smudge_range")
+    ramp.inputs["From Min"].default_value = 0.35
+    ramp.inputs["From Max"].default_value = 0.65
+    ramp.inputs["To Min"].default_value = v.rough
+    ramp.inputs["To Max"].default_value = v.rough2
+    _link(tree, noise.outputs["Factor"], ramp.inputs["Value"])
+    _link(tree, ramp.outputs["Result"], inp["Roughness"])
+
+
+def _moss(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    noise = _node(tree, "ShaderNodeTexNoise", "moss")
+    _link(tree, coords, noise.inputs["Vector"])
+    noise.inputs["Scale"].default_value = 4.0
+    noise.inputs["Detail"].default_value = v.detail
+    noise.inputs["Roughness"].default_value = 0.7
+    noise.inputs["Distortion"].default_value = v.distortion
+    # Patches of the secondary colour (the sampler gives moss greens) over the base.
+    ramp = _node(tree, "ShaderNodeValToRGB", "moss_patches")
+    _ramp(ramp, [(0.42, v.base), (0.58, v.second)])
+    _link(tree, noise.outputs["Factor"], ramp.inputs["Factor"])
+    _link(tree, ramp.outputs["Color"], inp["Base Color"])
+    _bump(tree, noise.outputs["Factor"], 0.6, inp["Normal"])
+
+
+def _noise(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    noise = _node(tree, "ShaderNodeTexNoise", "noise")
+    _link(tree, coords, noise.inputs["Vector"])
+    noise.inputs["Scale"].default_value = 1.0
+    noise.inputs["Detail"].default_value = v.detail
+    noise.inputs["Distortion"].default_value = v.distortion
+    # Noise sits near 0.5: stretch its middle so both colours show, not a muddy average.
+    contrast = _node(tree, "ShaderNodeMapRange", "contrast")
+    contrast.clamp = True
+    contrast.inputs["From Min"].default_value = 0.38
+    contrast.inputs["From Max"].default_value = 0.62
+    _link(tree, noise.outputs["Factor"], contrast.inputs["Value"])
+    _mix_colors(tree, contrast.outputs["Result"], v.base, v.second, inp["Base Color"])
+
+
+def _voronoi(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    cells = _node(tree, "ShaderNodeTexVoronoi", "cells")
+    _link(tree, coords, cells.inputs["Vector"])
+    cells.inputs["Scale"].default_value = 1.0
+    cells.inputs["Detail"].default_value = v.detail
+    cells.inputs["Randomness"].default_value = 1.0
+    _mix_colors(tree, cells.outputs["Distance"], v.base, v.second, inp["Base Color"])
+
+
+def _wave(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    wave = _node(tree, "ShaderNodeTexWave", "wave")
+    wave.wave_type = "BANDS"
+    wave.bands_direction = "DIAGONAL"
+    _link(tree, coords, wave.inputs["Vector"])
+    wave.inputs["Scale"].default_value = 1.0
+    wave.inputs["Distortion"].default_value = v.distortion
+    wave.inputs["Detail"].default_value = v.detail
+    _mix_colors(tree, wave.outputs["Factor"], v.base, v.second, inp["Base Color"])
+
+
+def _brick(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    brick = _node(tree, "ShaderNodeTexBrick", "brick")
+    _link(tree, coords, brick.inputs["Vector"])
+    brick.inputs["Scale"].default_value = 1.0
+    brick.inputs["Color1"].default_value = v.base
+    brick.inputs["Color2"].default_value = _rgba([0.5 * (a + b) for a, b in zip(v.base, v.second)])
+    brick.inputs["Mortar"].default_value = v.second
+    _link(tree, brick.outputs["Color"], inp["Base Color"])
+    _bump(tree, brick.outputs["Factor"], 0.4, inp["Normal"])
+
+
+def _checker(tree, inp, v, params, missing):
+    coords = _coords(tree, v.scale)
+    checker = _node(tree, "ShaderNodeTexChecker", "checker")
+    _link(tree, coords, checker.inputs["Vector"])
+    checker.inputs["Scale"].default_value = 1.0
+    checker.inputs["Color1"].default_value = v.base
+    checker.inputs["Color2"].default_value = v.second
+    _link(tree, checker.outputs["Color"], inp["Base Color"])
+
+
+def _image(tree, inp, v, params, missing):
+    _apply_image(tree, params, v.scale, inp, missing)
+
+
+FAMILY_BUILDERS = {
+    "plastic": _plastic,
+    "metal": _metal,
+    "rubber": _rubber,
+    "ceramic": _ceramic,
+    "wood": _wood,
+    "marble": _marble,
+    "fabric": _fabric,
+    "fingerprints": _fingerprints,
+    "moss": _moss,
+    "noise": _noise,
+    "voronoi": _voronoi,
+    "wave": _wave,
+    "brick": _brick,
+    "checker": _checker,
+    "image": _image,
+}
+FAMILIES = tuple(FAMILY_BUILDERS)
 
 
 def _apply_image(tree, params, scale, inp, missing):
@@ -366,5 +376,15 @@ def _rgba(rgb):
     return (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0)
 
 
-def _clamp(value, low, high):
-    return min(max(float(value), low), high)
+class Values:
+    """A request's surface values as Blender wants them (numbers as given, colours as RGBA)."""
+
+    def __init__(self, params):
+        self.base = _rgba(params["base_color"])
+        self.second = _rgba(params["secondary_color"])
+        self.rough = float(params["roughness"])
+        self.rough2 = float(params["secondary_roughness"])
+        self.metal = float(params["metallic"])
+        self.scale = float(params["pattern_scale"])
+        self.detail = float(params["pattern_detail"])
+        self.distortion = float(params["pattern_distortion"])

@@ -6,11 +6,18 @@ describes ends up in the picture, and so that no user preferences or startup fil
 import bpy
 
 SCENE_SETUP_DONE = False
+# The Cycles device of this process: "cpu", "optix" or "cuda" (set by setup_once).
+DEVICE_IN_USE = None
+# GPU backends in order of preference (OptiX is faster on RTX cards; CUDA works on all).
+GPU_BACKENDS = ("OPTIX", "CUDA")
 
 
-def setup_once():
-    """Reset Blender to an empty factory scene and set everything that never changes per image."""
-    global SCENE_SETUP_DONE
+def setup_once(device="auto"):
+    """Reset Blender to an empty factory scene and set everything that never changes per image.
+
+    `device` is the contract's `render.device`: auto | cpu | gpu.
+    """
+    global SCENE_SETUP_DONE, DEVICE_IN_USE
     if SCENE_SETUP_DONE:
         return
     # use_empty: no cube/light/camera from the startup file; factory: no user prefs or add-ons.
@@ -18,7 +25,7 @@ def setup_once():
     scene = bpy.context.scene
     render = scene.render
     render.engine = "CYCLES"
-    scene.cycles.device = "CPU"
+    DEVICE_IN_USE = DEVICE_CHOICES[device](scene)
     # Transparent film: alpha is the object mask, the Rust compositor adds the background.
     render.film_transparent = True
     render.resolution_percentage = 100
@@ -68,7 +75,7 @@ def apply_settings(settings, seed):
     cycles.use_denoising = bool(settings["denoise"])
     if cycles.use_denoising:
         cycles.denoiser = "OPENIMAGEDENOISE"
-        cycles.denoising_use_gpu = False
+        cycles.denoising_use_gpu = DEVICE_IN_USE != "cpu"
     threads = int(settings["threads"])
     if threads <= 0:
         render.threads_mode = "AUTO"
@@ -77,3 +84,51 @@ def apply_settings(settings, seed):
         render.threads = threads
     # Cycles' seed is a signed 32-bit int in RNA; fold the u32 seed into its range.
     cycles.seed = int(seed) % 2147483647
+
+
+def _use_cpu(scene):
+    scene.cycles.device = "CPU"
+    return "cpu"
+
+
+def _use_gpu_if_any(scene):
+    """The first GPU backend with a device this process sees (all its devices on); None if none.
+
+    One worker per GPU: the parent restricts each worker to one card (CUDA_VISIBLE_DEVICES).
+    """
+    addon = bpy.context.preferences.addons.get("cycles")
+    if addon is None:
+        return None
+    prefs = addon.preferences
+    for backend in GPU_BACKENDS:
+        try:
+            prefs.compute_device_type = backend
+        except TypeError:
+            continue  # this build of Cycles has no such backend
+        prefs.refresh_devices()
+        gpus = [d for d in prefs.devices if d.type == backend]
+        if not gpus:
+            continue
+        for d in prefs.devices:
+            d.use = d.type == backend
+        scene.cycles.device = "GPU"
+        return backend.lower()
+    prefs.compute_device_type = "NONE"
+    return None
+
+
+def _use_auto(scene):
+    return _use_gpu_if_any(scene) or _use_cpu(scene)
+
+
+def _use_gpu(scene):
+    found = _use_gpu_if_any(scene)
+    if found is None:
+        raise RuntimeError(
+            "render.device is gpu, but Cycles sees no OptiX or CUDA device in this worker; "
+            "set render.device: auto (or cpu) in the preset, or check the GPU driver."
+        )
+    return found
+
+
+DEVICE_CHOICES = {"auto": _use_auto, "cpu": _use_cpu, "gpu": _use_gpu}

@@ -20,11 +20,16 @@ sys.path.insert(0, HERE)
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from request_builders import model_ref, render_request  # noqa: E402
+from request_builders import lamp, model_ref, render_request  # noqa: E402
 from synthgen_blender import camera, entry, lighting, output, scene  # noqa: E402
 
 SWEET_HOME_ARCHIVE = "/usr/share/sweethome3d/furniture/BlendSwap-CC-0.sh3f"
 BUNDLED_HDRI_DIR = bpy.utils.system_resource("DATAFILES", path="studiolights/world")
+
+
+def sky_world(sun_azimuth_deg, sun_elevation_deg):
+    return {"kind": "sky", "strength": 1.0, "sun_elevation_deg": sun_elevation_deg,
+            "sun_azimuth_deg": sun_azimuth_deg, "turbidity": 2.5, "ground_albedo": 0.3}
 
 
 def call(request):
@@ -74,6 +79,19 @@ def check_alpha_is_mask(rgba, what):
     assert partial < 0.5 * coverage, f"{what}: {partial:.3f} partly transparent pixels"
     # Straight alpha: no colour where nothing was hit.
     assert rgba[alpha == 0][:, :3].max(initial=0) == 0, f"{what}: colour outside the mask"
+
+
+def gpu_visible():
+    """Whether this machine has an NVIDIA GPU device node (what Cycles' CUDA/OptiX need)."""
+    return os.path.exists("/dev/nvidiactl")
+
+
+def check_device_auto(tmp):
+    reply = render_ok(render_request(model_ref("cube.obj"), f"{tmp}/device.png", "dev",
+                                     resolution=16, samples=1))
+    expected = ("optix", "cuda") if gpu_visible() else ("cpu",)
+    assert reply["device"] in expected, f"render.device auto used {reply['device']}: {reply}"
+    print(f"ok: render.device auto renders on {reply['device']}")
 
 
 def check_cube_and_determinism(tmp):
@@ -180,16 +198,14 @@ def check_families_worlds_lamps(tmp):
     assert hdris, f"no bundled HDRI in {BUNDLED_HDRI_DIR}"
     worlds = {
         "hdri": {"kind": "hdri", "strength": 1.0, "hdri": os.path.join(BUNDLED_HDRI_DIR, hdris[0]),
-                 "rotation_deg": 45.0, "color": [0, 0, 0], "sun_elevation_deg": 0.0},
-        "sky": {"kind": "sky", "strength": 1.0, "hdri": None, "rotation_deg": 30.0,
-                "color": [0, 0, 0], "sun_elevation_deg": 20.0},
+                 "rotation_deg": 45.0},
+        "sky": sky_world(30.0, 20.0),
     }
-    lamp = {"kind": "point", "radius": 4.0, "elevation_deg": 60.0, "azimuth_deg": -30.0,
-            "energy": 500.0, "temperature_k": 4000.0, "color": [1.0, 0.8, 0.6], "size": 0.3}
     energies = {"point": 500.0, "spot": 800.0, "area": 300.0, "sun": 3.0}
     for name, world in worlds.items():
         for kind, energy in energies.items():
-            lamps = [dict(lamp, kind=kind, energy=energy)]
+            lamps = [lamp(kind, energy=energy, elevation_deg=60.0, azimuth_deg=-30.0,
+                          color=[1.0, 0.8, 0.6])]
             out = f"{tmp}/world_{name}_{kind}.png"
             render_ok(render_request(model, out, f"{name}-{kind}", resolution=32, samples=4,
                                      light__world=world, light__lamps=lamps))
@@ -206,8 +222,7 @@ def check_errors(tmp):
                         material__family="velvet"), "render"),
         (render_request(model_ref("cube.obj"), f"{tmp}/e4.png", "e4",
                         light__world={"kind": "hdri", "strength": 1.0, "hdri": f"{tmp}/no.exr",
-                                      "rotation_deg": 0.0, "color": [0, 0, 0],
-                                      "sun_elevation_deg": 0.0}), "render"),
+                                      "rotation_deg": 0.0}), "render"),
     ]
     for request, kind in cases:
         reply = call(request)
@@ -218,11 +233,31 @@ def check_errors(tmp):
     assert not bad["ok"] and bad["error_kind"] == "render", bad
     missing_field = json.loads(entry.handle_request('{"type": "render", "id": "x"}'))
     assert not missing_field["ok"] and missing_field["id"] == "x", missing_field
-    assert "lacks the field model" in missing_field["error"], missing_field
+    assert "request.model is missing" in missing_field["error"], missing_field
     no_size = render_request(model_ref("cube.obj"), f"{tmp}/e5.png", "e5")
     del no_size["params"]["scale"]["size"]
     reply = call(no_size)
-    assert not reply["ok"] and "params.scale.size" in reply["error"], reply
+    assert not reply["ok"] and "request.params.scale.size is missing" in reply["error"], reply
+    # The contract, not Python, knows the kinds and their fields: a wrong kind, a field of
+    # another kind, a value out of range are refused by the schema with the field's path.
+    malformed = {
+        "params.light.lamps[0].kind is \"laser\", expected one of: point, sun, spot, area":
+            dict(light__lamps=[dict(lamp("point"), kind="laser")]),
+        "request.params.light.lamps[0] has the unknown field 'side'":
+            dict(light__lamps=[lamp("point", side=1.0)]),
+        "request.params.material.roughness is 1.5, above its maximum 1.0":
+            dict(material__roughness=1.5),
+        "request.settings.device is \"tpu\", expected one of":
+            dict(settings_device="tpu"),
+    }
+    for message, edits in malformed.items():
+        device = edits.pop("settings_device", None)
+        request = render_request(model_ref("cube.obj"), f"{tmp}/e6.png", "e6", **edits)
+        if device:
+            request["settings"]["device"] = device
+        reply = call(request)
+        assert not reply["ok"] and message in reply["error"], (message, reply)
+        assert not os.path.exists(request["output"]), "a malformed request wrote an image"
     render_ok(render_request(model_ref("cube.obj"), f"{tmp}/after_errors.png", "after"))
     print("ok: bad models are 'model' errors, bad params 'render' errors; the worker goes on")
 
@@ -297,8 +332,7 @@ def check_hdri_convention(tmp):
     try:
         for (rotation, look), channel in expected.items():
             lighting.apply_world({"kind": "hdri", "strength": 1.0, "hdri": f"{tmp}/markers.exr",
-                                  "rotation_deg": rotation, "color": [0, 0, 0],
-                                  "sun_elevation_deg": 0.0})
+                                  "rotation_deg": rotation})
             elevation, azimuth = looks[look]
             # A camera just behind the origin, looking through it in the wanted direction.
             camera.apply_camera({"distance": 1e-3, "elevation_deg": -elevation,
@@ -316,7 +350,7 @@ def check_hdri_convention(tmp):
         scene.apply_settings({"resolution": 16, "samples": 1, "denoise": False,
                               "engine": "cycles", "threads": 0}, 1)
         lighting.apply_world({"kind": "hdri", "strength": 1.0, "hdri": f"{tmp}/markers.exr",
-                              "rotation_deg": 0.0, "color": [0, 0, 0], "sun_elevation_deg": 0.0})
+                              "rotation_deg": 0.0})
         sides = {}
         for roll in (0.0, 90.0):
             camera.apply_camera({"distance": 1e-3, "elevation_deg": -60.0, "azimuth_deg": 180.0,
@@ -327,9 +361,8 @@ def check_hdri_convention(tmp):
             sides[roll] = (blue[0, 8], blue[-1, 8], blue[8, 0], blue[8, -1])
         assert sides[0.0] == (255, 0, 0, 0), f"roll 0: (top, bottom, left, right) {sides[0.0]}"
         assert sides[90.0] == (0, 0, 0, 255), f"roll 90: (top, bottom, left, right) {sides[90.0]}"
-        # Sky: the sun sits at azimuth rotation_deg, so looking that way is brightest.
-        lighting.apply_world({"kind": "sky", "strength": 1.0, "hdri": None, "rotation_deg": 90.0,
-                              "color": [0, 0, 0], "sun_elevation_deg": 10.0})
+        # Sky: the sun sits at azimuth sun_azimuth_deg, so looking that way is brightest.
+        lighting.apply_world(sky_world(90.0, 10.0))
         brightness = {}
         for azimuth in (0.0, 90.0, 180.0, 270.0):
             camera.apply_camera({"distance": 1e-3, "elevation_deg": -10.0,
@@ -368,6 +401,7 @@ def main():
         check_fresh_process_matches(tmp)
         check_missing_texture(tmp)
         check_denoise_deterministic(tmp)
+        check_device_auto(tmp)
         check_families_worlds_lamps(tmp)
         check_errors(tmp)
         check_memory_flat(tmp)

@@ -8,16 +8,16 @@ DATA = os.path.join(HERE, "data")
 BASE_PARAMS = {
     "scale": {"size": 1.0},
     "material": {
-        "keep_original": False,
         "family": "plastic",
+        "keep_original": False,
         "base_color": [0.8, 0.3, 0.1],
         "secondary_color": [0.1, 0.4, 0.8],
         "roughness": 0.4,
+        "secondary_roughness": 0.4,
         "metallic": 0.0,
         "pattern_scale": 4.0,
         "pattern_detail": 4.0,
         "pattern_distortion": 1.0,
-        "image": None,
     },
     "light": {
         "lamps": [
@@ -27,19 +27,11 @@ BASE_PARAMS = {
                 "elevation_deg": 45.0,
                 "azimuth_deg": 30.0,
                 "energy": 800.0,
-                "temperature_k": 5500.0,
                 "color": [1.0, 0.95, 0.9],
-                "size": 0.5,
+                "shadow_radius": 0.5,
             }
         ],
-        "world": {
-            "kind": "uniform",
-            "strength": 0.5,
-            "hdri": None,
-            "rotation_deg": 0.0,
-            "color": [0.8, 0.8, 0.8],
-            "sun_elevation_deg": 30.0,
-        },
+        "world": {"kind": "uniform", "strength": 0.5, "color": [0.8, 0.8, 0.8]},
     },
     "camera": {
         "distance": 2.5,
@@ -50,17 +42,22 @@ BASE_PARAMS = {
         "roll_deg": 0.0,
         "look_at": [0.0, 0.0, 0.0],
     },
-    "background": {
-        "kind": "none",
-        "color": [0.0, 0.0, 0.0],
-        "secondary_color": [0.0, 0.0, 0.0],
-        "pattern": "noise",
-        "pattern_scale": 1.0,
-        "image": None,
-        "crop": [0.0, 0.0, 1.0, 1.0],
-        "seed": 0,
-    },
 }
+
+# The fields each lamp kind carries besides the common ones (src/render/contract.rs).
+LAMP_KIND_FIELDS = {
+    "point": {"shadow_radius": 0.3},
+    "sun": {"angle_deg": 5.0},
+    "spot": {"shadow_radius": 0.3, "spot_angle_deg": 60.0, "spot_blend": 0.3},
+    "area": {"side": 0.6},
+}
+LAMP_COMMON = ("radius", "elevation_deg", "azimuth_deg", "energy", "color")
+
+
+def lamp(kind, **fields):
+    """A lamp of `kind` with the contract's fields for it."""
+    base = {key: BASE_PARAMS["light"]["lamps"][0][key] for key in LAMP_COMMON}
+    return {"kind": kind, **base, **LAMP_KIND_FIELDS[kind], **fields}
 
 
 def model_ref(name, key=None, up_axis="Y"):
@@ -80,6 +77,8 @@ def render_request(model, output, request_id="r", resolution=64, samples=16, see
         for key in keys[:-1]:
             node = node[key]
         node[keys[-1]] = value
+    if params["material"]["family"] != "image":
+        params["material"].pop("image", None)
     return {
         "type": "render",
         "id": request_id,
@@ -91,6 +90,7 @@ def render_request(model, output, request_id="r", resolution=64, samples=16, see
             "denoise": False,
             "engine": "cycles",
             "threads": 0,
+            "device": "auto",
         },
         "seed": seed,
         "output": output,

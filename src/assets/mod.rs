@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod class_map;
 pub mod entry;
 pub mod error;
+pub mod geometry;
 mod index_cache;
 pub mod model_cache;
 pub mod properties;

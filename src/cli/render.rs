@@ -97,6 +97,10 @@ pub fn run(args: RenderArgs) -> CliResult {
     if let Some(file) = &args.weights {
         apply_weights(&mut preset, file)?;
     }
+    if let Some(warning) = crate::sample::drop_missing_builtin_photos(&mut preset) {
+        tracing::warn!("{warning}");
+        eprintln!("warning: {warning}");
+    }
     let sources = if preset.catalog == "shapenet" {
         benchmark_sources(&preset, &args)?
     } else {
@@ -117,6 +121,7 @@ pub fn run(args: RenderArgs) -> CliResult {
             site_packages: crate::paths::venv_site_packages(),
             work_dir: PathBuf::new(), // set per worker slot
             reply_timeout: run::default_reply_timeout(&settings),
+            gpu: None, // set per worker slot when the run has several GPUs
         },
         max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
         max_model_failures: preset.workers.max_model_failures.max(1),

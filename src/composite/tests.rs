@@ -24,6 +24,8 @@ fn world() -> WorldParams {
         rotation_deg: 0.0,
         color: [0.5, 0.5, 0.5],
         sun_elevation_deg: 30.0,
+        sky_turbidity: 2.5,
+        sky_ground_albedo: 0.3,
     }
 }
 

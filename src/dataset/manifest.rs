@@ -33,6 +33,13 @@ pub struct ManifestRecord {
     pub index: u64,
     /// 0 for the first try; each failed render or validation moves to the next attempt.
     pub attempt: u32,
+    /// Of the attempts before `attempt`, those re-sampled without rendering because the
+    /// predicted view broke a validation threshold (`render::predict`).
+    #[serde(default)]
+    pub predicted_rejections: u32,
+    /// The predicted coverage and truncation of the kept view (None: no prediction).
+    #[serde(default)]
+    pub prediction: Option<crate::render::predict::ViewPrediction>,
     pub cycles_seed: u32,
     pub params: SceneParams,
     pub render_seconds: f64,

@@ -339,6 +339,7 @@ mod tests {
 
         let mut p = Preset::default();
         p.factors.background.kind = CategoryDist::fixed("image");
+        p.factors.background.image_folder = None;
         let e = check(&p).unwrap_err();
         assert_eq!(e.field, "factors.background.kind");
         assert!(e

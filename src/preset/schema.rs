@@ -115,6 +115,8 @@ pub struct RenderConfig {
     pub engine: String,
     /// Cycles CPU threads; 0 = automatic (measured best).
     pub threads: u32,
+    /// auto | cpu | gpu: `auto` renders on a GPU (OptiX, else CUDA) when the worker sees one.
+    pub device: crate::render::contract::Device,
 }
 
 impl Default for RenderConfig {
@@ -125,6 +127,7 @@ impl Default for RenderConfig {
             denoise: true,
             engine: "cycles".to_string(),
             threads: 0,
+            device: crate::render::contract::Device::Auto,
         }
     }
 }
@@ -138,6 +141,7 @@ impl RenderConfig {
             denoise: self.denoise,
             engine: self.engine.clone(),
             threads: self.threads,
+            device: self.device,
         }
     }
 }
@@ -429,7 +433,7 @@ impl Default for BackgroundFactor {
                     .iter()
                     .map(|s| s.to_string())
                     .collect(),
-                weights: vec![0.0, 1.0, 2.0, 2.0, 0.0],
+                weights: vec![0.0, 1.0, 2.0, 2.0, 2.0],
             },
             hue: NumberDist::uniform(0.0, 1.0),
             saturation: NumberDist::uniform(0.0, 1.0),
@@ -440,7 +444,7 @@ impl Default for BackgroundFactor {
                 max: 20.0,
             },
             crop_size: NumberDist::uniform(0.3, 1.0),
-            image_folder: None,
+            image_folder: Some(PathBuf::from(crate::sample::BUILTIN_PHOTOS)),
         }
     }
 }

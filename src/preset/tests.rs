@@ -280,7 +280,7 @@ fn bad_set_values_are_blamed_on_the_override() {
 fn folders_required_by_drawable_kinds() {
     let dir = presets(&[(
         "p.yaml",
-        "factors:\n  background:\n    kind: {choice: {solid: 1, image: 1}}\n",
+        "factors:\n  background:\n    kind: {choice: {solid: 1, image: 1}}\n    image_folder: null\n",
     )]);
     let line = err_line(&dir, "p", &[]);
     assert!(line.starts_with("p.yaml:3:5: factors.background.kind: \"image\" can be drawn but factors.background.image_folder is not set"), "{line}");

@@ -2,17 +2,45 @@
 //! batches of jobs from the shared queue and moves each image through its attempts (sample,
 //! render, validate, composite, save), restarting workers and denylisting models that fail.
 use super::run::Shared;
+use crate::assets::geometry::ModelGeometry;
 use crate::composite;
 use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{self, image_rel_path, mask_rel_path};
 use crate::dataset::{ManifestRecord, ModelInfo};
 use crate::render::plan::{self, pick_model, ClassPlan, ImageJob};
+use crate::render::predict;
 use crate::render::process::{WorkerFailure, WorkerProcess, WorkerSpec};
 use crate::render::protocol::WorkerRequest;
 use crate::render::stats::FailedImage;
 use crate::sample;
 use crate::validate;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
+
+/// The magenta check finds textures that did not load; a render with no texture at all (a
+/// sampled material other than `image`) can only be magenta because its sampled colour is,
+/// and rejecting that would cut magenta hues out of the colour distribution.
+fn validation_for(
+    cfg: &validate::ValidationConfig,
+    params: &sample::SceneParams,
+) -> validate::ValidationConfig {
+    let textured = params.material.keep_original || params.material.family == "image";
+    let mut cfg = cfg.clone();
+    if !textured {
+        cfg.max_magenta_fraction = 1.0;
+    }
+    cfg
+}
+
+/// NVIDIA GPUs this machine exposes (/dev/nvidia0, /dev/nvidia1, ...).
+fn visible_gpus() -> usize {
+    (0..64)
+        .take_while(|i| std::path::Path::new(&format!("/dev/nvidia{i}")).exists())
+        .count()
+}
+
+/// Views of one image that may be predicted to fail and re-sampled before giving up (each
+/// costs a sample and a projection, no render).
+const MAX_PREDICTED_REJECTIONS: u32 = 50;
 
 pub(super) enum Outcome {
     Saved(Box<ManifestRecord>),
@@ -27,6 +55,12 @@ pub(super) fn drive_worker(slot: usize, shared: &Shared, tx: &mpsc::Sender<Outco
         .join(layout::WORK_DIR)
         .join("render")
         .join(format!("worker-{slot}"));
+    // One worker per GPU: with several GPUs, worker `slot` sees only GPU `slot % count`
+    // (set workers.count to the GPU count to use them all).
+    let gpus = visible_gpus();
+    if shared.settings.device != crate::render::contract::Device::Cpu && gpus > 1 {
+        spec.gpu = Some(slot % gpus);
+    }
     let mut driver = Driver {
         shared,
         spec,
@@ -85,8 +119,13 @@ impl Driver<'_> {
         let id = plan::image_id(&class.class, job.index);
         let max_attempts = sh.preset.validate.max_attempts;
         let mut attempt: u32 = 0;
+        // `max_attempts` bounds the attempts that reached Cycles; views predicted to fail
+        // are re-sampled without rendering, up to MAX_PREDICTED_REJECTIONS per image.
+        let mut predicted_rejections: u32 = 0;
         let mut last_reason = String::new();
-        while attempt < max_attempts {
+        while attempt - predicted_rejections < max_attempts
+            && predicted_rejections < MAX_PREDICTED_REJECTIONS
+        {
             let model = {
                 let deny = sh.deny.lock().expect("deny");
                 pick_model(class, job.index, attempt, &deny).cloned()
@@ -120,14 +159,34 @@ impl Driver<'_> {
                     break;
                 }
             };
+            let prediction = self
+                .geometry(&model.key, &model_ref)
+                .and_then(|g| predict::predict_view(&g, &params, sh.settings.resolution));
+            if let Some(check) = prediction.and_then(|p| p.failed_check(&sh.validation)) {
+                sh.stats
+                    .lock()
+                    .expect("stats")
+                    .count_predicted_rejection(check);
+                last_reason = format!("every view was predicted to break {check}");
+                predicted_rejections += 1;
+                attempt += 1;
+                continue;
+            }
             let cycles_seed =
                 sample::sample_seed_for_cycles(sh.preset.seed, &class.class, job.index, attempt);
             let output = self.spec.work_dir.join("render.png");
             let _ = std::fs::remove_file(&output);
+            let scene = match crate::render::request::scene_of(&params) {
+                Ok(s) => s,
+                Err(e) => {
+                    last_reason = e.to_string();
+                    break;
+                }
+            };
             let request = WorkerRequest::Render {
                 id: id.clone(),
                 model: model_ref,
-                params: Box::new(params.clone()),
+                params: Box::new(scene),
                 settings: sh.settings.clone(),
                 seed: cycles_seed,
                 output: output.clone(),
@@ -181,7 +240,11 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let report = validate::check_render(&rgba, sh.settings.resolution, &sh.validation);
+            let report = validate::check_render(
+                &rgba,
+                sh.settings.resolution,
+                &validation_for(&sh.validation, &params),
+            );
             if !report.ok {
                 let reason = report.reason.clone().unwrap_or_default();
                 let check = report.failed_check.as_deref().unwrap_or("validation");
@@ -225,6 +288,8 @@ impl Driver<'_> {
                         seed: sh.preset.seed,
                         index: job.index,
                         attempt,
+                        predicted_rejections,
+                        prediction,
                         cycles_seed,
                         params,
                         render_seconds: reply.render_seconds,
@@ -279,6 +344,24 @@ impl Driver<'_> {
             None
         };
         Ok((rel, mask, sha256))
+    }
+
+    /// The model's normalized points, read once per run and model.
+    fn geometry(
+        &self,
+        key: &str,
+        model: &crate::render::protocol::ModelRef,
+    ) -> Option<Arc<ModelGeometry>> {
+        let mut cache = self.shared.geometry.lock().expect("geometry");
+        cache
+            .entry(key.to_string())
+            .or_insert_with(|| {
+                ModelGeometry::from_obj(&model.path, &model.up_axis)
+                    .map_err(|e| tracing::debug!("no view prediction for {key}: {e}"))
+                    .ok()
+                    .map(Arc::new)
+            })
+            .clone()
     }
 
     fn deny(&self, key: &str, reason: &str) {

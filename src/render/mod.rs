@@ -1,9 +1,12 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
+pub mod contract;
 pub mod denylist;
 mod driver;
 pub mod plan;
+pub mod predict;
 pub mod process;
 pub mod protocol;
+pub mod request;
 pub mod run;
 pub mod stats;
 #[cfg(feature = "blender")]

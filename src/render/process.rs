@@ -17,6 +17,8 @@ pub struct WorkerSpec {
     pub work_dir: PathBuf,
     /// A request that takes longer than this is treated as a hung worker.
     pub reply_timeout: Duration,
+    /// The one GPU this worker may use (CUDA_VISIBLE_DEVICES), when the run has several.
+    pub gpu: Option<usize>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -61,7 +63,11 @@ impl WorkerProcess {
             .append(true)
             .open(&log_path)
             .map_err(spawn_err)?;
-        let mut child = Command::new(&spec.exe)
+        let mut command = Command::new(&spec.exe);
+        if let Some(gpu) = spec.gpu {
+            command.env("CUDA_VISIBLE_DEVICES", gpu.to_string());
+        }
+        let mut child = command
             .arg("__worker")
             .arg("--scripts")
             .arg(&spec.scripts_dir)

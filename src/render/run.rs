@@ -1,6 +1,7 @@
 //! A render run: plan the jobs, drive a pool of Blender workers, validate and composite every
 //! result, and write the dataset. Everything here is deterministic per (seed, class, index):
 //! worker count, order and crashes change timings, never images or parameters.
+use crate::assets::geometry::ModelGeometry;
 use crate::assets::ModelCache;
 use crate::dataset::atomic::remove_stale_temps;
 use crate::dataset::layout;
@@ -80,6 +81,9 @@ pub(super) struct Shared {
     pub(super) stats: Mutex<RunStats>,
     /// Set when workers cannot start at all: every driver stops.
     pub(super) fatal: Mutex<Option<String>>,
+    /// Model key -> its normalized points for view prediction (None: unreadable, so its
+    /// views are rendered unpredicted and Blender has the last word).
+    pub(super) geometry: Mutex<HashMap<String, Option<Arc<ModelGeometry>>>>,
 }
 
 /// Runs the whole render and returns the run's statistics.
@@ -145,6 +149,7 @@ pub fn run(
         model_failures: Mutex::new(HashMap::new()),
         stats: Mutex::new(stats),
         fatal: Mutex::new(None),
+        geometry: Mutex::new(HashMap::new()),
     });
 
     let progress = crate::progress::bar(total_jobs as u64, opts.show_progress, "images");

@@ -35,6 +35,10 @@ pub struct RunStats {
     pub images_total: usize,
     /// Rejected attempts by kind (validation reasons, render errors); each was re-sampled.
     pub rejected_attempts: BTreeMap<String, usize>,
+    /// Views re-sampled before rendering because their predicted mask broke a threshold
+    /// (`render::predict`), by threshold: Cycles never saw them.
+    #[serde(default)]
+    pub predicted_rejections: BTreeMap<String, usize>,
     /// Images still missing after every attempt (also in failures.jsonl).
     pub failed: Vec<FailedImage>,
     pub denylisted: Vec<DenyEntry>,
@@ -71,6 +75,24 @@ impl RunStats {
     pub fn count_rejected(&mut self, kind: &str, render_seconds: f64) {
         *self.rejected_attempts.entry(kind.to_string()).or_default() += 1;
         self.rejected_render_seconds += render_seconds;
+    }
+
+    pub fn count_predicted_rejection(&mut self, check: &str) {
+        *self
+            .predicted_rejections
+            .entry(check.to_string())
+            .or_default() += 1;
+    }
+
+    /// Renders thrown away after rendering, as a share of all renders (kept + rejected).
+    pub fn rejected_render_share(&self) -> f64 {
+        let rejected: usize = self.rejected_attempts.values().sum();
+        let all = rejected + self.rendered();
+        if all == 0 {
+            0.0
+        } else {
+            rejected as f64 / all as f64
+        }
     }
 
     pub fn rendered(&self) -> usize {
@@ -123,7 +145,24 @@ impl RunStats {
                 .iter()
                 .map(|(k, n)| format!("{k} {n}"))
                 .collect();
-            let _ = writeln!(s, "re-sampled attempts: {}", r.join(", "));
+            let _ = writeln!(
+                s,
+                "re-sampled attempts: {} ({:.1}% of renders thrown away)",
+                r.join(", "),
+                100.0 * self.rejected_render_share()
+            );
+        }
+        if !self.predicted_rejections.is_empty() {
+            let r: Vec<String> = self
+                .predicted_rejections
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            let _ = writeln!(
+                s,
+                "views re-sampled before rendering (predicted): {}",
+                r.join(", ")
+            );
         }
         if self.worker_restarts > 0 || self.worker_recycles > 0 {
             let _ = writeln!(

@@ -54,17 +54,13 @@ pub fn serve(scripts_dir: &Path, site_packages: &Path) -> Result<(), WorkerError
             .map_err(py_err)?;
         let entry = py.import("synthgen_blender.entry").map_err(py_err)?;
         let handle = entry.getattr("handle_request").map_err(py_err)?;
-        let ready = WorkerReply {
-            id: READY_ID.to_string(),
-            ok: true,
-            render_seconds: 0.0,
-            load_seconds: 0.0,
-            setup_seconds: 0.0,
-            reused_model: false,
-            missing_textures: Vec::new(),
-            error: None,
-            error_kind: None,
-        };
+        // The worker checks its dispatch tables against the contract before it serves, and
+        // every request against the schema.
+        entry
+            .getattr("start")
+            .and_then(|start| start.call1((crate::render::contract::request_schema(),)))
+            .map_err(py_err)?;
+        let ready = WorkerReply::ready(READY_ID);
         writeln!(
             protocol,
             "{}",

@@ -13,6 +13,13 @@ use crate::preset::{LightFactor, NumberDist, WorldFactor, ALL_HDRIS, MAX_LAMPS};
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 
+/// Spot cone: wide enough that the whole normalized model is inside it, with a soft edge.
+pub const SPOT_ANGLE_DEG: f64 = 60.0;
+pub const SPOT_BLEND: f64 = 0.3;
+/// A clear sky over grey ground.
+pub const SKY_TURBIDITY: f64 = 2.5;
+pub const SKY_GROUND_ALBEDO: f64 = 0.3;
+
 pub fn sample_light(
     f: &LightFactor,
     hdris: &[PathBuf],
@@ -52,6 +59,8 @@ fn sample_lamp(f: &LightFactor, i: usize, s: &Streams) -> LampParams {
         energy,
         temperature_k,
         size,
+        spot_angle_deg: SPOT_ANGLE_DEG,
+        spot_blend: SPOT_BLEND,
     }
 }
 
@@ -77,6 +86,8 @@ fn sample_world(
             draw("light.world.color.value", &w.color.value),
         ),
         sun_elevation_deg: draw("light.world.sun_elevation", &w.sun_elevation),
+        sky_turbidity: SKY_TURBIDITY,
+        sky_ground_albedo: SKY_GROUND_ALBEDO,
         kind,
         hdri,
     })

@@ -32,16 +32,51 @@ pub fn sample_material(
     } else {
         None
     };
-    Ok(MaterialParams {
+    let roughness = draw("material.roughness", &f.roughness).clamp(0.0, 1.0);
+    let mut m = MaterialParams {
         keep_original,
         base_color: colour("base"),
         secondary_color: colour("secondary"),
-        roughness: draw("material.roughness", &f.roughness),
-        metallic: draw("material.metallic", &f.metallic),
-        pattern_scale: draw("material.pattern_scale", &f.pattern_scale),
-        pattern_detail: draw("material.pattern_detail", &f.pattern_detail),
-        pattern_distortion: draw("material.pattern_distortion", &f.pattern_distortion),
+        roughness,
+        secondary_roughness: roughness,
+        metallic: draw("material.metallic", &f.metallic).clamp(0.0, 1.0),
+        pattern_scale: draw("material.pattern_scale", &f.pattern_scale).max(1e-6),
+        pattern_detail: draw("material.pattern_detail", &f.pattern_detail).clamp(0.0, 15.0),
+        pattern_distortion: draw("material.pattern_distortion", &f.pattern_distortion)
+            .clamp(0.0, 10.0),
         family,
         image,
-    })
+    };
+    apply_family_rules(&mut m);
+    Ok(m)
+}
+
+/// What makes a family look like itself (a metal is metallic and fairly glossy, rubber and
+/// fabric are matte, marble has veins of some detail), applied to the drawn values here so
+/// that the manifest records exactly what Blender renders.
+fn apply_family_rules(m: &mut MaterialParams) {
+    let r = m.roughness;
+    let (roughness, secondary, metallic, detail) = match m.family.as_str() {
+        "plastic" => (r, r, Some(0.0), None),
+        "metal" => (r.min(0.4), r.min(0.4), Some(1.0), None),
+        "rubber" => (r.max(0.75), r.max(0.75), Some(0.0), None),
+        // A glossy glaze (the coat) over a diffuse body.
+        "ceramic" => (r.max(0.3), r.min(0.1), Some(0.0), None),
+        "wood" => (r, r, Some(0.0), None),
+        "marble" => (r.min(0.25), r.min(0.25), Some(0.0), Some((4.0, 15.0))),
+        "fabric" => (r.max(0.8), r.max(0.8), Some(0.0), None),
+        // Smudges swing between glossy and rough.
+        "fingerprints" => (r.min(0.15), r.max(0.6), None, Some((6.0, 15.0))),
+        "moss" => (r.max(0.85), r.max(0.85), Some(0.0), Some((8.0, 15.0))),
+        "voronoi" => (r, r, None, Some((0.0, 8.0))),
+        _ => (r, r, None, None),
+    };
+    m.roughness = roughness;
+    m.secondary_roughness = secondary;
+    if let Some(metallic) = metallic {
+        m.metallic = metallic;
+    }
+    if let Some((lo, hi)) = detail {
+        m.pattern_detail = m.pattern_detail.clamp(lo, hi);
+    }
 }

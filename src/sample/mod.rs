@@ -19,6 +19,16 @@ use crate::preset::{Preset, ALL_HDRIS};
 use rand::Rng;
 use std::path::{Path, PathBuf};
 
+/// `image_folder: debian-photos` names the photographs that Debian's wallpaper packages
+/// install (mate-backgrounds: 12 nature photos, GPL-2+; lomiri-wallpapers: 19 photos,
+/// CC-BY / CC-BY-SA); `make setup` installs them.
+pub const BUILTIN_PHOTOS: &str = "debian-photos";
+const BUILTIN_PHOTO_DIRS: &[&str] = &[
+    "/usr/share/backgrounds/mate/nature",
+    "/usr/share/backgrounds",
+];
+const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg"];
+
 /// Image extensions accepted in texture and background folders.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
 const HDRI_EXTENSIONS: &[&str] = &["exr", "hdr"];
@@ -41,6 +51,8 @@ pub enum SampleError {
     },
     #[error("{field}: the sampling context lists no files for it; build the context with SamplingContext::prepare")]
     NoFiles { field: String },
+    #[error("{field}: the built-in folder {BUILTIN_PHOTOS} is not installed (no photos in {dirs}); install the Debian packages mate-backgrounds and lomiri-wallpapers (`make setup` does), or point {field} at a folder of images")]
+    BuiltinPhotosMissing { field: String, dirs: String },
     #[error("factors.light.world.hdri: no HDRI named \"{name}\"; available: {available}")]
     UnknownHdri { name: String, available: String },
 }
@@ -107,21 +119,14 @@ impl SamplingContext {
             }
         }
         let material_images = match (&f.material.image_folder, f.material.family.can_be("image")) {
-            (Some(dir), true) => {
-                list_files(dir, IMAGE_EXTENSIONS, true, "factors.material.image_folder")?
-            }
+            (Some(dir), true) => list_images(dir, "factors.material.image_folder")?,
             _ => Vec::new(),
         };
         let background_images = match (
             &f.background.image_folder,
             f.background.kind.can_be("image"),
         ) {
-            (Some(dir), true) => list_files(
-                dir,
-                IMAGE_EXTENSIONS,
-                true,
-                "factors.background.image_folder",
-            )?,
+            (Some(dir), true) => list_images(dir, "factors.background.image_folder")?,
             _ => Vec::new(),
         };
         Ok(SamplingContext {
@@ -130,6 +135,63 @@ impl SamplingContext {
             background_images,
         })
     }
+}
+
+/// The images of an `image_folder`: the built-in photos, or every image under the folder.
+fn list_images(dir: &Path, field: &str) -> Result<Vec<PathBuf>, SampleError> {
+    if dir != Path::new(BUILTIN_PHOTOS) {
+        return list_files(dir, IMAGE_EXTENSIONS, true, field);
+    }
+    let photos = builtin_photos();
+    if photos.is_empty() {
+        return Err(SampleError::BuiltinPhotosMissing {
+            field: field.to_string(),
+            dirs: BUILTIN_PHOTO_DIRS.join(" and "),
+        });
+    }
+    Ok(photos)
+}
+
+/// The installed built-in photos, sorted (empty when the packages are not installed).
+pub fn builtin_photos() -> Vec<PathBuf> {
+    let mut photos: Vec<PathBuf> = BUILTIN_PHOTO_DIRS
+        .iter()
+        .filter_map(|d| list_files(Path::new(d), PHOTO_EXTENSIONS, false, "").ok())
+        .flatten()
+        .collect();
+    photos.sort();
+    photos
+}
+
+/// When the built-in photos are not installed, takes `image` out of every background mix
+/// that draws them (instead of failing the run) and says so; the resolved preset records it.
+pub fn drop_missing_builtin_photos(preset: &mut Preset) -> Option<String> {
+    if !builtin_photos().is_empty() {
+        return None;
+    }
+    let mut dropped = false;
+    let all = std::iter::once(&mut preset.factors).chain(preset.class_factors.values_mut());
+    for f in all {
+        let b = &mut f.background;
+        if b.image_folder.as_deref() != Some(Path::new(BUILTIN_PHOTOS)) {
+            continue;
+        }
+        if let crate::preset::CategoryDist::Choice { values, weights } = &mut b.kind {
+            let total: f64 = weights.iter().sum();
+            if let Some(i) = values.iter().position(|v| v == "image") {
+                // Only when other kinds are left; else preparing the context says what to do.
+                if weights[i] > 0.0 && total - weights[i] > 0.0 {
+                    weights[i] = 0.0;
+                    dropped = true;
+                }
+            }
+        }
+    }
+    dropped.then(|| {
+        format!(
+            "factors.background.image_folder: the built-in photos ({BUILTIN_PHOTOS}) are not installed, so image backgrounds are left out of this run's mix; install the Debian packages mate-backgrounds and lomiri-wallpapers (`make setup` does) to use them"
+        )
+    })
 }
 
 /// The scene parameters of image `index` of `class`, attempt `attempt` (a rejected render is

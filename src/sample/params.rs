@@ -32,7 +32,12 @@ pub struct MaterialParams {
     pub base_color: [f64; 3],
     /// Second colour of two-colour patterns (checker, brick, wave, voronoi, moss, ...).
     pub secondary_color: [f64; 3],
+    /// The roughness Blender renders (after the family's rule in `sample/material.rs`).
     pub roughness: f64,
+    /// Second roughness of two-roughness families: a ceramic's glaze coat, the rough end of
+    /// fingerprint smudges; equal to `roughness` elsewhere.
+    #[serde(default)]
+    pub secondary_roughness: f64,
     pub metallic: f64,
     /// Texture coordinate scale of the pattern (object space; larger = finer pattern).
     pub pattern_scale: f64,
@@ -84,6 +89,12 @@ pub struct LampParams {
     pub color: [f64; 3],
     /// Soft-shadow size: radius for point/spot, side for area, angle in degrees for sun.
     pub size: f64,
+    /// Full cone angle of a spot lamp (wide enough for the whole normalized model).
+    #[serde(default)]
+    pub spot_angle_deg: f64,
+    /// Softness of a spot lamp's cone edge, 0..1.
+    #[serde(default)]
+    pub spot_blend: f64,
 }
 
 pub const LAMP_KINDS: &[&str] = &["point", "sun", "spot", "area"];
@@ -101,6 +112,12 @@ pub struct WorldParams {
     pub color: [f64; 3],
     /// Sun elevation of a `sky` world.
     pub sun_elevation_deg: f64,
+    /// Atmospheric turbidity of a `sky` world (2 = clear, 10 = hazy).
+    #[serde(default)]
+    pub sky_turbidity: f64,
+    /// Ground albedo of a `sky` world.
+    #[serde(default)]
+    pub sky_ground_albedo: f64,
 }
 
 pub const WORLD_KINDS: &[&str] = &["uniform", "hdri", "sky"];

@@ -106,7 +106,7 @@ fn values_respect_the_preset_ranges() {
                 && x + w <= 1.0 + 1e-12
                 && y + h <= 1.0 + 1e-12
         );
-        assert!(["solid", "procedural", "hdri"].contains(&s.background.kind.as_str()));
+        assert!(["solid", "procedural", "hdri", "image"].contains(&s.background.kind.as_str()));
     }
 }
 
@@ -191,6 +191,8 @@ fn prepare_lists_folders_sorted_and_rejects_empty_ones() {
         std::fs::write(tex.join(f), b"x").unwrap();
     }
     let mut p = Preset::default();
+    p.factors.background.image_folder = None;
+    p.factors.background.kind = CategoryDist::choice_of(&["solid", "hdri"]);
     p.factors.light.world.hdri_folder = Some(hdri.clone());
     p.factors.material.image_folder = Some(dir.path().join("tex"));
     p.factors.material.family = CategoryDist::choice_of(&["metal", "image"]);
@@ -202,7 +204,7 @@ fn prepare_lists_folders_sorted_and_rejects_empty_ones() {
     );
     assert!(
         c.background_images.is_empty(),
-        "image backgrounds have weight 0"
+        "no image backgrounds are drawn"
     );
 
     p.factors.light.world.hdri = CategoryDist::fixed("c");
@@ -248,4 +250,21 @@ fn a_class_with_its_own_factors_draws_from_them_and_others_are_unchanged() {
             scene(&shared, "chair", index, 0).camera
         );
     }
+}
+
+#[test]
+fn builtin_photos_are_the_debian_wallpaper_photographs() {
+    // scripts/setup.sh installs mate-backgrounds (12 nature photos) and lomiri-wallpapers
+    // (19 photos); the base preset draws image backgrounds from them.
+    let photos = super::builtin_photos();
+    assert_eq!(photos.len(), 31, "{photos:?}");
+    let mut p = Preset::default();
+    assert!(p.factors.background.kind.can_be("image"));
+    assert_eq!(
+        super::drop_missing_builtin_photos(&mut p),
+        None,
+        "installed: nothing dropped"
+    );
+    let c = SamplingContext::prepare(&p).unwrap();
+    assert_eq!(c.background_images, photos);
 }
