@@ -166,7 +166,7 @@ fn planted_background_weights_are_recovered() {
 
 /// Probe images that fail validation on every attempt (here: one attempt each) are counted
 /// and left out, and the fit goes on; it stops with one clear error only when fewer than half
-/// of a round's images (and fewer than 20) pass. Measured with this setting: 6 of 60 probe
+/// of a round's images, or fewer than 20, pass. Measured with this setting: 6 of 60 probe
 /// images failed (coverage or truncation); the test asks for at least one.
 #[test]
 fn fit_leaves_out_probe_images_that_fail_validation_and_stops_when_too_few_pass() {
