@@ -403,7 +403,7 @@ fn render_probe(
     if failed > 0 {
         if kept < min_probe_images(requested) {
             return Err(CliError::Run(anyhow::anyhow!(
-                "probe round {round}: only {kept} of {requested} images passed validation ({failed} failed, listed in {}); a fit needs at least {}: relax validate.* (e.g. --set validate.max_attempts=10) or fix what the failures name, then run again with --resume",
+                "probe round {round}: only {kept} of {requested} images passed validation ({failed} failed, listed in {}); a fit needs at least {}: relax validate.* (e.g. --set validate.max_attempts=10) or fix what the failures name, then run the same fit again (finished probe renders are reused)",
                 failures.display(),
                 min_probe_images(requested)
             )));
