@@ -189,3 +189,77 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
         assert!(diff < 1e-4, "{k} differs by {diff}");
     }
 }
+
+/// `fit` killed by SIGKILL while it renders its probe, then run again with the same
+/// arguments: it reuses the probe images already rendered and writes the weights an
+/// uninterrupted fit writes.
+#[test]
+fn fit_killed_while_rendering_its_probe_reuses_the_rendered_images_and_gives_the_same_weights()
+{
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("target");
+    let o = synthgen(tmp.path())
+        .args(fit_render_args(&target, 6))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let fit = |name: &str| {
+        let mut c = synthgen(tmp.path());
+        c.args(["fit", "--preset", "demo", "--target"])
+            .arg(&target)
+            .arg("--out")
+            .arg(tmp.path().join(format!("{name}.yaml")))
+            .args(["--rounds", "1", "--probe-size", "60", "--per-class", "off"]);
+        for s in [
+            "classes=[chair, table]",
+            "render.resolution=32",
+            "render.samples=4",
+            "render.denoise=false",
+            "validate.min_coverage=0.005",
+        ] {
+            c.args(["--set", s]);
+        }
+        c
+    };
+    let o = fit("full").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(8);
+    let probe = tmp.path().join("part.fit/probe-0");
+    let mut cmd = fit("part");
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    let mut child = cmd
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let wait_for = rng.random_range(10..40);
+    let deadline = Instant::now() + Duration::from_secs(300);
+    while manifest_lines(&probe) < wait_for {
+        assert!(Instant::now() < deadline, "the probe render stalled");
+        assert!(child.try_wait().unwrap().is_none(), "fit ended unkilled");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+    // SAFETY: signalling the process group this test created.
+    unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
+    child.wait().unwrap();
+    let rendered = manifest_lines(&probe);
+    assert!(!tmp.path().join("part.yaml").exists());
+
+    let o = fit("part").output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("{rendered} already done")),
+        "{rendered} images were rendered before the kill: {}",
+        text(&o)
+    );
+    let weights = |name: &str| -> serde_yaml::Value {
+        let w: serde_yaml::Value = serde_yaml::from_str(
+            &std::fs::read_to_string(tmp.path().join(format!("{name}.yaml"))).unwrap(),
+        )
+        .unwrap();
+        w["factors"].clone()
+    };
+    assert_eq!(weights("full"), weights("part"));
+}
