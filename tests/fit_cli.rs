@@ -208,7 +208,11 @@ fn fit_leaves_out_probe_images_that_fail_validation_and_stops_when_too_few_pass(
     let w: serde_yaml::Value =
         serde_yaml::from_str(&std::fs::read_to_string(tmp.path().join("some.yaml")).unwrap())
             .unwrap();
-    assert_eq!(w["fit"]["probe_failed"].as_u64(), Some(failed as u64), "{w:?}");
+    assert_eq!(
+        w["fit"]["probe_failed"].as_u64(),
+        Some(failed as u64),
+        "{w:?}"
+    );
     assert_eq!(
         w["fit"]["probe_images"].as_u64(),
         Some(60 - failed as u64),
@@ -226,7 +230,8 @@ fn fit_leaves_out_probe_images_that_fail_validation_and_stops_when_too_few_pass(
     let o = fit("none", &["validate.min_coverage=0.6"]);
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     assert!(
-        text(&o).contains("probe round 0: only 0 of 60 images passed validation (60 failed, listed in")
+        text(&o)
+            .contains("probe round 0: only 0 of 60 images passed validation (60 failed, listed in")
             && text(&o).contains("a fit needs at least 30"),
         "{}",
         text(&o)

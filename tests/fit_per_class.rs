@@ -194,7 +194,9 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
     );
     // chair: its planted kind first, and much closer to its planted weights than the
     // class-agnostic weights are (measured TV 0.03 to 0.18 against 0.27 to 0.39).
-    let best = (0..3).max_by(|a, b| chair[*a].total_cmp(&chair[*b])).unwrap();
+    let best = (0..3)
+        .max_by(|a, b| chair[*a].total_cmp(&chair[*b]))
+        .unwrap();
     assert_eq!(kinds[best], "solid", "chair: {chair:?}");
     assert!(
         tv(&chair, &planted("chair")) < tv(&agnostic, &planted("chair")) - 0.1,

@@ -60,8 +60,10 @@ fn a_full_output_disk_gives_one_clear_error_and_resume_completes_the_dataset() {
     let errors: Vec<&str> = stderr.lines().filter(|l| l.starts_with("error:")).collect();
     assert_eq!(errors.len(), 1, "{stderr}");
     assert!(
-        errors[0].contains(&format!("cannot write to the output folder {}", out.display()))
-            && errors[0].matches("No space left on device").count() == 1
+        errors[0].contains(&format!(
+            "cannot write to the output folder {}",
+            out.display()
+        )) && errors[0].matches("No space left on device").count() == 1
             && errors[0].contains("run again with --resume"),
         "{}",
         errors[0]
@@ -82,6 +84,10 @@ fn a_full_output_disk_gives_one_clear_error_and_resume_completes_the_dataset() {
         text(&o)
     );
     assert_eq!(manifest_digests(&out).len(), 80);
-    let v = synthgen(tmp.path()).arg("validate").arg(&out).output().unwrap();
+    let v = synthgen(tmp.path())
+        .arg("validate")
+        .arg(&out)
+        .output()
+        .unwrap();
     assert!(v.status.success(), "{}", text(&v));
 }

@@ -129,7 +129,14 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
             .arg(&data)
             .arg("--eval")
             .arg(format!("train={}", data.display()))
-            .args(["--arch", "resnet_tiny", "--image-size", "32", "--iters", "40"])
+            .args([
+                "--arch",
+                "resnet_tiny",
+                "--image-size",
+                "32",
+                "--iters",
+                "40",
+            ])
             .args(["--batch-size", "8", "--lr", "0.05", "--eval-every", "5"])
             .args(["--device", "cpu", "--seed", "3", "--workers", "1", "--out"])
             .arg(out);
@@ -172,15 +179,18 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
                 let num = |k: &str| v[k].as_f64().map(|x| format!("{x:.4}"));
                 format!(
                     "{} {} {} {:?} {:?}",
-                    v["step"], v["kind"], v["set"], num("loss"), num("acc")
+                    v["step"],
+                    v["kind"],
+                    v["set"],
+                    num("loss"),
+                    num("acc")
                 )
             })
             .collect()
     };
     assert_eq!(table(&full), table(&part));
     let tensors = |out: &Path| {
-        synthgen::train::checkpoint::read_tensors(&out.join("checkpoint-last.safetensors"))
-            .unwrap()
+        synthgen::train::checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
     };
     let (a, b) = (tensors(&full), tensors(&part));
     assert_eq!(a.len(), b.len());
@@ -194,8 +204,7 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
 /// arguments: it reuses the probe images already rendered and writes the weights an
 /// uninterrupted fit writes.
 #[test]
-fn fit_killed_while_rendering_its_probe_reuses_the_rendered_images_and_gives_the_same_weights()
-{
+fn fit_killed_while_rendering_its_probe_reuses_the_rendered_images_and_gives_the_same_weights() {
     let tmp = tempfile::tempdir().unwrap();
     let target = tmp.path().join("target");
     let o = synthgen(tmp.path())
