@@ -14,7 +14,7 @@ fn manifest_lines(out: &Path) -> usize {
 }
 
 /// One `render` run (24 images, 32 px) is killed four times at random points: after a
-/// random number of finished images plus a random delay of up to 400 ms (so also while an
+/// random number of finished images plus a random delay of up to 150 ms (so also while an
 /// image is being written), alternately the whole process group and the parent alone
 /// (its workers then find their pipe closed). Each kill is followed by `--resume`.
 #[test]
@@ -52,7 +52,7 @@ fn render_killed_at_several_random_points_resumes_to_the_uninterrupted_result() 
             assert!(Instant::now() < deadline, "kill {k}: the run stalled");
             std::thread::sleep(Duration::from_millis(10));
         }
-        std::thread::sleep(Duration::from_millis(rng.random_range(0..400)));
+        std::thread::sleep(Duration::from_millis(rng.random_range(0..150)));
         let group = k % 2 == 0;
         // SAFETY: signalling the process (group) this test started.
         unsafe {
@@ -135,7 +135,7 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
                 "--image-size",
                 "32",
                 "--iters",
-                "40",
+                "120",
             ])
             .args(["--batch-size", "8", "--lr", "0.05", "--eval-every", "5"])
             .args(["--device", "cpu", "--seed", "3", "--workers", "1", "--out"])
@@ -162,7 +162,7 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
         assert!(child.try_wait().unwrap().is_none(), "train ended unkilled");
         std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(rng.random_range(0..300)));
+    std::thread::sleep(Duration::from_millis(rng.random_range(0..100)));
     assert!(child.try_wait().unwrap().is_none(), "train ended unkilled");
     // SAFETY: signalling the process this test started.
     unsafe { libc::kill(child.id() as i32, libc::SIGKILL) };
