@@ -163,3 +163,78 @@ fn planted_background_weights_are_recovered() {
     let recorded = std::fs::read_to_string(ds.join("preset.yaml")).unwrap();
     assert!(recorded.contains("binned"), "{recorded}");
 }
+
+/// Probe images that fail validation on every attempt (here: one attempt each) are counted
+/// and left out, and the fit goes on; it stops with one clear error only when fewer than half
+/// of a round's images, or fewer than 20, pass. Measured with this setting: 6 of 60 probe
+/// images failed (coverage or truncation); the test asks for at least one.
+#[test]
+fn fit_leaves_out_probe_images_that_fail_validation_and_stops_when_too_few_pass() {
+    let tmp = tempfile::tempdir().unwrap();
+    let target = tmp.path().join("target");
+    let o = synthgen(tmp.path())
+        .args(fit_render_args(&target, 6))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let fit = |name: &str, sets: &[&str]| {
+        let mut c = synthgen(tmp.path());
+        c.args(["fit", "--preset", "demo", "--target"])
+            .arg(&target)
+            .arg("--out")
+            .arg(tmp.path().join(format!("{name}.yaml")))
+            .args(["--rounds", "1", "--probe-size", "60", "--per-class", "off"]);
+        for s in [
+            "classes=[chair, table]",
+            "render.resolution=32",
+            "render.samples=4",
+            "render.denoise=false",
+            "validate.max_attempts=1",
+        ]
+        .iter()
+        .chain(sets)
+        {
+            c.args(["--set", s]);
+        }
+        c.output().unwrap()
+    };
+
+    let o = fit("some", &["validate.min_coverage=0.005"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let failures = std::fs::read_to_string(tmp.path().join("some.fit/probe-0/failures.jsonl"))
+        .unwrap_or_default();
+    let failed = failures.lines().count();
+    assert!(failed > 0, "no probe image failed: {}", text(&o));
+    let w: serde_yaml::Value =
+        serde_yaml::from_str(&std::fs::read_to_string(tmp.path().join("some.yaml")).unwrap())
+            .unwrap();
+    assert_eq!(
+        w["fit"]["probe_failed"].as_u64(),
+        Some(failed as u64),
+        "{w:?}"
+    );
+    assert_eq!(
+        w["fit"]["probe_images"].as_u64(),
+        Some(60 - failed as u64),
+        "{w:?}"
+    );
+    assert!(
+        text(&o).contains(&format!(
+            "probe round 0: {failed} of 60 images failed validation and are left out"
+        )),
+        "{}",
+        text(&o)
+    );
+
+    // Objects never cover 60% of the frame here: every probe image fails.
+    let o = fit("none", &["validate.min_coverage=0.6"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(
+        text(&o)
+            .contains("probe round 0: only 0 of 60 images passed validation (60 failed, listed in")
+            && text(&o).contains("a fit needs at least 30"),
+        "{}",
+        text(&o)
+    );
+    assert!(!tmp.path().join("none.yaml").exists());
+}

@@ -109,3 +109,60 @@ fn partial_benchmark_run_mixes_shapenet_and_sweethome3d_and_names_the_missing_cl
         .collect();
     assert_eq!(broken, [0], "{}", text(&o));
 }
+
+/// `--shapenet` with a preset that draws from Sweet Home 3D: an existing folder is named as
+/// ignored in one line and the render goes on; a missing one is refused with exit 2 before
+/// anything is written (with any preset).
+#[test]
+fn shapenet_folder_is_named_as_ignored_by_a_sweethome3d_preset_and_a_missing_one_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path();
+    let root = scratch.join("ShapeNetCore");
+    std::fs::create_dir_all(&root).unwrap();
+    let out = scratch.join("out");
+    let o = synthgen(scratch)
+        .args(common::fit_render_args(&out, 1))
+        .arg("--shapenet")
+        .arg(&root)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let notes: Vec<&str> = std::str::from_utf8(&o.stderr)
+        .unwrap()
+        .lines()
+        .filter(|l| l.contains("--shapenet"))
+        .collect();
+    assert_eq!(
+        notes,
+        [format!(
+            "note: --shapenet {} is ignored: preset demo draws from the sweethome3d catalog (only presets with `catalog: shapenet` use ShapeNet)",
+            root.display()
+        )],
+        "{}",
+        text(&o)
+    );
+    assert_eq!(manifest_digests(&out).len(), 2);
+
+    for preset in ["demo", "s2rda49"] {
+        let missing = scratch.join("no_such_dir");
+        let refused = scratch.join(format!("refused_{preset}"));
+        let mut args = common::fit_render_args(&refused, 1);
+        args[2] = preset.to_string(); // render --preset <name>
+        let o = synthgen(scratch)
+            .args(args)
+            .arg("--shapenet")
+            .arg(&missing)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{preset}: {}", text(&o));
+        assert!(
+            text(&o).contains(&format!(
+                "--shapenet {}: no such folder; point it (or SYNTHGEN_SHAPENET) at your ShapeNetCore copy, or leave it out",
+                missing.display()
+            )),
+            "{preset}: {}",
+            text(&o)
+        );
+        assert!(!refused.exists(), "{preset}");
+    }
+}

@@ -113,9 +113,11 @@ pub fn run(args: FitArgs) -> CliResult {
         }));
     }
     let uniform = LevelWeights::uniform(&preset);
+    // Probe images that failed validation in rendered rounds (left out, counted).
+    let mut probe_failed = 0usize;
     let mut pool = match &args.probe {
         Some(dir) => ProbePool::load(dir, &space).map_err(input)?,
-        None => render_probe(&args, &preset, &uniform, &work, 0)?,
+        None => render_probe(&args, &preset, &uniform, &work, 0, &mut probe_failed)?,
     };
     // Mask statistics only when both sides have masks for every image.
     let with_mask = pool.items.iter().all(|i| i.mask.is_some())
@@ -182,7 +184,14 @@ pub fn run(args: FitArgs) -> CliResult {
             factors: space.clone(),
             weights: start.clone(),
         };
-        pool = render_probe(&args, &preset, &current, &work, rounds.len())?;
+        pool = render_probe(
+            &args,
+            &preset,
+            &current,
+            &work,
+            rounds.len(),
+            &mut probe_failed,
+        )?;
         let (p, u) = describe_probe(&source, &mut pool, with_mask).map_err(input)?;
         probe = p;
         probe_unreadable += u;
@@ -223,7 +232,14 @@ pub fn run(args: FitArgs) -> CliResult {
         if rounds_left == 0 {
             return Ok(None);
         }
-        let mut p = render_probe(&args, &preset, &fitted, &work, rounds.len())?;
+        let mut p = render_probe(
+            &args,
+            &preset,
+            &fitted,
+            &work,
+            rounds.len(),
+            &mut probe_failed,
+        )?;
         let (f, u) = describe_probe(&source, &mut p, with_mask).map_err(input)?;
         probe_unreadable += u;
         Ok::<_, CliError>(Some((p, f)))
@@ -239,6 +255,7 @@ pub fn run(args: FitArgs) -> CliResult {
     put("target_unreadable", int(target.unreadable as u64));
     put("probe_images", int(first_pool.items.len() as u64));
     put("probe_unreadable", int(probe_unreadable as u64));
+    put("probe_failed", int(probe_failed as u64));
     put("rounds", int(rounds.len() as u64));
     put("seed", int(args.seed));
     put("heldout_mmd2_before", num(first.held_before));
@@ -330,6 +347,7 @@ fn render_probe(
     weights: &LevelWeights,
     work: &Path,
     round: usize,
+    failed_total: &mut usize,
 ) -> Result<ProbePool, CliError> {
     let wfile = work.join(format!("probe-{round}.weights.yaml"));
     let text = weights.to_yaml(&preset.name, Value::Null);
@@ -360,14 +378,50 @@ fn render_probe(
         out.display()
     );
     let status = cmd.status()?;
-    if !status.success() {
-        return Err(CliError::Run(anyhow::anyhow!(
-            "probe render into {} failed ({status}); see its messages above",
-            out.display()
-        )));
-    }
+    // A render that gave up on some images (validation failed on every attempt) lists them in
+    // its failures file and exits 1: the fit goes on without them. Any other failure stops it.
+    let failures = out.join(crate::dataset::layout::FAILURES_FILE);
+    let failed = if status.success() {
+        0
+    } else {
+        match std::fs::read_to_string(&failures) {
+            Ok(text) if text.lines().any(|l| !l.trim().is_empty()) => {
+                text.lines().filter(|l| !l.trim().is_empty()).count()
+            }
+            _ => {
+                return Err(CliError::Run(anyhow::anyhow!(
+                    "probe render into {} failed ({status}); see its messages above",
+                    out.display()
+                )))
+            }
+        }
+    };
     let space = space_of(preset).map_err(|e| CliError::Input(e.to_string()))?;
-    ProbePool::load(&out, &space).map_err(|e| CliError::Input(e.to_string()))
+    let pool = ProbePool::load(&out, &space).map_err(|e| CliError::Input(e.to_string()));
+    let kept = pool.as_ref().map_or(0, |p| p.items.len());
+    let requested = per_class * classes;
+    if failed > 0 {
+        if kept < min_probe_images(requested) {
+            return Err(CliError::Run(anyhow::anyhow!(
+                "probe round {round}: only {kept} of {requested} images passed validation ({failed} failed, listed in {}); a fit needs at least {}: relax validate.* (e.g. --set validate.max_attempts=10) or fix what the failures name, then run the same fit again (finished probe renders are reused)",
+                failures.display(),
+                min_probe_images(requested)
+            )));
+        }
+        tracing::warn!(
+            "probe round {round}: {failed} of {requested} images failed validation and are left out (listed in {})",
+            failures.display()
+        );
+        *failed_total += failed;
+    }
+    pool
+}
+
+/// Fewest images a rendered probe round may keep after validation failures: half of what
+/// was asked for (more failing means the preset's settings are off, not bad luck), and
+/// never fewer than the optimiser's ESS floor of 20.
+fn min_probe_images(requested: u64) -> usize {
+    (requested as usize).div_ceil(2).max(20)
 }
 
 /// Fit errors exit 2 unless libtorch failed while computing checkpoint features.

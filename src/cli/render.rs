@@ -12,7 +12,7 @@ use crate::render::process::WorkerSpec;
 use crate::render::run::{self, RunOptions};
 use crate::sample::SamplingContext;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 #[derive(Debug, clap::Args)]
 pub struct RenderArgs {
@@ -101,6 +101,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         tracing::warn!("{warning}");
         eprintln!("warning: {warning}");
     }
+    check_shapenet_arg(&preset, args.shapenet.as_deref())?;
     let sources = if preset.catalog == "shapenet" {
         benchmark_sources(&preset, &args)?
     } else {
@@ -173,6 +174,28 @@ struct Sources {
 
 fn input(e: crate::assets::AssetError) -> CliError {
     CliError::Input(e.to_string())
+}
+
+/// A `--shapenet` folder that does not exist is refused whatever the preset (a typo would
+/// otherwise go unnoticed until a ShapeNet preset is rendered); one a preset without
+/// `catalog: shapenet` does not use is named as ignored, in one line.
+fn check_shapenet_arg(preset: &Preset, root: Option<&Path>) -> Result<(), CliError> {
+    let Some(root) = root else { return Ok(()) };
+    if !root.is_dir() {
+        return Err(CliError::Input(format!(
+            "--shapenet {}: no such folder; point it (or SYNTHGEN_SHAPENET) at your ShapeNetCore copy, or leave it out",
+            root.display()
+        )));
+    }
+    if preset.catalog != "shapenet" {
+        eprintln!(
+            "note: --shapenet {} is ignored: preset {} draws from the {} catalog (only presets with `catalog: shapenet` use ShapeNet)",
+            root.display(),
+            preset.name,
+            preset.catalog
+        );
+    }
+    Ok(())
 }
 
 fn check_classes_listed(preset: &Preset) -> Result<(), CliError> {

@@ -50,10 +50,11 @@ pub struct ManifestRecord {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
-    #[error("cannot open the manifest {path}: {source}")]
+    // `cause`, not `source`: the message names it once (a source would be printed again).
+    #[error("cannot read or write the manifest {path}: {cause}; if its disk is full or read-only, free space or make it writable and run again with --resume: the records written so far are kept")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{path}:{line}: this manifest line is not a valid record ({message}); the file was edited or truncated mid-line, delete that line and run with --resume to re-render it")]
     BadLine {
@@ -66,9 +67,9 @@ pub enum ManifestError {
 /// Reads every record of a manifest. A last line without its newline (a write cut by a crash)
 /// is ignored: that image is simply rendered again by `--resume`.
 pub fn read_manifest(path: &Path) -> Result<Vec<ManifestRecord>, ManifestError> {
-    let io = |source| ManifestError::Io {
+    let io = |cause| ManifestError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -103,13 +104,29 @@ pub struct ManifestWriter {
 
 impl ManifestWriter {
     pub fn open(path: &Path) -> Result<Self, ManifestError> {
+        let io = |cause| ManifestError::Io {
+            path: path.to_path_buf(),
+            cause,
+        };
+        // A last line cut short (a crash or a full disk mid-write) is dropped, so the next
+        // record starts on a line of its own instead of extending the broken one.
+        if let Ok(bytes) = std::fs::read(path) {
+            if bytes.last().is_some_and(|b| *b != b'\n') {
+                let keep = bytes.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+                OpenOptions::new()
+                    .write(true)
+                    .open(path)
+                    .and_then(|f| f.set_len(keep as u64))
+                    .map_err(io)?;
+            }
+        }
         let file = OpenOptions::new()
             .create(true)
             .append(true)
             .open(path)
-            .map_err(|source| ManifestError::Io {
+            .map_err(|cause| ManifestError::Io {
                 path: path.to_path_buf(),
-                source,
+                cause,
             })?;
         Ok(Self {
             file,
@@ -123,9 +140,9 @@ impl ManifestWriter {
         self.file
             .write_all(line.as_bytes())
             .and_then(|_| self.file.flush())
-            .map_err(|source| ManifestError::Io {
+            .map_err(|cause| ManifestError::Io {
                 path: self.path.clone(),
-                source,
+                cause,
             })
     }
 }

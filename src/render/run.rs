@@ -44,10 +44,11 @@ pub struct RunOptions {
 pub enum RunError {
     #[error("{0}")]
     Setup(String),
-    #[error("cannot write to the output folder {path}: {source}")]
+    // `cause`, not `source`: the message names it once (a source would be printed again).
+    #[error("cannot write to the output folder {path}: {cause}; free space there (or make it writable) and run again with --resume: what was written so far is kept")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(transparent)]
     Manifest(#[from] crate::dataset::manifest::ManifestError),
@@ -58,9 +59,9 @@ pub enum RunError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
-    move |source| RunError::Io {
+    move |cause| RunError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 
