@@ -2,13 +2,13 @@
 use super::{CliError, CliResult};
 use crate::assets::shapenet;
 use crate::assets::{
-    split_models, BenchmarkMap, Catalog, ClassMap, ModelCache, ModelEntry, ShapeNetDenylist,
+    BenchmarkMap, Catalog, ClassMap, ModelCache, ModelEntry, ShapeNetDenylist,
     ShapeNetSource, Taxonomy,
 };
 use crate::dataset::layout::label_order;
-use crate::preset::{Preset, SplitUse};
-use crate::render::plan::{order_models, ClassPlan, Shard};
-use crate::render::process::WorkerSpec;
+use crate::preset::Preset;
+use crate::render::plan::Shard;
+use crate::render::job;
 use crate::render::run::{self, RunOptions};
 use crate::sample::SamplingContext;
 use std::io::IsTerminal;
@@ -100,9 +100,14 @@ pub fn run(args: RenderArgs) -> CliResult {
     let sources = if preset.catalog == "shapenet" {
         benchmark_sources(&preset, &args)?
     } else {
-        sweethome3d_sources(&preset)?
+        let s = job::sweethome3d_sources(&preset).map_err(job_input)?;
+        Sources {
+            entries: s.entries,
+            classes: s.classes,
+            shapenet_denylist: None,
+        }
     };
-    let classes = build_plans(&preset, &sources.entries, &sources.classes)?;
+    let classes = job::build_plans(&preset, &sources.entries, &sources.classes).map_err(job_input)?;
     shard_file::claim(&args.out, args.shard, args.resume)?;
     let ctx = SamplingContext::prepare(&preset)
         .map_err(|e| CliError::Input(format!("preset {}: {e}", preset.name)))?;
@@ -111,13 +116,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         out: args.out.clone(),
         workers: preset.workers.count as usize,
         resume: args.resume,
-        worker: WorkerSpec {
-            exe: std::env::current_exe()?,
-            scripts_dir: crate::paths::blender_scripts_dir(),
-            site_packages: crate::paths::venv_site_packages(),
-            work_dir: PathBuf::new(), // set per worker slot
-            reply_timeout: run::default_reply_timeout(&settings),
-        },
+        worker: job::worker_spec(&preset).map_err(job_input)?,
         max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
         max_model_failures: preset.workers.max_model_failures.max(1),
         show_progress: std::io::stderr().is_terminal(),
@@ -166,56 +165,19 @@ struct Sources {
     shapenet_denylist: Option<ShapeNetDenylist>,
 }
 
-fn input(e: crate::assets::AssetError) -> CliError {
+fn job_input(e: job::JobError) -> CliError {
     CliError::Input(e.to_string())
 }
 
-fn check_classes_listed(preset: &Preset) -> Result<(), CliError> {
-    if preset.classes.is_empty() {
-        return Err(CliError::Input(format!(
-            "preset {}: classes: the list is empty; name the classes to render, e.g. --classes chair,table",
-            preset.name
-        )));
-    }
-    Ok(())
-}
-
-/// `catalog: sweethome3d`: the embedded catalog alone; every class must have models.
-fn sweethome3d_sources(preset: &Preset) -> Result<Sources, CliError> {
-    check_classes_listed(preset)?;
-    let mut catalog = Catalog::load_default().map_err(input)?;
-    let map = ClassMap::load_default_sweethome3d().map_err(input)?;
-    catalog.apply_class_map(&map);
-    for s in catalog.skipped() {
-        tracing::debug!("catalog skipped {} ({}): {}", s.label, s.origin, s.reason);
-    }
-    let counts = catalog.class_counts();
-    let unknown: Vec<&String> = preset
-        .classes
-        .iter()
-        .filter(|c| counts.get(c.as_str()).copied().unwrap_or(0) == 0)
-        .collect();
-    if !unknown.is_empty() {
-        let covered: Vec<String> = counts.iter().map(|(c, n)| format!("{c} ({n})")).collect();
-        return Err(CliError::Input(format!(
-            "preset {}: classes: no models for {} in the Sweet Home 3D catalog; it covers: {}. Fix `classes:` or --classes",
-            preset.name,
-            unknown.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", "),
-            covered.join(", ")
-        )));
-    }
-    Ok(Sources {
-        entries: catalog.entries().to_vec(),
-        classes: label_order(&preset.classes),
-        shapenet_denylist: None,
-    })
+fn input(e: crate::assets::AssetError) -> CliError {
+    CliError::Input(e.to_string())
 }
 
 /// `catalog: shapenet`: per benchmark class, ShapeNet models when the user's tree has any,
 /// else the Sweet Home 3D stand-ins of the class map, else the class is missing (rendered
 /// without it, or refused with --strict).
 fn benchmark_sources(preset: &Preset, args: &RenderArgs) -> Result<Sources, CliError> {
-    check_classes_listed(preset)?;
+    job::check_classes_listed(preset).map_err(job_input)?;
     let map = match &args.class_map {
         Some(name) => BenchmarkMap::load(name),
         None => BenchmarkMap::covering(&preset.classes),
@@ -398,44 +360,6 @@ fn remember_failed_models(
             Err(e) => tracing::warn!("{e}"),
         }
     }
-}
-
-/// Classes in label order, each with its split models in a seeded order.
-fn build_plans(
-    preset: &Preset,
-    entries: &[ModelEntry],
-    classes: &[String],
-) -> Result<Vec<ClassPlan>, CliError> {
-    let mut plans = Vec::new();
-    for (label, class) in label_order(classes).into_iter().enumerate() {
-        let split = split_models(
-            entries,
-            &class,
-            preset.split.test_fraction,
-            preset.split.seed,
-        )
-        .map_err(input)?;
-        let test_keys = split.test.iter().map(|m| m.key.clone()).collect();
-        let (models, side): (Vec<&ModelEntry>, &str) = match preset.split.subset {
-            SplitUse::Train => (split.train, "train"),
-            SplitUse::Test => (split.test, "test"),
-            SplitUse::All => (split.train.into_iter().chain(split.test).collect(), "all"),
-        };
-        if models.is_empty() {
-            return Err(CliError::Input(format!(
-                "preset {}: split.use: class {class} has no models on the {side} side of the split; use split.use: all or lower split.test_fraction",
-                preset.name
-            )));
-        }
-        let models = order_models(models.into_iter().cloned().collect(), preset.seed, &class);
-        plans.push(ClassPlan {
-            class,
-            label,
-            models,
-            test_keys,
-        });
-    }
-    Ok(plans)
 }
 
 /// `shard.json` in a shard's output folder: which part of the job list it holds, so that

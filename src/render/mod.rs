@@ -1,6 +1,7 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
 pub mod denylist;
 mod driver;
+pub mod job;
 pub mod plan;
 pub mod process;
 pub mod protocol;
