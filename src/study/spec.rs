@@ -1,0 +1,394 @@
+//! The study spec (YAML): datasets, training runs and the tables to report. Parsing keeps the
+//! file:line:col of every error, like presets; `resolve` fills defaults and checks names.
+use super::error::StudyError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The file as written: every field optional, unknown fields refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Why this scale was designed the way it is (shown in the report).
+    #[serde(default)]
+    pub design: String,
+    #[serde(default)]
+    pub dataset_defaults: RawDataset,
+    #[serde(default)]
+    pub run_defaults: RawRun,
+    pub datasets: BTreeMap<String, RawDataset>,
+    #[serde(default)]
+    pub runs: BTreeMap<String, RawRun>,
+    #[serde(default)]
+    pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataset {
+    pub preset: Option<String>,
+    /// Preset overrides (`path=value`), after the defaults' ones.
+    #[serde(default)]
+    pub set: Vec<String>,
+    pub classes: Option<Vec<String>>,
+    pub per_class: Option<u64>,
+    pub seed: Option<u64>,
+    /// Which side of the per-class model split: train, test or all.
+    pub split: Option<String>,
+    pub resolution: Option<u32>,
+    pub samples: Option<u32>,
+    pub workers: Option<u32>,
+    /// The user's real image folder (`--real DIR`) instead of a render.
+    #[serde(default)]
+    pub real: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// The dataset trained on.
+    pub train: Option<String>,
+    /// Datasets evaluated on (their names are the table columns).
+    pub eval: Option<Vec<String>>,
+    pub arch: Option<String>,
+    pub aug: Option<String>,
+    /// fixed (repeat the dataset) or non_repetitive (each image seen once).
+    pub mode: Option<String>,
+    pub iters: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub image_size: Option<u32>,
+    pub seed: Option<u64>,
+    pub eval_every: Option<u64>,
+}
+
+/// A table: one row per run, one column per evaluation set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub title: String,
+    /// acc (overall accuracy) or mean (class-balanced), in percent, at the last step.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    /// The row every other row is compared with for the paper's direction.
+    pub baseline: Option<String>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+}
+
+fn default_metric() -> String {
+    "acc".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    /// The evaluation set (a dataset name).
+    pub eval: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    pub run: String,
+    pub label: Option<String>,
+    /// The paper's value per column (by eval set name), in percent.
+    #[serde(default)]
+    pub paper: BTreeMap<String, f64>,
+}
+
+/// A dataset with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub enum Dataset {
+    Render(RenderDataset),
+    Real,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderDataset {
+    pub preset: String,
+    /// Every preset override, the explicit fields last (so they win).
+    pub overrides: Vec<String>,
+    pub classes: Vec<String>,
+    pub per_class: u64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub train: String,
+    pub eval: Vec<String>,
+    pub arch: String,
+    pub aug: String,
+    pub non_repetitive: bool,
+    pub iters: u64,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub image_size: u32,
+    pub seed: u64,
+    pub eval_every: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub description: String,
+    pub design: String,
+    /// Where the spec came from (a file or `built-in NAME (scale)`), for messages.
+    pub source: String,
+    pub datasets: BTreeMap<String, Dataset>,
+    pub runs: BTreeMap<String, Run>,
+    pub tables: Vec<Table>,
+}
+
+/// Applies `--set key=value` overrides (dotted paths into the YAML) to the spec text.
+pub fn apply_sets(text: &str, source: &str, sets: &[String]) -> Result<String, StudyError> {
+    if sets.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    for set in sets {
+        let Some((path, value)) = set.split_once('=') else {
+            return Err(StudyError::input(format!(
+                "--set {set}: write it as key=value, e.g. --set runs.full.iters=600"
+            )));
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(value).map_err(|e| {
+            StudyError::input(format!("--set {set}: the value is not YAML ({e}); quote it"))
+        })?;
+        let mut node = &mut doc;
+        for key in path.split('.') {
+            let serde_yaml::Value::Mapping(map) = node else {
+                return Err(StudyError::input(format!(
+                    "--set {set}: {path} does not lead through mappings; name a field of the spec"
+                )));
+            };
+            node = map
+                .entry(serde_yaml::Value::String(key.to_string()))
+                .or_insert(serde_yaml::Value::Null);
+        }
+        *node = value;
+    }
+    Ok(serde_yaml::to_string(&doc).expect("a YAML value serializes"))
+}
+
+fn yaml_error(source: &str, e: &serde_yaml::Error) -> StudyError {
+    let at = e
+        .location()
+        .map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
+    // serde_yaml repeats the location at the end of its message; one is enough.
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    StudyError::input(format!("{source}{at}: {msg}"))
+}
+
+/// Parses and resolves a spec; `source` names it in errors.
+pub fn parse(text: &str, source: &str) -> Result<Spec, StudyError> {
+    let raw: RawSpec = serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    resolve(raw, text, source)
+}
+
+/// `source:line:col` of the first `key: value` (or `- value` under key) naming `value`.
+fn locate(text: &str, source: &str, key: &str, value: &str) -> String {
+    let mut under_key = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let starts_key = trimmed.starts_with(&format!("{key}:"));
+        if starts_key {
+            under_key = true;
+        } else if !trimmed.starts_with('-') && !trimmed.is_empty() {
+            under_key = false;
+        }
+        if starts_key || (under_key && trimmed.starts_with('-')) {
+            let from = line.find(':').filter(|_| starts_key).unwrap_or(0);
+            if let Some(col) = find_word(&line[from..], value) {
+                return format!("{source}:{}:{}", i + 1, from + col + 1);
+            }
+        }
+    }
+    source.to_string()
+}
+
+fn find_word(hay: &str, word: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    hay.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = hay[..i].chars().next_back().is_none_or(|c| !is_word(c));
+        let after = hay[i + word.len()..].chars().next().is_none_or(|c| !is_word(c));
+        before && after
+    })
+}
+
+fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
+    let bad = |key: &str, value: &str, msg: String| {
+        StudyError::input(format!("{}: {msg}", locate(text, source, key, value)))
+    };
+    let dd = &raw.dataset_defaults;
+    let mut datasets = BTreeMap::new();
+    for (name, d) in &raw.datasets {
+        if d.real {
+            datasets.insert(name.clone(), Dataset::Real);
+            continue;
+        }
+        let Some(preset) = d.preset.clone().or(dd.preset.clone()) else {
+            return Err(bad(name, name, format!(
+                "datasets.{name}.preset: missing; name a scene preset (e.g. base), here or in dataset_defaults"
+            )));
+        };
+        let classes = d.classes.clone().or(dd.classes.clone()).unwrap_or_default();
+        if classes.is_empty() {
+            return Err(bad(name, name, format!(
+                "datasets.{name}.classes: missing or empty; list the classes to render"
+            )));
+        }
+        let per_class = d.per_class.or(dd.per_class).unwrap_or(0);
+        if per_class == 0 {
+            return Err(bad(name, name, format!(
+                "datasets.{name}.per_class: missing or 0; give the images per class"
+            )));
+        }
+        let seed = d.seed.or(dd.seed).unwrap_or(0);
+        let split = d.split.clone().or(dd.split.clone()).unwrap_or("train".into());
+        if !["train", "test", "all"].contains(&split.as_str()) {
+            return Err(bad("split", &split, format!(
+                "datasets.{name}.split: `{split}` is not train, test or all"
+            )));
+        }
+        let mut overrides = dd.set.clone();
+        overrides.extend(d.set.iter().cloned());
+        overrides.push(format!("classes=[{}]", classes.join(", ")));
+        overrides.push(format!("images_per_class={per_class}"));
+        overrides.push(format!("seed={seed}"));
+        overrides.push(format!("split.use={split}"));
+        if let Some(r) = d.resolution.or(dd.resolution) {
+            overrides.push(format!("render.resolution={r}"));
+        }
+        if let Some(s) = d.samples.or(dd.samples) {
+            overrides.push(format!("render.samples={s}"));
+        }
+        if let Some(w) = d.workers.or(dd.workers) {
+            overrides.push(format!("workers.count={w}"));
+        }
+        datasets.insert(
+            name.clone(),
+            Dataset::Render(RenderDataset {
+                preset,
+                overrides,
+                classes,
+                per_class,
+                seed,
+            }),
+        );
+    }
+
+    let rd = &raw.run_defaults;
+    let mut runs = BTreeMap::new();
+    for (name, r) in &raw.runs {
+        let Some(train) = r.train.clone().or(rd.train.clone()) else {
+            return Err(bad(name, name, format!(
+                "runs.{name}.train: missing; name the dataset to train on"
+            )));
+        };
+        let eval = r.eval.clone().or(rd.eval.clone()).unwrap_or_default();
+        for d in std::iter::once(&train).chain(&eval) {
+            if !datasets.contains_key(d) {
+                let key = if *d == train { "train" } else { "eval" };
+                return Err(bad(key, d, format!(
+                    "runs.{name}: dataset `{d}` is not defined; define it under datasets: or use one of {}",
+                    datasets.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        if matches!(datasets[&train], Dataset::Real) {
+            return Err(bad("train", &train, format!(
+                "runs.{name}.train: `{train}` is the real folder; train on a rendered dataset"
+            )));
+        }
+        let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
+        if !["none", "weak", "strong"].contains(&aug.as_str()) {
+            return Err(bad("aug", &aug, format!(
+                "runs.{name}.aug: `{aug}` is not none, weak or strong"
+            )));
+        }
+        let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
+        let non_repetitive = match mode.as_str() {
+            "fixed" => false,
+            "non_repetitive" => true,
+            _ => {
+                return Err(bad("mode", &mode, format!(
+                    "runs.{name}.mode: `{mode}` is not fixed or non_repetitive"
+                )))
+            }
+        };
+        let iters = r.iters.or(rd.iters).unwrap_or(0);
+        if iters == 0 {
+            return Err(bad(name, name, format!(
+                "runs.{name}.iters: missing or 0; give the optimisation steps"
+            )));
+        }
+        let arch = r.arch.clone().or(rd.arch.clone()).unwrap_or("resnet18".into());
+        if !crate::train::models::ARCHS.contains(&arch.as_str()) {
+            return Err(bad("arch", &arch, format!(
+                "runs.{name}.arch: `{arch}` is not one of {}",
+                crate::train::models::ARCHS.join(", ")
+            )));
+        }
+        runs.insert(
+            name.clone(),
+            Run {
+                train,
+                eval,
+                arch,
+                aug,
+                non_repetitive,
+                iters,
+                batch_size: r.batch_size.or(rd.batch_size).unwrap_or(32),
+                lr: r.lr.or(rd.lr).unwrap_or(0.01),
+                image_size: r.image_size.or(rd.image_size).unwrap_or(224),
+                seed: r.seed.or(rd.seed).unwrap_or(0),
+                eval_every: r.eval_every.or(rd.eval_every),
+            },
+        );
+    }
+
+    for t in &raw.tables {
+        if t.metric != "acc" && t.metric != "mean" {
+            return Err(bad("metric", &t.metric, format!(
+                "tables `{}`: metric `{}` is not acc or mean", t.title, t.metric
+            )));
+        }
+        for row in &t.rows {
+            let Some(run) = runs.get(&row.run) else {
+                return Err(bad("run", &row.run, format!(
+                    "tables `{}`: run `{}` is not defined under runs:", t.title, row.run
+                )));
+            };
+            for c in &t.columns {
+                if !run.eval.contains(&c.eval) {
+                    return Err(bad("eval", &c.eval, format!(
+                        "tables `{}`: run `{}` is not evaluated on `{}`; add it to the run's eval list",
+                        t.title, row.run, c.eval
+                    )));
+                }
+            }
+        }
+        if let Some(b) = &t.baseline {
+            if !t.rows.iter().any(|r| &r.run == b) {
+                return Err(bad("baseline", b, format!(
+                    "tables `{}`: baseline `{b}` is not one of the table's rows", t.title
+                )));
+            }
+        }
+    }
+    Ok(Spec {
+        name: raw.name,
+        description: raw.description,
+        design: raw.design,
+        source: source.to_string(),
+        datasets,
+        runs,
+        tables: raw.tables,
+    })
+}
