@@ -3,10 +3,31 @@ use super::error::StudyError;
 
 /// (name, scale, spec text).
 const SPECS: &[(&str, &str, &str)] = &[
-    ("factor-ablation", "mini", include_str!("specs/factor-ablation.mini.yaml")),
-    ("fixed-vs-nonrepetitive", "mini", include_str!("specs/fixed-vs-nonrepetitive.mini.yaml")),
-    ("architectures", "mini", include_str!("specs/architectures.mini.yaml")),
-    ("data-quantity", "mini", include_str!("specs/data-quantity.mini.yaml")),
+    (
+        "factor-ablation",
+        "mini",
+        include_str!("specs/factor-ablation.mini.yaml"),
+    ),
+    (
+        "fixed-vs-nonrepetitive",
+        "mini",
+        include_str!("specs/fixed-vs-nonrepetitive.mini.yaml"),
+    ),
+    (
+        "architectures",
+        "mini",
+        include_str!("specs/architectures.mini.yaml"),
+    ),
+    (
+        "model-capacity",
+        "mini",
+        include_str!("specs/model-capacity.mini.yaml"),
+    ),
+    (
+        "data-quantity",
+        "mini",
+        include_str!("specs/data-quantity.mini.yaml"),
+    ),
     ("demo", "mini", include_str!("specs/demo.mini.yaml")),
 ];
 

@@ -21,7 +21,8 @@ pub fn hash_parts(parts: &[&str]) -> String {
 }
 
 pub fn stage_dir(out: &Path, kind: &str, name: &str, hash: &str) -> PathBuf {
-    out.join("stages").join(format!("{kind}-{name}-{}", &hash[..16]))
+    out.join("stages")
+        .join(format!("{kind}-{name}-{}", &hash[..16]))
 }
 
 /// What a stage folder holds now.

@@ -23,20 +23,25 @@ pub struct StudyOptions {
 
 /// The spec named by `name_or_path`: a file when it ends in .yaml/.yml or exists, else a
 /// built-in study at `scale`. `sets` are `key=value` overrides of the spec.
-pub fn load_spec(name_or_path: &str, scale: &str, sets: &[String]) -> Result<spec::Spec, StudyError> {
+pub fn load_spec(
+    name_or_path: &str,
+    scale: &str,
+    sets: &[String],
+) -> Result<spec::Spec, StudyError> {
     let path = Path::new(name_or_path);
-    let (text, source) = if name_or_path.ends_with(".yaml")
-        || name_or_path.ends_with(".yml")
-        || path.is_file()
-    {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            StudyError::input(format!("cannot read the study spec {name_or_path}: {e}"))
-        })?;
-        (text, name_or_path.to_string())
-    } else {
-        let text = builtin::text(name_or_path, scale)?;
-        (text.to_string(), format!("built-in study {name_or_path} ({scale})"))
-    };
+    let (text, source) =
+        if name_or_path.ends_with(".yaml") || name_or_path.ends_with(".yml") || path.is_file() {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                StudyError::input(format!("cannot read the study spec {name_or_path}: {e}"))
+            })?;
+            (text, name_or_path.to_string())
+        } else {
+            let text = builtin::text(name_or_path, scale)?;
+            (
+                text.to_string(),
+                format!("built-in study {name_or_path} ({scale})"),
+            )
+        };
     let source = if sets.is_empty() {
         source
     } else {

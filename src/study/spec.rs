@@ -149,7 +149,8 @@ pub fn apply_sets(text: &str, source: &str, sets: &[String]) -> Result<String, S
     if sets.is_empty() {
         return Ok(text.to_string());
     }
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
     for set in sets {
         let Some((path, value)) = set.split_once('=') else {
             return Err(StudyError::input(format!(
@@ -157,7 +158,9 @@ pub fn apply_sets(text: &str, source: &str, sets: &[String]) -> Result<String, S
             )));
         };
         let value: serde_yaml::Value = serde_yaml::from_str(value).map_err(|e| {
-            StudyError::input(format!("--set {set}: the value is not YAML ({e}); quote it"))
+            StudyError::input(format!(
+                "--set {set}: the value is not YAML ({e}); quote it"
+            ))
         })?;
         let mut node = &mut doc;
         for key in path.split('.') {
@@ -191,22 +194,25 @@ pub fn parse(text: &str, source: &str) -> Result<Spec, StudyError> {
     resolve(raw, text, source)
 }
 
-/// `source:line:col` of the first `key: value` (or `- value` under key) naming `value`.
+/// `source:line:col` of the first `key: value` (block or flow style, or `- value` in a block
+/// list under key) naming `value`; the bare source when none is found.
 fn locate(text: &str, source: &str, key: &str, value: &str) -> String {
     let mut under_key = false;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim_start();
-        let starts_key = trimmed.starts_with(&format!("{key}:"));
-        if starts_key {
-            under_key = true;
-        } else if !trimmed.starts_with('-') && !trimmed.is_empty() {
-            under_key = false;
-        }
-        if starts_key || (under_key && trimmed.starts_with('-')) {
-            let from = line.find(':').filter(|_| starts_key).unwrap_or(0);
+        let key_at = find_word(line, key).filter(|&k| line[k + key.len()..].starts_with(':'));
+        if let Some(k) = key_at {
+            under_key = line[k + key.len() + 1..].trim().is_empty();
+            let from = k + key.len() + 1;
             if let Some(col) = find_word(&line[from..], value) {
                 return format!("{source}:{}:{}", i + 1, from + col + 1);
             }
+        } else if under_key && trimmed.starts_with('-') {
+            if let Some(col) = find_word(line, value) {
+                return format!("{source}:{}:{}", i + 1, col + 1);
+            }
+        } else if !trimmed.is_empty() {
+            under_key = false;
         }
     }
     source.to_string()
@@ -216,7 +222,10 @@ fn find_word(hay: &str, word: &str) -> Option<usize> {
     let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
     hay.match_indices(word).map(|(i, _)| i).find(|&i| {
         let before = hay[..i].chars().next_back().is_none_or(|c| !is_word(c));
-        let after = hay[i + word.len()..].chars().next().is_none_or(|c| !is_word(c));
+        let after = hay[i + word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !is_word(c));
         before && after
     })
 }
@@ -239,22 +248,32 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         };
         let classes = d.classes.clone().or(dd.classes.clone()).unwrap_or_default();
         if classes.is_empty() {
-            return Err(bad(name, name, format!(
-                "datasets.{name}.classes: missing or empty; list the classes to render"
-            )));
+            return Err(bad(
+                name,
+                name,
+                format!("datasets.{name}.classes: missing or empty; list the classes to render"),
+            ));
         }
         let per_class = d.per_class.or(dd.per_class).unwrap_or(0);
         if per_class == 0 {
-            return Err(bad(name, name, format!(
-                "datasets.{name}.per_class: missing or 0; give the images per class"
-            )));
+            return Err(bad(
+                name,
+                name,
+                format!("datasets.{name}.per_class: missing or 0; give the images per class"),
+            ));
         }
         let seed = d.seed.or(dd.seed).unwrap_or(0);
-        let split = d.split.clone().or(dd.split.clone()).unwrap_or("train".into());
+        let split = d
+            .split
+            .clone()
+            .or(dd.split.clone())
+            .unwrap_or("train".into());
         if !["train", "test", "all"].contains(&split.as_str()) {
-            return Err(bad("split", &split, format!(
-                "datasets.{name}.split: `{split}` is not train, test or all"
-            )));
+            return Err(bad(
+                "split",
+                &split,
+                format!("datasets.{name}.split: `{split}` is not train, test or all"),
+            ));
         }
         let mut overrides = dd.set.clone();
         overrides.extend(d.set.iter().cloned());
@@ -287,9 +306,11 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
     let mut runs = BTreeMap::new();
     for (name, r) in &raw.runs {
         let Some(train) = r.train.clone().or(rd.train.clone()) else {
-            return Err(bad(name, name, format!(
-                "runs.{name}.train: missing; name the dataset to train on"
-            )));
+            return Err(bad(
+                name,
+                name,
+                format!("runs.{name}.train: missing; name the dataset to train on"),
+            ));
         };
         let eval = r.eval.clone().or(rd.eval.clone()).unwrap_or_default();
         for d in std::iter::once(&train).chain(&eval) {
@@ -302,38 +323,56 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             }
         }
         if matches!(datasets[&train], Dataset::Real) {
-            return Err(bad("train", &train, format!(
-                "runs.{name}.train: `{train}` is the real folder; train on a rendered dataset"
-            )));
+            return Err(bad(
+                "train",
+                &train,
+                format!(
+                    "runs.{name}.train: `{train}` is the real folder; train on a rendered dataset"
+                ),
+            ));
         }
         let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
         if !["none", "weak", "strong"].contains(&aug.as_str()) {
-            return Err(bad("aug", &aug, format!(
-                "runs.{name}.aug: `{aug}` is not none, weak or strong"
-            )));
+            return Err(bad(
+                "aug",
+                &aug,
+                format!("runs.{name}.aug: `{aug}` is not none, weak or strong"),
+            ));
         }
         let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
         let non_repetitive = match mode.as_str() {
             "fixed" => false,
             "non_repetitive" => true,
             _ => {
-                return Err(bad("mode", &mode, format!(
-                    "runs.{name}.mode: `{mode}` is not fixed or non_repetitive"
-                )))
+                return Err(bad(
+                    "mode",
+                    &mode,
+                    format!("runs.{name}.mode: `{mode}` is not fixed or non_repetitive"),
+                ))
             }
         };
         let iters = r.iters.or(rd.iters).unwrap_or(0);
         if iters == 0 {
-            return Err(bad(name, name, format!(
-                "runs.{name}.iters: missing or 0; give the optimisation steps"
-            )));
+            return Err(bad(
+                name,
+                name,
+                format!("runs.{name}.iters: missing or 0; give the optimisation steps"),
+            ));
         }
-        let arch = r.arch.clone().or(rd.arch.clone()).unwrap_or("resnet18".into());
+        let arch = r
+            .arch
+            .clone()
+            .or(rd.arch.clone())
+            .unwrap_or("resnet18".into());
         if !crate::train::models::ARCHS.contains(&arch.as_str()) {
-            return Err(bad("arch", &arch, format!(
-                "runs.{name}.arch: `{arch}` is not one of {}",
-                crate::train::models::ARCHS.join(", ")
-            )));
+            return Err(bad(
+                "arch",
+                &arch,
+                format!(
+                    "runs.{name}.arch: `{arch}` is not one of {}",
+                    crate::train::models::ARCHS.join(", ")
+                ),
+            ));
         }
         runs.insert(
             name.clone(),
@@ -355,15 +394,25 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
 
     for t in &raw.tables {
         if t.metric != "acc" && t.metric != "mean" {
-            return Err(bad("metric", &t.metric, format!(
-                "tables `{}`: metric `{}` is not acc or mean", t.title, t.metric
-            )));
+            return Err(bad(
+                "metric",
+                &t.metric,
+                format!(
+                    "tables `{}`: metric `{}` is not acc or mean",
+                    t.title, t.metric
+                ),
+            ));
         }
         for row in &t.rows {
             let Some(run) = runs.get(&row.run) else {
-                return Err(bad("run", &row.run, format!(
-                    "tables `{}`: run `{}` is not defined under runs:", t.title, row.run
-                )));
+                return Err(bad(
+                    "run",
+                    &row.run,
+                    format!(
+                        "tables `{}`: run `{}` is not defined under runs:",
+                        t.title, row.run
+                    ),
+                ));
             };
             for c in &t.columns {
                 if !run.eval.contains(&c.eval) {
@@ -376,9 +425,14 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         }
         if let Some(b) = &t.baseline {
             if !t.rows.iter().any(|r| &r.run == b) {
-                return Err(bad("baseline", b, format!(
-                    "tables `{}`: baseline `{b}` is not one of the table's rows", t.title
-                )));
+                return Err(bad(
+                    "baseline",
+                    b,
+                    format!(
+                        "tables `{}`: baseline `{b}` is not one of the table's rows",
+                        t.title
+                    ),
+                ));
             }
         }
     }
@@ -391,4 +445,93 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         runs,
         tables: raw.tables,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "name: t
+dataset_defaults: {preset: demo, classes: [chair, table], per_class: 4, resolution: 32}
+run_defaults: {arch: resnet_tiny, iters: 5, eval: [test]}
+datasets:
+  train: {seed: 3, set: [render.samples=4]}
+  test: {per_class: 2, split: test}
+runs:
+  a: {train: train}
+  b: {train: train, mode: non_repetitive, aug: strong}
+tables:
+  - title: T
+    baseline: a
+    columns: [{eval: test}]
+    rows: [{run: a}, {run: b, paper: {test: 60}}]
+";
+
+    #[test]
+    fn defaults_fill_datasets_and_runs() {
+        let spec = parse(SPEC, "t.yaml").unwrap();
+        let Dataset::Render(train) = &spec.datasets["train"] else {
+            panic!("train is rendered")
+        };
+        assert_eq!(train.per_class, 4);
+        assert_eq!(train.seed, 3);
+        // Explicit fields come after the `set:` lines, so they win.
+        assert_eq!(
+            train.overrides,
+            [
+                "render.samples=4",
+                "classes=[chair, table]",
+                "images_per_class=4",
+                "seed=3",
+                "split.use=train",
+                "render.resolution=32"
+            ]
+        );
+        let b = &spec.runs["b"];
+        assert!(b.non_repetitive && b.aug == "strong" && b.iters == 5 && b.eval == ["test"]);
+        assert!(!spec.runs["a"].non_repetitive);
+    }
+
+    #[test]
+    fn errors_name_the_place_and_the_fix() {
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&SPEC.replace("mode: non_repetitive", "mode: streaming"));
+        assert!(e.starts_with("t.yaml:9:"), "{e}");
+        assert!(
+            e.contains("`streaming` is not fixed or non_repetitive"),
+            "{e}"
+        );
+        let e = err(&SPEC.replace("baseline: a", "baseline: c"));
+        assert!(
+            e.starts_with("t.yaml:12:15: tables `T`: baseline `c`"),
+            "{e}"
+        );
+        let e = err(&SPEC.replace(
+            "  test: {per_class: 2, split: test}",
+            "  test: {per_class: 2, split: heldout}",
+        ));
+        assert!(e.contains("`heldout` is not train, test or all"), "{e}");
+        let e = err(&SPEC.replace("{arch: resnet_tiny,", "{arch: resnet9,"));
+        assert!(e.starts_with("t.yaml:3:22: runs.a.arch: `resnet9`"), "{e}");
+        let e = err("name: t\ndatasets: [a]\n");
+        assert!(e.starts_with("t.yaml:2:11: datasets: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn sets_override_nested_fields() {
+        let text = apply_sets(
+            SPEC,
+            "t.yaml",
+            &["runs.a.iters=9".into(), "datasets.test.seed=7".into()],
+        )
+        .unwrap();
+        let spec = parse(&text, "t.yaml with --set").unwrap();
+        assert_eq!(spec.runs["a"].iters, 9);
+        let Dataset::Render(test) = &spec.datasets["test"] else {
+            panic!("test is rendered")
+        };
+        assert_eq!(test.seed, 7);
+        let e = apply_sets(SPEC, "t.yaml", &["runs.a.iters".into()]).unwrap_err();
+        assert!(e.to_string().contains("key=value"), "{e}");
+    }
 }

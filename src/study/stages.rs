@@ -78,7 +78,10 @@ pub fn plan(
 ) -> Result<Plan, StudyError> {
     let mut datasets = BTreeMap::new();
     for (name, d) in &spec.datasets {
-        let used = spec.runs.values().any(|r| r.train == *name || r.eval.contains(name));
+        let used = spec
+            .runs
+            .values()
+            .any(|r| r.train == *name || r.eval.contains(name));
         let planned = match d {
             Dataset::Render(r) => {
                 let preset = Preset::load(&r.preset, &r.overrides).map_err(|e| {
@@ -137,7 +140,10 @@ pub fn plan(
     }
     let plan = Plan { datasets, runs };
     if !resume {
-        if let Some(dir) = plan.stage_dirs().find(|d| cache::state(d) == StageState::Unfinished) {
+        if let Some(dir) = plan
+            .stage_dirs()
+            .find(|d| cache::state(d) == StageState::Unfinished)
+        {
             return Err(StudyError::input(format!(
                 "{} is an unfinished stage of an interrupted run; finish it with --resume (or delete it)",
                 dir.display()
@@ -223,14 +229,15 @@ pub fn execute(
             continue;
         };
         outcomes.push(run_stage("render", &d.name, stage, &mut say, || {
-            let resume = d.data.join(crate::dataset::manifest::MANIFEST_FILE).is_file();
-            let stats = crate::render::job::render_embedded(
-                preset.clone(),
-                &d.data,
-                resume,
-                show_progress,
-            )
-            .map_err(|e| StudyError::Stage(format!("rendering dataset `{}`: {e}", d.name)))?;
+            let resume = d
+                .data
+                .join(crate::dataset::manifest::MANIFEST_FILE)
+                .is_file();
+            let stats =
+                crate::render::job::render_embedded(preset.clone(), &d.data, resume, show_progress)
+                    .map_err(|e| {
+                        StudyError::Stage(format!("rendering dataset `{}`: {e}", d.name))
+                    })?;
             Ok(StageRecord {
                 images: stats.images_total,
                 ..record("render", &d.name, &d.hash)
@@ -278,7 +285,11 @@ fn run_stage(
         say(&format!("{kind} {name}: cached ({})", dir.display()));
         return Ok(outcome("cached", cache::read_done(dir)?));
     }
-    let how = if state == StageState::Unfinished { "resumed" } else { "ran" };
+    let how = if state == StageState::Unfinished {
+        "resumed"
+    } else {
+        "ran"
+    };
     say(&format!("{kind} {name}: {how} -> {}", dir.display()));
     std::fs::create_dir_all(dir).map_err(|e| StudyError::io(dir, e))?;
     let partial_file = dir.join(PARTIAL_SECONDS);

@@ -15,7 +15,11 @@ fn base64(bytes: &[u8]) -> String {
     const T: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     let mut s = String::with_capacity(bytes.len().div_ceil(3) * 4);
     for chunk in bytes.chunks(3) {
-        let b = [chunk[0], *chunk.get(1).unwrap_or(&0), *chunk.get(2).unwrap_or(&0)];
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
         let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
         for i in 0..4 {
             if i <= chunk.len() {
@@ -35,7 +39,9 @@ th:first-child,td:first-child{text-align:left}.holds{background:#d9f2d9}.reverse
 .grid img{width:64px;height:64px;margin:1px;image-rendering:pixelated}.chart{margin:0.5em 1em 1em 0}\
 pre{background:#f4f4f4;padding:0.5em;white-space:pre-wrap}";
 
-const COLORS: &[&str] = &["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf"];
+const COLORS: &[&str] = &[
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf",
+];
 
 /// A line chart of percent against step, one line per series.
 fn chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
@@ -94,7 +100,10 @@ pub fn render(r: &Report) -> String {
         esc(r.spec.description.trim())
     );
     if !r.spec.design.trim().is_empty() {
-        s.push_str(&format!("<h2>Design</h2><p>{}</p>", esc(r.spec.design.trim())));
+        s.push_str(&format!(
+            "<h2>Design</h2><p>{}</p>",
+            esc(r.spec.design.trim())
+        ));
     }
     for t in &r.tables {
         s.push_str(&format!(
@@ -130,9 +139,14 @@ The mark says whether the change from the baseline row goes the paper's way beyo
         }
         s.push_str("</table>");
     }
-    s.push_str("<h2>Learning curves</h2><p>Acc on each evaluation set against the training step.</p><div>");
+    s.push_str(
+        "<h2>Learning curves</h2><p>Acc on each evaluation set against the training step.</p><div>",
+    );
     for run in r.plan.runs.values() {
-        s.push_str(&chart(&format!("run {}", run.name), &curves(&run.stage, false)));
+        s.push_str(&chart(
+            &format!("run {}", run.name),
+            &curves(&run.stage, false),
+        ));
     }
     s.push_str("</div><h2>Samples</h2>");
     for d in r.plan.datasets.values() {
@@ -140,7 +154,11 @@ The mark says whether the change from the baseline row goes the paper's way beyo
             "<h3>{} <small>({} images{})</small></h3><table class=\"grid\">",
             esc(&d.name),
             d.images,
-            if d.stage.is_none() { ", your real folder" } else { "" }
+            if d.stage.is_none() {
+                ", your real folder"
+            } else {
+                ""
+            }
         ));
         for (class, images) in samples(&d.data, &d.classes, 6) {
             s.push_str(&format!("<tr><td>{}</td><td>", esc(&class)));

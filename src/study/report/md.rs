@@ -2,7 +2,11 @@
 use super::{fmt_pct, machine, now_utc, Report};
 
 pub fn render(r: &Report) -> String {
-    let mut s = format!("# Study `{}`\n\n{}\n\n", r.spec.name, r.spec.description.trim());
+    let mut s = format!(
+        "# Study `{}`\n\n{}\n\n",
+        r.spec.name,
+        r.spec.description.trim()
+    );
     if !r.spec.design.trim().is_empty() {
         s.push_str(&format!("## Design\n\n{}\n\n", r.spec.design.trim()));
     }
@@ -24,7 +28,11 @@ pub fn render(r: &Report) -> String {
                         fmt_pct(c.ours),
                         fmt_pct(c.se),
                         fmt_pct(c.paper),
-                        if mark.is_empty() { String::new() } else { format!(" ({mark})") }
+                        if mark.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({mark})")
+                        }
                     )
                 })
                 .collect();

@@ -66,7 +66,11 @@ pub fn build<'a>(
     outcomes: &'a [StageOutcome],
     command: String,
 ) -> Report<'a> {
-    let tables = spec.tables.iter().map(|t| table(t, plan, outcomes)).collect();
+    let tables = spec
+        .tables
+        .iter()
+        .map(|t| table(t, plan, outcomes))
+        .collect();
     Report {
         spec,
         plan,
@@ -117,7 +121,11 @@ fn table(t: &Table, plan: &Plan, outcomes: &[StageOutcome]) -> TableResult {
             (r.label.clone().unwrap_or(r.run.clone()), cells)
         })
         .collect();
-    if let Some(b) = t.baseline.as_ref().and_then(|b| t.rows.iter().position(|r| &r.run == b)) {
+    if let Some(b) = t
+        .baseline
+        .as_ref()
+        .and_then(|b| t.rows.iter().position(|r| &r.run == b))
+    {
         let base: Vec<Cell> = rows[b].1.clone();
         for (i, (_, cells)) in rows.iter_mut().enumerate() {
             if i == b {
@@ -162,7 +170,10 @@ pub fn curves(stage: &Path, mean: bool) -> Vec<(String, Vec<(f64, f64)>)> {
     for line in text.lines() {
         if let Ok(Record::Eval(e)) = serde_json::from_str::<Record>(line) {
             let v = if mean { e.mean } else { e.acc };
-            by_set.entry(e.set.clone()).or_default().push((e.step as f64, 100.0 * v));
+            by_set
+                .entry(e.set.clone())
+                .or_default()
+                .push((e.step as f64, 100.0 * v));
         }
     }
     by_set.into_iter().collect()
@@ -197,7 +208,10 @@ fn thumbnail_png(path: &Path) -> Option<Vec<u8>> {
     };
     let mut bytes = Vec::new();
     img.to_rgb8()
-        .write_to(&mut std::io::Cursor::new(&mut bytes), image::ImageFormat::Png)
+        .write_to(
+            &mut std::io::Cursor::new(&mut bytes),
+            image::ImageFormat::Png,
+        )
         .ok()?;
     Some(bytes)
 }
@@ -239,7 +253,11 @@ pub fn now_utc() -> String {
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, rem % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        rem / 3600,
+        rem % 3600 / 60
+    )
 }
 
 pub fn fmt_pct(v: Option<f64>) -> String {
@@ -254,7 +272,8 @@ pub fn write(report: &Report, out: &Path) -> Result<(), StudyError> {
         ("tables.csv", csv::render(report).into_bytes()),
     ] {
         let path = out.join(name);
-        crate::dataset::atomic::write_atomic(&path, &bytes).map_err(|e| StudyError::io(&path, e))?;
+        crate::dataset::atomic::write_atomic(&path, &bytes)
+            .map_err(|e| StudyError::io(&path, e))?;
     }
     Ok(())
 }
@@ -276,9 +295,18 @@ mod tests {
     fn direction_needs_two_standard_errors() {
         let base = cell(60.0, 90.0, 2.0);
         assert_eq!(direction(&cell(50.0, 80.0, 2.0), &base), Direction::Holds);
-        assert_eq!(direction(&cell(70.0, 80.0, 2.0), &base), Direction::Reversed);
-        assert_eq!(direction(&cell(57.0, 80.0, 2.0), &base), Direction::Unresolved);
-        assert_eq!(direction(&cell(50.0, 90.0, 2.0), &base), Direction::NotApplicable);
+        assert_eq!(
+            direction(&cell(70.0, 80.0, 2.0), &base),
+            Direction::Reversed
+        );
+        assert_eq!(
+            direction(&cell(57.0, 80.0, 2.0), &base),
+            Direction::Unresolved
+        );
+        assert_eq!(
+            direction(&cell(50.0, 90.0, 2.0), &base),
+            Direction::NotApplicable
+        );
     }
 
     #[test]
