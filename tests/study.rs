@@ -68,7 +68,11 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     let spec = s.join("undefined.yaml");
     std::fs::write(&spec, TINY.replace("eval: [test]", "eval: [tset]")).unwrap();
     let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
-    assert_input_error(&o, "undefined.yaml:15:12: runs.r: dataset `tset` is not defined", &out);
+    assert_input_error(
+        &o,
+        "undefined.yaml:15:12: runs.r: dataset `tset` is not defined",
+        &out,
+    );
 
     // A misspelt field: serde's location.
     let spec = s.join("field.yaml");
@@ -80,20 +84,43 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
     // --set reaches the spec and is checked like the file.
     let spec = s.join("tiny.yaml");
     std::fs::write(&spec, TINY).unwrap();
-    let o = study(s, &[spec.to_str().unwrap(), "--out", out_s, "--set", "runs.r.aug=heavy"]);
+    let o = study(
+        s,
+        &[
+            spec.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--set",
+            "runs.r.aug=heavy",
+        ],
+    );
     assert_input_error(&o, "runs.r.aug: `heavy` is not none, weak or strong", &out);
 
     // A real folder whose classes do not match the training data's.
-    let real_spec = TINY.replace("  test: {per_class: 4, seed: 2, split: test}", "  test: {real: true}");
+    let real_spec = TINY.replace(
+        "  test: {per_class: 4, seed: 2, split: test}",
+        "  test: {real: true}",
+    );
     std::fs::write(&spec, real_spec).unwrap();
     let real = s.join("real");
     for class in ["chair", "sofa"] {
         std::fs::create_dir_all(real.join(class)).unwrap();
-        image::RgbImage::new(8, 8).save(real.join(class).join("a.png")).unwrap();
+        image::RgbImage::new(8, 8)
+            .save(real.join(class).join("a.png"))
+            .unwrap();
     }
     let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
     assert_input_error(&o, "pass it with --real DIR", &out);
-    let o = study(s, &[spec.to_str().unwrap(), "--out", out_s, "--real", real.to_str().unwrap()]);
+    let o = study(
+        s,
+        &[
+            spec.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--real",
+            real.to_str().unwrap(),
+        ],
+    );
     assert_input_error(&o, "its class folders (chair, sofa) do not match", &out);
 }
 
@@ -101,7 +128,15 @@ fn stage_lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stderr)
         .lines()
         .filter(|l| l.starts_with("study: ") && !l.contains("done in"))
-        .map(|l| l.split(" -> ").next().unwrap_or(l).split(" (").next().unwrap().to_string())
+        .map(|l| {
+            l.split(" -> ")
+                .next()
+                .unwrap_or(l)
+                .split(" (")
+                .next()
+                .unwrap()
+                .to_string()
+        })
         .collect()
 }
 
@@ -142,10 +177,17 @@ fn tiny_study_caches_resumes_and_reports() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         stage_lines(&o),
-        ["study: render test: ran", "study: render train: ran", "study: train r: ran"]
+        [
+            "study: render test: ran",
+            "study: render train: ran",
+            "study: train r: ran"
+        ]
     );
     let tables = read(&out.join("tables.csv"));
-    assert!(tables.starts_with("table,metric,row,column,synthgen,se,paper,direction\nTiny,acc,r,test,"), "{tables}");
+    assert!(
+        tables.starts_with("table,metric,row,column,synthgen,se,paper,direction\nTiny,acc,r,test,"),
+        "{tables}"
+    );
     assert!(read(&out.join("report.md")).contains("| r | "));
 
     // The report as a browser renders it: the table, the curve, every image decoded.
@@ -153,15 +195,26 @@ fn tiny_study_caches_resumes_and_reports() {
     assert_eq!(dom.matches("<table class=\"results\"").count(), 1);
     assert!(dom.contains("<svg class=\"chart\""), "no learning curve");
     let imgs = dom.matches("<img ").count();
-    assert_eq!(imgs, 2 * 6 + 2 * 4, "a sample grid per dataset (6 per class at most)");
-    assert!(dom.contains(&format!("data-images-loaded=\"{imgs}\"")), "images did not decode");
+    assert_eq!(
+        imgs,
+        2 * 6 + 2 * 4,
+        "a sample grid per dataset (6 per class at most)"
+    );
+    assert!(
+        dom.contains(&format!("data-images-loaded=\"{imgs}\"")),
+        "images did not decode"
+    );
 
     // Nothing changed: every stage is cached, the tables are the same.
     let o = study(s, &[spec, "--out", a]);
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         stage_lines(&o),
-        ["study: render test: cached", "study: render train: cached", "study: train r: cached"]
+        [
+            "study: render test: cached",
+            "study: render train: cached",
+            "study: train r: cached"
+        ]
     );
     assert_eq!(read(&out.join("tables.csv")), tables);
 
@@ -170,7 +223,11 @@ fn tiny_study_caches_resumes_and_reports() {
     assert!(o.status.success(), "{}", text(&o));
     assert_eq!(
         stage_lines(&o),
-        ["study: render test: ran", "study: render train: cached", "study: train r: ran"]
+        [
+            "study: render test: ran",
+            "study: render train: cached",
+            "study: train r: ran"
+        ]
     );
 
     // Killed mid-render: refused without --resume, finished with it, to the same tables.
@@ -197,12 +254,19 @@ fn tiny_study_caches_resumes_and_reports() {
         std::thread::sleep(Duration::from_millis(50));
     };
     let _ = child.wait();
-    assert!(killed_mid_stage, "the run ended before a render stage was half done");
+    assert!(
+        killed_mid_stage,
+        "the run ended before a render stage was half done"
+    );
     let o = study(s, &[spec, "--out", b.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("finish it with --resume"));
     let o = study(s, &[spec, "--out", b.to_str().unwrap(), "--resume"]);
     assert!(o.status.success(), "{}", text(&o));
-    assert!(stage_lines(&o).iter().any(|l| l.ends_with(": resumed")), "{}", text(&o));
+    assert!(
+        stage_lines(&o).iter().any(|l| l.ends_with(": resumed")),
+        "{}",
+        text(&o)
+    );
     assert_eq!(read(&b.join("tables.csv")), tables);
 }

@@ -23,6 +23,9 @@ pub struct StudyArgs {
     /// Your real image folder (one subfolder per class) for specs with a `real: true` dataset.
     #[arg(long, value_name = "DIR")]
     pub real: Option<PathBuf>,
+    /// Your ShapeNetCore copy, for the `full` scale (benchmark presets, catalog: shapenet).
+    #[arg(long, env = "SYNTHGEN_SHAPENET", value_name = "ROOT")]
+    pub shapenet: Option<PathBuf>,
 }
 
 pub fn run(args: StudyArgs) -> CliResult {
@@ -33,6 +36,10 @@ pub fn run(args: StudyArgs) -> CliResult {
         real: args.real.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        shapenet: crate::render::job::ShapeNetOptions {
+            root: args.shapenet.clone(),
+            ..Default::default()
+        },
     };
     let html = study::run_study(&spec, &opts, |line| eprintln!("study: {line}")).map_err(map)?;
     println!("report: {}", html.display());

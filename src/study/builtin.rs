@@ -9,9 +9,19 @@ const SPECS: &[(&str, &str, &str)] = &[
         include_str!("specs/factor-ablation.mini.yaml"),
     ),
     (
+        "factor-ablation",
+        "full",
+        include_str!("specs/factor-ablation.full.yaml"),
+    ),
+    (
         "fixed-vs-nonrepetitive",
         "mini",
         include_str!("specs/fixed-vs-nonrepetitive.mini.yaml"),
+    ),
+    (
+        "fixed-vs-nonrepetitive",
+        "full",
+        include_str!("specs/fixed-vs-nonrepetitive.full.yaml"),
     ),
     (
         "architectures",

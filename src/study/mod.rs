@@ -19,6 +19,8 @@ pub struct StudyOptions {
     /// The command line, for the report's provenance.
     pub command: String,
     pub show_progress: bool,
+    /// Where `catalog: shapenet` datasets (the `full` scale) find ShapeNet.
+    pub shapenet: crate::render::job::ShapeNetOptions,
 }
 
 /// The spec named by `name_or_path`: a file when it ends in .yaml/.yml or exists, else a
@@ -60,7 +62,7 @@ pub fn run_study(
 ) -> Result<PathBuf, StudyError> {
     let plan = stages::plan(spec, &opts.out, opts.real.as_deref(), opts.resume)?;
     std::fs::create_dir_all(&opts.out).map_err(|e| StudyError::io(&opts.out, e))?;
-    let outcomes = stages::execute(&plan, opts.show_progress, say)?;
+    let outcomes = stages::execute(&plan, opts.show_progress, &opts.shapenet, say)?;
     let report = report::build(spec, &plan, &outcomes, opts.command.clone());
     report::write(&report, &opts.out)?;
     Ok(opts.out.join("report.html"))

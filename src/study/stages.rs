@@ -221,6 +221,7 @@ fn real_dataset(
 pub fn execute(
     plan: &Plan,
     show_progress: bool,
+    shapenet: &crate::render::job::ShapeNetOptions,
     mut say: impl FnMut(&str),
 ) -> Result<Vec<StageOutcome>, StudyError> {
     let mut outcomes = Vec::new();
@@ -233,11 +234,15 @@ pub fn execute(
                 .data
                 .join(crate::dataset::manifest::MANIFEST_FILE)
                 .is_file();
-            let stats =
-                crate::render::job::render_embedded(preset.clone(), &d.data, resume, show_progress)
-                    .map_err(|e| {
-                        StudyError::Stage(format!("rendering dataset `{}`: {e}", d.name))
-                    })?;
+            let stats = crate::render::job::render_dataset(
+                preset.clone(),
+                &d.data,
+                resume,
+                show_progress,
+                shapenet,
+                &mut |line: &str| tracing::info!("{}", line.trim_end()),
+            )
+            .map_err(|e| StudyError::Stage(format!("rendering dataset `{}`: {e}", d.name)))?;
             Ok(StageRecord {
                 images: stats.images_total,
                 ..record("render", &d.name, &d.hash)

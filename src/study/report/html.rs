@@ -84,7 +84,7 @@ fn chart(title: &str, series: &[(String, Vec<(f64, f64)>)]) -> String {
 <text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"{color}\">{}</text>",
             pts.join(" "),
             l + 8.0 + 90.0 * (i % 3) as f64,
-            h - 8.0 - 12.0 * (i / 3) as f64 - if i < 3 { 0.0 } else { 0.0 },
+            h - 8.0 - 12.0 * (i / 3) as f64,
             esc(name)
         ));
     }
