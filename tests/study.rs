@@ -30,10 +30,22 @@ runs:
     batch_size: 4
     image_size: 32
     eval_every: 3
+adaptations:
+  da:
+    source: train
+    target: test
+    method: dann
+    init: r
+    arch: resnet_tiny
+    iters: 4
+    batch_size: 4
+    image_size: 32
+    eval_every: 2
 tables:
   - title: Tiny
+    baseline: r
     columns: [{eval: test}]
-    rows: [{run: r, paper: {test: 50.0}}]
+    rows: [{run: r, paper: {test: 50.0}}, {run: da, paper: {test: 55.0}}]
 ";
 
 fn study(scratch: &Path, args: &[&str]) -> Output {
@@ -180,7 +192,8 @@ fn tiny_study_caches_resumes_and_reports() {
         [
             "study: render test: ran",
             "study: render train: ran",
-            "study: train r: ran"
+            "study: train r: ran",
+            "study: adapt da: ran"
         ]
     );
     let tables = read(&out.join("tables.csv"));
@@ -188,17 +201,35 @@ fn tiny_study_caches_resumes_and_reports() {
         tables.starts_with("table,metric,row,column,synthgen,se,paper,direction\nTiny,acc,r,test,"),
         "{tables}"
     );
+    assert_eq!(tables.lines().count(), 3, "{tables}");
+    assert!(
+        tables
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("Tiny,acc,da,test,"),
+        "{tables}"
+    );
     assert!(read(&out.join("report.md")).contains("| r | "));
 
     // The report as a browser renders it: the table, the curve, every image decoded.
     let dom = rendered_dom(&out.join("report.html"), s);
     assert_eq!(dom.matches("<table class=\"results\"").count(), 1);
-    assert!(dom.contains("<svg class=\"chart\""), "no learning curve");
+    assert_eq!(
+        dom.matches("<svg class=\"chart\"").count(),
+        2,
+        "a curve per run"
+    );
+    assert_eq!(
+        dom.matches("<img class=\"tsne\"").count(),
+        1,
+        "the adaptation's t-SNE"
+    );
     let imgs = dom.matches("<img ").count();
     assert_eq!(
         imgs,
-        2 * 6 + 2 * 4,
-        "a sample grid per dataset (6 per class at most)"
+        1 + 2 * 6 + 2 * 4,
+        "t-SNE + a sample grid per dataset (6 per class at most)"
     );
     assert!(
         dom.contains(&format!("data-images-loaded=\"{imgs}\"")),
@@ -213,7 +244,8 @@ fn tiny_study_caches_resumes_and_reports() {
         [
             "study: render test: cached",
             "study: render train: cached",
-            "study: train r: cached"
+            "study: train r: cached",
+            "study: adapt da: cached"
         ]
     );
     assert_eq!(read(&out.join("tables.csv")), tables);
@@ -226,7 +258,8 @@ fn tiny_study_caches_resumes_and_reports() {
         [
             "study: render test: ran",
             "study: render train: cached",
-            "study: train r: ran"
+            "study: train r: ran",
+            "study: adapt da: ran"
         ]
     );
 

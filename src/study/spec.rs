@@ -21,8 +21,34 @@ pub struct RawSpec {
     pub datasets: BTreeMap<String, RawDataset>,
     #[serde(default)]
     pub runs: BTreeMap<String, RawRun>,
+    /// Unsupervised domain adaptation runs (`synthgen adapt`), optionally from a run's weights.
+    #[serde(default)]
+    pub adaptations: BTreeMap<String, RawAdapt>,
     #[serde(default)]
     pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdapt {
+    /// The labelled source dataset.
+    pub source: String,
+    /// The unlabelled target dataset (its labels, if any, only evaluate).
+    pub target: String,
+    /// A labelled dataset to evaluate on instead of the target.
+    pub target_eval: Option<String>,
+    /// source-only, dann, mcd, rca, srdc or disclusterda.
+    pub method: String,
+    /// A run whose last checkpoint initialises the backbone (pre-training); none: from scratch.
+    pub init: Option<String>,
+    pub arch: Option<String>,
+    pub aug: Option<String>,
+    pub iters: u64,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub image_size: Option<u32>,
+    pub seed: Option<u64>,
+    pub eval_every: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -132,6 +158,25 @@ pub struct Run {
     pub eval_every: Option<u64>,
 }
 
+#[derive(Debug, Clone, Serialize)]
+pub struct Adapt {
+    pub source: String,
+    pub target: String,
+    pub target_eval: Option<String>,
+    /// The dataset its numbers are reported under: target_eval, else target.
+    pub eval: String,
+    pub method: String,
+    pub init: Option<String>,
+    pub arch: String,
+    pub aug: String,
+    pub iters: u64,
+    pub batch_size: usize,
+    pub lr: Option<f64>,
+    pub image_size: u32,
+    pub seed: u64,
+    pub eval_every: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct Spec {
     pub name: String,
@@ -141,6 +186,7 @@ pub struct Spec {
     pub source: String,
     pub datasets: BTreeMap<String, Dataset>,
     pub runs: BTreeMap<String, Run>,
+    pub adaptations: BTreeMap<String, Adapt>,
     pub tables: Vec<Table>,
 }
 
@@ -392,6 +438,89 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         );
     }
 
+    let mut adaptations = BTreeMap::new();
+    for (name, a) in &raw.adaptations {
+        if runs.contains_key(name) {
+            return Err(bad(name, name, format!(
+                "adaptations.{name}: a run has the same name; give each run and adaptation its own name"
+            )));
+        }
+        for d in [Some(&a.source), Some(&a.target), a.target_eval.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !datasets.contains_key(d) {
+                return Err(bad(
+                    name,
+                    d,
+                    format!(
+                    "adaptations.{name}: dataset `{d}` is not defined; define it under datasets:"
+                ),
+                ));
+            }
+        }
+        if let Some(init) = &a.init {
+            if !runs.contains_key(init) {
+                return Err(bad("init", init, format!(
+                    "adaptations.{name}.init: `{init}` is not a run; name a training run whose weights to start from"
+                )));
+            }
+        }
+        if serde_json::from_value::<crate::adapt::MethodKind>(serde_json::json!(a.method)).is_err()
+        {
+            return Err(bad("method", &a.method, format!(
+                "adaptations.{name}.method: `{}` is not source-only, dann, mcd, rca, srdc or disclusterda",
+                a.method
+            )));
+        }
+        let aug = a.aug.clone().unwrap_or("weak".into());
+        if !["none", "weak", "strong"].contains(&aug.as_str()) {
+            return Err(bad(
+                "aug",
+                &aug,
+                format!("adaptations.{name}.aug: `{aug}` is not none, weak or strong"),
+            ));
+        }
+        let arch = a
+            .arch
+            .clone()
+            .or(rd.arch.clone())
+            .unwrap_or("resnet18".into());
+        if !crate::train::models::ARCHS.contains(&arch.as_str()) {
+            return Err(bad(
+                "arch",
+                &arch,
+                format!("adaptations.{name}.arch: `{arch}` is not a known architecture"),
+            ));
+        }
+        if a.iters == 0 {
+            return Err(bad(
+                name,
+                name,
+                format!("adaptations.{name}.iters: give the iterations (more than 0)"),
+            ));
+        }
+        adaptations.insert(
+            name.clone(),
+            Adapt {
+                source: a.source.clone(),
+                target: a.target.clone(),
+                target_eval: a.target_eval.clone(),
+                eval: a.target_eval.clone().unwrap_or(a.target.clone()),
+                method: a.method.clone(),
+                init: a.init.clone(),
+                arch,
+                aug,
+                iters: a.iters,
+                batch_size: a.batch_size.or(rd.batch_size).unwrap_or(32),
+                lr: a.lr,
+                image_size: a.image_size.or(rd.image_size).unwrap_or(224),
+                seed: a.seed.or(rd.seed).unwrap_or(0),
+                eval_every: a.eval_every,
+            },
+        );
+    }
+
     for t in &raw.tables {
         if t.metric != "acc" && t.metric != "mean" {
             return Err(bad(
@@ -404,18 +533,22 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             ));
         }
         for row in &t.rows {
-            let Some(run) = runs.get(&row.run) else {
-                return Err(bad(
-                    "run",
-                    &row.run,
-                    format!(
-                        "tables `{}`: run `{}` is not defined under runs:",
-                        t.title, row.run
-                    ),
-                ));
+            let evals: Vec<&String> = match (runs.get(&row.run), adaptations.get(&row.run)) {
+                (Some(run), _) => run.eval.iter().collect(),
+                (None, Some(a)) => vec![&a.eval],
+                (None, None) => {
+                    return Err(bad(
+                        "run",
+                        &row.run,
+                        format!(
+                            "tables `{}`: run `{}` is not defined under runs: or adaptations:",
+                            t.title, row.run
+                        ),
+                    ))
+                }
             };
             for c in &t.columns {
-                if !run.eval.contains(&c.eval) {
+                if !evals.contains(&&c.eval) {
                     return Err(bad("eval", &c.eval, format!(
                         "tables `{}`: run `{}` is not evaluated on `{}`; add it to the run's eval list",
                         t.title, row.run, c.eval
@@ -443,6 +576,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         source: source.to_string(),
         datasets,
         runs,
+        adaptations,
         tables: raw.tables,
     })
 }

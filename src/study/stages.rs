@@ -3,7 +3,7 @@
 //! `execute` runs what is not done, in-process (render workers are separate processes).
 use super::cache::{self, StageState};
 use super::error::StudyError;
-use super::spec::{Dataset, Run, Spec};
+use super::spec::{Adapt, Dataset, Run, Spec};
 use crate::preset::Preset;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -33,9 +33,18 @@ pub struct PlannedRun {
 }
 
 #[derive(Debug, Clone)]
+pub struct PlannedAdapt {
+    pub name: String,
+    pub adapt: Adapt,
+    pub stage: PathBuf,
+    pub hash: String,
+}
+
+#[derive(Debug, Clone)]
 pub struct Plan {
     pub datasets: BTreeMap<String, PlannedDataset>,
     pub runs: BTreeMap<String, PlannedRun>,
+    pub adaptations: BTreeMap<String, PlannedAdapt>,
 }
 
 /// What `done.json` of a stage records.
@@ -138,7 +147,50 @@ pub fn plan(
             },
         );
     }
-    let plan = Plan { datasets, runs };
+    let mut adaptations = BTreeMap::new();
+    for (name, a) in &spec.adaptations {
+        let source = &datasets[&a.source];
+        for d in [Some(&a.target), a.target_eval.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            let other = &datasets[d];
+            // An unlabelled flat folder has no classes to compare; a labelled one must match.
+            if !other.classes.is_empty() && other.classes != source.classes {
+                return Err(StudyError::input(format!(
+                    "{}: its class folders ({}) do not match the classes of `{}` that adaptation `{name}` adapts from ({}); give one folder per class with the same names",
+                    if other.stage.is_none() { format!("--real {}", other.data.display()) } else { format!("{}: datasets.{d}", spec.source) },
+                    other.classes.join(", "),
+                    a.source,
+                    source.classes.join(", ")
+                )));
+            }
+        }
+        let settings = serde_json::to_string(a).expect("adaptations serialize");
+        let mut parts = vec!["adapt", settings.as_str(), source.hash.as_str()];
+        parts.push(datasets[&a.target].hash.as_str());
+        if let Some(e) = &a.target_eval {
+            parts.push(datasets[e].hash.as_str());
+        }
+        if let Some(init) = &a.init {
+            parts.push(runs[init].hash.as_str());
+        }
+        let hash = cache::hash_parts(&parts);
+        adaptations.insert(
+            name.clone(),
+            PlannedAdapt {
+                name: name.clone(),
+                adapt: a.clone(),
+                stage: cache::stage_dir(out, "adapt", name, &hash),
+                hash,
+            },
+        );
+    }
+    let plan = Plan {
+        datasets,
+        runs,
+        adaptations,
+    };
     if !resume {
         if let Some(dir) = plan
             .stage_dirs()
@@ -159,6 +211,7 @@ impl Plan {
             .values()
             .filter_map(|d| d.stage.as_ref())
             .chain(self.runs.values().map(|r| &r.stage))
+            .chain(self.adaptations.values().map(|a| &a.stage))
     }
 }
 
@@ -252,6 +305,11 @@ pub fn execute(
     for r in plan.runs.values() {
         outcomes.push(run_stage("train", &r.name, &r.stage, &mut say, || {
             train_run(plan, r, show_progress)
+        })?);
+    }
+    for a in plan.adaptations.values() {
+        outcomes.push(run_stage("adapt", &a.name, &a.stage, &mut say, || {
+            adapt_run(plan, a, show_progress)
         })?);
     }
     Ok(outcomes)
@@ -392,6 +450,65 @@ fn train_run(plan: &Plan, r: &PlannedRun, show_progress: bool) -> Result<StageRe
         .evals
         .iter()
         .map(|(k, v)| (k.clone(), (v.last_acc, v.last_mean)))
+        .collect();
+    Ok(rec)
+}
+
+/// The run's last checkpoint, as `synthgen adapt --init` takes it.
+pub fn checkpoint(stage: &Path) -> PathBuf {
+    run_dir(stage).join("checkpoint-last.safetensors")
+}
+
+/// An adaptation starts afresh when resumed (the adapter has no checkpoint resume); it is
+/// seeded, so the result is the same.
+fn adapt_run(
+    plan: &Plan,
+    a: &PlannedAdapt,
+    show_progress: bool,
+) -> Result<StageRecord, StudyError> {
+    use crate::adapt::{AdaptConfig, MethodKind};
+    let spec = &a.adapt;
+    let method: MethodKind = serde_json::from_value(serde_json::json!(spec.method))
+        .map_err(|e| StudyError::input(format!("adaptations.{}.method: {e}", a.name)))?;
+    let out = run_dir(&a.stage);
+    let mut cfg = AdaptConfig::new(
+        plan.datasets[&spec.source].data.clone(),
+        plan.datasets[&spec.target].data.clone(),
+        method,
+        out,
+    );
+    cfg.target_eval = spec
+        .target_eval
+        .as_ref()
+        .map(|e| plan.datasets[e].data.clone());
+    cfg.arch = spec.arch.clone();
+    cfg.init = spec.init.as_ref().map(|r| checkpoint(&plan.runs[r].stage));
+    cfg.iters = Some(spec.iters);
+    cfg.batch_size = spec.batch_size;
+    cfg.lr = spec.lr;
+    cfg.augment = serde_json::from_value(serde_json::json!(spec.aug))
+        .map_err(|e| StudyError::input(format!("adaptations.{}.aug: {e}", a.name)))?;
+    cfg.image_size = spec.image_size;
+    cfg.seed = spec.seed;
+    cfg.eval_every = spec.eval_every;
+    cfg.tsne_points = 100;
+    cfg.progress = show_progress;
+    let summary = crate::adapt::adapt(&cfg).map_err(|e| {
+        if e.is_input_error() {
+            StudyError::input(format!("adaptation `{}`: {e}", a.name))
+        } else {
+            StudyError::Stage(format!("adaptation `{}`: {e}", a.name))
+        }
+    })?;
+    let mut rec = record("adapt", &a.name, &a.hash);
+    rec.images = summary.source_images;
+    rec.steps = summary.steps;
+    rec.status = summary.status.clone();
+    // The adapter names its set `target` / `target_eval`; tables name datasets.
+    rec.evals = summary
+        .evals
+        .values()
+        .map(|v| (spec.eval.clone(), (v.last_acc, v.last_mean)))
         .collect();
     Ok(rec)
 }

@@ -3,6 +3,7 @@
 //! on <body>, so a headless browser can check the page as rendered.
 use super::md::seed_of;
 use super::{curves, fmt_pct, machine, now_utc, samples, Report};
+use crate::study::stages::run_dir;
 
 fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
@@ -148,7 +149,33 @@ The mark says whether the change from the baseline row goes the paper's way beyo
             &curves(&run.stage, false),
         ));
     }
-    s.push_str("</div><h2>Samples</h2>");
+    for a in r.plan.adaptations.values() {
+        s.push_str(&chart(
+            &format!("adaptation {} ({})", a.name, a.adapt.method),
+            &curves(&a.stage, false),
+        ));
+    }
+    s.push_str("</div>");
+    let tsne: Vec<_> = r
+        .plan
+        .adaptations
+        .values()
+        .filter_map(|a| {
+            let png = std::fs::read(run_dir(&a.stage).join("tsne.png")).ok()?;
+            Some((a.name.clone(), png))
+        })
+        .collect();
+    if !tsne.is_empty() {
+        s.push_str("<h2>t-SNE of adapted features</h2><p>Source and target features, coloured by class.</p>");
+        for (name, png) in tsne {
+            s.push_str(&format!(
+                "<figure><img class=\"tsne\" alt=\"t-SNE {0}\" style=\"max-width:480px\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>",
+                esc(&name),
+                base64(&png)
+            ));
+        }
+    }
+    s.push_str("<h2>Samples</h2>");
     for d in r.plan.datasets.values() {
         s.push_str(&format!(
             "<h3>{} <small>({} images{})</small></h3><table class=\"grid\">",

@@ -64,10 +64,10 @@ pub fn render(r: &Report) -> String {
 }
 
 pub(super) fn seed_of(r: &Report, o: &crate::study::stages::StageOutcome) -> String {
-    let seed = if o.kind == "render" {
-        r.plan.datasets.get(&o.name).and_then(|d| d.seed)
-    } else {
-        r.plan.runs.get(&o.name).map(|p| p.run.seed)
+    let seed = match o.kind.as_str() {
+        "render" => r.plan.datasets.get(&o.name).and_then(|d| d.seed),
+        "train" => r.plan.runs.get(&o.name).map(|p| p.run.seed),
+        _ => r.plan.adaptations.get(&o.name).map(|p| p.adapt.seed),
     };
     seed.map_or("-".into(), |s| s.to_string())
 }
