@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, clap::Args)]
 pub struct StudyArgs {
     /// A built-in study (factor-ablation, fixed-vs-nonrepetitive, architectures,
-    /// model-capacity, data-quantity, demo) or a spec file (.yaml).
+    /// model-capacity, data-quantity, pretrain-for-da, demo) or a spec file (.yaml).
     pub study: String,
     /// The study folder: stage cache (stages/), report.html, report.md, tables.csv.
     #[arg(long)]

@@ -24,6 +24,11 @@ const SPECS: &[(&str, &str, &str)] = &[
         include_str!("specs/fixed-vs-nonrepetitive.full.yaml"),
     ),
     (
+        "pretrain-for-da",
+        "mini",
+        include_str!("specs/pretrain-for-da.mini.yaml"),
+    ),
+    (
         "architectures",
         "mini",
         include_str!("specs/architectures.mini.yaml"),
@@ -69,10 +74,13 @@ pub fn text(name: &str, scale: &str) -> Result<&'static str, StudyError> {
 #[cfg(test)]
 mod tests {
     #[test]
-    fn every_builtin_spec_parses() {
+    fn every_builtin_spec_parses_and_plans() {
         for (name, scale, text) in super::SPECS {
             let source = format!("built-in study {name} ({scale})");
-            if let Err(e) = crate::study::spec::parse(text, &source) {
+            let spec = crate::study::spec::parse(text, &source).unwrap_or_else(|e| panic!("{e}"));
+            // Planning loads every dataset's preset with its overrides; nothing is written.
+            let out = std::path::Path::new("/nonexistent/study");
+            if let Err(e) = crate::study::stages::plan(&spec, out, None, false) {
                 panic!("{e}");
             }
         }
