@@ -4,6 +4,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/release/synthgen
 DEMO_OUT ?= out/demo
+DEMO_STUDY ?= out/demo-study
 
 .PHONY: setup build demo test lint fmt bench clean-demo
 
@@ -19,6 +20,9 @@ demo: setup
 	@rm -rf $(DEMO_OUT)
 	@source scripts/cargo-env.sh && $(BIN) render --preset demo --out $(DEMO_OUT)
 	@echo "demo dataset: $$(cd $(DEMO_OUT) && pwd) (images in <class>/, masks in masks/, manifest.jsonl, image_list.txt)"
+	@rm -rf $(DEMO_STUDY)
+	@source scripts/cargo-env.sh && $(BIN) study demo --out $(DEMO_STUDY) >/dev/null
+	@echo "demo study (renders, a tiny trained model, evaluation): open $$(cd $(DEMO_STUDY) && pwd)/report.html"
 
 # Tests run many libtorch runs at once: one OpenMP thread each (see device::thread_plan).
 test: setup

@@ -15,5 +15,7 @@ pub mod progress;
 pub mod render;
 pub mod sample;
 #[cfg(feature = "train")]
+pub mod study;
+#[cfg(feature = "train")]
 pub mod train;
 pub mod validate;

@@ -3,6 +3,8 @@ mod fit;
 mod index;
 mod merge;
 mod render;
+#[cfg(feature = "train")]
+mod study;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +39,9 @@ pub enum Command {
     #[cfg(feature = "train")]
     /// Train a classifier on image folders (supervised pre-training).
     Train(crate::train::TrainArgs),
+    #[cfg(feature = "train")]
+    /// Run a study of the paper (render, train, report) as one command, cached per stage.
+    Study(study::StudyArgs),
     #[cfg(feature = "train")]
     /// Unsupervised domain adaptation: labelled source (synthetic) to unlabelled target (real).
     Adapt(crate::adapt::AdaptArgs),
@@ -93,6 +98,8 @@ pub fn main() -> i32 {
         Command::Merge(args) => merge::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
+        #[cfg(feature = "train")]
+        Command::Study(args) => study::run(args),
         #[cfg(feature = "train")]
         Command::Adapt(args) => crate::adapt::run(args).map_err(adapt_failure),
         Command::Worker {

@@ -2,6 +2,7 @@
 pub mod contract;
 pub mod denylist;
 mod driver;
+pub mod job;
 pub mod plan;
 pub mod predict;
 pub mod process;

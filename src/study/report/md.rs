@@ -1,0 +1,73 @@
+//! report.md: the tables and the provenance as Markdown (no images).
+use super::{fmt_pct, machine, now_utc, Report};
+
+pub fn render(r: &Report) -> String {
+    let mut s = format!(
+        "# Study `{}`\n\n{}\n\n",
+        r.spec.name,
+        r.spec.description.trim()
+    );
+    if !r.spec.design.trim().is_empty() {
+        s.push_str(&format!("## Design\n\n{}\n\n", r.spec.design.trim()));
+    }
+    for t in &r.tables {
+        s.push_str(&format!(
+            "## {}\n\n{} in percent at the last step; synthgen ± standard error / paper; the mark says whether the change from the baseline row goes the paper's way (beyond 2 SE).\n\n",
+            t.table.title,
+            if t.table.metric == "mean" { "Mean (class-balanced accuracy)" } else { "Acc" }
+        ));
+        s.push_str(&format!("| | {} |\n", t.columns.join(" | ")));
+        s.push_str(&format!("|---|{}\n", "---|".repeat(t.columns.len())));
+        for (row, cells) in &t.rows {
+            let cells: Vec<String> = cells
+                .iter()
+                .map(|c| {
+                    let mark = c.direction.mark();
+                    format!(
+                        "{} ± {} / {}{}",
+                        fmt_pct(c.ours),
+                        fmt_pct(c.se),
+                        fmt_pct(c.paper),
+                        if mark.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({mark})")
+                        }
+                    )
+                })
+                .collect();
+            s.push_str(&format!("| {row} | {} |\n", cells.join(" | ")));
+        }
+        s.push('\n');
+    }
+    s.push_str("## Provenance\n\n");
+    s.push_str(&format!(
+        "- command: `{}`\n- synthgen {}\n- machine: {}\n- written: {}\n- spec: {}\n\n",
+        r.command,
+        env!("CARGO_PKG_VERSION"),
+        machine(),
+        now_utc(),
+        r.spec.source
+    ));
+    s.push_str("| stage | this invocation | seconds | seed |\n|---|---|---|---|\n");
+    for o in r.outcomes {
+        s.push_str(&format!(
+            "| {} {} | {} | {:.1} | {} |\n",
+            o.kind,
+            o.name,
+            o.how,
+            o.record.seconds,
+            seed_of(r, o)
+        ));
+    }
+    s
+}
+
+pub(super) fn seed_of(r: &Report, o: &crate::study::stages::StageOutcome) -> String {
+    let seed = match o.kind.as_str() {
+        "render" => r.plan.datasets.get(&o.name).and_then(|d| d.seed),
+        "train" => r.plan.runs.get(&o.name).map(|p| p.run.seed),
+        _ => r.plan.adaptations.get(&o.name).map(|p| p.adapt.seed),
+    };
+    seed.map_or("-".into(), |s| s.to_string())
+}

@@ -1,0 +1,671 @@
+//! The study spec (YAML): datasets, training runs and the tables to report. Parsing keeps the
+//! file:line:col of every error, like presets; `resolve` fills defaults and checks names.
+use super::error::StudyError;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The file as written: every field optional, unknown fields refused.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSpec {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    /// Why this scale was designed the way it is (shown in the report).
+    #[serde(default)]
+    pub design: String,
+    #[serde(default)]
+    pub dataset_defaults: RawDataset,
+    #[serde(default)]
+    pub run_defaults: RawRun,
+    pub datasets: BTreeMap<String, RawDataset>,
+    #[serde(default)]
+    pub runs: BTreeMap<String, RawRun>,
+    /// Unsupervised domain adaptation runs (`synthgen adapt`), optionally from a run's weights.
+    #[serde(default)]
+    pub adaptations: BTreeMap<String, RawAdapt>,
+    #[serde(default)]
+    pub tables: Vec<Table>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAdapt {
+    /// The labelled source dataset.
+    pub source: String,
+    /// The unlabelled target dataset (its labels, if any, only evaluate).
+    pub target: String,
+    /// A labelled dataset to evaluate on instead of the target.
+    pub target_eval: Option<String>,
+    /// source-only, dann, mcd, rca, srdc or disclusterda.
+    pub method: String,
+    /// A run whose last checkpoint initialises the backbone (pre-training); none: from scratch.
+    pub init: Option<String>,
+    pub arch: Option<String>,
+    pub aug: Option<String>,
+    pub iters: u64,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub image_size: Option<u32>,
+    pub seed: Option<u64>,
+    pub eval_every: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawDataset {
+    pub preset: Option<String>,
+    /// Preset overrides (`path=value`), after the defaults' ones.
+    #[serde(default)]
+    pub set: Vec<String>,
+    pub classes: Option<Vec<String>>,
+    pub per_class: Option<u64>,
+    pub seed: Option<u64>,
+    /// Which side of the per-class model split: train, test or all.
+    pub split: Option<String>,
+    pub resolution: Option<u32>,
+    pub samples: Option<u32>,
+    pub workers: Option<u32>,
+    /// The user's real image folder (`--real DIR`) instead of a render.
+    #[serde(default)]
+    pub real: bool,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRun {
+    /// The dataset trained on.
+    pub train: Option<String>,
+    /// Datasets evaluated on (their names are the table columns).
+    pub eval: Option<Vec<String>>,
+    pub arch: Option<String>,
+    pub aug: Option<String>,
+    /// fixed (repeat the dataset) or non_repetitive (each image seen once).
+    pub mode: Option<String>,
+    pub iters: Option<u64>,
+    pub batch_size: Option<usize>,
+    pub lr: Option<f64>,
+    pub image_size: Option<u32>,
+    pub seed: Option<u64>,
+    pub eval_every: Option<u64>,
+}
+
+/// A table: one row per run, one column per evaluation set.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Table {
+    pub title: String,
+    /// acc (overall accuracy) or mean (class-balanced), in percent, at the last step.
+    #[serde(default = "default_metric")]
+    pub metric: String,
+    /// The row every other row is compared with for the paper's direction.
+    pub baseline: Option<String>,
+    pub columns: Vec<Column>,
+    pub rows: Vec<Row>,
+}
+
+fn default_metric() -> String {
+    "acc".into()
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Column {
+    /// The evaluation set (a dataset name).
+    pub eval: String,
+    pub label: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Row {
+    pub run: String,
+    pub label: Option<String>,
+    /// The paper's value per column (by eval set name), in percent.
+    #[serde(default)]
+    pub paper: BTreeMap<String, f64>,
+}
+
+/// A dataset with every default applied.
+#[derive(Debug, Clone, Serialize)]
+pub enum Dataset {
+    Render(RenderDataset),
+    Real,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RenderDataset {
+    pub preset: String,
+    /// Every preset override, the explicit fields last (so they win).
+    pub overrides: Vec<String>,
+    pub classes: Vec<String>,
+    pub per_class: u64,
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Run {
+    pub train: String,
+    pub eval: Vec<String>,
+    pub arch: String,
+    pub aug: String,
+    pub non_repetitive: bool,
+    pub iters: u64,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub image_size: u32,
+    pub seed: u64,
+    pub eval_every: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Adapt {
+    pub source: String,
+    pub target: String,
+    pub target_eval: Option<String>,
+    /// The dataset its numbers are reported under: target_eval, else target.
+    pub eval: String,
+    pub method: String,
+    pub init: Option<String>,
+    pub arch: String,
+    pub aug: String,
+    pub iters: u64,
+    pub batch_size: usize,
+    pub lr: Option<f64>,
+    pub image_size: u32,
+    pub seed: u64,
+    pub eval_every: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Spec {
+    pub name: String,
+    pub description: String,
+    pub design: String,
+    /// Where the spec came from (a file or `built-in NAME (scale)`), for messages.
+    pub source: String,
+    pub datasets: BTreeMap<String, Dataset>,
+    pub runs: BTreeMap<String, Run>,
+    pub adaptations: BTreeMap<String, Adapt>,
+    pub tables: Vec<Table>,
+}
+
+/// Applies `--set key=value` overrides (dotted paths into the YAML) to the spec text.
+pub fn apply_sets(text: &str, source: &str, sets: &[String]) -> Result<String, StudyError> {
+    if sets.is_empty() {
+        return Ok(text.to_string());
+    }
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    for set in sets {
+        let Some((path, value)) = set.split_once('=') else {
+            return Err(StudyError::input(format!(
+                "--set {set}: write it as key=value, e.g. --set runs.full.iters=600"
+            )));
+        };
+        let value: serde_yaml::Value = serde_yaml::from_str(value).map_err(|e| {
+            StudyError::input(format!(
+                "--set {set}: the value is not YAML ({e}); quote it"
+            ))
+        })?;
+        let mut node = &mut doc;
+        for key in path.split('.') {
+            let serde_yaml::Value::Mapping(map) = node else {
+                return Err(StudyError::input(format!(
+                    "--set {set}: {path} does not lead through mappings; name a field of the spec"
+                )));
+            };
+            node = map
+                .entry(serde_yaml::Value::String(key.to_string()))
+                .or_insert(serde_yaml::Value::Null);
+        }
+        *node = value;
+    }
+    Ok(serde_yaml::to_string(&doc).expect("a YAML value serializes"))
+}
+
+fn yaml_error(source: &str, e: &serde_yaml::Error) -> StudyError {
+    let at = e
+        .location()
+        .map_or(String::new(), |l| format!(":{}:{}", l.line(), l.column()));
+    // serde_yaml repeats the location at the end of its message; one is enough.
+    let msg = e.to_string();
+    let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
+    StudyError::input(format!("{source}{at}: {msg}"))
+}
+
+/// Parses and resolves a spec; `source` names it in errors.
+pub fn parse(text: &str, source: &str) -> Result<Spec, StudyError> {
+    let raw: RawSpec = serde_yaml::from_str(text).map_err(|e| yaml_error(source, &e))?;
+    resolve(raw, text, source)
+}
+
+/// `source:line:col` of the first `key: value` (block or flow style, or `- value` in a block
+/// list under key) naming `value`; the bare source when none is found.
+fn locate(text: &str, source: &str, key: &str, value: &str) -> String {
+    let mut under_key = false;
+    for (i, line) in text.lines().enumerate() {
+        let trimmed = line.trim_start();
+        let key_at = find_word(line, key).filter(|&k| line[k + key.len()..].starts_with(':'));
+        if let Some(k) = key_at {
+            under_key = line[k + key.len() + 1..].trim().is_empty();
+            let from = k + key.len() + 1;
+            if let Some(col) = find_word(&line[from..], value) {
+                return format!("{source}:{}:{}", i + 1, from + col + 1);
+            }
+        } else if under_key && trimmed.starts_with('-') {
+            if let Some(col) = find_word(line, value) {
+                return format!("{source}:{}:{}", i + 1, col + 1);
+            }
+        } else if !trimmed.is_empty() {
+            under_key = false;
+        }
+    }
+    source.to_string()
+}
+
+fn find_word(hay: &str, word: &str) -> Option<usize> {
+    let is_word = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    hay.match_indices(word).map(|(i, _)| i).find(|&i| {
+        let before = hay[..i].chars().next_back().is_none_or(|c| !is_word(c));
+        let after = hay[i + word.len()..]
+            .chars()
+            .next()
+            .is_none_or(|c| !is_word(c));
+        before && after
+    })
+}
+
+fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
+    let bad = |key: &str, value: &str, msg: String| {
+        StudyError::input(format!("{}: {msg}", locate(text, source, key, value)))
+    };
+    let dd = &raw.dataset_defaults;
+    let mut datasets = BTreeMap::new();
+    for (name, d) in &raw.datasets {
+        if d.real {
+            datasets.insert(name.clone(), Dataset::Real);
+            continue;
+        }
+        let Some(preset) = d.preset.clone().or(dd.preset.clone()) else {
+            return Err(bad(name, name, format!(
+                "datasets.{name}.preset: missing; name a scene preset (e.g. base), here or in dataset_defaults"
+            )));
+        };
+        let classes = d.classes.clone().or(dd.classes.clone()).unwrap_or_default();
+        if classes.is_empty() {
+            return Err(bad(
+                name,
+                name,
+                format!("datasets.{name}.classes: missing or empty; list the classes to render"),
+            ));
+        }
+        let per_class = d.per_class.or(dd.per_class).unwrap_or(0);
+        if per_class == 0 {
+            return Err(bad(
+                name,
+                name,
+                format!("datasets.{name}.per_class: missing or 0; give the images per class"),
+            ));
+        }
+        let seed = d.seed.or(dd.seed).unwrap_or(0);
+        let split = d
+            .split
+            .clone()
+            .or(dd.split.clone())
+            .unwrap_or("train".into());
+        if !["train", "test", "all"].contains(&split.as_str()) {
+            return Err(bad(
+                "split",
+                &split,
+                format!("datasets.{name}.split: `{split}` is not train, test or all"),
+            ));
+        }
+        let mut overrides = dd.set.clone();
+        overrides.extend(d.set.iter().cloned());
+        overrides.push(format!("classes=[{}]", classes.join(", ")));
+        overrides.push(format!("images_per_class={per_class}"));
+        overrides.push(format!("seed={seed}"));
+        overrides.push(format!("split.use={split}"));
+        if let Some(r) = d.resolution.or(dd.resolution) {
+            overrides.push(format!("render.resolution={r}"));
+        }
+        if let Some(s) = d.samples.or(dd.samples) {
+            overrides.push(format!("render.samples={s}"));
+        }
+        if let Some(w) = d.workers.or(dd.workers) {
+            overrides.push(format!("workers.count={w}"));
+        }
+        datasets.insert(
+            name.clone(),
+            Dataset::Render(RenderDataset {
+                preset,
+                overrides,
+                classes,
+                per_class,
+                seed,
+            }),
+        );
+    }
+
+    let rd = &raw.run_defaults;
+    let mut runs = BTreeMap::new();
+    for (name, r) in &raw.runs {
+        let Some(train) = r.train.clone().or(rd.train.clone()) else {
+            return Err(bad(
+                name,
+                name,
+                format!("runs.{name}.train: missing; name the dataset to train on"),
+            ));
+        };
+        let eval = r.eval.clone().or(rd.eval.clone()).unwrap_or_default();
+        for d in std::iter::once(&train).chain(&eval) {
+            if !datasets.contains_key(d) {
+                let key = if *d == train { "train" } else { "eval" };
+                return Err(bad(key, d, format!(
+                    "runs.{name}: dataset `{d}` is not defined; define it under datasets: or use one of {}",
+                    datasets.keys().cloned().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        if matches!(datasets[&train], Dataset::Real) {
+            return Err(bad(
+                "train",
+                &train,
+                format!(
+                    "runs.{name}.train: `{train}` is the real folder; train on a rendered dataset"
+                ),
+            ));
+        }
+        let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
+        if !["none", "weak", "strong"].contains(&aug.as_str()) {
+            return Err(bad(
+                "aug",
+                &aug,
+                format!("runs.{name}.aug: `{aug}` is not none, weak or strong"),
+            ));
+        }
+        let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
+        let non_repetitive = match mode.as_str() {
+            "fixed" => false,
+            "non_repetitive" => true,
+            _ => {
+                return Err(bad(
+                    "mode",
+                    &mode,
+                    format!("runs.{name}.mode: `{mode}` is not fixed or non_repetitive"),
+                ))
+            }
+        };
+        let iters = r.iters.or(rd.iters).unwrap_or(0);
+        if iters == 0 {
+            return Err(bad(
+                name,
+                name,
+                format!("runs.{name}.iters: missing or 0; give the optimisation steps"),
+            ));
+        }
+        let arch = r
+            .arch
+            .clone()
+            .or(rd.arch.clone())
+            .unwrap_or("resnet18".into());
+        if !crate::train::models::ARCHS.contains(&arch.as_str()) {
+            return Err(bad(
+                "arch",
+                &arch,
+                format!(
+                    "runs.{name}.arch: `{arch}` is not one of {}",
+                    crate::train::models::ARCHS.join(", ")
+                ),
+            ));
+        }
+        runs.insert(
+            name.clone(),
+            Run {
+                train,
+                eval,
+                arch,
+                aug,
+                non_repetitive,
+                iters,
+                batch_size: r.batch_size.or(rd.batch_size).unwrap_or(32),
+                lr: r.lr.or(rd.lr).unwrap_or(0.01),
+                image_size: r.image_size.or(rd.image_size).unwrap_or(224),
+                seed: r.seed.or(rd.seed).unwrap_or(0),
+                eval_every: r.eval_every.or(rd.eval_every),
+            },
+        );
+    }
+
+    let mut adaptations = BTreeMap::new();
+    for (name, a) in &raw.adaptations {
+        if runs.contains_key(name) {
+            return Err(bad(name, name, format!(
+                "adaptations.{name}: a run has the same name; give each run and adaptation its own name"
+            )));
+        }
+        for d in [Some(&a.source), Some(&a.target), a.target_eval.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !datasets.contains_key(d) {
+                return Err(bad(
+                    name,
+                    d,
+                    format!(
+                    "adaptations.{name}: dataset `{d}` is not defined; define it under datasets:"
+                ),
+                ));
+            }
+        }
+        if let Some(init) = &a.init {
+            if !runs.contains_key(init) {
+                return Err(bad("init", init, format!(
+                    "adaptations.{name}.init: `{init}` is not a run; name a training run whose weights to start from"
+                )));
+            }
+        }
+        if serde_json::from_value::<crate::adapt::MethodKind>(serde_json::json!(a.method)).is_err()
+        {
+            return Err(bad("method", &a.method, format!(
+                "adaptations.{name}.method: `{}` is not source-only, dann, mcd, rca, srdc or disclusterda",
+                a.method
+            )));
+        }
+        let aug = a.aug.clone().unwrap_or("weak".into());
+        if !["none", "weak", "strong"].contains(&aug.as_str()) {
+            return Err(bad(
+                "aug",
+                &aug,
+                format!("adaptations.{name}.aug: `{aug}` is not none, weak or strong"),
+            ));
+        }
+        let arch = a
+            .arch
+            .clone()
+            .or(rd.arch.clone())
+            .unwrap_or("resnet18".into());
+        if !crate::train::models::ARCHS.contains(&arch.as_str()) {
+            return Err(bad(
+                "arch",
+                &arch,
+                format!("adaptations.{name}.arch: `{arch}` is not a known architecture"),
+            ));
+        }
+        if a.iters == 0 {
+            return Err(bad(
+                name,
+                name,
+                format!("adaptations.{name}.iters: give the iterations (more than 0)"),
+            ));
+        }
+        adaptations.insert(
+            name.clone(),
+            Adapt {
+                source: a.source.clone(),
+                target: a.target.clone(),
+                target_eval: a.target_eval.clone(),
+                eval: a.target_eval.clone().unwrap_or(a.target.clone()),
+                method: a.method.clone(),
+                init: a.init.clone(),
+                arch,
+                aug,
+                iters: a.iters,
+                batch_size: a.batch_size.or(rd.batch_size).unwrap_or(32),
+                lr: a.lr,
+                image_size: a.image_size.or(rd.image_size).unwrap_or(224),
+                seed: a.seed.or(rd.seed).unwrap_or(0),
+                eval_every: a.eval_every,
+            },
+        );
+    }
+
+    for t in &raw.tables {
+        if t.metric != "acc" && t.metric != "mean" {
+            return Err(bad(
+                "metric",
+                &t.metric,
+                format!(
+                    "tables `{}`: metric `{}` is not acc or mean",
+                    t.title, t.metric
+                ),
+            ));
+        }
+        for row in &t.rows {
+            let evals: Vec<&String> = match (runs.get(&row.run), adaptations.get(&row.run)) {
+                (Some(run), _) => run.eval.iter().collect(),
+                (None, Some(a)) => vec![&a.eval],
+                (None, None) => {
+                    return Err(bad(
+                        "run",
+                        &row.run,
+                        format!(
+                            "tables `{}`: run `{}` is not defined under runs: or adaptations:",
+                            t.title, row.run
+                        ),
+                    ))
+                }
+            };
+            for c in &t.columns {
+                if !evals.contains(&&c.eval) {
+                    return Err(bad("eval", &c.eval, format!(
+                        "tables `{}`: run `{}` is not evaluated on `{}`; add it to the run's eval list",
+                        t.title, row.run, c.eval
+                    )));
+                }
+            }
+        }
+        if let Some(b) = &t.baseline {
+            if !t.rows.iter().any(|r| &r.run == b) {
+                return Err(bad(
+                    "baseline",
+                    b,
+                    format!(
+                        "tables `{}`: baseline `{b}` is not one of the table's rows",
+                        t.title
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(Spec {
+        name: raw.name,
+        description: raw.description,
+        design: raw.design,
+        source: source.to_string(),
+        datasets,
+        runs,
+        adaptations,
+        tables: raw.tables,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &str = "name: t
+dataset_defaults: {preset: demo, classes: [chair, table], per_class: 4, resolution: 32}
+run_defaults: {arch: resnet_tiny, iters: 5, eval: [test]}
+datasets:
+  train: {seed: 3, set: [render.samples=4]}
+  test: {per_class: 2, split: test}
+runs:
+  a: {train: train}
+  b: {train: train, mode: non_repetitive, aug: strong}
+tables:
+  - title: T
+    baseline: a
+    columns: [{eval: test}]
+    rows: [{run: a}, {run: b, paper: {test: 60}}]
+";
+
+    #[test]
+    fn defaults_fill_datasets_and_runs() {
+        let spec = parse(SPEC, "t.yaml").unwrap();
+        let Dataset::Render(train) = &spec.datasets["train"] else {
+            panic!("train is rendered")
+        };
+        assert_eq!(train.per_class, 4);
+        assert_eq!(train.seed, 3);
+        // Explicit fields come after the `set:` lines, so they win.
+        assert_eq!(
+            train.overrides,
+            [
+                "render.samples=4",
+                "classes=[chair, table]",
+                "images_per_class=4",
+                "seed=3",
+                "split.use=train",
+                "render.resolution=32"
+            ]
+        );
+        let b = &spec.runs["b"];
+        assert!(b.non_repetitive && b.aug == "strong" && b.iters == 5 && b.eval == ["test"]);
+        assert!(!spec.runs["a"].non_repetitive);
+    }
+
+    #[test]
+    fn errors_name_the_place_and_the_fix() {
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&SPEC.replace("mode: non_repetitive", "mode: streaming"));
+        assert!(e.starts_with("t.yaml:9:"), "{e}");
+        assert!(
+            e.contains("`streaming` is not fixed or non_repetitive"),
+            "{e}"
+        );
+        let e = err(&SPEC.replace("baseline: a", "baseline: c"));
+        assert!(
+            e.starts_with("t.yaml:12:15: tables `T`: baseline `c`"),
+            "{e}"
+        );
+        let e = err(&SPEC.replace(
+            "  test: {per_class: 2, split: test}",
+            "  test: {per_class: 2, split: heldout}",
+        ));
+        assert!(e.contains("`heldout` is not train, test or all"), "{e}");
+        let e = err(&SPEC.replace("{arch: resnet_tiny,", "{arch: resnet9,"));
+        assert!(e.starts_with("t.yaml:3:22: runs.a.arch: `resnet9`"), "{e}");
+        let e = err("name: t\ndatasets: [a]\n");
+        assert!(e.starts_with("t.yaml:2:11: datasets: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn sets_override_nested_fields() {
+        let text = apply_sets(
+            SPEC,
+            "t.yaml",
+            &["runs.a.iters=9".into(), "datasets.test.seed=7".into()],
+        )
+        .unwrap();
+        let spec = parse(&text, "t.yaml with --set").unwrap();
+        assert_eq!(spec.runs["a"].iters, 9);
+        let Dataset::Render(test) = &spec.datasets["test"] else {
+            panic!("test is rendered")
+        };
+        assert_eq!(test.seed, 7);
+        let e = apply_sets(SPEC, "t.yaml", &["runs.a.iters".into()]).unwrap_err();
+        assert!(e.to_string().contains("key=value"), "{e}");
+    }
+}

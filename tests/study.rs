@@ -1,0 +1,305 @@
+//! `synthgen study`: bad input (one line, exit 2, nothing written), and a tiny study end to end
+//! through real Blender, libtorch and Chromium: caching, one changed dataset, kill + resume to
+//! the same tables, and the report as a browser renders it.
+#![cfg(feature = "train")]
+mod common;
+
+use common::{synthgen, text};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// Two classes the embedded catalog covers well, tiny renders, a few steps of resnet_tiny.
+const TINY: &str = "name: tiny
+description: a tiny study for the tests
+dataset_defaults:
+  preset: demo
+  classes: [chair, table]
+  resolution: 32
+  samples: 4
+  workers: 1
+datasets:
+  train: {per_class: 6, seed: 1, split: train}
+  test: {per_class: 4, seed: 2, split: test}
+runs:
+  r:
+    train: train
+    eval: [test]
+    arch: resnet_tiny
+    iters: 6
+    batch_size: 4
+    image_size: 32
+    eval_every: 3
+adaptations:
+  da:
+    source: train
+    target: test
+    method: dann
+    init: r
+    arch: resnet_tiny
+    iters: 4
+    batch_size: 4
+    image_size: 32
+    eval_every: 2
+tables:
+  - title: Tiny
+    baseline: r
+    columns: [{eval: test}]
+    rows: [{run: r, paper: {test: 50.0}}, {run: da, paper: {test: 55.0}}]
+";
+
+fn study(scratch: &Path, args: &[&str]) -> Output {
+    synthgen(scratch)
+        .arg("study")
+        .args(args)
+        .output()
+        .expect("synthgen runs")
+}
+
+fn assert_input_error(o: &Output, needle: &str, out: &Path) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{}", text(o));
+    assert_eq!(err.trim_end().lines().count(), 1, "one line: {}", text(o));
+    assert!(err.contains(needle), "`{needle}` missing: {}", text(o));
+    assert!(!out.exists(), "nothing may be written: {}", out.display());
+}
+
+#[test]
+fn bad_input_is_one_line_exit_2_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let out = s.join("out");
+    let out_s = out.to_str().unwrap();
+
+    let o = study(s, &["no-such-study", "--out", out_s]);
+    assert_input_error(&o, "unknown study `no-such-study`", &out);
+    let o = study(s, &["factor-ablation", "--scale", "huge", "--out", out_s]);
+    assert_input_error(&o, "no `huge` scale", &out);
+
+    // A run evaluating on a dataset nobody defined: file:line:col of the name.
+    let spec = s.join("undefined.yaml");
+    std::fs::write(&spec, TINY.replace("eval: [test]", "eval: [tset]")).unwrap();
+    let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
+    assert_input_error(
+        &o,
+        "undefined.yaml:15:12: runs.r: dataset `tset` is not defined",
+        &out,
+    );
+
+    // A misspelt field: serde's location.
+    let spec = s.join("field.yaml");
+    std::fs::write(&spec, TINY.replace("    iters: 6", "    itres: 6")).unwrap();
+    let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
+    assert_input_error(&o, "field.yaml:17:5: runs.r: unknown field `itres`", &out);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("itres"));
+
+    // --set reaches the spec and is checked like the file.
+    let spec = s.join("tiny.yaml");
+    std::fs::write(&spec, TINY).unwrap();
+    let o = study(
+        s,
+        &[
+            spec.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--set",
+            "runs.r.aug=heavy",
+        ],
+    );
+    assert_input_error(&o, "runs.r.aug: `heavy` is not none, weak or strong", &out);
+
+    // A real folder whose classes do not match the training data's.
+    let real_spec = TINY.replace(
+        "  test: {per_class: 4, seed: 2, split: test}",
+        "  test: {real: true}",
+    );
+    std::fs::write(&spec, real_spec).unwrap();
+    let real = s.join("real");
+    for class in ["chair", "sofa"] {
+        std::fs::create_dir_all(real.join(class)).unwrap();
+        image::RgbImage::new(8, 8)
+            .save(real.join(class).join("a.png"))
+            .unwrap();
+    }
+    let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
+    assert_input_error(&o, "pass it with --real DIR", &out);
+    let o = study(
+        s,
+        &[
+            spec.to_str().unwrap(),
+            "--out",
+            out_s,
+            "--real",
+            real.to_str().unwrap(),
+        ],
+    );
+    assert_input_error(&o, "its class folders (chair, sofa) do not match", &out);
+}
+
+fn stage_lines(o: &Output) -> Vec<String> {
+    String::from_utf8_lossy(&o.stderr)
+        .lines()
+        .filter(|l| l.starts_with("study: ") && !l.contains("done in"))
+        .map(|l| {
+            l.split(" -> ")
+                .next()
+                .unwrap_or(l)
+                .split(" (")
+                .next()
+                .unwrap()
+                .to_string()
+        })
+        .collect()
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// Headless Chromium's DOM of the page after load (Debian's chromium, installed by setup).
+fn rendered_dom(html: &Path, scratch: &Path) -> String {
+    let o = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=5000",
+            &format!("--user-data-dir={}", scratch.join("chromium").display()),
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", html.display()))
+        .stderr(Stdio::null())
+        .output()
+        .expect("chromium runs (scripts/setup.sh installs it)");
+    assert!(o.status.success(), "chromium failed: {:?}", o.status);
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn tiny_study_caches_resumes_and_reports() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = dir.path();
+    let spec = s.join("tiny.yaml");
+    std::fs::write(&spec, TINY).unwrap();
+    let spec = spec.to_str().unwrap();
+    let out = s.join("a");
+    let a = out.to_str().unwrap();
+
+    let o = study(s, &[spec, "--out", a]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stage_lines(&o),
+        [
+            "study: render test: ran",
+            "study: render train: ran",
+            "study: train r: ran",
+            "study: adapt da: ran"
+        ]
+    );
+    let tables = read(&out.join("tables.csv"));
+    assert!(
+        tables.starts_with("table,metric,row,column,synthgen,se,paper,direction\nTiny,acc,r,test,"),
+        "{tables}"
+    );
+    assert_eq!(tables.lines().count(), 3, "{tables}");
+    assert!(
+        tables
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("Tiny,acc,da,test,"),
+        "{tables}"
+    );
+    assert!(read(&out.join("report.md")).contains("| r | "));
+
+    // The report as a browser renders it: the table, the curve, every image decoded.
+    let dom = rendered_dom(&out.join("report.html"), s);
+    assert_eq!(dom.matches("<table class=\"results\"").count(), 1);
+    assert_eq!(
+        dom.matches("<svg class=\"chart\"").count(),
+        2,
+        "a curve per run"
+    );
+    assert_eq!(
+        dom.matches("<img class=\"tsne\"").count(),
+        1,
+        "the adaptation's t-SNE"
+    );
+    let imgs = dom.matches("<img ").count();
+    assert_eq!(
+        imgs,
+        1 + 2 * 6 + 2 * 4,
+        "t-SNE + a sample grid per dataset (6 per class at most)"
+    );
+    assert!(
+        dom.contains(&format!("data-images-loaded=\"{imgs}\"")),
+        "images did not decode"
+    );
+
+    // Nothing changed: every stage is cached, the tables are the same.
+    let o = study(s, &[spec, "--out", a]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stage_lines(&o),
+        [
+            "study: render test: cached",
+            "study: render train: cached",
+            "study: train r: cached",
+            "study: adapt da: cached"
+        ]
+    );
+    assert_eq!(read(&out.join("tables.csv")), tables);
+
+    // One dataset changes: it and the run that reads it rerun, the other dataset does not.
+    let o = study(s, &[spec, "--out", a, "--set", "datasets.test.per_class=3"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(
+        stage_lines(&o),
+        [
+            "study: render test: ran",
+            "study: render train: cached",
+            "study: train r: ran",
+            "study: adapt da: ran"
+        ]
+    );
+
+    // Killed mid-render: refused without --resume, finished with it, to the same tables.
+    let b = s.join("b");
+    let mut child = synthgen(s)
+        .args(["study", spec, "--out", b.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    let killed_mid_stage = loop {
+        let partial = walkdir::WalkDir::new(&b)
+            .into_iter()
+            .flatten()
+            .any(|e| e.file_name() == "manifest.jsonl" && read(e.path()).lines().count() >= 2);
+        if partial {
+            child.kill().unwrap();
+            break true;
+        }
+        if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(120) {
+            break false;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = child.wait();
+    assert!(
+        killed_mid_stage,
+        "the run ended before a render stage was half done"
+    );
+    let o = study(s, &[spec, "--out", b.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("finish it with --resume"));
+    let o = study(s, &[spec, "--out", b.to_str().unwrap(), "--resume"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        stage_lines(&o).iter().any(|l| l.ends_with(": resumed")),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(read(&b.join("tables.csv")), tables);
+}
