@@ -51,6 +51,14 @@ impl Cluster {
     /// A Slurm client command (sbatch, sinfo, ...) talking to this cluster only.
     fn cmd(&self, program: &str) -> Command {
         let mut c = Command::new(program);
+        // Input variables of an enclosing Slurm job (SBATCH_PARTITION, SLURM_JOB_ID, ...)
+        // would be read by sbatch as options for this cluster.
+        for (k, _) in std::env::vars_os() {
+            let k = k.to_string_lossy();
+            if k.starts_with("SBATCH_") || k.starts_with("SLURM_") {
+                c.env_remove(&*k);
+            }
+        }
         c.env("SLURM_CONF", &self.conf);
         c
     }
@@ -98,6 +106,12 @@ impl Cluster {
     }
 
     fn start(dir: &Path) -> Cluster {
+        let o = Command::new("id").arg("-u").output().unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout).trim(),
+            "0",
+            "the Slurm test starts slurmd, which runs jobs as their user: run it as root"
+        );
         let mut c = Cluster {
             dir: dir.to_path_buf(),
             conf: dir.join("slurm.conf"),
