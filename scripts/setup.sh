@@ -8,7 +8,7 @@ VENV=${SYNTHGEN_VENV:-.venv}
 APT_PACKAGES=(libx11-6 libxrender1 libxfixes3 libxi6 libxkbcommon0 libsm6 libice6 libxext6
   libgl1 libglx0 libglvnd0 libxcb1 libbsd0 libegl1 libegl-mesa0 libgl1-mesa-dri
   sweethome3d-furniture fonts-dejavu-core chromium
-  mate-backgrounds lomiri-wallpapers)
+  mate-backgrounds lomiri-wallpapers slurm-wlm munge)
 BPY_VERSION=5.0.1
 TORCH_SET=(torch==2.11.0 nvidia-cuda-runtime==13.0.96 nvidia-cuda-cupti==13.0.85)
 
