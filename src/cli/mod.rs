@@ -3,6 +3,8 @@ mod fit;
 mod index;
 mod merge;
 mod render;
+#[cfg(feature = "train")]
+mod stream;
 mod validate;
 
 use clap::{Parser, Subcommand};
@@ -91,6 +93,8 @@ pub fn main() -> i32 {
         Command::Fit(args) => fit::run(args),
         Command::Index(args) => index::run(args),
         Command::Merge(args) => merge::run(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) if args.stream.is_some() => stream::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
         #[cfg(feature = "train")]

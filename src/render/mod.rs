@@ -6,5 +6,6 @@ pub mod process;
 pub mod protocol;
 pub mod run;
 pub mod stats;
+pub mod stream;
 #[cfg(feature = "blender")]
 pub mod worker;
