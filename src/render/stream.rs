@@ -210,7 +210,9 @@ impl StreamPlan {
                 finished: false,
             })
         } else {
-            // Scratch images of an earlier session were never used: start clean.
+            // Scratch images of an earlier session were never used: start clean. Masks belong
+            // to kept datasets only (they do not change the images).
+            self.preset.output.masks = false;
             let _ = std::fs::remove_dir_all(&out);
             std::fs::create_dir_all(&out).map_err(io_err(&out))?;
             None
@@ -415,5 +417,6 @@ impl Drop for RenderStream {
         for h in self.handles.drain(..) {
             let _ = h.join();
         }
+        let _ = std::fs::remove_dir_all(self.shared.out.join(layout::WORK_DIR).join("render"));
     }
 }
