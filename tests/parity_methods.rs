@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use synthgen::adapt::method::{
-    build, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx,
+    build, AdaptMethod, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx, StepStats,
 };
 use synthgen::adapt::AdaptError;
 use tch::{nn, Device, Kind, Tensor};
@@ -112,8 +112,19 @@ fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs().max(1e-6)
 }
 
-/// Runs one method step on both sides at `epoch` and compares.
-fn parity(kind: MethodKind, script: &str, epoch: u64) {
+/// One method step on the Rust side, with what the comparison needs.
+struct Case {
+    what: String,
+    script: &'static str,
+    dir: tempfile::TempDir,
+    vs: nn::VarStore,
+    method: Box<dyn AdaptMethod>,
+    stats: StepStats,
+    before: HashMap<String, Tensor>,
+}
+
+/// Writes the inputs of `kind` at `epoch` and takes the Rust step.
+fn prepare(kind: MethodKind, script: &'static str, epoch: u64, lr0: f64) -> Case {
     let what = format!("{} epoch {epoch}", kind.name());
     let dir = tempfile::tempdir().unwrap();
     let fx = fixture();
@@ -151,8 +162,7 @@ fn parity(kind: MethodKind, script: &str, epoch: u64) {
         dir.path().join("batch.safetensors"),
     )
     .unwrap();
-    // A large lr so that one update moves the weights measurably.
-    let ctx = StepCtx::at(0.05, epoch, 4.0);
+    let ctx = StepCtx::at(lr0, epoch, 4.0);
     std::fs::write(
         dir.path().join("ctx.json"),
         serde_json::json!({
@@ -163,7 +173,6 @@ fn parity(kind: MethodKind, script: &str, epoch: u64) {
         .to_string(),
     )
     .unwrap();
-
     method.epoch_start(epoch, &TensorPass(&fx)).unwrap();
     let stats = method.step(
         &DaBatch {
@@ -174,41 +183,62 @@ fn parity(kind: MethodKind, script: &str, epoch: u64) {
         },
         &ctx,
     );
+    Case {
+        what,
+        script,
+        dir,
+        vs,
+        method,
+        stats,
+        before: before.into_iter().collect(),
+    }
+}
 
-    let script_path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/parity")
-        .join(script);
-    let out = Command::new(python())
-        .arg(&script_path)
-        .arg(dir.path())
-        .output()
-        .unwrap();
+/// Runs the PyTorch side of every case in one process, then compares.
+fn check(cases: &[Case]) {
+    let parity = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity");
+    let mut cmd = Command::new(python());
+    cmd.arg(parity.join("da_run.py"));
+    for c in cases {
+        cmd.arg(c.script).arg(c.dir.path());
+    }
+    let out = cmd.current_dir(&parity).output().unwrap();
     assert!(
         out.status.success(),
-        "{what}: {}",
+        "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    for c in cases {
+        compare(c);
+    }
+}
+
+fn compare(c: &Case) {
+    let what = &c.what;
+    let dir = c.dir.path();
     let py_losses: HashMap<String, f64> =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("py_losses.json")).unwrap())
+        serde_json::from_str(&std::fs::read_to_string(dir.join("py_losses.json")).unwrap())
             .unwrap();
     assert!(!py_losses.is_empty(), "{what}");
+    let mut off = Vec::new();
     for (name, want) in &py_losses {
-        let got = stats
+        let got = c
+            .stats
             .terms
             .iter()
             .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("{what}: no Rust term {name} in {:?}", stats.terms))
+            .unwrap_or_else(|| panic!("{what}: no Rust term {name} in {:?}", c.stats.terms))
             .1;
-        assert!(close(got, *want, 1e-4), "{what}: {name} {got} vs {want}");
+        if !close(got, *want, 1e-4) {
+            off.push(format!("{name} {got} vs {want}"));
+        }
     }
 
-    let py: HashMap<String, Tensor> =
-        Tensor::read_safetensors(dir.path().join("py_weights.safetensors"))
-            .unwrap()
-            .into_iter()
-            .collect();
-    let before: HashMap<String, Tensor> = before.into_iter().collect();
-    let vars = vs.variables();
+    let py: HashMap<String, Tensor> = Tensor::read_safetensors(dir.join("py_weights.safetensors"))
+        .unwrap()
+        .into_iter()
+        .collect();
+    let vars = c.vs.variables();
     let mut compared = 0;
     let mut moved = 0;
     for (name, want) in &py {
@@ -222,11 +252,10 @@ fn parity(kind: MethodKind, script: &str, epoch: u64) {
         let got = got.to_kind(Kind::Double);
         let scale = want.abs().max().double_value(&[]).max(1e-12);
         let diff = (&got - &want).abs().max().double_value(&[]);
-        assert!(
-            diff <= 1e-4 * scale,
-            "{what}: {name} differs by {diff} (scale {scale})"
-        );
-        let w0 = before[name].to_kind(Kind::Double);
+        if diff > 1e-4 * scale {
+            off.push(format!("{name} differs by {diff} (scale {scale})"));
+        }
+        let w0 = c.before[name].to_kind(Kind::Double);
         let (dg, dw) = (&got - &w0, &want - &w0);
         let step = dw.abs().max().double_value(&[]);
         if step > 0.0 {
@@ -234,20 +263,24 @@ fn parity(kind: MethodKind, script: &str, epoch: u64) {
             let err = (dg - dw).abs().max().double_value(&[]);
             // Plus the f32 spacing of the weights themselves (an update below it is rounding).
             let ulp = 4.0 * f32::EPSILON as f64 * scale;
-            assert!(
-                err <= 1e-3 * step + ulp,
-                "{what}: update of {name} off by {err} (update {step})"
-            );
+            if err > 1e-3 * step + ulp {
+                off.push(format!("update of {name} off by {err} (update {step})"));
+            }
         }
         compared += 1;
     }
+    assert!(
+        off.is_empty(),
+        "{what}: {off:?} (all terms: {:?})",
+        c.stats.terms
+    );
     assert!(
         compared > 50 && moved > 20,
         "{what}: {compared} compared, {moved} moved"
     );
 
     if let Some(want) = py.get("pseudo_labels") {
-        let state: HashMap<String, Tensor> = method.state_tensors().into_iter().collect();
+        let state: HashMap<String, Tensor> = c.method.state_tensors().into_iter().collect();
         let got = &state["method.srdc.pseudo_labels"];
         assert_eq!(
             Vec::<i64>::try_from(got).unwrap(),
@@ -258,12 +291,24 @@ fn parity(kind: MethodKind, script: &str, epoch: u64) {
 }
 
 #[test]
-fn dann_matches_pytorch() {
-    parity(MethodKind::Dann, "da_dann.py", 1);
-}
-
-#[test]
-fn srdc_matches_pytorch_in_the_first_and_a_later_epoch() {
-    parity(MethodKind::Srdc, "da_srdc.py", 0);
-    parity(MethodKind::Srdc, "da_srdc.py", 2);
+fn every_method_matches_pytorch() {
+    // A large lr so that one update moves the weights measurably; smaller for MCD, whose six
+    // chained updates at 0.05 enter a regime where f32 rounding grows (measured: the 3rd
+    // generator step's discrepancy 5% apart while the first two agree to 1e-4).
+    let only = std::env::var("PARITY_ONLY").ok();
+    let cases: Vec<Case> = vec![
+        prepare(MethodKind::SourceOnly, "da_source_only", 1, 0.05),
+        prepare(MethodKind::Dann, "da_dann", 1, 0.05),
+        prepare(MethodKind::Mcd, "da_mcd", 1, 0.005),
+        prepare(MethodKind::Rca, "da_rca", 1, 0.05),
+        // SRDC in the first epoch (hard K-means labels, source-centroid seeds) and a later
+        // one (auxiliary distribution, target-centroid seeds, lambda weights).
+        prepare(MethodKind::Srdc, "da_srdc", 0, 0.05),
+        prepare(MethodKind::Srdc, "da_srdc", 2, 0.05),
+        prepare(MethodKind::DisClusterDa, "da_disclusterda", 1, 0.05),
+    ]
+    .into_iter()
+    .filter(|c| only.as_ref().is_none_or(|o| c.script == o))
+    .collect();
+    check(&cases);
 }

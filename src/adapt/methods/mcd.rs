@@ -168,14 +168,14 @@ impl AdaptMethod for Mcd {
         self.opt_c.step_at(ctx.lr);
 
         // (C) generator: minimise the discrepancy (classifiers fixed).
-        let mut disc_c = Tensor::zeros([], (Kind::Float, b.xt.device()));
+        let mut disc_c = Vec::new();
         for _ in 0..GENERATOR_STEPS {
             self.zero_all();
             let ft = self.backbone.features(b.xt, true);
             let d = discrepancy(&self.c1.forward(&ft, true), &self.c2.forward(&ft, true));
             d.backward();
             self.opt_g.step_at(ctx.lr);
-            disc_c = d.detach();
+            disc_c.push(d.detach());
         }
         self.zero_all();
         StepStats::read(
@@ -185,7 +185,10 @@ impl AdaptMethod for Mcd {
                 ("class_balance", &bal_a),
                 ("loss_classifiers", &loss_b),
                 ("discrepancy_classifiers", &disc_b),
-                ("discrepancy_generator", &disc_c),
+                ("discrepancy_generator_1", &disc_c[0]),
+                ("discrepancy_generator_2", &disc_c[1]),
+                ("discrepancy_generator_3", &disc_c[2]),
+                ("discrepancy_generator", &disc_c[GENERATOR_STEPS - 1]),
             ],
             source_correct,
         )
