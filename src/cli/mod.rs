@@ -4,6 +4,8 @@ mod index;
 mod merge;
 mod render;
 #[cfg(feature = "train")]
+mod stream;
+#[cfg(feature = "train")]
 mod study;
 mod validate;
 
@@ -96,6 +98,8 @@ pub fn main() -> i32 {
         Command::Fit(args) => fit::run(args),
         Command::Index(args) => index::run(args),
         Command::Merge(args) => merge::run(args),
+        #[cfg(feature = "train")]
+        Command::Train(args) if args.stream.is_some() => stream::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
         #[cfg(feature = "train")]

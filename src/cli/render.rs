@@ -1,9 +1,9 @@
 //! `synthgen render`: preset -> plan -> worker pool -> dataset.
 use super::{CliError, CliResult};
-use crate::assets::ModelCache;
+use crate::assets::{ModelCache, ShapeNetDenylist};
 use crate::preset::Preset;
 use crate::render::job;
-use crate::render::plan::Shard;
+use crate::render::plan::{ClassPlan, Shard};
 use crate::render::run::{self, RunOptions};
 use crate::sample::SamplingContext;
 use std::io::IsTerminal;
@@ -96,7 +96,18 @@ impl RenderArgs {
     }
 }
 
-pub fn run(args: RenderArgs) -> CliResult {
+/// What `render` and `train --stream` need to start rendering: the resolved preset, its class
+/// plans, the sampling context and the worker options.
+pub(super) struct Prepared {
+    pub preset: Preset,
+    pub classes: Vec<ClassPlan>,
+    pub ctx: SamplingContext,
+    pub opts: RunOptions,
+    shapenet_denylist: Option<ShapeNetDenylist>,
+}
+
+/// Preset -> sources -> class plans -> worker options (no files written).
+pub(super) fn prepare(args: &RenderArgs) -> Result<Prepared, CliError> {
     let mut preset = Preset::load(&args.preset, &args.overrides())
         .map_err(|e| CliError::Input(e.to_string()))?;
     if let Some(file) = &args.weights {
@@ -113,10 +124,8 @@ pub fn run(args: RenderArgs) -> CliResult {
     .map_err(job_input)?;
     let classes =
         job::build_plans(&preset, &sources.entries, &sources.classes).map_err(job_input)?;
-    shard_file::claim(&args.out, args.shard, args.resume)?;
     let ctx = SamplingContext::prepare(&preset)
         .map_err(|e| CliError::Input(format!("preset {}: {e}", preset.name)))?;
-    let settings = preset.render.settings();
     let opts = RunOptions {
         out: args.out.clone(),
         workers: preset.workers.count as usize,
@@ -128,6 +137,25 @@ pub fn run(args: RenderArgs) -> CliResult {
         keep_requests: args.keep_requests.clone(),
         shard: args.shard,
     };
+    Ok(Prepared {
+        preset,
+        classes,
+        ctx,
+        opts,
+        shapenet_denylist: sources.shapenet_denylist,
+    })
+}
+
+pub fn run(args: RenderArgs) -> CliResult {
+    let Prepared {
+        preset,
+        classes,
+        ctx,
+        opts,
+        shapenet_denylist,
+    } = prepare(&args)?;
+    shard_file::claim(&args.out, args.shard, args.resume)?;
+    let settings = preset.render.settings();
     let total = preset.images_per_class * classes.len() as u64;
     let shard_text = args
         .shard
@@ -146,7 +174,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         Err(e @ run::RunError::Setup(_)) => return Err(CliError::Input(e.to_string())),
         Err(e) => return Err(CliError::Run(e.into())),
     };
-    if let Some(deny) = sources.shapenet_denylist {
+    if let Some(deny) = shapenet_denylist {
         for line in job::remember_failed_models(deny, &stats.denylisted) {
             eprintln!("{line}");
         }

@@ -47,8 +47,14 @@ pub(super) enum Outcome {
     Failed(FailedImage),
 }
 
-/// One driver thread: owns one worker process at a time and takes batches from the queue.
-pub(super) fn drive_worker(slot: usize, shared: &Shared, tx: &mpsc::Sender<Outcome>) {
+/// One driver thread: owns one worker process at a time and takes batches from `next_jobs`
+/// (the run's queue, or a stream's feed, which may wait) until it returns `None`.
+pub(super) fn drive_worker(
+    slot: usize,
+    shared: &Shared,
+    tx: &mpsc::Sender<Outcome>,
+    next_jobs: &dyn Fn() -> Option<Vec<ImageJob>>,
+) {
     let mut spec = shared.opts.worker.clone();
     spec.work_dir = shared
         .out
@@ -71,7 +77,7 @@ pub(super) fn drive_worker(slot: usize, shared: &Shared, tx: &mpsc::Sender<Outco
         if shared.fatal.lock().expect("fatal").is_some() {
             break;
         }
-        let Some(batch) = shared.queue.lock().expect("queue").pop_front() else {
+        let Some(batch) = next_jobs() else {
             break;
         };
         for job in batch {

@@ -10,5 +10,6 @@ pub mod protocol;
 pub mod request;
 pub mod run;
 pub mod stats;
+pub mod stream;
 #[cfg(feature = "blender")]
 pub mod worker;

@@ -58,7 +58,7 @@ pub enum RunError {
     WorkersBroken(String),
 }
 
-fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+pub(super) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
     move |cause| RunError::Io {
         path: path.to_path_buf(),
         cause,
@@ -160,7 +160,10 @@ pub fn run(
         .map(|w| {
             let shared = Arc::clone(&shared);
             let tx = tx.clone();
-            std::thread::spawn(move || drive_worker(w, &shared, &tx))
+            std::thread::spawn(move || {
+                let next = || shared.queue.lock().expect("queue").pop_front();
+                drive_worker(w, &shared, &tx, &next)
+            })
         })
         .collect();
     drop(tx);
@@ -208,7 +211,7 @@ pub fn run(
 
 /// A fresh run refuses a folder that already holds a dataset; `--resume` refuses one made
 /// with a different preset, since mixing would break the determinism promise.
-fn check_output_folder(
+pub(super) fn check_output_folder(
     out: &Path,
     manifest: &Path,
     preset_yaml: &str,
@@ -235,7 +238,7 @@ fn check_output_folder(
     Ok(())
 }
 
-fn write_failures(out: &Path, failures: &[FailedImage]) -> Result<(), RunError> {
+pub(super) fn write_failures(out: &Path, failures: &[FailedImage]) -> Result<(), RunError> {
     let path = out.join(layout::FAILURES_FILE);
     if failures.is_empty() {
         let _ = std::fs::remove_file(&path);

@@ -44,6 +44,10 @@ pub enum TrainError {
     Device(String),
     #[error("Could not write {path}: {why}.")]
     Write { path: PathBuf, why: String },
+    #[error("The render stream cannot start: {0}")]
+    StreamSetup(String),
+    #[error("The render stream failed: {0}. Fix the cause and run again with --resume.")]
+    Stream(String),
     #[error("Could not draw the plot {path}: {why}.")]
     Plot { path: PathBuf, why: String },
 }
@@ -62,6 +66,7 @@ impl TrainError {
                 | TrainError::UnknownArch(_)
                 | TrainError::BadImageSize { .. }
                 | TrainError::BadCheckpoint { .. }
+                | TrainError::StreamSetup(_)
         )
     }
 

@@ -16,11 +16,12 @@ pub mod models;
 pub mod optim;
 pub mod plots;
 pub mod records;
+pub mod stream;
 pub mod torch_import;
 pub mod trainer;
 
 pub use error::TrainError;
-pub use trainer::{train, Length, RunSummary, TrainConfig};
+pub use trainer::{train, train_streamed, Length, RunSummary, TrainConfig};
 
 use augment::Augment;
 use device::DeviceChoice;
@@ -30,8 +31,25 @@ use optim::OptimizerKind;
 #[command(group(clap::ArgGroup::new("length").args(["iters", "epochs"])))]
 pub struct TrainArgs {
     /// Training data: an ImageFolder directory, a VisDA image list, or a synthgen output folder.
-    #[arg(long)]
-    pub train: PathBuf,
+    #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
+    pub train: Option<PathBuf>,
+    /// Train on a render stream of this preset instead of a folder: Blender workers render
+    /// while the trainer trains, each image is used once, and image i of the stream is the
+    /// image `synthgen render` writes as index i of class i mod C (docs/STREAM.md).
+    #[arg(long, value_name = "PRESET")]
+    pub stream: Option<String>,
+    /// Override a field of the stream's preset, as in `render --set` (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE", requires = "stream")]
+    pub set: Vec<String>,
+    /// Level weights for the stream's preset, as in `render --weights`.
+    #[arg(long, value_name = "FILE", requires = "stream")]
+    pub weights: Option<PathBuf>,
+    /// Keep the streamed images in DIR as a normal dataset (manifest, lists), written as it goes.
+    #[arg(long, value_name = "DIR", requires = "stream")]
+    pub keep: Option<PathBuf>,
+    /// Images the render workers may get ahead of the trainer (default: two batches).
+    #[arg(long, value_name = "N", requires = "stream")]
+    pub queue: Option<u64>,
     /// An evaluation set as NAME=PATH (repeatable); PATH alone is named after its folder.
     #[arg(long = "eval", value_parser = parse_eval)]
     pub evals: Vec<(String, PathBuf)>,
@@ -114,7 +132,11 @@ fn parse_eval(s: &str) -> Result<(String, PathBuf), String> {
 
 impl TrainArgs {
     pub fn to_config(&self) -> TrainConfig {
-        let mut cfg = TrainConfig::new(self.train.clone(), self.out.clone());
+        let train = match (&self.train, &self.stream) {
+            (Some(t), _) => t.clone(),
+            (None, s) => PathBuf::from(format!("stream:{}", s.as_deref().unwrap_or_default())),
+        };
+        let mut cfg = TrainConfig::new(train, self.out.clone());
         cfg.evals = self.evals.clone();
         cfg.arch = self.arch.clone();
         cfg.augment = self.aug;
@@ -146,6 +168,12 @@ impl TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = args.to_config();
     let summary = train(&cfg)?;
+    print_summary(&cfg, &summary);
+    Ok(())
+}
+
+/// The last lines of a training run: evaluations and counts.
+pub fn print_summary(cfg: &TrainConfig, summary: &RunSummary) {
     for (name, e) in &summary.evals {
         let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", 100.0 * v));
         println!(
@@ -168,5 +196,4 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         summary.skipped_images,
         cfg.out.display()
     );
-    Ok(())
 }

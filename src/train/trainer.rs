@@ -3,7 +3,7 @@
 //! so that tests and other commands can drive it.
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -20,6 +20,8 @@ use super::models::{count_trainable, Classifier};
 use super::optim::{OptimConfig, Optimizer, OptimizerKind};
 use super::plots;
 use super::records::{MetricsLog, Record};
+use super::stream::{StreamBatches, StreamSource, StreamStatus};
+use crate::render::stream::StreamReport;
 
 /// How long to train.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -135,12 +137,25 @@ pub struct RunSummary {
     pub evals: BTreeMap<String, EvalSummary>,
     pub init: Option<checkpoint::InitReport>,
     pub config: TrainConfig,
+    /// Render rates and waits of a `--stream` run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamReport>,
 }
 
 const CKPT: &str = "checkpoint-last";
 
 /// Runs training as configured and writes everything to `cfg.out`.
 pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
+    train_from(cfg, None)
+}
+
+/// Trains on a render stream instead of `cfg.train`: batch `k` is stream positions
+/// `[k B, (k + 1) B)`, so `--resume` restarts the stream at the checkpoint's step.
+pub fn train_streamed(cfg: &TrainConfig, source: StreamSource) -> Result<RunSummary, TrainError> {
+    train_from(cfg, Some(source))
+}
+
+fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSummary, TrainError> {
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
     let device = device::select(cfg.device).map_err(TrainError::Device)?;
     let use_autocast = device.is_cuda() && device::set_cuda_autocast_bf16();
@@ -150,7 +165,14 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
 
     let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
 
-    let train_set = ImageSet::open(&cfg.train)?;
+    let train_set = match &stream {
+        None => ImageSet::open(&cfg.train)?,
+        Some(s) => ImageSet {
+            source: cfg.train.clone(),
+            classes: s.class_names(),
+            samples: Vec::new(),
+        },
+    };
     let mut eval_sets = Vec::new();
     for (name, path) in &cfg.evals {
         let set = ImageSet::open(path)?;
@@ -158,7 +180,10 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         eval_sets.push((name.clone(), Arc::new(set)));
     }
     let num_classes = train_set.num_classes() as i64;
-    let n = train_set.len();
+    let n = match &stream {
+        None => train_set.len(),
+        Some(s) => s.images_per_pass() as usize,
+    };
     let b = cfg.batch_size.max(1);
     let mut total = match cfg.length {
         Length::Iters(i) => i,
@@ -231,24 +256,48 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     let start_images = images_seen;
     let mut log = MetricsLog::open(&cfg.out, cfg.resume.then_some(start))?;
 
-    let loader = Loader::new(
-        Arc::new(train_set.samples.clone()),
-        LoaderConfig {
-            augment: cfg.augment,
-            image_size: cfg.image_size,
-            batch_size: b,
-            workers,
-            prefetch: (2 * workers).max(2),
-            seed: cfg.seed,
-            order: if cfg.non_repetitive {
-                Order::Once
-            } else {
-                Order::Cycle
+    let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
+    let streaming = stream.is_some();
+    let loader: Box<dyn Iterator<Item = Batch>> = match stream {
+        Some(source) => {
+            let b = b as u64;
+            let rs = source
+                .plan
+                .start(start * b, total * b, cfg.resume)
+                .map_err(|e| match e {
+                    crate::render::run::RunError::Setup(m) => TrainError::StreamSetup(m),
+                    e => TrainError::Stream(e.to_string()),
+                })?;
+            Box::new(StreamBatches::new(
+                rs,
+                cfg.augment,
+                cfg.image_size,
+                cfg.seed,
+                b,
+                start,
+                total,
+                stream_status.clone(),
+            ))
+        }
+        None => Box::new(Loader::new(
+            Arc::new(train_set.samples.clone()),
+            LoaderConfig {
+                augment: cfg.augment,
+                image_size: cfg.image_size,
+                batch_size: b,
+                workers,
+                prefetch: (2 * workers).max(2),
+                seed: cfg.seed,
+                order: if cfg.non_repetitive {
+                    Order::Once
+                } else {
+                    Order::Cycle
+                },
+                start_batch: start,
+                end_batch: Some(total),
             },
-            start_batch: start,
-            end_batch: Some(total),
-        },
-    );
+        )),
+    };
     let bar = crate::progress::bar(total, cfg.progress, "steps");
     bar.set_position(start);
     let mut skipped_examples: Vec<String> = Vec::new();
@@ -299,7 +348,12 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         bar.set_position(step);
         if step % log_every == 0 || step == total {
             if let Some((loss, ips)) = window.record() {
-                bar.set_message(format!("loss {loss:.4} | {ips:.0} img/s"));
+                let stream_text = if streaming {
+                    stream_progress(&stream_status.lock().expect("stream status").report)
+                } else {
+                    String::new()
+                };
+                bar.set_message(format!("loss {loss:.4} | {ips:.0} img/s{stream_text}"));
                 log.push(window.take(step, batch.epoch))?;
             }
         }
@@ -335,7 +389,11 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
             break;
         }
     }
-    let summary = ctx.summary(SummaryParts {
+    if let Some(e) = stream_status.lock().expect("stream status").error.take() {
+        bar.abandon_with_message("stream failed");
+        return Err(TrainError::Stream(e));
+    }
+    let mut summary = ctx.summary(SummaryParts {
         status,
         params,
         n,
@@ -351,6 +409,9 @@ pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
         best: &best,
         init: &init,
     });
+    if streaming {
+        summary.stream = Some(stream_status.lock().expect("stream status").report.clone());
+    }
     write_summary(&cfg.out, &summary)?;
     if let Some((value, at)) = diverged {
         bar.abandon_with_message("diverged");
@@ -469,6 +530,7 @@ impl RunCtx<'_> {
             evals,
             init: p.init.clone(),
             config: self.cfg.clone(),
+            stream: None,
         }
     }
 }
@@ -545,4 +607,14 @@ fn write_summary(out: &Path, s: &RunSummary) -> Result<(), TrainError> {
         why: e.to_string(),
     })?;
     std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
+}
+
+/// The stream's part of the progress line: render rate and who waits for whom.
+fn stream_progress(r: &StreamReport) -> String {
+    format!(
+        " | render {:.1} img/s | trainer waits {:.0}%, workers wait {:.0}%",
+        r.render_per_second,
+        100.0 * r.consumer_wait_share,
+        100.0 * r.worker_wait_share
+    )
 }

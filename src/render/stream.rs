@@ -1,0 +1,427 @@
+//! A render stream: the render pipeline of `synthgen render` (same plan, sampling, workers,
+//! validation, compositing and files) handing its images to a consumer in stream order.
+//!
+//! Stream position `p` is image `p / C` of class `p % C` (C classes in label order), i.e. the
+//! image `synthgen render` with the same preset writes with id `<class>_<index>`, so a stream can
+//! be re-rendered or resumed at any position. Back-pressure both ways: a worker takes a position
+//! only while fewer than `window` images wait for the consumer, and the consumer waits for the
+//! next position.
+use crate::assets::ModelCache;
+use crate::dataset::atomic::remove_stale_temps;
+use crate::dataset::layout;
+use crate::dataset::manifest::{read_manifest, ManifestRecord, ManifestWriter, MANIFEST_FILE};
+use crate::preset::Preset;
+use crate::render::denylist::Denylist;
+use crate::render::driver::{drive_worker, Outcome};
+use crate::render::plan::{ClassPlan, ImageJob};
+use crate::render::run::{
+    check_output_folder, io_err, write_failures, RunError, RunOptions, Shared,
+};
+use crate::render::stats::{FailedImage, RunStats};
+use crate::sample::SamplingContext;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+/// What a stream renders and where its images land.
+pub struct StreamPlan {
+    pub preset: Preset,
+    pub classes: Vec<ClassPlan>,
+    pub ctx: SamplingContext,
+    pub cache: ModelCache,
+    /// `run.out` receives the images; `run.workers` Blender workers render them.
+    pub run: RunOptions,
+    /// Keep the images in `run.out` as a normal dataset (manifest, lists, preset.yaml);
+    /// otherwise `run.out` is scratch space and the consumer deletes each image after use.
+    pub keep: bool,
+    /// Images rendered ahead of the consumer at most (the queue bound).
+    pub window: u64,
+}
+
+/// What the consumer gets for one stream position.
+#[derive(Debug, Clone)]
+pub enum Streamed {
+    Image {
+        position: u64,
+        path: PathBuf,
+        label: usize,
+    },
+    /// Every attempt failed (as in `render`, a counted skip): the position holds no image.
+    Failed {
+        position: u64,
+        id: String,
+        reason: String,
+    },
+}
+
+/// Rates and waits of a stream so far, for the progress line and the run summary.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct StreamReport {
+    pub rendered: u64,
+    /// Images taken from the kept dataset (rendered before a resume).
+    pub reused: u64,
+    pub failed: u64,
+    pub workers: usize,
+    pub seconds: f64,
+    pub render_per_second: f64,
+    /// Share of the time the consumer (trainer) waited for images.
+    pub consumer_wait_share: f64,
+    /// Share of the workers' time spent waiting because the queue was full.
+    pub worker_wait_share: f64,
+}
+
+/// Positions handed to the workers: at most `limit` (consumer position + window).
+struct Feed {
+    state: Mutex<FeedState>,
+    ready: Condvar,
+    classes: u64,
+    /// Microseconds the workers spent waiting for room in the queue.
+    waited_us: AtomicU64,
+}
+
+struct FeedState {
+    next: u64,
+    end: u64,
+    limit: u64,
+    closed: bool,
+    /// Positions already on disk (kept dataset of an interrupted run).
+    done: HashSet<u64>,
+}
+
+impl Feed {
+    fn job(&self, position: u64) -> ImageJob {
+        ImageJob {
+            class: (position % self.classes) as usize,
+            index: position / self.classes,
+        }
+    }
+
+    /// The next position to render, waiting while the queue is full; `None` at the end.
+    fn take(&self) -> Option<Vec<ImageJob>> {
+        let since = Instant::now();
+        let mut s = self.state.lock().expect("feed");
+        let taken = loop {
+            while s.next < s.end && s.done.contains(&s.next) {
+                s.next += 1;
+            }
+            if s.closed || s.next >= s.end {
+                break None;
+            }
+            if s.next < s.limit {
+                s.next += 1;
+                break Some(vec![self.job(s.next - 1)]);
+            }
+            s = self.ready.wait(s).expect("feed");
+        };
+        let us = since.elapsed().as_micros() as u64;
+        self.waited_us.fetch_add(us, Ordering::Relaxed);
+        taken
+    }
+
+    fn release(&self, limit: u64) {
+        self.state.lock().expect("feed").limit = limit;
+        self.ready.notify_all();
+    }
+
+    fn close(&self) {
+        self.state.lock().expect("feed").closed = true;
+        self.ready.notify_all();
+    }
+}
+
+/// A running stream; dropping it stops the workers.
+pub struct RenderStream {
+    shared: Arc<Shared>,
+    feed: Arc<Feed>,
+    rx: Option<mpsc::Receiver<Outcome>>,
+    handles: Vec<JoinHandle<()>>,
+    pending: BTreeMap<u64, Streamed>,
+    /// Kept images of an interrupted run, by position.
+    reusable: HashMap<u64, Streamed>,
+    next: u64,
+    end: u64,
+    window: u64,
+    keep: Option<Kept>,
+    workers: usize,
+    started: Instant,
+    consumer_wait: f64,
+    rendered: u64,
+    reused: u64,
+    failed: u64,
+    error: Option<String>,
+}
+
+/// The dataset a `keep` stream writes as it goes.
+struct Kept {
+    writer: ManifestWriter,
+    records: Vec<ManifestRecord>,
+    failures: Vec<FailedImage>,
+    finished: bool,
+}
+
+impl StreamPlan {
+    pub fn class_names(&self) -> Vec<String> {
+        self.classes.iter().map(|c| c.class.clone()).collect()
+    }
+
+    /// Starts rendering positions `from..to`; `resume` allows a kept dataset to exist already.
+    pub fn start(mut self, from: u64, to: u64, resume: bool) -> Result<RenderStream, RunError> {
+        let out = self.run.out.clone();
+        let n_classes = self.classes.len().max(1) as u64;
+        let names = self.class_names();
+        let mut reusable = HashMap::new();
+        let mut done = HashSet::new();
+        let keep = if self.keep {
+            std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+            // The kept dataset's preset covers the whole stream, so `validate` checks it.
+            self.preset.images_per_class = to.div_ceil(n_classes);
+            let manifest_path = out.join(MANIFEST_FILE);
+            let yaml = self.preset.to_yaml();
+            // The kept folder is `--keep` here, not `render`'s `--out`.
+            check_output_folder(&out, &manifest_path, &yaml, resume).map_err(|e| match e {
+                RunError::Setup(m) => RunError::Setup(m.replace("--out", "--keep")),
+                e => e,
+            })?;
+            remove_stale_temps(&out);
+            crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
+                .map_err(io_err(&out))?;
+            layout::write_classes(&out, &names).map_err(io_err(&out))?;
+            let mut records = read_manifest(&manifest_path)?;
+            records.retain(|r| out.join(&r.path).is_file());
+            for r in &records {
+                let Some(c) = names.iter().position(|n| *n == r.class) else {
+                    continue;
+                };
+                let position = r.index * n_classes + c as u64;
+                done.insert(position);
+                reusable.insert(
+                    position,
+                    Streamed::Image {
+                        position,
+                        path: out.join(&r.path),
+                        label: r.label,
+                    },
+                );
+            }
+            Some(Kept {
+                writer: ManifestWriter::open(&manifest_path)?,
+                records,
+                failures: Vec::new(),
+                finished: false,
+            })
+        } else {
+            // Scratch images of an earlier session were never used: start clean. Masks belong
+            // to kept datasets only (they do not change the images).
+            self.preset.output.masks = false;
+            let _ = std::fs::remove_dir_all(&out);
+            std::fs::create_dir_all(&out).map_err(io_err(&out))?;
+            None
+        };
+        let deny = Denylist::open(&out.join(layout::DENYLIST_FILE))?;
+        let workers = self.run.workers.max(1).min((to - from).max(1) as usize);
+        let window = self.window.max(1);
+        let feed = Arc::new(Feed {
+            state: Mutex::new(FeedState {
+                next: from,
+                end: to,
+                limit: from + window,
+                closed: false,
+                done,
+            }),
+            ready: Condvar::new(),
+            classes: n_classes,
+            waited_us: AtomicU64::new(0),
+        });
+        let settings = self.preset.render.settings();
+        let validation = self.preset.validation_config();
+        let masks = self.preset.output.masks;
+        let shared = Arc::new(Shared {
+            preset: self.preset,
+            ctx: self.ctx,
+            classes: self.classes,
+            settings,
+            validation,
+            cache: self.cache,
+            out: out.clone(),
+            masks,
+            opts: self.run,
+            queue: Mutex::new(VecDeque::new()),
+            deny: Mutex::new(deny),
+            model_failures: Mutex::new(HashMap::new()),
+            geometry: Mutex::new(HashMap::new()),
+            stats: Mutex::new(RunStats::new(&names)),
+            fatal: Mutex::new(None),
+        });
+        let (tx, rx) = mpsc::channel::<Outcome>();
+        let handles = (0..workers)
+            .map(|w| {
+                let (shared, feed, tx) = (Arc::clone(&shared), Arc::clone(&feed), tx.clone());
+                std::thread::spawn(move || drive_worker(w, &shared, &tx, &|| feed.take()))
+            })
+            .collect();
+        Ok(RenderStream {
+            shared,
+            feed,
+            rx: Some(rx),
+            handles,
+            pending: BTreeMap::new(),
+            reusable,
+            next: from,
+            end: to,
+            window,
+            keep,
+            workers,
+            started: Instant::now(),
+            consumer_wait: 0.0,
+            rendered: 0,
+            reused: 0,
+            failed: 0,
+            error: None,
+        })
+    }
+}
+
+impl RenderStream {
+    /// True when the images stay on disk as a dataset (the consumer must not delete them).
+    pub fn keeps_images(&self) -> bool {
+        self.keep.is_some()
+    }
+
+    /// Why the stream ended early (workers could not start, the output became unwritable).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    pub fn report(&self) -> StreamReport {
+        let seconds = self.started.elapsed().as_secs_f64().max(1e-9);
+        let worker_wait = self.feed.waited_us.load(Ordering::Relaxed) as f64 * 1e-6;
+        StreamReport {
+            rendered: self.rendered,
+            reused: self.reused,
+            failed: self.failed,
+            workers: self.workers,
+            seconds,
+            render_per_second: self.rendered as f64 / seconds,
+            consumer_wait_share: (self.consumer_wait / seconds).min(1.0),
+            worker_wait_share: (worker_wait / (seconds * self.workers as f64)).min(1.0),
+        }
+    }
+
+    fn position_of(&self, class: &str, index: u64) -> u64 {
+        let c = self.shared.classes.iter().position(|p| p.class == class);
+        index * self.shared.classes.len() as u64 + c.unwrap_or(0) as u64
+    }
+
+    fn accept(&mut self, outcome: Outcome) -> Result<(), String> {
+        let item = match outcome {
+            Outcome::Saved(rec) => {
+                self.rendered += 1;
+                let position = self.position_of(&rec.class, rec.index);
+                self.shared.stats.lock().expect("stats").record_saved(&rec);
+                let item = Streamed::Image {
+                    position,
+                    path: self.shared.out.join(&rec.path),
+                    label: rec.label,
+                };
+                if let Some(k) = &mut self.keep {
+                    k.writer.append(&rec).map_err(|e| e.to_string())?;
+                    k.records.push(*rec);
+                }
+                item
+            }
+            Outcome::Failed(f) => {
+                self.failed += 1;
+                tracing::warn!("stream image {} failed: {}", f.id, f.reason);
+                let position = self.position_of(&f.class, f.index);
+                let item = Streamed::Failed {
+                    position,
+                    id: f.id.clone(),
+                    reason: f.reason.clone(),
+                };
+                if let Some(k) = &mut self.keep {
+                    k.failures.push(f);
+                }
+                item
+            }
+        };
+        let position = match &item {
+            Streamed::Image { position, .. } | Streamed::Failed { position, .. } => *position,
+        };
+        self.pending.insert(position, item);
+        Ok(())
+    }
+
+    /// Writes the kept dataset's lists (sorted, as `render` does) once the stream is done.
+    fn finish(&mut self) {
+        let out = self.shared.out.clone();
+        if let Some(k) = &mut self.keep {
+            if k.finished {
+                return;
+            }
+            k.finished = true;
+            if let Err(e) = layout::finalize_lists(&out, &mut k.records) {
+                self.error = Some(format!("{}: {e}", out.display()));
+            } else if let Err(e) = write_failures(&out, &k.failures) {
+                self.error = Some(e.to_string());
+            }
+        }
+    }
+}
+
+impl Iterator for RenderStream {
+    type Item = Streamed;
+
+    /// The next position's image, waiting for the workers; `None` at the end or on failure
+    /// (see `error`).
+    fn next(&mut self) -> Option<Streamed> {
+        if self.next >= self.end {
+            self.finish();
+            return None;
+        }
+        let p = self.next;
+        let since = Instant::now();
+        let item = loop {
+            if let Some(item) = self.reusable.remove(&p) {
+                self.reused += 1;
+                break item;
+            }
+            if let Some(item) = self.pending.remove(&p) {
+                break item;
+            }
+            let outcome = match self.rx.as_ref().map(|rx| rx.recv()) {
+                Some(Ok(o)) => o,
+                _ => {
+                    let fatal = self.shared.fatal.lock().expect("fatal").clone();
+                    self.error = Some(match fatal {
+                        Some(msg) => format!("the Blender workers cannot start: {msg}"),
+                        None => format!("the render workers stopped before stream position {p}"),
+                    });
+                    return None;
+                }
+            };
+            if let Err(e) = self.accept(outcome) {
+                self.error = Some(e);
+                return None;
+            }
+        };
+        self.consumer_wait += since.elapsed().as_secs_f64();
+        self.next += 1;
+        self.feed.release(self.next + self.window);
+        Some(item)
+    }
+}
+
+impl Drop for RenderStream {
+    fn drop(&mut self) {
+        self.feed.close();
+        self.rx.take();
+        for h in self.handles.drain(..) {
+            let _ = h.join();
+        }
+        let _ = std::fs::remove_dir_all(self.shared.out.join(layout::WORK_DIR).join("render"));
+    }
+}
