@@ -159,6 +159,10 @@ pub struct ValidateConfig {
     pub max_magenta_fraction: f64,
     /// Re-samples of one image before giving up on it.
     pub max_attempts: u32,
+    /// Project the model through each sampled camera before rendering and re-sample views
+    /// predicted to break the coverage or truncation bounds without rendering them (false:
+    /// every view is rendered and validation alone decides).
+    pub predict_views: bool,
 }
 
 impl Default for ValidateConfig {
@@ -169,6 +173,7 @@ impl Default for ValidateConfig {
             max_truncation: 0.05,
             max_magenta_fraction: 0.01,
             max_attempts: 5,
+            predict_views: true,
         }
     }
 }

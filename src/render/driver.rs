@@ -165,9 +165,12 @@ impl Driver<'_> {
                     break;
                 }
             };
-            let prediction = self
-                .geometry(&model.key, &model_ref)
-                .and_then(|g| predict::predict_view(&g, &params, sh.settings.resolution));
+            let prediction = if sh.preset.validate.predict_views {
+                self.geometry(&model.key, &model_ref)
+                    .and_then(|g| predict::predict_view(&g, &params, sh.settings.resolution))
+            } else {
+                None
+            };
             if let Some(check) = prediction.and_then(|p| p.failed_check(&sh.validation)) {
                 sh.stats
                     .lock()

@@ -87,6 +87,41 @@ pub(super) struct Shared {
     pub(super) geometry: Mutex<HashMap<String, Option<Arc<ModelGeometry>>>>,
 }
 
+/// What `Shared` starts from; the render settings, validation thresholds and mask choice come
+/// from the preset, the failure and geometry tables start empty.
+pub(super) struct SharedParts {
+    pub preset: Preset,
+    pub ctx: SamplingContext,
+    pub classes: Vec<ClassPlan>,
+    pub cache: ModelCache,
+    pub opts: RunOptions,
+    pub queue: VecDeque<Vec<ImageJob>>,
+    pub deny: Denylist,
+    pub stats: RunStats,
+}
+
+impl Shared {
+    pub(super) fn new(p: SharedParts) -> Self {
+        Shared {
+            settings: p.preset.render.settings(),
+            validation: p.preset.validation_config(),
+            masks: p.preset.output.masks,
+            out: p.opts.out.clone(),
+            preset: p.preset,
+            ctx: p.ctx,
+            classes: p.classes,
+            cache: p.cache,
+            opts: p.opts,
+            queue: Mutex::new(p.queue),
+            deny: Mutex::new(p.deny),
+            model_failures: Mutex::new(HashMap::new()),
+            stats: Mutex::new(p.stats),
+            fatal: Mutex::new(None),
+            geometry: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
 /// Runs the whole render and returns the run's statistics.
 pub fn run(
     preset: Preset,
@@ -130,28 +165,18 @@ pub fn run(
     let max_batch = (total_jobs / (workers * 4)).clamp(1, 32);
     let batches = plan::batch_jobs(&classes, jobs, &deny, max_batch);
 
-    let settings = preset.render.settings();
-    let validation = preset.validation_config();
-    let masks = preset.output.masks;
     let mut stats = RunStats::new(&class_names);
     stats.already_done = done.len();
-    let shared = Arc::new(Shared {
+    let shared = Arc::new(Shared::new(SharedParts {
         preset,
         ctx,
         classes,
-        settings,
-        validation,
         cache,
-        out: out.clone(),
-        masks,
         opts: opts.clone(),
-        queue: Mutex::new(batches.into()),
-        deny: Mutex::new(deny),
-        model_failures: Mutex::new(HashMap::new()),
-        stats: Mutex::new(stats),
-        fatal: Mutex::new(None),
-        geometry: Mutex::new(HashMap::new()),
-    });
+        queue: batches.into(),
+        deny,
+        stats,
+    }));
 
     let progress = crate::progress::bar(total_jobs as u64, opts.show_progress, "images");
     let (tx, rx) = mpsc::channel::<Outcome>();

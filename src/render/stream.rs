@@ -15,7 +15,7 @@ use crate::render::denylist::Denylist;
 use crate::render::driver::{drive_worker, Outcome};
 use crate::render::plan::{ClassPlan, ImageJob};
 use crate::render::run::{
-    check_output_folder, io_err, write_failures, RunError, RunOptions, Shared,
+    check_output_folder, io_err, write_failures, RunError, RunOptions, Shared, SharedParts,
 };
 use crate::render::stats::{FailedImage, RunStats};
 use crate::sample::SamplingContext;
@@ -236,26 +236,16 @@ impl StreamPlan {
             classes: n_classes,
             waited_us: AtomicU64::new(0),
         });
-        let settings = self.preset.render.settings();
-        let validation = self.preset.validation_config();
-        let masks = self.preset.output.masks;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new(Shared::new(SharedParts {
             preset: self.preset,
             ctx: self.ctx,
             classes: self.classes,
-            settings,
-            validation,
             cache: self.cache,
-            out: out.clone(),
-            masks,
             opts: self.run,
-            queue: Mutex::new(VecDeque::new()),
-            deny: Mutex::new(deny),
-            model_failures: Mutex::new(HashMap::new()),
-            geometry: Mutex::new(HashMap::new()),
-            stats: Mutex::new(RunStats::new(&names)),
-            fatal: Mutex::new(None),
-        });
+            queue: VecDeque::new(),
+            deny,
+            stats: RunStats::new(&names),
+        }));
         let (tx, rx) = mpsc::channel::<Outcome>();
         let handles = (0..workers)
             .map(|w| {
