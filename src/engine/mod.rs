@@ -1,0 +1,11 @@
+//! Pieces of the training loop that `synthgen train` and `synthgen adapt` share: thread
+//! budget, logging cadence and running means of train records, plots and the atomic run
+//! summary. The loop itself still lives in `train::trainer` and `adapt::runner` (see
+//! docs/DESIGN.md, "Training engine").
+pub mod output;
+pub mod threads;
+pub mod window;
+
+pub use output::{draw_plots, write_json_atomic};
+pub use threads::loader_workers;
+pub use window::{log_every, Window};
