@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Streamed training against render-then-train of the same images (demo preset, embedded
 # catalog, CPU). Usage: bench/stream_bench.sh [device]; env ITERS (16), BATCH (8), RES (64),
-# RENDER_WORKERS (2), ARCH (resnet_tiny), SIZE (64). Prints wall seconds and images/s of both
-# ways and the stream's render rate and wait shares (from the streamed run's summary.json).
+# RENDER_WORKERS (2), ARCH (resnet_tiny), SIZE (64); NO_BUILD=1 uses the existing binary.
+# Prints wall seconds and images/s of both ways and the stream's render rate and wait shares (from the streamed run's summary.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DEVICE="${1:-cpu}"
@@ -12,7 +12,7 @@ N=$((ITERS * BATCH))
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
 export SYNTHGEN_CACHE="$WORK/cache"
-cargo build --release --quiet
+[ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
 BIN=target/release/synthgen
 SETS=(--set render.resolution="$RES" --set render.samples=16 --set "classes=[chair, table]"
   --set workers.count="$RW")

@@ -295,6 +295,7 @@ fn every_method_matches_pytorch() {
     // A large lr so that one update moves the weights measurably; smaller for MCD, whose six
     // chained updates at 0.05 enter a regime where f32 rounding grows (measured: the 3rd
     // generator step's discrepancy 5% apart while the first two agree to 1e-4).
+    // PARITY_ONLY=da_<method> compares one script's cases (for debugging a mismatch).
     let only = std::env::var("PARITY_ONLY").ok();
     let cases: Vec<Case> = vec![
         prepare(MethodKind::SourceOnly, "da_source_only", 1, 0.05),

@@ -181,7 +181,11 @@ impl StreamPlan {
             self.preset.images_per_class = to.div_ceil(n_classes);
             let manifest_path = out.join(MANIFEST_FILE);
             let yaml = self.preset.to_yaml();
-            check_output_folder(&out, &manifest_path, &yaml, resume)?;
+            // The kept folder is `--keep` here, not `render`'s `--out`.
+            check_output_folder(&out, &manifest_path, &yaml, resume).map_err(|e| match e {
+                RunError::Setup(m) => RunError::Setup(m.replace("--out", "--keep")),
+                e => e,
+            })?;
             remove_stale_temps(&out);
             crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
                 .map_err(io_err(&out))?;
