@@ -8,6 +8,7 @@ pub mod assets;
 pub mod cli;
 pub mod composite;
 pub mod dataset;
+pub mod engine;
 pub mod fit;
 pub mod paths;
 pub mod preset;

@@ -3,7 +3,7 @@
 //! metric logs, plots, the t-SNE picture and summary.json. Epochs follow the released code: one
 //! epoch is max(len(source), len(target)) / batch iterations.
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,6 +16,7 @@ use super::evaluate::{tsne_picture, EvalCtx};
 use super::method::{
     build, AdaptMethod, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx,
 };
+use crate::engine::{self, Window};
 use crate::train::augment::Augment;
 use crate::train::checkpoint::{self, CheckpointMeta, RngState};
 use crate::train::data::{ImageSet, Sample};
@@ -180,7 +181,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         .eval_every
         .unwrap_or((total / EVALUATIONS_PER_RUN).max(1))
         .max(1);
-    let log_every = (total / 500).max(1);
+    let log_every = engine::log_every(total);
 
     tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
     let vs = nn::VarStore::new(device);
@@ -275,7 +276,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     let mut last_losses = BTreeMap::new();
     let mut skipped = 0u64;
     let mut eval_seconds = 0.0;
-    let mut window = (0.0f64, 0u64, 0u64, 0u64, Instant::now());
+    let mut window = Window::default();
     let t0 = Instant::now();
     let mut step = start;
     let mut status = "completed";
@@ -334,22 +335,13 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
             for (k, v) in &stats.terms {
                 last_losses.insert(k.to_string(), *v);
             }
-            window.0 += stats.total;
-            window.1 += stats.source_correct;
-            window.2 += bs.len() as u64;
-            window.3 += 1;
+            window.add(stats.total, stats.source_correct, bs.len(), sctx.lr);
             if step % log_every == 0 || step == total {
-                let secs = window.4.elapsed().as_secs_f64().max(1e-9);
-                log.push(Record::Train {
-                    step,
-                    epoch,
-                    loss: window.0 / window.3 as f64,
-                    acc: window.1 as f64 / window.2.max(1) as f64,
-                    lr: sctx.lr,
-                    images_per_s: 2.0 * window.2 as f64 / secs,
-                })?;
-                bar.set_message(format!("loss {:.4}", window.0 / window.3 as f64));
-                window = (0.0, 0, 0, 0, Instant::now());
+                if let Some((loss, _)) = window.record() {
+                    bar.set_message(format!("loss {loss:.4}"));
+                }
+                // Each iteration reads a target image with every source image.
+                log.push(window.take(step, epoch, 2.0))?;
             }
         }
         bar.set_position(step);
@@ -371,7 +363,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
                 }
             }
             ckpt(CKPT_LAST, step, method.as_ref(), &best)?;
-            draw_plots(&cfg.out, &log, &eval_sets, &source.classes);
+            engine::draw_plots(&cfg.out, &log, &eval_sets, &source.classes, &TITLES);
             eval_seconds += te.elapsed().as_secs_f64();
         }
         if stopping {
@@ -418,14 +410,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         init,
         config: cfg.clone(),
     };
-    let path = cfg.out.join("summary.json");
-    let text = serde_json::to_string_pretty(&summary).map_err(|e| TrainError::Write {
-        path: path.clone(),
-        why: e.to_string(),
-    })?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, text).map_err(|e| TrainError::io(&tmp, e))?;
-    std::fs::rename(&tmp, &path).map_err(|e| TrainError::io(&path, e))?;
+    engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
     Ok(summary)
 }
 
@@ -481,12 +466,8 @@ fn save(
     )?)
 }
 
-fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {
-    let names: Vec<&str> = sets.iter().map(|(n, _)| n.as_str()).collect();
-    let titles = plots::RunChartTitles {
-        loss: "adaptation loss",
-        loss_axis: "total loss",
-        accuracy: "target accuracy",
-    };
-    plots::draw_run_plots(out, log, &names, classes, &titles);
-}
+const TITLES: plots::RunChartTitles = plots::RunChartTitles {
+    loss: "adaptation loss",
+    loss_axis: "total loss",
+    accuracy: "target accuracy",
+};

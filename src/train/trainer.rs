@@ -2,7 +2,7 @@
 //! checkpoints, metric logs, plots and the run summary. No CLI code: `TrainConfig` is plain data
 //! so that tests and other commands can drive it.
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -21,6 +21,7 @@ use super::optim::{OptimConfig, Optimizer, OptimizerKind};
 use super::plots;
 use super::records::{MetricsLog, Record};
 use super::stream::{StreamBatches, StreamSource, StreamStatus};
+use crate::engine::{self, Window};
 use crate::render::stream::StreamReport;
 
 /// How long to train.
@@ -193,7 +194,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         total = total.min(batches_per_pass(n, b));
     }
     let eval_every = cfg.eval_every.unwrap_or(total.div_ceil(10)).max(1);
-    let log_every = (total / 500).max(1);
+    let log_every = engine::log_every(total);
 
     tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
     let vs = nn::VarStore::new(device);
@@ -302,7 +303,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     bar.set_position(start);
     let mut skipped_examples: Vec<String> = Vec::new();
     let t0 = Instant::now();
-    let mut window = Window::new();
+    let mut window = Window::default();
     let mut eval_seconds = 0.0;
     // (loss, step of the batch that produced it) when training diverged.
     let mut diverged: Option<(f64, u64)> = None;
@@ -354,7 +355,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
                     String::new()
                 };
                 bar.set_message(format!("loss {loss:.4} | {ips:.0} img/s{stream_text}"));
-                log.push(window.take(step, batch.epoch))?;
+                log.push(window.take(step, batch.epoch, 1.0))?;
             }
         }
         let stopping = step >= stop_at;
@@ -381,7 +382,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
                 best: best.clone(),
             };
             checkpoint::save(&cfg.out, CKPT, &vs, opt.state_tensors(), &meta)?;
-            draw_plots(&cfg.out, &log, &eval_sets, &train_set.classes);
+            engine::draw_plots(&cfg.out, &log, &eval_sets, &train_set.classes, &TITLES);
             eval_seconds += te.elapsed().as_secs_f64();
         }
         if stopping {
@@ -412,7 +413,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     if streaming {
         summary.stream = Some(stream_status.lock().expect("stream status").report.clone());
     }
-    write_summary(&cfg.out, &summary)?;
+    engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
     if let Some((value, at)) = diverged {
         bar.abandon_with_message("diverged");
         return Err(TrainError::NonFiniteLoss {
@@ -535,79 +536,11 @@ impl RunCtx<'_> {
     }
 }
 
-/// Running means between two train records.
-struct Window {
-    loss: f64,
-    correct: u64,
-    images: u64,
-    steps: u64,
-    lr: f64,
-    since: Instant,
-}
-
-impl Window {
-    fn new() -> Self {
-        Window {
-            loss: 0.0,
-            correct: 0,
-            images: 0,
-            steps: 0,
-            lr: 0.0,
-            since: Instant::now(),
-        }
-    }
-
-    fn add(&mut self, loss: f64, correct: u64, images: usize, lr: f64) {
-        self.loss += loss;
-        self.correct += correct;
-        self.images += images as u64;
-        self.steps += 1;
-        self.lr = lr;
-    }
-
-    /// (mean loss, images/s) if any step is pending.
-    fn record(&self) -> Option<(f64, f64)> {
-        (self.steps > 0).then(|| {
-            (
-                self.loss / self.steps as f64,
-                self.images as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
-            )
-        })
-    }
-
-    fn take(&mut self, step: u64, epoch: u64) -> Record {
-        let (loss, ips) = self.record().unwrap_or((f64::NAN, 0.0));
-        let r = Record::Train {
-            step,
-            epoch,
-            loss,
-            acc: self.correct as f64 / self.images.max(1) as f64,
-            lr: self.lr,
-            images_per_s: ips,
-        };
-        *self = Window::new();
-        r
-    }
-}
-
-fn draw_plots(out: &Path, log: &MetricsLog, sets: &[(String, Arc<ImageSet>)], classes: &[String]) {
-    let names: Vec<&str> = sets.iter().map(|(n, _)| n.as_str()).collect();
-    let titles = plots::RunChartTitles {
-        loss: "training loss",
-        loss_axis: "cross-entropy",
-        accuracy: "evaluation accuracy",
-    };
-    plots::draw_run_plots(out, log, &names, classes, &titles);
-}
-
-fn write_summary(out: &Path, s: &RunSummary) -> Result<(), TrainError> {
-    let path = out.join("summary.json");
-    let text = serde_json::to_string_pretty(s).map_err(|e| TrainError::Write {
-        path: path.clone(),
-        why: e.to_string(),
-    })?;
-    std::fs::write(&path, text).map_err(|e| TrainError::io(&path, e))
-}
+const TITLES: plots::RunChartTitles = plots::RunChartTitles {
+    loss: "training loss",
+    loss_axis: "cross-entropy",
+    accuracy: "evaluation accuracy",
+};
 
 /// The stream's part of the progress line: render rate and who waits for whom.
 fn stream_progress(r: &StreamReport) -> String {
