@@ -8,23 +8,11 @@ use std::process::Command;
 
 use adapt_data::{write_domain, Style};
 use synthgen::adapt::{adapt, AdaptConfig, AdaptError, MethodKind};
-use synthgen::train::device::DeviceChoice;
 
 fn tiny(dir: &Path, method: MethodKind, out: &str) -> AdaptConfig {
-    let mut cfg = AdaptConfig::new(
-        dir.join("source"),
-        dir.join("target"),
-        method,
-        dir.join(out),
-    );
-    cfg.arch = "resnet_tiny".into();
-    cfg.image_size = 16;
-    cfg.batch_size = 8;
+    let mut cfg = adapt_data::tiny_config(dir, method, out);
     cfg.iters = Some(6);
     cfg.eval_every = Some(3);
-    cfg.lr = Some(0.01);
-    cfg.device = DeviceChoice::Cpu;
-    cfg.workers = Some(1);
     cfg.tsne_points = 12;
     cfg
 }

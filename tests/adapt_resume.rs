@@ -10,9 +10,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use adapt_data::{write_domain, Style};
-use synthgen::adapt::{adapt, AdaptConfig, AdaptSummary, MethodKind};
-use synthgen::train::device::DeviceChoice;
+use adapt_data::{tiny_config as tiny, write_domain, Style};
+use synthgen::adapt::{adapt, AdaptSummary, MethodKind};
 use tch::Tensor;
 
 const ALL: [MethodKind; 6] = [
@@ -29,25 +28,6 @@ fn domains(dir: &Path) {
     // clusters at each epoch start; lr and lambda change per epoch).
     write_domain(&dir.join("source"), Style::Source, 6, 1);
     write_domain(&dir.join("target"), Style::Target, 6, 2);
-}
-
-fn tiny(dir: &Path, method: MethodKind, out: &str) -> AdaptConfig {
-    let mut cfg = AdaptConfig::new(
-        dir.join("source"),
-        dir.join("target"),
-        method,
-        dir.join(out),
-    );
-    cfg.arch = "resnet_tiny".into();
-    cfg.image_size = 16;
-    cfg.batch_size = 8;
-    cfg.iters = Some(10);
-    cfg.eval_every = Some(2);
-    cfg.lr = Some(0.01);
-    cfg.device = DeviceChoice::Cpu;
-    cfg.workers = Some(1);
-    cfg.tsne_points = 0;
-    cfg
 }
 
 fn checkpoint(out: &Path) -> HashMap<String, Tensor> {

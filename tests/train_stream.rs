@@ -65,24 +65,6 @@ fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
 
-/// The pid of a `synthgen __worker` process whose parent is `parent`.
-fn worker_child_of(parent: u32) -> Option<u32> {
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
-        let ppid: u32 = stat
-            .rsplit(')')
-            .next()?
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()?;
-        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-        let is_worker = String::from_utf8_lossy(&cmdline).contains("__worker");
-        (ppid == parent && is_worker).then_some(pid)
-    })
-}
-
 /// Waits until `ready` holds while `child` still runs (panics if it ended first).
 fn wait_while_running(
     child: &mut std::process::Child,

@@ -6,6 +6,9 @@
 #![allow(dead_code)]
 use std::path::Path;
 
+use synthgen::adapt::{AdaptConfig, MethodKind};
+use synthgen::train::device::DeviceChoice;
+
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -60,4 +63,25 @@ pub fn write_domain(root: &Path, style: Style, per_class: usize, seed: u64) {
             img.save(dir.join(format!("{i}.png"))).unwrap();
         }
     }
+}
+
+/// A seconds-long run on the tiny domains under `dir` (`source/`, `target/`): resnet_tiny at
+/// 16 px, batch 8, 10 iterations evaluated every 2, CPU, no t-SNE picture.
+pub fn tiny_config(dir: &Path, method: MethodKind, out: &str) -> AdaptConfig {
+    let mut cfg = AdaptConfig::new(
+        dir.join("source"),
+        dir.join("target"),
+        method,
+        dir.join(out),
+    );
+    cfg.arch = "resnet_tiny".into();
+    cfg.image_size = 16;
+    cfg.batch_size = 8;
+    cfg.iters = Some(10);
+    cfg.eval_every = Some(2);
+    cfg.lr = Some(0.01);
+    cfg.device = DeviceChoice::Cpu;
+    cfg.workers = Some(1);
+    cfg.tsne_points = 0;
+    cfg
 }

@@ -239,3 +239,21 @@ pub fn assert_resume_refused_with(scratch: &Path, render_args: Vec<String>, weig
     assert!(!o.status.success());
     assert!(text(&o).contains("different preset"), "{}", text(&o));
 }
+
+/// The pid of a `synthgen __worker` process whose parent is `parent`.
+pub fn worker_child_of(parent: u32) -> Option<u32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit(')')
+            .next()?
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        let is_worker = String::from_utf8_lossy(&cmdline).contains("__worker");
+        (ppid == parent && is_worker).then_some(pid)
+    })
+}
