@@ -280,6 +280,33 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
     let bad = |key: &str, value: &str, msg: String| {
         StudyError::input(format!("{}: {msg}", locate(text, source, key, value)))
     };
+    // `section` is where the value sits (`runs.NAME`, `adaptations.NAME`).
+    let check_aug = |section: &str, aug: &str| {
+        if ["none", "weak", "strong"].contains(&aug) {
+            Ok(())
+        } else {
+            Err(bad(
+                "aug",
+                aug,
+                format!("{section}.aug: `{aug}` is not none, weak or strong"),
+            ))
+        }
+    };
+    let check_arch = |section: &str, arch: &str| {
+        let known = crate::train::models::ARCHS;
+        if known.contains(&arch) {
+            Ok(())
+        } else {
+            Err(bad(
+                "arch",
+                arch,
+                format!(
+                    "{section}.arch: `{arch}` is not one of {}",
+                    known.join(", ")
+                ),
+            ))
+        }
+    };
     let dd = &raw.dataset_defaults;
     let mut datasets = BTreeMap::new();
     for (name, d) in &raw.datasets {
@@ -378,13 +405,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             ));
         }
         let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
-        if !["none", "weak", "strong"].contains(&aug.as_str()) {
-            return Err(bad(
-                "aug",
-                &aug,
-                format!("runs.{name}.aug: `{aug}` is not none, weak or strong"),
-            ));
-        }
+        check_aug(&format!("runs.{name}"), &aug)?;
         let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
         let non_repetitive = match mode.as_str() {
             "fixed" => false,
@@ -410,16 +431,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             .clone()
             .or(rd.arch.clone())
             .unwrap_or("resnet18".into());
-        if !crate::train::models::ARCHS.contains(&arch.as_str()) {
-            return Err(bad(
-                "arch",
-                &arch,
-                format!(
-                    "runs.{name}.arch: `{arch}` is not one of {}",
-                    crate::train::models::ARCHS.join(", ")
-                ),
-            ));
-        }
+        check_arch(&format!("runs.{name}"), &arch)?;
         runs.insert(
             name.clone(),
             Run {
@@ -474,25 +486,13 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             )));
         }
         let aug = a.aug.clone().unwrap_or("weak".into());
-        if !["none", "weak", "strong"].contains(&aug.as_str()) {
-            return Err(bad(
-                "aug",
-                &aug,
-                format!("adaptations.{name}.aug: `{aug}` is not none, weak or strong"),
-            ));
-        }
+        check_aug(&format!("adaptations.{name}"), &aug)?;
         let arch = a
             .arch
             .clone()
             .or(rd.arch.clone())
             .unwrap_or("resnet18".into());
-        if !crate::train::models::ARCHS.contains(&arch.as_str()) {
-            return Err(bad(
-                "arch",
-                &arch,
-                format!("adaptations.{name}.arch: `{arch}` is not a known architecture"),
-            ));
-        }
+        check_arch(&format!("adaptations.{name}"), &arch)?;
         if a.iters == 0 {
             return Err(bad(
                 name,
