@@ -178,15 +178,43 @@ pub trait AdaptMethod {
     fn epoch_start(&mut self, _epoch: u64, _data: &dyn FullPass) -> Result<(), AdaptError> {
         Ok(())
     }
+    /// The method's optimizers, always in the same order (their buffers are checkpointed).
+    fn optimizers(&self) -> Vec<&Optimizer>;
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer>;
+    /// Run state beyond the optimizers (`method.*`: centroids, cluster centres, labels).
+    fn method_state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores what `method_state` gave.
+    fn load_method_state(
+        &mut self,
+        _t: &HashMap<String, Tensor>,
+        _file: &Path,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
     /// Optimizer buffers and method state (`optim.*`, `method.*`) for checkpoints.
-    fn state_tensors(&self) -> Vec<(String, Tensor)>;
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut t: Vec<(String, Tensor)> = self
+            .optimizers()
+            .iter()
+            .flat_map(|o| o.state_tensors())
+            .collect();
+        t.extend(self.method_state());
+        t
+    }
     /// Restores what `state_tensors` gave; `step` is the checkpoint's step.
     fn load_state(
         &mut self,
         t: &HashMap<String, Tensor>,
         file: &Path,
         step: u64,
-    ) -> Result<(), TrainError>;
+    ) -> Result<(), TrainError> {
+        for o in self.optimizers_mut() {
+            o.load_state(t, file, step)?;
+        }
+        self.load_method_state(t, file)
+    }
 }
 
 /// Builds the method's networks under `vs` and its optimizers.
@@ -281,24 +309,6 @@ pub fn class_balance(prob: &Tensor) -> Tensor {
     -(prob.mean_dim(&[0i64][..], false, Kind::Float) + 1e-6)
         .log()
         .mean(Kind::Float)
-}
-
-/// The optimizer buffers of `opts` (their variables are disjoint, so are their names).
-pub fn optim_state(opts: &[&Optimizer]) -> Vec<(String, Tensor)> {
-    opts.iter().flat_map(|o| o.state_tensors()).collect()
-}
-
-/// Restores the buffers of `opts` from a checkpoint.
-pub fn load_optim_state(
-    opts: &mut [&mut Optimizer],
-    t: &HashMap<String, Tensor>,
-    file: &Path,
-    step: u64,
-) -> Result<(), TrainError> {
-    for o in opts.iter_mut() {
-        o.load_state(t, file, step)?;
-    }
-    Ok(())
 }
 
 /// A method state tensor from a checkpoint, with its expected shape.

@@ -2,8 +2,6 @@
 //! separately (batch norm sees each domain alone); the domain discriminator is ONE linear layer
 //! (features -> 2 logits, source = 0, target = 1) behind a gradient-reversal layer of weight
 //! lambda; loss = CE(source labels) + CE_domain(source) + CE_domain(target) (a sum, not a mean).
-use std::collections::HashMap;
-use std::path::Path;
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
@@ -11,12 +9,11 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::grad_reverse;
 use crate::adapt::method::{
-    classifier, correct, cross_entropy, load_optim_state, optim_state, sgd, AdaptMethod, DaBatch,
-    EvalModel, MethodSetup, StepCtx, StepStats,
+    classifier, correct, cross_entropy, sgd, AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx,
+    StepStats,
 };
 use crate::train::models::{torch_linear, Classifier};
 use crate::train::optim::Optimizer;
-use crate::train::TrainError;
 
 /// The domain loss: CE of source rows against domain 0 plus CE of target rows against 1.
 pub fn domain_loss(d_source: &Tensor, d_target: &Tensor) -> Tensor {
@@ -69,17 +66,12 @@ impl AdaptMethod for Dann {
         &self.net
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        optim_state(&[&self.opt])
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        vec![&self.opt]
     }
 
-    fn load_state(
-        &mut self,
-        t: &HashMap<String, Tensor>,
-        file: &Path,
-        step: u64,
-    ) -> Result<(), TrainError> {
-        load_optim_state(&mut [&mut self.opt], t, file, step)
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt]
     }
 }
 

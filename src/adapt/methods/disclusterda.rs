@@ -30,8 +30,8 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 pub use crate::adapt::method::class_balance;
 use crate::adapt::method::{
-    classifier, correct, cross_entropy, load_optim_state, optim_state, sgd, state_tensor,
-    AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx, StepStats,
+    classifier, correct, cross_entropy, sgd, state_tensor, AdaptMethod, DaBatch, EvalModel,
+    MethodSetup, StepCtx, StepStats,
 };
 use crate::train::models::Classifier;
 use crate::train::optim::Optimizer;
@@ -179,26 +179,32 @@ impl AdaptMethod for DisClusterDa {
         &self.net
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut t = optim_state(&[&self.opt]);
-        t.push((
-            "method.disclusterda.source_centroids".into(),
-            self.cs.shallow_clone(),
-        ));
-        t.push((
-            "method.disclusterda.target_centroids".into(),
-            self.ct.shallow_clone(),
-        ));
-        t
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        vec![&self.opt]
     }
 
-    fn load_state(
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt]
+    }
+
+    fn method_state(&self) -> Vec<(String, Tensor)> {
+        vec![
+            (
+                "method.disclusterda.source_centroids".into(),
+                self.cs.shallow_clone(),
+            ),
+            (
+                "method.disclusterda.target_centroids".into(),
+                self.ct.shallow_clone(),
+            ),
+        ]
+    }
+
+    fn load_method_state(
         &mut self,
         t: &HashMap<String, Tensor>,
         file: &Path,
-        step: u64,
     ) -> Result<(), TrainError> {
-        load_optim_state(&mut [&mut self.opt], t, file, step)?;
         self.cs = state_tensor(t, "method.disclusterda.source_centroids", &self.cs, file)?;
         self.ct = state_tensor(t, "method.disclusterda.target_centroids", &self.ct, file)?;
         Ok(())

@@ -9,20 +9,17 @@
 //! (C) the generator alone minimises the discrepancy, `GENERATOR_STEPS` times.
 //! The generator's SGD has no momentum (commented out in the released code); the classifiers'
 //! has. Evaluation reports the first classifier.
-use std::collections::HashMap;
-use std::path::Path;
 
 use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    backbone, class_balance, correct, cross_entropy, load_optim_state, optim_state, AdaptMethod,
-    DaBatch, EvalModel, MethodSetup, StepCtx, StepStats,
+    backbone, class_balance, correct, cross_entropy, AdaptMethod, DaBatch, EvalModel, MethodSetup,
+    StepCtx, StepStats,
 };
 use crate::train::models::Backbone;
 use crate::train::optim::{Group, OptimConfig, Optimizer};
-use crate::train::TrainError;
 
 /// Generator updates per iteration in the released code (`--num_k 4`).
 pub const GENERATOR_STEPS: usize = 4;
@@ -198,17 +195,12 @@ impl AdaptMethod for Mcd {
         self
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        optim_state(&[&self.opt_g, &self.opt_c])
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        vec![&self.opt_g, &self.opt_c]
     }
 
-    fn load_state(
-        &mut self,
-        t: &HashMap<String, Tensor>,
-        file: &Path,
-        step: u64,
-    ) -> Result<(), TrainError> {
-        load_optim_state(&mut [&mut self.opt_g, &mut self.opt_c], t, file, step)
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt_g, &mut self.opt_c]
     }
 }
 

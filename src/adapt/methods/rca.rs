@@ -8,20 +8,17 @@
 //!   L_max = CE(source) + lambda (J(source, K + k) + J(target, k)) + lambda entropy(target),
 //! the confusion of L_min's joint labels with the domains swapped. Pseudo-labels are the class
 //! head's argmax on the target batch.
-use std::collections::HashMap;
-use std::path::Path;
 
 use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    class_balance, classifier, correct, cross_entropy, entropy, load_optim_state, optim_state, sgd,
-    AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx, StepStats,
+    class_balance, classifier, correct, cross_entropy, entropy, sgd, AdaptMethod, DaBatch,
+    EvalModel, MethodSetup, StepCtx, StepStats,
 };
 use crate::train::models::{torch_linear, Classifier};
 use crate::train::optim::Optimizer;
-use crate::train::TrainError;
 
 /// Weight of the class-balance term in the heads' loss.
 pub const BALANCE_WEIGHT: f64 = 0.1;
@@ -125,17 +122,12 @@ impl AdaptMethod for Rca {
         &self.net
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        optim_state(&[&self.opt])
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        vec![&self.opt]
     }
 
-    fn load_state(
-        &mut self,
-        t: &HashMap<String, Tensor>,
-        file: &Path,
-        step: u64,
-    ) -> Result<(), TrainError> {
-        load_optim_state(&mut [&mut self.opt], t, file, step)
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt]
     }
 }
 

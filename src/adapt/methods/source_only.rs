@@ -1,18 +1,15 @@
 //! No Adaptation: the classifier is trained on source labels only; target batches are ignored.
 //! As released, it still follows the per-epoch lr decay of every method.
-use std::collections::HashMap;
-use std::path::Path;
 
-use tch::{nn, Tensor};
+use tch::nn;
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    classifier, correct, cross_entropy, load_optim_state, optim_state, sgd, AdaptMethod, DaBatch,
-    EvalModel, MethodSetup, StepCtx, StepStats,
+    classifier, correct, cross_entropy, sgd, AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx,
+    StepStats,
 };
 use crate::train::models::Classifier;
 use crate::train::optim::Optimizer;
-use crate::train::TrainError;
 
 pub struct SourceOnly {
     net: Classifier,
@@ -40,16 +37,11 @@ impl AdaptMethod for SourceOnly {
         &self.net
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        optim_state(&[&self.opt])
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        vec![&self.opt]
     }
 
-    fn load_state(
-        &mut self,
-        t: &HashMap<String, Tensor>,
-        file: &Path,
-        step: u64,
-    ) -> Result<(), TrainError> {
-        load_optim_state(&mut [&mut self.opt], t, file, step)
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt]
     }
 }

@@ -29,8 +29,8 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
-    backbone, correct, cross_entropy, load_optim_state, optim_state, state_tensor, AdaptMethod,
-    DaBatch, EvalModel, FullPass, MethodSetup, StepCtx, StepStats,
+    backbone, correct, cross_entropy, state_tensor, AdaptMethod, DaBatch, EvalModel, FullPass,
+    MethodSetup, StepCtx, StepStats,
 };
 use crate::train::models::{torch_batch_norm1d, torch_linear, Backbone};
 use crate::train::optim::{Group, OptimConfig, Optimizer};
@@ -245,8 +245,16 @@ impl AdaptMethod for Srdc {
         self
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut t = optim_state(&[&self.opt]);
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        vec![&self.opt]
+    }
+
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![&mut self.opt]
+    }
+
+    fn method_state(&self) -> Vec<(String, Tensor)> {
+        let mut t = Vec::new();
         t.push((
             "method.srdc.pseudo_labels".into(),
             self.pseudo.shallow_clone(),
@@ -259,13 +267,11 @@ impl AdaptMethod for Srdc {
         t
     }
 
-    fn load_state(
+    fn load_method_state(
         &mut self,
         t: &HashMap<String, Tensor>,
         file: &Path,
-        step: u64,
     ) -> Result<(), TrainError> {
-        load_optim_state(&mut [&mut self.opt], t, file, step)?;
         self.pseudo = state_tensor(t, "method.srdc.pseudo_labels", &self.pseudo, file)?;
         for (name, c) in [("centres1", &self.centres1), ("centres2", &self.centres2)] {
             let src = state_tensor(t, &format!("method.srdc.{name}_grad"), c, file)?;
