@@ -8,6 +8,7 @@ pub mod assets;
 pub mod cli;
 pub mod composite;
 pub mod dataset;
+#[cfg(feature = "train")]
 pub mod engine;
 pub mod fit;
 pub mod paths;

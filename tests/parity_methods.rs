@@ -12,10 +12,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use synthgen::adapt::method::{
-    build, AdaptMethod, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx, StepStats,
-};
-use synthgen::adapt::AdaptError;
+use synthgen::adapt::method::{build, MethodKind, MethodSetup};
+use synthgen::engine::{FullPass, PassOutput, StepBatch, StepCtx, StepStats, TrainStep};
+use synthgen::train::TrainError;
 use tch::{nn, Device, Kind, Tensor};
 
 const K: i64 = 3;
@@ -91,7 +90,7 @@ fn chunked(x: &Tensor, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Vec<Tensor>
 }
 
 impl FullPass for TensorPass<'_> {
-    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError> {
+    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, TrainError> {
         Ok(PassOutput {
             outputs: chunked(&self.0.src_all, f),
             labels: self.0.src_labels.shallow_clone(),
@@ -99,7 +98,7 @@ impl FullPass for TensorPass<'_> {
         })
     }
 
-    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError> {
+    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, TrainError> {
         Ok(PassOutput {
             outputs: chunked(&self.0.tgt_all, f),
             labels: Tensor::full([N_ALL], -1i64, (Kind::Int64, Device::Cpu)),
@@ -118,7 +117,7 @@ struct Case {
     script: &'static str,
     dir: tempfile::TempDir,
     vs: nn::VarStore,
-    method: Box<dyn AdaptMethod>,
+    method: Box<dyn TrainStep>,
     stats: StepStats,
     before: HashMap<String, Tensor>,
 }
@@ -175,7 +174,7 @@ fn prepare(kind: MethodKind, script: &'static str, epoch: u64, lr0: f64) -> Case
     .unwrap();
     method.epoch_start(epoch, &TensorPass(&fx)).unwrap();
     let stats = method.step(
-        &DaBatch {
+        &StepBatch {
             xs: &fx.xs,
             ys: &fx.ys,
             xt: &fx.xt,

@@ -10,10 +10,7 @@ pub fn grad_reverse(x: &Tensor, lambda: f64) -> Tensor {
     &frozen + (x - &frozen) * (-lambda)
 }
 
-/// DANN's reversal weight ramp: 2 / (1 + exp(-10 p)) - 1 for progress `p` in [0, 1].
-pub fn dann_ramp(p: f64) -> f64 {
-    2.0 / (1.0 + (-10.0 * p).exp()) - 1.0
-}
+pub use crate::engine::schedule::dann_ramp;
 
 #[cfg(test)]
 mod tests {

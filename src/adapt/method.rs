@@ -1,7 +1,7 @@
-//! The interface every adaptation method implements, and the shared pieces (hyper-parameters,
-//! the per-epoch schedule, losses used by several methods). A method owns its networks (in the
-//! run's VarStore, so that checkpoints and --init see them), its optimizers and its run state;
-//! the runner only feeds batches and the schedule.
+//! What the adaptation methods share: the method names, their hyper-parameters, the builder,
+//! the released optimizer and losses used by several methods. Each method is an engine step
+//! (`engine::TrainStep`, one file in `methods/`); the engine feeds it batches, the per-epoch
+//! schedule (`engine::Schedule::Annealed`) and full passes.
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -9,7 +9,8 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::error::AdaptError;
-use super::grl::dann_ramp;
+pub use crate::engine::schedule::annealed_lr;
+use crate::engine::TrainStep;
 use crate::train::models::{build_backbone, Backbone, Classifier};
 use crate::train::optim::{Group, OptimConfig, Optimizer};
 use crate::train::TrainError;
@@ -76,153 +77,12 @@ pub struct MethodSetup {
     pub mcd_dropout: f64,
 }
 
-/// A source batch (images, labels) and a target batch (images and their indices in the target
-/// set: target labels never reach a method).
-pub struct DaBatch<'a> {
-    pub xs: &'a Tensor,
-    pub ys: &'a Tensor,
-    pub xt: &'a Tensor,
-    pub target_index: &'a [usize],
-}
-
-/// The schedule at this iteration, per epoch as in the released code.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct StepCtx {
-    /// 0-based epoch.
-    pub epoch: u64,
-    /// Base lr of this epoch: lr0 * (1 + 10 e / E)^-0.75.
-    pub lr: f64,
-    /// Loss / gradient-reversal weight of this epoch: 2 / (1 + exp(-10 e / E)) - 1.
-    pub lambda: f64,
-}
-
-impl StepCtx {
-    /// The released schedule at 0-based `epoch` of `epochs` (fractional for --iters runs).
-    pub fn at(lr0: f64, epoch: u64, epochs: f64) -> Self {
-        let p = epoch as f64 / epochs.max(1e-12);
-        StepCtx {
-            epoch,
-            lr: lr0 * annealed_lr(p),
-            lambda: dann_ramp(p),
-        }
-    }
-}
-
-/// Scalars of one step: the named loss terms and the total that was minimised first.
-#[derive(Debug, Clone, Default)]
-pub struct StepStats {
-    pub total: f64,
-    pub terms: Vec<(&'static str, f64)>,
-    /// Correct source predictions in the batch.
-    pub source_correct: u64,
-}
-
-impl StepStats {
-    /// Reads the scalar loss tensors of a step.
-    pub fn read(total: &Tensor, terms: &[(&'static str, &Tensor)], source_correct: u64) -> Self {
-        StepStats {
-            total: total.double_value(&[]),
-            terms: terms
-                .iter()
-                .map(|(name, t)| (*name, t.double_value(&[])))
-                .collect(),
-            source_correct,
-        }
-    }
-}
-
-/// What evaluation and the t-SNE picture need from an adapted model (eval mode).
-pub trait EvalModel {
-    /// Class scores; their argmax is the prediction.
-    fn predict(&self, xs: &Tensor) -> Tensor;
-    /// Backbone features.
-    fn features(&self, xs: &Tensor) -> Tensor;
-}
-
-impl EvalModel for Classifier {
-    fn predict(&self, xs: &Tensor) -> Tensor {
-        self.forward(xs, false)
-    }
-
-    fn features(&self, xs: &Tensor) -> Tensor {
-        self.backbone.features(xs, false)
-    }
-}
-
-/// What a full pass returns: `f`'s outputs over the images that decoded (each concatenated
-/// over batches), their labels, and their indices in the set.
-pub struct PassOutput {
-    pub outputs: Vec<Tensor>,
-    pub labels: Tensor,
-    pub index: Tensor,
-}
-
-/// Eval-mode passes over whole data sets (evaluation transform), for methods that look at all
-/// of the data once per epoch (SRDC's clustering).
-pub trait FullPass {
-    /// `f` applied to every source training image.
-    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError>;
-    /// `f` applied to every target training image (labels: -1 where unknown).
-    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError>;
-}
-
-/// A domain-adaptation method: the engine feeds it batches, the schedule and, once per epoch,
-/// full passes; it owns its networks (in the run's VarStore, so checkpoints and --init see
-/// them), its optimizers and any run state, which it hands to checkpoints.
-pub trait AdaptMethod {
-    /// One training iteration (all of the method's forward/backward/update passes).
-    fn step(&mut self, batch: &DaBatch, ctx: &StepCtx) -> StepStats;
-    /// The model that evaluation and the t-SNE picture use.
-    fn model(&self) -> &dyn EvalModel;
-    /// Called before the first iteration of each epoch.
-    fn epoch_start(&mut self, _epoch: u64, _data: &dyn FullPass) -> Result<(), AdaptError> {
-        Ok(())
-    }
-    /// The method's optimizers, always in the same order (their buffers are checkpointed).
-    fn optimizers(&self) -> Vec<&Optimizer>;
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer>;
-    /// Run state beyond the optimizers (`method.*`: centroids, cluster centres, labels).
-    fn method_state(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
-    }
-    /// Restores what `method_state` gave.
-    fn load_method_state(
-        &mut self,
-        _t: &HashMap<String, Tensor>,
-        _file: &Path,
-    ) -> Result<(), TrainError> {
-        Ok(())
-    }
-    /// Optimizer buffers and method state (`optim.*`, `method.*`) for checkpoints.
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut t: Vec<(String, Tensor)> = self
-            .optimizers()
-            .iter()
-            .flat_map(|o| o.state_tensors())
-            .collect();
-        t.extend(self.method_state());
-        t
-    }
-    /// Restores what `state_tensors` gave; `step` is the checkpoint's step.
-    fn load_state(
-        &mut self,
-        t: &HashMap<String, Tensor>,
-        file: &Path,
-        step: u64,
-    ) -> Result<(), TrainError> {
-        for o in self.optimizers_mut() {
-            o.load_state(t, file, step)?;
-        }
-        self.load_method_state(t, file)
-    }
-}
-
 /// Builds the method's networks under `vs` and its optimizers.
 pub fn build(
     kind: MethodKind,
     vs: &nn::VarStore,
     setup: &MethodSetup,
-) -> Result<Box<dyn AdaptMethod>, AdaptError> {
+) -> Result<Box<dyn TrainStep>, AdaptError> {
     Ok(match kind {
         MethodKind::SourceOnly => {
             Box::new(super::methods::source_only::SourceOnly::new(vs, setup)?)
@@ -283,11 +143,6 @@ pub fn sgd(vs: &nn::VarStore, s: &MethodSetup, select: impl Fn(&str) -> bool) ->
             }
         },
     )
-}
-
-/// DANN's annealed lr factor (1 + 10 p)^-0.75.
-pub fn annealed_lr(p: f64) -> f64 {
-    (1.0 + 10.0 * p).powf(-0.75)
 }
 
 /// Mean cross-entropy of `logits` against integer `labels`.

@@ -1,7 +1,7 @@
 //! `synthgen adapt`: unsupervised domain adaptation from labelled synthetic source data to
 //! unlabelled real target data, with the trainer's loader, backbones, metrics and checkpoints.
 //!
-//! Parts: `method` (the `AdaptMethod` trait, shared losses), `methods/*` (one module per
+//! Parts: `method` (method names, setup, builder, shared losses; each method is an `engine::TrainStep`), `methods/*` (one module per
 //! method), `grl` (gradient reversal), `data`
 //! (source / target / target-eval sets), `runner` (the loop and outputs), `evaluate` (accuracy
 //! on labelled target sets, the t-SNE picture), `tsne` (the embedding and its drawing). Only
@@ -18,7 +18,7 @@ pub mod runner;
 pub mod tsne;
 
 pub use error::AdaptError;
-pub use method::{AdaptMethod, MethodKind};
+pub use method::MethodKind;
 pub use runner::{adapt, AdaptConfig, AdaptSummary};
 
 use crate::train::augment::Augment;

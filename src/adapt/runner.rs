@@ -1,31 +1,28 @@
-//! The adaptation loop: two cycling loaders (source with labels, target without), the method's
-//! step, 200 evaluations per run on the labelled target data, checkpoints (last and best Mean),
-//! metric logs, plots, the t-SNE picture and summary.json. Epochs follow the released code: one
-//! epoch is max(len(source), len(target)) / batch iterations.
+//! `synthgen adapt` as a configuration of the engine: two cycling loaders (source with labels,
+//! target without), the method (the step), the released per-epoch schedule, 200 evaluations
+//! per run plus one at each epoch's end on the labelled target data, checkpoints (last and best
+//! Mean), the t-SNE picture and summary.json. Epochs follow the released code: one epoch is
+//! max(len(source), len(target)) / batch iterations.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Tensor};
+use tch::nn;
 
 use super::data::{open_eval, open_target};
 use super::error::AdaptError;
-use super::evaluate::{tsne_picture, EvalCtx};
-use super::method::{
-    build, AdaptMethod, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx,
-};
-use crate::engine::{self, Window};
+use super::evaluate::tsne_picture;
+use super::method::{build, MethodKind, MethodSetup};
+use crate::engine::{self, Epochs, EvalCtx, Feed, Feeds, RunSpec, Schedule, SetPass};
 use crate::train::augment::Augment;
-use crate::train::checkpoint::{self, CheckpointMeta, RngState};
+use crate::train::checkpoint;
 use crate::train::data::{ImageSet, Sample};
 use crate::train::device::{self, DeviceChoice};
 use crate::train::loader::{Loader, LoaderConfig, Order};
-use crate::train::metrics::BestTracker;
 use crate::train::models::count_trainable;
 use crate::train::plots;
-use crate::train::records::{MetricsLog, Record};
 use crate::train::trainer::EvalSummary;
 use crate::train::TrainError;
 
@@ -130,9 +127,6 @@ pub struct AdaptSummary {
     pub config: AdaptConfig,
 }
 
-const CKPT_LAST: &str = "checkpoint-last";
-const CKPT_BEST: &str = "checkpoint-best-mean";
-
 /// Runs one adaptation as configured and writes everything to `cfg.out`.
 pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     if cfg.batch_size == 0 {
@@ -181,7 +175,6 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         .eval_every
         .unwrap_or((total / EVALUATIONS_PER_RUN).max(1))
         .max(1);
-    let log_every = engine::log_every(total);
 
     tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
     let vs = nn::VarStore::new(device);
@@ -215,169 +208,79 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     };
     let lr0 = cfg.lr.unwrap_or(cfg.method.default_lr());
 
-    let mut start = 0u64;
-    let mut best: BTreeMap<String, BestTracker> = BTreeMap::new();
-    let (ckpt_tensors, ckpt_meta) = checkpoint::paths(&cfg.out, CKPT_LAST);
-    if cfg.resume && ckpt_tensors.is_file() {
-        let tensors = checkpoint::read_tensors(&ckpt_tensors)?;
-        let meta = match checkpoint::meta_in_tensors(&tensors, &ckpt_tensors)? {
-            Some(m) => m,
-            None => checkpoint::read_meta(&ckpt_meta)?,
-        };
-        let optimizer = format!("sgd ({})", cfg.method.name());
-        if meta.arch != cfg.arch || meta.classes != source.classes || meta.optimizer != optimizer {
-            return Err(TrainError::BadCheckpoint {
-                path: ckpt_meta,
-                why: format!(
-                    "it was written by {} for --arch {} with classes [{}]; this run is {} with --arch {} and [{}]",
-                    meta.optimizer,
-                    meta.arch,
-                    meta.classes.join(", "),
-                    optimizer,
-                    cfg.arch,
-                    source.classes.join(", ")
-                ),
-            }
-            .into());
-        }
-        checkpoint::load_model_exact(&vs, &tensors, &ckpt_tensors)?;
-        method.load_state(&tensors, &ckpt_tensors, meta.step)?;
-        start = meta.step;
-        best = meta.best.into_iter().collect();
-        tracing::info!("resuming from iteration {start} of {total}");
-    } else if cfg.resume {
-        tracing::warn!(
-            "--resume: no {} yet; starting afresh",
-            ckpt_tensors.display()
-        );
-    }
-
-    let loader = |samples: Vec<Sample>, seed: u64| {
-        Loader::new(
-            Arc::new(samples),
-            LoaderConfig {
-                augment: cfg.augment,
-                image_size: cfg.image_size,
-                batch_size: b,
-                workers: workers.div_ceil(2),
-                prefetch: workers.max(2),
-                seed,
-                order: Order::Cycle,
-                start_batch: start,
-                end_batch: Some(total),
-            },
-        )
-    };
-    // WHY another seed for the target: the two streams must not share shuffles.
-    let src_loader = loader(source.samples.clone(), cfg.seed);
-    let tgt_loader = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
-
-    let mut log = MetricsLog::open(&cfg.out, cfg.resume.then_some(start))?;
-    let mut last_losses = BTreeMap::new();
-    let mut skipped = 0u64;
-    let mut eval_seconds = 0.0;
-    let mut window = Window::default();
-    let t0 = Instant::now();
-    let mut step = start;
-    let mut status = "completed";
-    let stop_at = cfg.stop_after.unwrap_or(u64::MAX);
-    let bar = crate::progress::bar(total, cfg.progress, "iterations");
-    bar.set_position(start);
-    let ctx = EvalCtx {
+    let eval = EvalCtx {
         device,
         image_size: cfg.image_size,
         batch_size: b,
         workers,
         classes: &source.classes,
+        announce: false,
     };
-    let full_pass = RunPass {
-        ctx: &ctx,
+    let full_pass = SetPass {
+        ctx: &eval,
         source: &source.samples,
         target: &target.samples,
     };
-    let ckpt =
-        |name: &str, step: u64, method: &dyn AdaptMethod, best: &BTreeMap<String, BestTracker>| {
-            save(cfg, &vs, method, name, step, total, &source.classes, best)
-        };
-
-    for (bs, bt) in src_loader.zip(tgt_loader) {
-        skipped += (bs.skipped.len() + bt.skipped.len()) as u64;
-        step = bs.index + 1;
-        let epoch = bs.index / per_epoch;
-        if bs.index % per_epoch == 0 {
-            let te = Instant::now();
-            method.epoch_start(epoch, &full_pass)?;
-            eval_seconds += te.elapsed().as_secs_f64();
-        }
-        if !bs.is_empty() && !bt.is_empty() {
-            let sctx = StepCtx::at(lr0, epoch, epochs);
-            tch::manual_seed(checkpoint::torch_seed(cfg.seed, bs.index));
-            let (xs, ys) = ctx.to_device(&bs);
-            let (xt, _) = ctx.to_device(&bt);
-            let stats = method.step(
-                &DaBatch {
-                    xs: &xs,
-                    ys: &ys,
-                    xt: &xt,
-                    target_index: &bt.samples,
-                },
-                &sctx,
-            );
-            if !stats.total.is_finite() {
-                bar.abandon_with_message("diverged");
-                return Err(TrainError::NonFiniteLoss {
-                    value: stats.total,
-                    step,
-                    out: ckpt_tensors,
-                }
-                .into());
-            }
-            for (k, v) in &stats.terms {
-                last_losses.insert(k.to_string(), *v);
-            }
-            window.add(stats.total, stats.source_correct, bs.len(), sctx.lr);
-            if step % log_every == 0 || step == total {
-                if let Some((loss, _)) = window.record() {
-                    bar.set_message(format!("loss {loss:.4}"));
-                }
-                // Each iteration reads a target image with every source image.
-                log.push(window.take(step, epoch, 2.0))?;
-            }
-        }
-        bar.set_position(step);
-        let stopping = step >= stop_at;
+    let spec = RunSpec {
+        out: &cfg.out,
+        vs: &vs,
+        eval: &eval,
+        eval_sets: &eval_sets,
+        schedule: Schedule::Annealed { lr0, epochs },
+        total,
         // The released cadence: every int(total / 200) iterations and at every epoch's end.
-        let evaluating = step % eval_every == 0 || step % per_epoch == 0 || step == total;
+        epochs: Some(Epochs {
+            length: per_epoch,
+            data: &full_pass,
+            evaluate_at_end: true,
+        }),
+        eval_every,
         // A stop checkpoints without evaluating, so that best/last match an uninterrupted run.
-        if evaluating || stopping {
-            let te = Instant::now();
-            for (name, set) in eval_sets.iter().filter(|_| evaluating) {
-                let report = ctx.evaluate(method.as_ref(), name, set, step)?;
-                let tracker = best.entry(name.clone()).or_default();
-                let improved = tracker.best_mean.is_none_or(|(_, m)| report.mean > m);
-                tracker.update(&report);
-                log.push(Record::Eval(report))?;
-                // The first set decides which checkpoint is "best Mean".
-                if improved && eval_sets[0].0 == *name {
-                    ckpt(CKPT_BEST, step, method.as_ref(), &best)?;
-                }
-            }
-            ckpt(CKPT_LAST, step, method.as_ref(), &best)?;
-            engine::draw_plots(&cfg.out, &log, &eval_sets, &source.classes, &TITLES);
-            eval_seconds += te.elapsed().as_secs_f64();
-        }
-        if stopping {
-            status = "stopped";
-            break;
-        }
-    }
-    bar.finish_and_clear();
-    let train_seconds = t0.elapsed().as_secs_f64() - eval_seconds;
+        eval_on_stop: false,
+        keep_best: true,
+        stop_after: cfg.stop_after,
+        resume: cfg.resume,
+        seed: cfg.seed,
+        arch: &cfg.arch,
+        classes: &source.classes,
+        optimizer: format!("sgd ({})", cfg.method.name()),
+        titles: &TITLES,
+        progress: cfg.progress,
+        unit: "iterations",
+        progress_note: None,
+    };
+    let feeds = |start: u64| -> Result<Feeds, TrainError> {
+        let loader = |samples: Vec<Sample>, seed: u64| {
+            Loader::new(
+                Arc::new(samples),
+                LoaderConfig {
+                    augment: cfg.augment,
+                    image_size: cfg.image_size,
+                    batch_size: b,
+                    workers: workers.div_ceil(2),
+                    prefetch: workers.max(2),
+                    seed,
+                    order: Order::Cycle,
+                    start_batch: start,
+                    end_batch: Some(total),
+                },
+            )
+        };
+        // WHY another seed for the target: the two streams must not share shuffles.
+        let src = loader(source.samples.clone(), cfg.seed);
+        let tgt = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
+        Ok(Box::new(src.zip(tgt).map(|(labelled, target)| Feed {
+            labelled,
+            target: Some(target),
+        })))
+    };
+    let mut o = engine::run(&spec, method.as_mut(), feeds)?;
+    let train_seconds = o.started.elapsed().as_secs_f64() - o.eval_seconds;
 
-    let tsne_path = if cfg.tsne_points > 0 && status == "completed" {
+    let tsne_path = if cfg.tsne_points > 0 && o.status == "completed" {
         let te = Instant::now();
-        let picture = tsne_picture(cfg, &ctx, method.as_ref(), &source, &target, &eval_sets)?;
-        eval_seconds += te.elapsed().as_secs_f64();
+        let picture = tsne_picture(cfg, &eval, method.model(), &source, &target, &eval_sets)?;
+        o.eval_seconds += te.elapsed().as_secs_f64();
         picture
     } else {
         None
@@ -385,7 +288,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
 
     let summary = AdaptSummary {
         method: cfg.method,
-        status: status.into(),
+        status: o.status.into(),
         arch: cfg.arch.clone(),
         params,
         device: format!("{device:?}"),
@@ -393,16 +296,17 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         source_images: source.len(),
         target_images: target.samples.len(),
         target_labelled: target.labelled.is_some(),
-        steps: step,
+        steps: o.steps,
         total_steps: total,
         lr: lr0,
         backbone_lr_mult,
-        last_losses,
-        skipped_images: skipped,
-        seconds: t0.elapsed().as_secs_f64(),
-        eval_seconds,
-        iterations_per_second: (step - start) as f64 / train_seconds.max(1e-9),
-        evals: best
+        last_losses: o.last_terms,
+        skipped_images: o.skipped,
+        seconds: o.started.elapsed().as_secs_f64(),
+        eval_seconds: o.eval_seconds,
+        iterations_per_second: (o.steps - o.start) as f64 / train_seconds.max(1e-9),
+        evals: o
+            .best
             .iter()
             .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
             .collect(),
@@ -411,59 +315,17 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         config: cfg.clone(),
     };
     engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    if let Some((value, at)) = o.diverged {
+        o.bar.abandon_with_message("diverged");
+        return Err(TrainError::NonFiniteLoss {
+            value,
+            step: at + 1,
+            out: o.checkpoint,
+        }
+        .into());
+    }
+    o.bar.finish_and_clear();
     Ok(summary)
-}
-
-/// The full passes SRDC's clustering makes, over the training sets with the eval transform.
-struct RunPass<'a> {
-    ctx: &'a EvalCtx<'a>,
-    source: &'a [Sample],
-    target: &'a [Sample],
-}
-
-impl FullPass for RunPass<'_> {
-    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError> {
-        self.ctx.full_pass(self.source.to_vec(), f)
-    }
-
-    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, AdaptError> {
-        self.ctx.full_pass(self.target.to_vec(), f)
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn save(
-    cfg: &AdaptConfig,
-    vs: &nn::VarStore,
-    method: &dyn AdaptMethod,
-    name: &str,
-    step: u64,
-    total: u64,
-    classes: &[String],
-    best: &BTreeMap<String, BestTracker>,
-) -> Result<(), AdaptError> {
-    let meta = CheckpointMeta {
-        step,
-        total_steps: total,
-        arch: cfg.arch.clone(),
-        classes: classes.to_vec(),
-        image_size: cfg.image_size,
-        optimizer: format!("sgd ({})", cfg.method.name()),
-        rng: RngState {
-            seed: cfg.seed,
-            next_step: step,
-        },
-        images_seen: 0,
-        skipped_images: 0,
-        best: best.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
-    };
-    Ok(checkpoint::save(
-        &cfg.out,
-        name,
-        vs,
-        method.state_tensors(),
-        &meta,
-    )?)
 }
 
 const TITLES: plots::RunChartTitles = plots::RunChartTitles {

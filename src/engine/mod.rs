@@ -1,9 +1,19 @@
-//! Pieces of the training loop that `synthgen train` and `synthgen adapt` share: logging
-//! cadence and running means of train records, plots and the atomic run summary (the thread
-//! budget is `train::device::apply_thread_plan`). The loop itself still lives in `train::trainer` and `adapt::runner` (see
-//! docs/DESIGN.md, "Training engine").
+//! The one training engine of `synthgen train` and `synthgen adapt` (docs/DESIGN.md,
+//! "Training engine"): `run` (the loop: resume, schedule, epoch hooks, evaluation cadence,
+//! best/last, checkpoints, plots), `step` (the `TrainStep` trait that supervised training and
+//! every adaptation method implement), `schedule` (lr and lambda per iteration or per epoch),
+//! `eval` (evaluation and full passes), `window` (running means of train records), `output`
+//! (plots, the atomic summary.json). The thread budget is `train::device::apply_thread_plan`.
+pub mod eval;
 pub mod output;
+pub mod run;
+pub mod schedule;
+pub mod step;
 pub mod window;
 
+pub use eval::{EvalCtx, SetPass};
 pub use output::{draw_plots, write_json_atomic};
+pub use run::{run, Epochs, Feed, Feeds, Outcome, RunSpec, CKPT_BEST, CKPT_LAST};
+pub use schedule::Schedule;
+pub use step::{EvalModel, FullPass, PassOutput, StepBatch, StepCtx, StepStats, TrainStep};
 pub use window::{log_every, Window};

@@ -18,6 +18,7 @@ pub mod plots;
 pub mod records;
 pub mod stream;
 pub mod torch_import;
+pub mod supervised;
 pub mod trainer;
 
 pub use error::TrainError;

@@ -1,27 +1,27 @@
-//! The supervised training loop: loader -> classifier -> SGD/Adam, periodic evaluation,
-//! checkpoints, metric logs, plots and the run summary. No CLI code: `TrainConfig` is plain data
+//! `synthgen train` as a configuration of the engine: the data (a folder or a render stream),
+//! the classifier and its optimizer (`supervised::Supervised`, the step), the cosine schedule,
+//! about 10 evaluations per run, and the run summary. No CLI code: `TrainConfig` is plain data
 //! so that tests and other commands can drive it.
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::{nn, Device, Kind, Tensor};
+use tch::nn;
 
 use super::augment::Augment;
-use super::checkpoint::{self, CheckpointMeta, RngState};
+use super::checkpoint;
 use super::data::ImageSet;
 use super::device::{self, DeviceChoice};
 use super::error::TrainError;
 use super::loader::{batches_per_pass, Batch, Loader, LoaderConfig, Order};
-use super::metrics::{BestTracker, EvalReport};
+use super::metrics::BestTracker;
 use super::models::{count_trainable, Classifier};
 use super::optim::{OptimConfig, Optimizer, OptimizerKind};
 use super::plots;
-use super::records::{MetricsLog, Record};
 use super::stream::{StreamBatches, StreamSource, StreamStatus};
-use crate::engine::{self, Window};
+use super::supervised::Supervised;
+use crate::engine::{self, EvalCtx, Feed, Feeds, RunSpec, Schedule};
 use crate::render::stream::StreamReport;
 
 /// How long to train.
@@ -143,8 +143,6 @@ pub struct RunSummary {
     pub stream: Option<StreamReport>,
 }
 
-const CKPT: &str = "checkpoint-last";
-
 /// Runs training as configured and writes everything to `cfg.out`.
 pub fn train(cfg: &TrainConfig) -> Result<RunSummary, TrainError> {
     train_from(cfg, None)
@@ -193,12 +191,10 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     if cfg.non_repetitive {
         total = total.min(batches_per_pass(n, b));
     }
-    let eval_every = cfg.eval_every.unwrap_or(total.div_ceil(10)).max(1);
-    let log_every = engine::log_every(total);
 
     tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
     let vs = nn::VarStore::new(device);
-    let model = Classifier::new(&vs.root(), &cfg.arch, num_classes, cfg.image_size as i64)?;
+    let net = Classifier::new(&vs.root(), &cfg.arch, num_classes, cfg.image_size as i64)?;
     let params = count_trainable(&vs);
     let init = match &cfg.init {
         Some(file) => {
@@ -222,318 +218,139 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         warmup_iters: cfg.warmup_iters,
         ..OptimConfig::paper_sgd(cfg.lr, total)
     };
-    let mut opt = Optimizer::new(&vs, ocfg);
+    let mut step = Supervised {
+        opt: Optimizer::new(&vs, ocfg),
+        net,
+        autocast: use_autocast,
+    };
 
-    let mut start = 0u64;
-    let mut images_seen = 0u64;
-    let mut skipped = 0u64;
-    let mut best: HashMap<String, BestTracker> = HashMap::new();
-    let (ckpt_tensors, ckpt_meta) = checkpoint::paths(&cfg.out, CKPT);
-    if cfg.resume && ckpt_meta.is_file() {
-        let meta = checkpoint::read_meta(&ckpt_meta)?;
-        if meta.arch != cfg.arch || meta.classes != train_set.classes {
-            return Err(TrainError::BadCheckpoint {
-                path: ckpt_meta,
-                why: format!(
-                    "it was written for --arch {} with classes [{}]; this run has --arch {} and [{}]",
-                    meta.arch,
-                    meta.classes.join(", "),
-                    cfg.arch,
-                    train_set.classes.join(", ")
-                ),
-            });
-        }
-        let tensors = checkpoint::read_tensors(&ckpt_tensors)?;
-        checkpoint::load_model_exact(&vs, &tensors, &ckpt_tensors)?;
-        opt.load_state(&tensors, &ckpt_tensors, meta.step)?;
-        start = meta.step;
-        images_seen = meta.images_seen;
-        skipped = meta.skipped_images;
-        best = meta.best;
-        tracing::info!("resuming from step {start} of {total}");
-    } else if cfg.resume {
-        tracing::warn!("--resume: no {} yet; starting afresh", ckpt_meta.display());
-    }
-    let start_images = images_seen;
-    let mut log = MetricsLog::open(&cfg.out, cfg.resume.then_some(start))?;
-
+    let eval = EvalCtx {
+        device,
+        image_size: cfg.image_size,
+        batch_size: b,
+        workers,
+        classes: &train_set.classes,
+        announce: true,
+    };
     let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
     let streaming = stream.is_some();
-    let loader: Box<dyn Iterator<Item = Batch>> = match stream {
-        Some(source) => {
-            let b = b as u64;
-            let rs = source
-                .plan
-                .start(start * b, total * b, cfg.resume)
-                .map_err(|e| match e {
-                    crate::render::run::RunError::Setup(m) => TrainError::StreamSetup(m),
-                    e => TrainError::Stream(e.to_string()),
-                })?;
-            Box::new(StreamBatches::new(
-                rs,
-                cfg.augment,
-                cfg.image_size,
-                cfg.seed,
-                b,
-                start,
-                total,
-                stream_status.clone(),
-            ))
-        }
-        None => Box::new(Loader::new(
-            Arc::new(train_set.samples.clone()),
-            LoaderConfig {
-                augment: cfg.augment,
-                image_size: cfg.image_size,
-                batch_size: b,
-                workers,
-                prefetch: (2 * workers).max(2),
-                seed: cfg.seed,
-                order: if cfg.non_repetitive {
-                    Order::Once
-                } else {
-                    Order::Cycle
-                },
-                start_batch: start,
-                end_batch: Some(total),
-            },
-        )),
-    };
-    let bar = crate::progress::bar(total, cfg.progress, "steps");
-    bar.set_position(start);
-    let mut skipped_examples: Vec<String> = Vec::new();
-    let t0 = Instant::now();
-    let mut window = Window::default();
-    let mut eval_seconds = 0.0;
-    // (loss, step of the batch that produced it) when training diverged.
-    let mut diverged: Option<(f64, u64)> = None;
-    let mut last_loss = None;
-    let mut step = start;
-    let mut status = "completed";
-    let stop_at = cfg.stop_after.unwrap_or(u64::MAX);
-
-    let ctx = RunCtx {
-        cfg,
-        model: &model,
-        device,
-        use_autocast,
-        workers,
+    let note = || stream_progress(&stream_status.lock().expect("stream status").report);
+    let spec = RunSpec {
+        out: &cfg.out,
+        vs: &vs,
+        eval: &eval,
         eval_sets: &eval_sets,
-        classes: &train_set.classes,
+        schedule: Schedule::Cosine {
+            lr: cfg.lr,
+            warmup: cfg.warmup_iters,
+            total,
+        },
         total,
+        epochs: None,
+        eval_every: cfg.eval_every.unwrap_or(total.div_ceil(10)).max(1),
+        eval_on_stop: true,
+        keep_best: false,
+        stop_after: cfg.stop_after,
+        resume: cfg.resume,
+        seed: cfg.seed,
+        arch: &cfg.arch,
+        classes: &train_set.classes,
+        optimizer: format!("{:?}", cfg.optimizer).to_lowercase(),
+        titles: &TITLES,
+        progress: cfg.progress,
+        unit: "steps",
+        progress_note: streaming.then_some(&note as &dyn Fn() -> String),
     };
-
-    for batch in loader {
-        skipped += batch.skipped.len() as u64;
-        for (p, _) in batch
-            .skipped
-            .iter()
-            .take(10usize.saturating_sub(skipped_examples.len()))
-        {
-            skipped_examples.push(p.display().to_string());
-        }
-        step = batch.index + 1;
-        if !batch.is_empty() {
-            let lr = opt.lr();
-            tch::manual_seed(checkpoint::torch_seed(cfg.seed, batch.index));
-            let (loss, correct) = ctx.train_step(&batch, &mut opt);
-            if !loss.is_finite() {
-                status = "diverged";
-                diverged = Some((loss, batch.index));
-                break;
+    let feeds = |start: u64| -> Result<Feeds, TrainError> {
+        let batches: Box<dyn Iterator<Item = Batch>> = match stream {
+            Some(source) => {
+                let b = b as u64;
+                let rs = source
+                    .plan
+                    .start(start * b, total * b, cfg.resume)
+                    .map_err(|e| match e {
+                        crate::render::run::RunError::Setup(m) => TrainError::StreamSetup(m),
+                        e => TrainError::Stream(e.to_string()),
+                    })?;
+                Box::new(StreamBatches::new(
+                    rs,
+                    cfg.augment,
+                    cfg.image_size,
+                    cfg.seed,
+                    b,
+                    start,
+                    total,
+                    stream_status.clone(),
+                ))
             }
-            images_seen += batch.len() as u64;
-            last_loss = Some(loss);
-            window.add(loss, correct, batch.len(), lr);
-        }
-        bar.set_position(step);
-        if step % log_every == 0 || step == total {
-            if let Some((loss, ips)) = window.record() {
-                let stream_text = if streaming {
-                    stream_progress(&stream_status.lock().expect("stream status").report)
-                } else {
-                    String::new()
-                };
-                bar.set_message(format!("loss {loss:.4} | {ips:.0} img/s{stream_text}"));
-                log.push(window.take(step, batch.epoch, 1.0))?;
-            }
-        }
-        let stopping = step >= stop_at;
-        if step % eval_every == 0 || step == total || stopping {
-            let te = Instant::now();
-            for (name, set) in ctx.eval_sets {
-                let report = ctx.evaluate(name, set, step)?;
-                best.entry(name.clone()).or_default().update(&report);
-                log.push(Record::Eval(report))?;
-            }
-            let meta = CheckpointMeta {
-                step,
-                total_steps: total,
-                arch: cfg.arch.clone(),
-                classes: train_set.classes.clone(),
-                image_size: cfg.image_size,
-                optimizer: format!("{:?}", cfg.optimizer).to_lowercase(),
-                rng: RngState {
+            None => Box::new(Loader::new(
+                Arc::new(train_set.samples.clone()),
+                LoaderConfig {
+                    augment: cfg.augment,
+                    image_size: cfg.image_size,
+                    batch_size: b,
+                    workers,
+                    prefetch: (2 * workers).max(2),
                     seed: cfg.seed,
-                    next_step: step,
+                    order: if cfg.non_repetitive {
+                        Order::Once
+                    } else {
+                        Order::Cycle
+                    },
+                    start_batch: start,
+                    end_batch: Some(total),
                 },
-                images_seen,
-                skipped_images: skipped,
-                best: best.clone(),
-            };
-            checkpoint::save(&cfg.out, CKPT, &vs, opt.state_tensors(), &meta)?;
-            engine::draw_plots(&cfg.out, &log, &eval_sets, &train_set.classes, &TITLES);
-            eval_seconds += te.elapsed().as_secs_f64();
-        }
-        if stopping {
-            status = "stopped";
-            break;
-        }
-    }
+            )),
+        };
+        Ok(Box::new(batches.map(|labelled| Feed {
+            labelled,
+            target: None,
+        })))
+    };
+    let o = engine::run(&spec, &mut step, feeds)?;
+
     if let Some(e) = stream_status.lock().expect("stream status").error.take() {
-        bar.abandon_with_message("stream failed");
+        o.bar.abandon_with_message("stream failed");
         return Err(TrainError::Stream(e));
     }
-    let mut summary = ctx.summary(SummaryParts {
-        status,
+    let seconds = o.started.elapsed().as_secs_f64();
+    let summary = RunSummary {
+        status: o.status.to_string(),
+        arch: cfg.arch.clone(),
         params,
-        n,
-        // A diverged run's summary counts the steps before the bad batch.
-        steps: diverged.map_or(step, |(_, at)| at),
-        images_seen,
-        skipped,
-        skipped_examples: &skipped_examples,
-        last_loss,
-        t0,
-        start_images,
-        eval_seconds,
-        best: &best,
-        init: &init,
-    });
-    if streaming {
-        summary.stream = Some(stream_status.lock().expect("stream status").report.clone());
-    }
-    engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
-    if let Some((value, at)) = diverged {
-        bar.abandon_with_message("diverged");
-        return Err(TrainError::NonFiniteLoss {
-            value,
-            step: at + 1,
-            out: ckpt_tensors,
-        });
-    }
-    bar.finish_and_clear();
-    Ok(summary)
-}
-
-struct RunCtx<'a> {
-    cfg: &'a TrainConfig,
-    model: &'a Classifier,
-    device: Device,
-    use_autocast: bool,
-    workers: usize,
-    eval_sets: &'a [(String, Arc<ImageSet>)],
-    classes: &'a [String],
-    total: u64,
-}
-
-struct SummaryParts<'a> {
-    status: &'a str,
-    params: i64,
-    n: usize,
-    steps: u64,
-    images_seen: u64,
-    skipped: u64,
-    skipped_examples: &'a [String],
-    last_loss: Option<f64>,
-    t0: Instant,
-    start_images: u64,
-    eval_seconds: f64,
-    best: &'a HashMap<String, BestTracker>,
-    init: &'a Option<checkpoint::InitReport>,
-}
-
-impl RunCtx<'_> {
-    fn to_device(&self, batch: &Batch) -> (Tensor, Tensor) {
-        let s = self.cfg.image_size as i64;
-        let xs = Tensor::from_slice(&batch.images)
-            .view([batch.len() as i64, 3, s, s])
-            .to_device(self.device);
-        let ys = Tensor::from_slice(&batch.labels).to_device(self.device);
-        (xs, ys)
-    }
-
-    /// One optimisation step; returns (loss, correct predictions).
-    fn train_step(&self, batch: &Batch, opt: &mut Optimizer) -> (f64, u64) {
-        let (xs, ys) = self.to_device(batch);
-        let logits = tch::autocast(self.use_autocast, || self.model.forward(&xs, true));
-        let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(&ys);
-        let value = loss.double_value(&[]);
-        if !value.is_finite() {
-            return (value, 0);
-        }
-        opt.zero_grad();
-        loss.backward();
-        opt.step();
-        let correct = logits
-            .argmax(-1, false)
-            .eq_tensor(&ys)
-            .sum(Kind::Int64)
-            .int64_value(&[]) as u64;
-        (value, correct)
-    }
-
-    fn evaluate(&self, name: &str, set: &ImageSet, step: u64) -> Result<EvalReport, TrainError> {
-        let loader = Loader::new(
-            Arc::new(set.samples.clone()),
-            LoaderConfig::evaluation(
-                self.cfg.image_size,
-                self.cfg.batch_size.max(1),
-                self.workers,
-            ),
-        );
-        let r = EvalReport::over_batches(name, step, self.classes.len(), loader, |batch| {
-            let (xs, _) = self.to_device(batch);
-            tch::no_grad(|| tch::autocast(self.use_autocast, || self.model.forward(&xs, false)))
-        })?;
-        tracing::info!(
-            "step {step}: {name} Acc {:.2} Mean {:.2}",
-            100.0 * r.acc,
-            100.0 * r.mean
-        );
-        Ok(r)
-    }
-
-    fn summary(&self, p: SummaryParts) -> RunSummary {
-        let seconds = p.t0.elapsed().as_secs_f64();
-        let evals = p
+        device: format!("{device:?}"),
+        classes: train_set.classes.clone(),
+        train_images: n,
+        steps: o.steps,
+        total_steps: total,
+        images_seen: o.images_seen,
+        skipped_images: o.skipped,
+        skipped_examples: o.skipped_examples.clone(),
+        last_loss: o.last_loss,
+        seconds,
+        eval_seconds: o.eval_seconds,
+        images_per_second: (o.images_seen - o.start_images) as f64
+            / (seconds - o.eval_seconds).max(1e-9),
+        evals: o
             .best
             .iter()
             .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
-            .collect();
-        RunSummary {
-            status: p.status.to_string(),
-            arch: self.cfg.arch.clone(),
-            params: p.params,
-            device: format!("{:?}", self.device),
-            classes: self.classes.to_vec(),
-            train_images: p.n,
-            steps: p.steps,
-            total_steps: self.total,
-            images_seen: p.images_seen,
-            skipped_images: p.skipped,
-            skipped_examples: p.skipped_examples.to_vec(),
-            last_loss: p.last_loss,
-            seconds,
-            eval_seconds: p.eval_seconds,
-            images_per_second: (p.images_seen - p.start_images) as f64
-                / (seconds - p.eval_seconds).max(1e-9),
-            evals,
-            init: p.init.clone(),
-            config: self.cfg.clone(),
-            stream: None,
-        }
+            .collect(),
+        init,
+        config: cfg.clone(),
+        stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
+    };
+    engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    if let Some((value, at)) = o.diverged {
+        o.bar.abandon_with_message("diverged");
+        return Err(TrainError::NonFiniteLoss {
+            value,
+            step: at + 1,
+            out: o.checkpoint,
+        });
     }
+    o.bar.finish_and_clear();
+    Ok(summary)
 }
 
 const TITLES: plots::RunChartTitles = plots::RunChartTitles {

@@ -8,10 +8,8 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::grad_reverse;
-use crate::adapt::method::{
-    classifier, correct, cross_entropy, sgd, AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx,
-    StepStats,
-};
+use crate::adapt::method::{classifier, correct, cross_entropy, sgd, MethodSetup};
+use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::{torch_linear, Classifier};
 use crate::train::optim::Optimizer;
 
@@ -44,8 +42,8 @@ impl Dann {
     }
 }
 
-impl AdaptMethod for Dann {
-    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+impl TrainStep for Dann {
+    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         let fs = self.net.backbone.features(b.xs, true);
         let logits = self.net.head.forward(&fs);
         let ds = self.disc.forward(&grad_reverse(&fs, ctx.lambda));

@@ -29,10 +29,8 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 pub use crate::adapt::method::class_balance;
-use crate::adapt::method::{
-    classifier, correct, cross_entropy, sgd, state_tensor, AdaptMethod, DaBatch, EvalModel,
-    MethodSetup, StepCtx, StepStats,
-};
+use crate::adapt::method::{classifier, correct, cross_entropy, sgd, state_tensor, MethodSetup};
+use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::Classifier;
 use crate::train::optim::Optimizer;
 use crate::train::TrainError;
@@ -133,8 +131,8 @@ impl DisClusterDa {
     }
 }
 
-impl AdaptMethod for DisClusterDa {
-    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+impl TrainStep for DisClusterDa {
+    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         // Two passes, as the released code: batch norm sees each domain on its own.
         let net = &self.net;
         let fs = net.backbone.features(b.xs, true).to_kind(Kind::Float);

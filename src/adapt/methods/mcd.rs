@@ -14,10 +14,8 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::method::{
-    backbone, class_balance, correct, cross_entropy, AdaptMethod, DaBatch, EvalModel, MethodSetup,
-    StepCtx, StepStats,
-};
+use crate::adapt::method::{backbone, class_balance, correct, cross_entropy, MethodSetup};
+use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::Backbone;
 use crate::train::optim::{Group, OptimConfig, Optimizer};
 
@@ -134,7 +132,7 @@ impl Mcd {
     }
 
     /// Source CE of both classifiers, target logits of both, and the balance terms.
-    fn forward_both(&self, b: &DaBatch) -> (Tensor, Tensor, Tensor, Tensor) {
+    fn forward_both(&self, b: &StepBatch) -> (Tensor, Tensor, Tensor, Tensor) {
         let fs = self.backbone.features(b.xs, true);
         let (s1, s2) = (self.c1.forward(&fs, true), self.c2.forward(&fs, true));
         let ft = self.backbone.features(b.xt, true);
@@ -146,8 +144,8 @@ impl Mcd {
     }
 }
 
-impl AdaptMethod for Mcd {
-    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+impl TrainStep for Mcd {
+    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         // (A) source classification (and balance) for generator and both classifiers.
         self.zero_all();
         let (ce_a, bal_a, s1, _) = self.forward_both(b);

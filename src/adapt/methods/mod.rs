@@ -1,4 +1,4 @@
-//! One module per adaptation method; each implements `AdaptMethod` and nothing else.
+//! One module per adaptation method; each implements `engine::TrainStep` and nothing else.
 pub mod dann;
 pub mod disclusterda;
 pub mod mcd;

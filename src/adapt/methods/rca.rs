@@ -13,10 +13,8 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::method::{
-    class_balance, classifier, correct, cross_entropy, entropy, sgd, AdaptMethod, DaBatch,
-    EvalModel, MethodSetup, StepCtx, StepStats,
-};
+use crate::adapt::method::{class_balance, classifier, correct, cross_entropy, entropy, sgd, MethodSetup};
+use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::{torch_linear, Classifier};
 use crate::train::optim::Optimizer;
 
@@ -70,8 +68,8 @@ impl Rca {
     }
 }
 
-impl AdaptMethod for Rca {
-    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+impl TrainStep for Rca {
+    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         let lam = ctx.lambda;
         let fs = self.net.backbone.features(b.xs, true);
         let ft = self.net.backbone.features(b.xt, true);

@@ -4,10 +4,8 @@
 use tch::nn;
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::method::{
-    classifier, correct, cross_entropy, sgd, AdaptMethod, DaBatch, EvalModel, MethodSetup, StepCtx,
-    StepStats,
-};
+use crate::adapt::method::{classifier, correct, cross_entropy, sgd, MethodSetup};
+use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::Classifier;
 use crate::train::optim::Optimizer;
 
@@ -25,8 +23,8 @@ impl SourceOnly {
     }
 }
 
-impl AdaptMethod for SourceOnly {
-    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+impl TrainStep for SourceOnly {
+    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         let logits = self.net.forward(b.xs, true);
         let loss = cross_entropy(&logits, b.ys);
         self.opt.minimise(&loss, ctx.lr);

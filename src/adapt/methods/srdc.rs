@@ -28,10 +28,8 @@ use tch::nn::{self, Module, ModuleT};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::method::{
-    backbone, correct, cross_entropy, state_tensor, AdaptMethod, DaBatch, EvalModel, FullPass,
-    MethodSetup, StepCtx, StepStats,
-};
+use crate::adapt::method::{backbone, correct, cross_entropy, state_tensor, MethodSetup};
+use crate::engine::{EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::{torch_batch_norm1d, torch_linear, Backbone};
 use crate::train::optim::{Group, OptimConfig, Optimizer};
 use crate::train::TrainError;
@@ -173,10 +171,10 @@ impl Srdc {
     }
 }
 
-impl AdaptMethod for Srdc {
-    fn epoch_start(&mut self, epoch: u64, data: &dyn FullPass) -> Result<(), AdaptError> {
+impl TrainStep for Srdc {
+    fn epoch_start(&mut self, epoch: u64, data: &dyn FullPass) -> Result<(), TrainError> {
         let k = self.k;
-        tch::no_grad(|| -> Result<(), AdaptError> {
+        tch::no_grad(|| -> Result<(), TrainError> {
             let src = data.source(&mut |x| {
                 let (f1, f2, _) = self.forward3(x, false);
                 vec![f1, f2]
@@ -205,7 +203,7 @@ impl AdaptMethod for Srdc {
         })
     }
 
-    fn step(&mut self, b: &DaBatch, ctx: &StepCtx) -> StepStats {
+    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         let first = ctx.epoch == 0;
         let w = if first { 1.0 } else { ctx.lambda };
         let index: Vec<i64> = b.target_index.iter().map(|&i| i as i64).collect();

@@ -1,0 +1,142 @@
+//! The interface between the engine and what trains: supervised training (`train::supervised`)
+//! and every adaptation method (`adapt::methods::*`) are `TrainStep`s. A step owns its
+//! networks (in the run's VarStore, so that checkpoints and --init see them), its optimizers
+//! and any run state, which it hands to checkpoints; the engine feeds it batches, the schedule
+//! and, once per epoch, full passes over the training data.
+use std::collections::HashMap;
+use std::path::Path;
+
+use tch::Tensor;
+
+use crate::train::models::Classifier;
+use crate::train::optim::Optimizer;
+use crate::train::TrainError;
+
+/// One iteration's input: a labelled batch and, when the run has a target domain, a target
+/// batch with the target images' indices in the target set (target labels never reach a step).
+/// Without a target domain (supervised training) `xt` holds 0 images and `target_index` is empty.
+pub struct StepBatch<'a> {
+    pub xs: &'a Tensor,
+    pub ys: &'a Tensor,
+    pub xt: &'a Tensor,
+    pub target_index: &'a [usize],
+}
+
+/// The schedule at this iteration (see `engine::Schedule`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct StepCtx {
+    /// 0-based epoch.
+    pub epoch: u64,
+    /// Base lr of this iteration (each parameter group multiplies it by its own factor).
+    pub lr: f64,
+    /// Loss / gradient-reversal weight (adaptation methods; 0 for supervised training).
+    pub lambda: f64,
+}
+
+/// Scalars of one step: the named loss terms and the total that was minimised first.
+#[derive(Debug, Clone, Default)]
+pub struct StepStats {
+    pub total: f64,
+    pub terms: Vec<(&'static str, f64)>,
+    /// Correct predictions among the labelled images of the batch.
+    pub source_correct: u64,
+}
+
+impl StepStats {
+    /// Reads the scalar loss tensors of a step.
+    pub fn read(total: &Tensor, terms: &[(&'static str, &Tensor)], source_correct: u64) -> Self {
+        StepStats {
+            total: total.double_value(&[]),
+            terms: terms
+                .iter()
+                .map(|(name, t)| (*name, t.double_value(&[])))
+                .collect(),
+            source_correct,
+        }
+    }
+}
+
+/// What evaluation and the t-SNE picture need from a trained model (eval mode).
+pub trait EvalModel {
+    /// Class scores; their argmax is the prediction.
+    fn predict(&self, xs: &Tensor) -> Tensor;
+    /// Backbone features.
+    fn features(&self, xs: &Tensor) -> Tensor;
+}
+
+impl EvalModel for Classifier {
+    fn predict(&self, xs: &Tensor) -> Tensor {
+        self.forward(xs, false)
+    }
+
+    fn features(&self, xs: &Tensor) -> Tensor {
+        self.backbone.features(xs, false)
+    }
+}
+
+/// What a full pass returns: `f`'s outputs over the images that decoded (each concatenated
+/// over batches), their labels, and their indices in the set.
+pub struct PassOutput {
+    pub outputs: Vec<Tensor>,
+    pub labels: Tensor,
+    pub index: Tensor,
+}
+
+/// Eval-mode passes over whole data sets (evaluation transform), for steps that look at all
+/// of the data once per epoch (SRDC's clustering).
+pub trait FullPass {
+    /// `f` applied to every labelled (source) training image.
+    fn source(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, TrainError>;
+    /// `f` applied to every target training image (labels: -1 where unknown).
+    fn target(&self, f: &mut dyn FnMut(&Tensor) -> Vec<Tensor>) -> Result<PassOutput, TrainError>;
+}
+
+/// What the engine trains: supervised training or a domain-adaptation method.
+pub trait TrainStep {
+    /// One training iteration (all of the step's forward/backward/update passes). A step whose
+    /// loss is not finite returns it without updating anything; the engine then stops.
+    fn step(&mut self, batch: &StepBatch, ctx: &StepCtx) -> StepStats;
+    /// The model that evaluation and the t-SNE picture use.
+    fn model(&self) -> &dyn EvalModel;
+    /// Called before the first iteration of each epoch (runs with epochs of a fixed length).
+    fn epoch_start(&mut self, _epoch: u64, _data: &dyn FullPass) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// The step's optimizers, always in the same order (their buffers are checkpointed).
+    fn optimizers(&self) -> Vec<&Optimizer>;
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer>;
+    /// Run state beyond the optimizers (`method.*`: centroids, cluster centres, labels).
+    fn method_state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores what `method_state` gave.
+    fn load_method_state(
+        &mut self,
+        _t: &HashMap<String, Tensor>,
+        _file: &Path,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// Optimizer buffers and method state (`optim.*`, `method.*`) for checkpoints.
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        let mut t: Vec<(String, Tensor)> = self
+            .optimizers()
+            .iter()
+            .flat_map(|o| o.state_tensors())
+            .collect();
+        t.extend(self.method_state());
+        t
+    }
+    /// Restores what `state_tensors` gave; `step` is the checkpoint's step.
+    fn load_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+        step: u64,
+    ) -> Result<(), TrainError> {
+        for o in self.optimizers_mut() {
+            o.load_state(t, file, step)?;
+        }
+        self.load_method_state(t, file)
+    }
+}
