@@ -143,7 +143,12 @@ pub fn run(
     let mut window = Window::default();
     let mut at = o.start;
     let no_target = Tensor::zeros(
-        [0, 3, spec.eval.image_size as i64, spec.eval.image_size as i64],
+        [
+            0,
+            3,
+            spec.eval.image_size as i64,
+            spec.eval.image_size as i64,
+        ],
         (Kind::Float, spec.eval.device),
     );
 
@@ -251,8 +256,7 @@ fn resume(spec: &RunSpec, step: &mut dyn TrainStep, o: &mut Outcome) -> Result<(
         Some(m) => m,
         None => checkpoint::read_meta(&meta_path)?,
     };
-    if meta.arch != spec.arch || meta.classes != spec.classes || meta.optimizer != spec.optimizer
-    {
+    if meta.arch != spec.arch || meta.classes != spec.classes || meta.optimizer != spec.optimizer {
         return Err(TrainError::BadCheckpoint {
             path: meta_path,
             why: format!(

@@ -17,8 +17,8 @@ pub mod optim;
 pub mod plots;
 pub mod records;
 pub mod stream;
-pub mod torch_import;
 pub mod supervised;
+pub mod torch_import;
 pub mod trainer;
 
 pub use error::TrainError;

@@ -13,7 +13,9 @@ use tch::nn::{self, Module};
 use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
-use crate::adapt::method::{class_balance, classifier, correct, cross_entropy, entropy, sgd, MethodSetup};
+use crate::adapt::method::{
+    class_balance, classifier, correct, cross_entropy, entropy, sgd, MethodSetup,
+};
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::{torch_linear, Classifier};
 use crate::train::optim::Optimizer;
