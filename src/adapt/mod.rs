@@ -1,11 +1,11 @@
 //! `synthgen adapt`: unsupervised domain adaptation from labelled synthetic source data to
 //! unlabelled real target data, with the trainer's loader, backbones, metrics and checkpoints.
 //!
-//! Parts: `method` (method names, setup, builder, shared losses; each method is an `engine::TrainStep`), `methods/*` (one module per
-//! method), `grl` (gradient reversal), `data`
-//! (source / target / target-eval sets), `runner` (the loop and outputs), `evaluate` (accuracy
-//! on labelled target sets, the t-SNE picture), `tsne` (the embedding and its drawing). Only
-//! this file knows about clap.
+//! Parts: `method` (method names, setup, builder, shared losses), `methods/*` (one module per
+//! method, each an `engine::TrainStep`), `grl` (gradient reversal), `data` (source / target /
+//! target-eval sets), `runner` (the engine's configuration for adaptation and the summary),
+//! `evaluate` (the t-SNE picture), `tsne` (the embedding and its drawing). Only this file
+//! knows about clap.
 use std::path::PathBuf;
 
 pub mod data;
