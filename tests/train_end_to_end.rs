@@ -170,6 +170,52 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     assert!(ta.keys().any(|k| k.starts_with("optim.momentum.")));
 }
 
+/// A checkpoint written before the metadata went inside the tensor file (JSON sidecar only)
+/// still resumes to the uninterrupted result; resuming it with another optimizer is refused.
+#[test]
+fn an_older_checkpoint_resumes_and_another_optimizer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("shapes");
+    write_shapes(&data, 4, 5);
+    let full = dir.path().join("full");
+    let part = dir.path().join("part");
+    let mut cfg = tiny_config(&data, &full);
+    cfg.length = Length::Iters(6);
+    cfg.eval_every = Some(100);
+    train(&cfg).unwrap();
+    let mut first = cfg.clone();
+    first.out = part.clone();
+    first.stop_after = Some(3);
+    assert_eq!(train(&first).unwrap().status, "stopped");
+    let file = part.join("checkpoint-last.safetensors");
+    let mut old: Vec<(String, tch::Tensor)> = model_tensors(&part)
+        .into_iter()
+        .filter(|(k, _)| k != checkpoint::META_KEY)
+        .collect();
+    old.sort_by(|a, b| a.0.cmp(&b.0));
+    tch::Tensor::write_safetensors(&old, &file).unwrap();
+
+    let mut rest = first.clone();
+    rest.stop_after = None;
+    rest.resume = true;
+    let mut adam = rest.clone();
+    adam.optimizer = synthgen::train::optim::OptimizerKind::Adam;
+    let err = train(&adam).unwrap_err();
+    assert!(matches!(err, TrainError::BadCheckpoint { .. }), "{err}");
+    assert!(err.to_string().contains("this run is adam"), "{err}");
+
+    let s = train(&rest).unwrap();
+    assert_eq!((s.status.as_str(), s.steps), ("completed", 6));
+    let (ta, tb) = (model_tensors(&full), model_tensors(&part));
+    let mut compared = 0;
+    for (k, t) in ta.iter().filter(|(k, _)| !k.starts_with("meta")) {
+        let diff = (t - &tb[k]).abs().max().double_value(&[]);
+        assert!(diff < 1e-4, "{k} differs by {diff}");
+        compared += 1;
+    }
+    assert!(compared > 20 && ta.keys().any(|k| k.starts_with("optim.momentum.")));
+}
+
 #[test]
 fn init_loads_backbone_and_skips_a_head_of_another_size() {
     let dir = tempfile::tempdir().unwrap();
