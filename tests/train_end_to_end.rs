@@ -170,8 +170,33 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     assert!(ta.keys().any(|k| k.starts_with("optim.momentum.")));
 }
 
+/// `synthgen train` on `data` for 6 steps into `out`, with `extra` flags; (exit code, stderr).
+fn train_cli(data: &Path, out: &Path, extra: &[&str]) -> (Option<i32>, String) {
+    let o = Command::new(env!("CARGO_BIN_EXE_synthgen"))
+        .args(["train", "--train"])
+        .arg(data)
+        .args([
+            "--arch",
+            "resnet_tiny",
+            "--image-size",
+            "32",
+            "--aug",
+            "none",
+        ])
+        .args(["--iters", "6", "--batch-size", "8", "--lr", "0.05"])
+        .args(["--eval-every", "100", "--workers", "1", "--device", "cpu"])
+        .args(extra)
+        .arg("--out")
+        .arg(out)
+        .output()
+        .unwrap();
+    (o.status.code(), String::from_utf8_lossy(&o.stderr).into())
+}
+
 /// A checkpoint written before the metadata went inside the tensor file (JSON sidecar only)
 /// still resumes to the uninterrupted result; resuming it with another optimizer is refused.
+/// WHY through the CLI: each run in its own process, so that tests running in parallel in this
+/// one cannot touch its (process-global) torch generator.
 #[test]
 fn an_older_checkpoint_resumes_and_another_optimizer_is_refused() {
     let dir = tempfile::tempdir().unwrap();
@@ -179,14 +204,8 @@ fn an_older_checkpoint_resumes_and_another_optimizer_is_refused() {
     write_shapes(&data, 4, 5);
     let full = dir.path().join("full");
     let part = dir.path().join("part");
-    let mut cfg = tiny_config(&data, &full);
-    cfg.length = Length::Iters(6);
-    cfg.eval_every = Some(100);
-    train(&cfg).unwrap();
-    let mut first = cfg.clone();
-    first.out = part.clone();
-    first.stop_after = Some(3);
-    assert_eq!(train(&first).unwrap().status, "stopped");
+    assert_eq!(train_cli(&data, &full, &[]).0, Some(0));
+    assert_eq!(train_cli(&data, &part, &["--stop-after", "3"]).0, Some(0));
     let file = part.join("checkpoint-last.safetensors");
     let mut old: Vec<(String, tch::Tensor)> = model_tensors(&part)
         .into_iter()
@@ -195,17 +214,19 @@ fn an_older_checkpoint_resumes_and_another_optimizer_is_refused() {
     old.sort_by(|a, b| a.0.cmp(&b.0));
     tch::Tensor::write_safetensors(&old, &file).unwrap();
 
-    let mut rest = first.clone();
-    rest.stop_after = None;
-    rest.resume = true;
-    let mut adam = rest.clone();
-    adam.optimizer = synthgen::train::optim::OptimizerKind::Adam;
-    let err = train(&adam).unwrap_err();
-    assert!(matches!(err, TrainError::BadCheckpoint { .. }), "{err}");
-    assert!(err.to_string().contains("this run is adam"), "{err}");
-
-    let s = train(&rest).unwrap();
-    assert_eq!((s.status.as_str(), s.steps), ("completed", 6));
+    let (code, err) = train_cli(&data, &part, &["--resume", "--optimizer", "adam"]);
+    assert!(
+        code == Some(2) && err.contains("this run is adam"),
+        "{code:?}: {err}"
+    );
+    let (code, err) = train_cli(&data, &part, &["--resume"]);
+    assert_eq!(code, Some(0), "{err}");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(part.join("summary.json")).unwrap()).unwrap();
+    assert_eq!(
+        (summary["status"].as_str(), summary["steps"].as_u64()),
+        (Some("completed"), Some(6))
+    );
     let (ta, tb) = (model_tensors(&full), model_tensors(&part));
     let mut compared = 0;
     for (k, t) in ta.iter().filter(|(k, _)| !k.starts_with("meta")) {
