@@ -2,8 +2,7 @@
 //!
 //! Library parts, reusable by the adaptation command: `data` (dataset indexing), `augment`,
 //! `loader`, `models` (backbones + head), `optim`, `metrics`, `checkpoint`, `records`, `plots`,
-//! `device`; `supervised` (the engine step of supervised training); `trainer` configures the
-//! engine (`crate::engine`) from a plain `TrainConfig`. Only this file knows about clap.
+//! `device`; `trainer` drives them from a plain `TrainConfig`. Only this file knows about clap.
 use std::path::PathBuf;
 
 pub mod augment;
