@@ -4,7 +4,7 @@
 //! epoch is max(len(source), len(target)) / batch iterations.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -17,11 +17,13 @@ use super::method::{
     build, AdaptMethod, DaBatch, FullPass, MethodKind, MethodSetup, PassOutput, StepCtx,
 };
 use crate::engine::{self, Window};
+use crate::render::stream::StreamReport;
 use crate::train::augment::Augment;
 use crate::train::checkpoint::{self, CheckpointMeta, RngState};
 use crate::train::data::{ImageSet, Sample};
 use crate::train::device::{self, DeviceChoice};
-use crate::train::loader::{Loader, LoaderConfig, Order};
+use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
+use crate::train::stream::{StreamSource, StreamStatus};
 use crate::train::metrics::BestTracker;
 use crate::train::models::count_trainable;
 use crate::train::plots;
@@ -128,6 +130,9 @@ pub struct AdaptSummary {
     pub tsne: Option<PathBuf>,
     pub init: Option<checkpoint::InitReport>,
     pub config: AdaptConfig,
+    /// Render rates and waits of a streamed source (`adapt --stream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamReport>,
 }
 
 const CKPT_LAST: &str = "checkpoint-last";
@@ -135,6 +140,17 @@ const CKPT_BEST: &str = "checkpoint-best-mean";
 
 /// Runs one adaptation as configured and writes everything to `cfg.out`.
 pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
+    adapt_from(cfg, None)
+}
+
+/// Adapts from a render stream instead of `cfg.source`: source batch `k` is stream positions
+/// `[k B, (k + 1) B)`, each used once, so `--resume` restarts the stream at the checkpoint's
+/// iteration.
+pub fn adapt_streamed(cfg: &AdaptConfig, source: StreamSource) -> Result<AdaptSummary, AdaptError> {
+    adapt_from(cfg, Some(source))
+}
+
+fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSummary, AdaptError> {
     if cfg.batch_size == 0 {
         return Err(AdaptError::BadOption {
             flag: "batch-size",
@@ -152,7 +168,29 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     if cfg.init.is_none() {
         tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
     }
-    let source = ImageSet::open(&cfg.source)?;
+    if stream.is_some() && cfg.method == MethodKind::Srdc {
+        return Err(AdaptError::BadOption {
+            flag: "method",
+            value: "srdc".into(),
+            why: "SRDC clusters the whole source set every epoch and a stream has none; adapt from a rendered folder (--source) instead".into(),
+        });
+    }
+    let source = match &stream {
+        None => ImageSet::open(&cfg.source)?,
+        Some(s) => ImageSet {
+            source: cfg.source.clone(),
+            classes: s.class_names(),
+            samples: Vec::new(),
+        },
+    };
+    let kept = stream
+        .as_ref()
+        .filter(|s| s.plan.keep)
+        .map(|s| s.plan.run.out.clone());
+    // A stream's length in epochs counts passes over its preset (images_per_class x classes).
+    let source_len = stream
+        .as_ref()
+        .map_or(source.len(), |s| s.images_per_pass() as usize);
     let target = open_target(&cfg.target, &source)?;
     let mut eval_sets: Vec<(String, Arc<ImageSet>)> = Vec::new();
     match (&cfg.target_eval, &target.labelled) {
@@ -167,7 +205,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
 
     let b = cfg.batch_size;
-    let per_epoch = (source.len().max(target.samples.len()).div_ceil(b) as u64).max(1);
+    let per_epoch = (source_len.max(target.samples.len()).div_ceil(b) as u64).max(1);
     let total = cfg
         .iters
         .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
@@ -269,7 +307,20 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         )
     };
     // WHY another seed for the target: the two streams must not share shuffles.
-    let src_loader = loader(source.samples.clone(), cfg.seed);
+    let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
+    let streaming = stream.is_some();
+    let src_loader: Box<dyn Iterator<Item = Batch>> = match stream {
+        Some(s) => Box::new(s.batches(
+            cfg.augment,
+            cfg.image_size,
+            cfg.seed,
+            b as u64,
+            (start, total),
+            cfg.resume,
+            stream_status.clone(),
+        )?),
+        None => Box::new(loader(source.samples.clone(), cfg.seed)),
+    };
     let tgt_loader = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
 
     let mut log = MetricsLog::open(&cfg.out, cfg.resume.then_some(start))?;
@@ -371,11 +422,22 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
             break;
         }
     }
+    if let Some(e) = stream_status.lock().expect("stream status").error.take() {
+        bar.abandon_with_message("stream failed");
+        return Err(TrainError::Stream(e).into());
+    }
     bar.finish_and_clear();
     let train_seconds = t0.elapsed().as_secs_f64() - eval_seconds;
 
-    let tsne_path = if cfg.tsne_points > 0 && status == "completed" {
+    // Without --keep a streamed source's images are gone: no source points to draw.
+    let drawable = !streaming || kept.is_some();
+    let tsne_path = if cfg.tsne_points > 0 && status == "completed" && drawable {
         let te = Instant::now();
+        // A streamed source has points only when it was kept (other images are deleted).
+        let source = match &kept {
+            Some(dir) if streaming => ImageSet::open(dir)?,
+            _ => source.clone(),
+        };
         let picture = tsne_picture(cfg, &ctx, method.as_ref(), &source, &target, &eval_sets)?;
         eval_seconds += te.elapsed().as_secs_f64();
         picture
@@ -390,7 +452,11 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         params,
         device: format!("{device:?}"),
         classes: source.classes.clone(),
-        source_images: source.len(),
+        source_images: if streaming {
+            (total * b as u64) as usize
+        } else {
+            source.len()
+        },
         target_images: target.samples.len(),
         target_labelled: target.labelled.is_some(),
         steps: step,
@@ -409,6 +475,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         tsne: tsne_path,
         init,
         config: cfg.clone(),
+        stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
     };
     engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
     Ok(summary)

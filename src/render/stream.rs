@@ -155,9 +155,12 @@ pub struct RenderStream {
     error: Option<String>,
 }
 
-/// The dataset a `keep` stream writes as it goes.
+/// The dataset a `keep` stream writes as it goes: each saved image gets its line in
+/// image_list.txt and then in the manifest (appended and flushed), so the folder is a valid
+/// dataset of what was written whenever the run stops.
 struct Kept {
     writer: ManifestWriter,
+    list: ListWriter,
     records: Vec<ManifestRecord>,
     failures: Vec<FailedImage>,
     finished: bool,
@@ -192,6 +195,9 @@ impl StreamPlan {
             layout::write_classes(&out, &names).map_err(io_err(&out))?;
             let mut records = read_manifest(&manifest_path)?;
             records.retain(|r| out.join(&r.path).is_file());
+            // A killed run may leave a half-written last line or a record of a vanished image:
+            // rewrite both lists from what is really there before appending to them.
+            layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?;
             for r in &records {
                 let Some(c) = names.iter().position(|n| *n == r.class) else {
                     continue;
@@ -209,6 +215,8 @@ impl StreamPlan {
             }
             Some(Kept {
                 writer: ManifestWriter::open(&manifest_path)?,
+                list: ListWriter::open(&out.join(layout::IMAGE_LIST_FILE))
+                    .map_err(io_err(&out))?,
                 records,
                 failures: Vec::new(),
                 finished: false,
@@ -318,6 +326,9 @@ impl RenderStream {
                     label: rec.label,
                 };
                 if let Some(k) = &mut self.keep {
+                    // List first: a listed image the manifest lacks is harmless, the reverse
+                    // is a dataset `validate` refuses.
+                    k.list.append(&rec).map_err(|e| e.to_string())?;
                     k.writer.append(&rec).map_err(|e| e.to_string())?;
                     k.records.push(*rec);
                 }
@@ -359,6 +370,35 @@ impl RenderStream {
                 self.error = Some(e.to_string());
             }
         }
+    }
+}
+
+/// Append-only image_list.txt ("relative/path label" per line), flushed after every line.
+struct ListWriter {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl ListWriter {
+    fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(ListWriter {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn append(&mut self, rec: &ManifestRecord) -> Result<(), String> {
+        use std::io::Write;
+        // One write per line, so a kill leaves whole lines (the last one possibly missing).
+        let line = format!("{} {}\n", rec.path, rec.label);
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
     }
 }
 
