@@ -64,7 +64,11 @@ fn summary(out: &Path) -> serde_json::Value {
 fn checkpoint_step(out: &Path) -> u64 {
     checkpoint::read_tensors(&out.join("checkpoint-last.safetensors"))
         .ok()
-        .and_then(|t| checkpoint::meta_in_tensors(&t, Path::new("x")).ok().flatten())
+        .and_then(|t| {
+            checkpoint::meta_in_tensors(&t, Path::new("x"))
+                .ok()
+                .flatten()
+        })
         .map_or(0, |m| m.step)
 }
 
@@ -99,7 +103,12 @@ fn validate(scratch: &Path, archives: &Path, dir: &Path) {
         .arg(dir)
         .output()
         .unwrap();
-    assert!(o.status.success(), "validate {}: {}", dir.display(), text(&o));
+    assert!(
+        o.status.success(),
+        "validate {}: {}",
+        dir.display(),
+        text(&o)
+    );
 }
 
 #[test]
@@ -172,7 +181,10 @@ fn a_streamed_source_equals_render_and_a_killed_run_resumes_to_the_same_weights(
     child.wait().unwrap();
     assert!(checkpoint_step(&part) < ITERS, "the kill came too late");
     let at_kill = manifest_digests(&kept).len();
-    assert!(at_kill >= 8, "only {at_kill} images were kept by iteration 2");
+    assert!(
+        at_kill >= 8,
+        "only {at_kill} images were kept by iteration 2"
+    );
     // What was written so far is a valid dataset.
     validate(tmp.path(), &archives, &kept);
 

@@ -95,8 +95,16 @@ fn a_streamed_arm_trains_on_the_stream_reuses_it_and_resumes_to_the_same_tables(
         ]
     );
     let (ra, rb) = (stream_report(&a, "a"), stream_report(&a, "b"));
-    assert_eq!((&ra["rendered"], &ra["reused"]), (&24.into(), &0.into()), "{ra}");
-    assert_eq!((&rb["rendered"], &rb["reused"]), (&0.into(), &24.into()), "{rb}");
+    assert_eq!(
+        (&ra["rendered"], &ra["reused"]),
+        (&24.into(), &0.into()),
+        "{ra}"
+    );
+    assert_eq!(
+        (&rb["rendered"], &rb["reused"]),
+        (&0.into(), &24.into()),
+        "{rb}"
+    );
     let kept = stage(&a, "stream-stream-").join("data");
     let o = synthgen(s).arg("validate").arg(&kept).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
@@ -130,7 +138,10 @@ fn a_streamed_arm_trains_on_the_stream_reuses_it_and_resumes_to_the_same_tables(
         std::thread::sleep(Duration::from_millis(20));
     };
     let _ = child.wait();
-    assert!(killed_mid_stream, "the study ended before run a checkpointed");
+    assert!(
+        killed_mid_stream,
+        "the study ended before run a checkpointed"
+    );
     assert!(!stage(&b, "train-a-").join("done.json").exists());
     let o = synthgen(s)
         .args(["study", spec, "--out", b.to_str().unwrap(), "--resume"])

@@ -117,12 +117,7 @@ impl AdaptArgs {
             (Some(s), _) => s.clone(),
             (None, s) => PathBuf::from(format!("stream:{}", s.as_deref().unwrap_or_default())),
         };
-        let mut cfg = AdaptConfig::new(
-            source,
-            self.target.clone(),
-            self.method,
-            self.out.clone(),
-        );
+        let mut cfg = AdaptConfig::new(source, self.target.clone(), self.method, self.out.clone());
         cfg.target_eval = self.target_eval.clone();
         cfg.arch = self.arch.clone();
         cfg.init = self.init.clone();

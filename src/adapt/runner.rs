@@ -23,11 +23,11 @@ use crate::train::checkpoint::{self, CheckpointMeta, RngState};
 use crate::train::data::{ImageSet, Sample};
 use crate::train::device::{self, DeviceChoice};
 use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
-use crate::train::stream::{StreamSource, StreamStatus};
 use crate::train::metrics::BestTracker;
 use crate::train::models::count_trainable;
 use crate::train::plots;
 use crate::train::records::{MetricsLog, Record};
+use crate::train::stream::{StreamSource, StreamStatus};
 use crate::train::trainer::EvalSummary;
 use crate::train::TrainError;
 
