@@ -416,7 +416,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 ),
             ));
         }
-        for e in eval.iter().filter(|e| is_streamed(&datasets, e)) {
+        if let Some(e) = eval.iter().find(|e| is_streamed(&datasets, e)) {
             return Err(bad("eval", e, format!(
                 "runs.{name}.eval: `{e}` is streamed (stream: true) and evaluation sets are ordinary folders; evaluate on a dataset without stream"
             )));
