@@ -19,7 +19,7 @@ pub mod tsne;
 
 pub use error::AdaptError;
 pub use method::MethodKind;
-pub use runner::{adapt, AdaptConfig, AdaptSummary};
+pub use runner::{adapt, adapt_streamed, check_streamable, AdaptConfig, AdaptSummary};
 
 use crate::train::augment::Augment;
 use crate::train::device::DeviceChoice;
@@ -27,8 +27,25 @@ use crate::train::device::DeviceChoice;
 #[derive(Debug, clap::Args)]
 pub struct AdaptArgs {
     /// Labelled source data: an ImageFolder directory, a VisDA image list or a synthgen output.
-    #[arg(long)]
-    pub source: PathBuf,
+    #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
+    pub source: Option<PathBuf>,
+    /// Adapt from a render stream of this preset instead of a source folder: Blender workers
+    /// render while the adapter trains, each image is used once, and image i of the stream is
+    /// the image `synthgen render` writes as index i of class i mod C (docs/STREAM.md).
+    #[arg(long, value_name = "PRESET")]
+    pub stream: Option<String>,
+    /// Override a field of the stream's preset, as in `render --set` (repeatable).
+    #[arg(long = "set", value_name = "PATH=VALUE", requires = "stream")]
+    pub set: Vec<String>,
+    /// Level weights for the stream's preset, as in `render --weights`.
+    #[arg(long, value_name = "FILE", requires = "stream")]
+    pub weights: Option<PathBuf>,
+    /// Keep the streamed images in DIR as a normal dataset (manifest, lists), written as it goes.
+    #[arg(long, value_name = "DIR", requires = "stream")]
+    pub keep: Option<PathBuf>,
+    /// Images the render workers may get ahead of the adapter (default: two batches).
+    #[arg(long, value_name = "N", requires = "stream")]
+    pub queue: Option<u64>,
     /// Target data: a folder of images (flat or per class) or an image list. Labels, if any,
     /// are used for evaluation only, never for training.
     #[arg(long)]
@@ -96,12 +113,11 @@ pub struct AdaptArgs {
 
 impl AdaptArgs {
     pub fn to_config(&self) -> AdaptConfig {
-        let mut cfg = AdaptConfig::new(
-            self.source.clone(),
-            self.target.clone(),
-            self.method,
-            self.out.clone(),
-        );
+        let source = match (&self.source, &self.stream) {
+            (Some(s), _) => s.clone(),
+            (None, s) => PathBuf::from(format!("stream:{}", s.as_deref().unwrap_or_default())),
+        };
+        let mut cfg = AdaptConfig::new(source, self.target.clone(), self.method, self.out.clone());
         cfg.target_eval = self.target_eval.clone();
         cfg.arch = self.arch.clone();
         cfg.init = self.init.clone();
@@ -129,6 +145,12 @@ impl AdaptArgs {
 pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
     let cfg = args.to_config();
     let s = adapt(&cfg)?;
+    print_summary(&cfg, &s);
+    Ok(())
+}
+
+/// The result lines of a finished adaptation.
+pub fn print_summary(cfg: &AdaptConfig, s: &AdaptSummary) {
     let pct = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{:.2}", 100.0 * v));
     for (name, e) in &s.evals {
         println!(
@@ -151,5 +173,4 @@ pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
         s.skipped_images,
         cfg.out.display()
     );
-    Ok(())
 }

@@ -5,7 +5,7 @@
 //! max(len(source), len(target)) / batch iterations.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -16,13 +16,15 @@ use super::error::AdaptError;
 use super::evaluate::tsne_picture;
 use super::method::{build, MethodKind, MethodSetup};
 use crate::engine::{self, Epochs, EvalCtx, Feed, Feeds, RunSpec, Schedule, SetPass};
+use crate::render::stream::StreamReport;
 use crate::train::augment::Augment;
 use crate::train::checkpoint;
 use crate::train::data::{ImageSet, Sample};
 use crate::train::device::{self, DeviceChoice};
-use crate::train::loader::{Loader, LoaderConfig, Order};
+use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
 use crate::train::models::count_trainable;
 use crate::train::plots;
+use crate::train::stream::{progress_note, StreamSource, StreamStatus};
 use crate::train::trainer::EvalSummary;
 use crate::train::TrainError;
 
@@ -125,10 +127,37 @@ pub struct AdaptSummary {
     pub tsne: Option<PathBuf>,
     pub init: Option<checkpoint::InitReport>,
     pub config: AdaptConfig,
+    /// Render rates and waits of a streamed source (`adapt --stream`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stream: Option<StreamReport>,
 }
 
 /// Runs one adaptation as configured and writes everything to `cfg.out`.
 pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
+    adapt_from(cfg, None)
+}
+
+/// Adapts from a render stream instead of `cfg.source`: source batch `k` is stream positions
+/// `[k B, (k + 1) B)`, each used once, so `--resume` restarts the stream at the checkpoint's
+/// iteration.
+pub fn adapt_streamed(cfg: &AdaptConfig, source: StreamSource) -> Result<AdaptSummary, AdaptError> {
+    adapt_from(cfg, Some(source))
+}
+
+/// Refuses a method that cannot adapt from a stream (called before the stream is set up, so
+/// that the refusal is the command's only output).
+pub fn check_streamable(method: MethodKind) -> Result<(), AdaptError> {
+    if method == MethodKind::Srdc {
+        return Err(AdaptError::BadOption {
+            flag: "method",
+            value: "srdc".into(),
+            why: "SRDC clusters the whole source set every epoch and a stream has none; adapt from a rendered folder (--source) instead".into(),
+        });
+    }
+    Ok(())
+}
+
+fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSummary, AdaptError> {
     if cfg.batch_size == 0 {
         return Err(AdaptError::BadOption {
             flag: "batch-size",
@@ -146,7 +175,25 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     if cfg.init.is_none() {
         tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
     }
-    let source = ImageSet::open(&cfg.source)?;
+    if stream.is_some() {
+        check_streamable(cfg.method)?;
+    }
+    let source = match &stream {
+        None => ImageSet::open(&cfg.source)?,
+        Some(s) => ImageSet {
+            source: cfg.source.clone(),
+            classes: s.class_names(),
+            samples: Vec::new(),
+        },
+    };
+    let kept = stream
+        .as_ref()
+        .filter(|s| s.plan.keep)
+        .map(|s| s.plan.run.out.clone());
+    // A stream's length in epochs counts passes over its preset (images_per_class x classes).
+    let source_len = stream
+        .as_ref()
+        .map_or(source.len(), |s| s.images_per_pass() as usize);
     let target = open_target(&cfg.target, &source)?;
     let mut eval_sets: Vec<(String, Arc<ImageSet>)> = Vec::new();
     match (&cfg.target_eval, &target.labelled) {
@@ -161,7 +208,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
     let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
 
     let b = cfg.batch_size;
-    let per_epoch = (source.len().max(target.samples.len()).div_ceil(b) as u64).max(1);
+    let per_epoch = (source_len.max(target.samples.len()).div_ceil(b) as u64).max(1);
     let total = cfg
         .iters
         .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
@@ -221,6 +268,9 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         source: &source.samples,
         target: &target.samples,
     };
+    let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
+    let streaming = stream.is_some();
+    let note = || progress_note(&stream_status.lock().expect("stream status").report);
     let spec = RunSpec {
         out: &cfg.out,
         vs: &vs,
@@ -247,7 +297,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         titles: &TITLES,
         progress: cfg.progress,
         unit: "iterations",
-        progress_note: None,
+        progress_note: streaming.then_some(&note as &dyn Fn() -> String),
     };
     let feeds = |start: u64| -> Result<Feeds, TrainError> {
         let loader = |samples: Vec<Sample>, seed: u64| {
@@ -267,7 +317,18 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
             )
         };
         // WHY another seed for the target: the two streams must not share shuffles.
-        let src = loader(source.samples.clone(), cfg.seed);
+        let src: Box<dyn Iterator<Item = Batch>> = match stream {
+            Some(s) => Box::new(s.batches(
+                cfg.augment,
+                cfg.image_size,
+                cfg.seed,
+                b as u64,
+                (start, total),
+                cfg.resume,
+                stream_status.clone(),
+            )?),
+            None => Box::new(loader(source.samples.clone(), cfg.seed)),
+        };
         let tgt = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
         Ok(Box::new(src.zip(tgt).map(|(labelled, target)| Feed {
             labelled,
@@ -275,10 +336,21 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         })))
     };
     let mut o = engine::run(&spec, method.as_mut(), feeds)?;
+    if let Some(e) = stream_status.lock().expect("stream status").error.take() {
+        o.bar.abandon_with_message("stream failed");
+        return Err(TrainError::Stream(e).into());
+    }
     let train_seconds = o.started.elapsed().as_secs_f64() - o.eval_seconds;
 
-    let tsne_path = if cfg.tsne_points > 0 && o.status == "completed" {
+    // Without --keep a streamed source's images are gone: no source points to draw.
+    let drawable = !streaming || kept.is_some();
+    let tsne_path = if cfg.tsne_points > 0 && o.status == "completed" && drawable {
         let te = Instant::now();
+        // A streamed source has points only when it was kept (other images are deleted).
+        let source = match &kept {
+            Some(dir) if streaming => ImageSet::open(dir)?,
+            _ => source.clone(),
+        };
         let picture = tsne_picture(cfg, &eval, method.model(), &source, &target, &eval_sets)?;
         o.eval_seconds += te.elapsed().as_secs_f64();
         picture
@@ -293,7 +365,11 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         params,
         device: format!("{device:?}"),
         classes: source.classes.clone(),
-        source_images: source.len(),
+        source_images: if streaming {
+            (total * b as u64) as usize
+        } else {
+            source.len()
+        },
         target_images: target.samples.len(),
         target_labelled: target.labelled.is_some(),
         steps: o.steps,
@@ -313,6 +389,7 @@ pub fn adapt(cfg: &AdaptConfig) -> Result<AdaptSummary, AdaptError> {
         tsne: tsne_path,
         init,
         config: cfg.clone(),
+        stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
     };
     engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
     if let Some((value, at)) = o.diverged {

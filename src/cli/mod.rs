@@ -105,6 +105,8 @@ pub fn main() -> i32 {
         #[cfg(feature = "train")]
         Command::Study(args) => study::run(args),
         #[cfg(feature = "train")]
+        Command::Adapt(args) if args.stream.is_some() => stream::run_adapt(args),
+        #[cfg(feature = "train")]
         Command::Adapt(args) => crate::adapt::run(args).map_err(adapt_failure),
         Command::Worker {
             scripts,

@@ -1,29 +1,87 @@
-//! `synthgen train --stream <preset>`: the render plan of `synthgen render` feeding the trainer
-//! through a bounded queue instead of a folder.
+//! `synthgen train --stream <preset>` and `synthgen adapt --stream <preset>`: the render plan of
+//! `synthgen render` feeding the trainer (or the adapter's source side) through a bounded queue
+//! instead of a folder.
 use super::render::{prepare, Prepared, RenderArgs};
-use super::{train_failure, CliResult};
+use super::{adapt_failure, train_failure, CliError, CliResult};
+use crate::adapt::AdaptArgs;
 use crate::assets::ModelCache;
-use crate::render::stream::StreamPlan;
+use crate::render::stream::{StreamPlan, StreamReport};
 use crate::train::stream::StreamSource;
 use crate::train::TrainArgs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+/// The stream options `train` and `adapt` share.
+struct StreamOptions<'a> {
+    preset: &'a str,
+    set: &'a [String],
+    weights: Option<&'a PathBuf>,
+    keep: Option<&'a PathBuf>,
+    queue: Option<u64>,
+    batch_size: usize,
+    resume: bool,
+    /// The run folder: un-kept images pass through its scratch space.
+    out: &'a Path,
+}
 
 pub fn run(args: TrainArgs) -> CliResult {
-    let preset = args.stream.clone().unwrap_or_default();
+    let source = stream_source(StreamOptions {
+        preset: args.stream.as_deref().unwrap_or_default(),
+        set: &args.set,
+        weights: args.weights.as_ref(),
+        keep: args.keep.as_ref(),
+        queue: args.queue,
+        batch_size: args.batch_size,
+        resume: args.resume,
+        out: &args.out,
+    })?;
+    let cfg = args.to_config();
+    let summary =
+        crate::train::train_streamed(&cfg, source).map_err(|e| train_failure(e.into()))?;
+    crate::train::print_summary(&cfg, &summary);
+    if let Some(s) = &summary.stream {
+        print_stream(s, "trainer");
+    }
+    Ok(())
+}
+
+pub fn run_adapt(args: AdaptArgs) -> CliResult {
+    // Before the stream is prepared, so that a refused method prints nothing else.
+    crate::adapt::check_streamable(args.method).map_err(|e| adapt_failure(e.into()))?;
+    let source = stream_source(StreamOptions {
+        preset: args.stream.as_deref().unwrap_or_default(),
+        set: &args.set,
+        weights: args.weights.as_ref(),
+        keep: args.keep.as_ref(),
+        queue: args.queue,
+        batch_size: args.batch_size,
+        resume: args.resume,
+        out: &args.out,
+    })?;
+    let cfg = args.to_config();
+    let summary =
+        crate::adapt::adapt_streamed(&cfg, source).map_err(|e| adapt_failure(e.into()))?;
+    crate::adapt::print_summary(&cfg, &summary);
+    if let Some(s) = &summary.stream {
+        print_stream(s, "adapter");
+    }
+    Ok(())
+}
+
+fn stream_source(o: StreamOptions) -> Result<StreamSource, CliError> {
     // Kept images form a dataset in --keep; otherwise they pass through scratch in the run folder.
-    let images_dir = args
+    let images_dir = o
         .keep
-        .clone()
-        .unwrap_or_else(|| args.out.join(".synthgen").join("stream"));
+        .cloned()
+        .unwrap_or_else(|| o.out.join(".synthgen").join("stream"));
     let render_args = RenderArgs {
-        preset,
+        preset: o.preset.to_string(),
         out: images_dir,
         per_class: None,
         classes: None,
         workers: None,
         seed: None,
-        resume: args.resume,
-        set: args.set.clone(),
+        resume: o.resume,
+        set: o.set.to_vec(),
         keep_requests: None,
         shapenet: std::env::var_os("SYNTHGEN_SHAPENET").map(PathBuf::from),
         index: None,
@@ -31,7 +89,7 @@ pub fn run(args: TrainArgs) -> CliResult {
         class_map: None,
         strict: false,
         shard: None,
-        weights: args.weights.clone(),
+        weights: o.weights.cloned(),
     };
     let Prepared {
         preset,
@@ -42,42 +100,37 @@ pub fn run(args: TrainArgs) -> CliResult {
     } = prepare(&render_args)?;
     opts.show_progress = false; // the trainer's progress line reports the stream
     let settings = preset.render.settings();
-    let window = args.queue.unwrap_or(2 * args.batch_size.max(1) as u64);
+    let window = o.queue.unwrap_or(2 * o.batch_size.max(1) as u64);
     eprintln!(
-        "streaming {} classes at {} px, {} samples, {} worker(s), up to {window} images ahead of the trainer{}",
+        "streaming {} classes at {} px, {} samples, {} worker(s), up to {window} images ahead{}",
         classes.len(),
         settings.resolution,
         settings.samples,
         opts.workers,
-        args.keep
-            .as_ref()
+        o.keep
             .map_or(String::new(), |k| format!(", kept in {}", k.display()))
     );
-    let source = StreamSource {
+    Ok(StreamSource {
         plan: StreamPlan {
             preset,
             classes,
             ctx,
             cache: ModelCache::default_location(),
             run: opts,
-            keep: args.keep.is_some(),
+            keep: o.keep.is_some(),
             window,
         },
-    };
-    let cfg = args.to_config();
-    let summary =
-        crate::train::train_streamed(&cfg, source).map_err(|e| train_failure(e.into()))?;
-    crate::train::print_summary(&cfg, &summary);
-    if let Some(s) = &summary.stream {
-        println!(
-            "stream: {} rendered ({:.2} img/s), {} reused, {} failed; trainer waited {:.0}% of the time, workers {:.0}%",
-            s.rendered,
-            s.render_per_second,
-            s.reused,
-            s.failed,
-            100.0 * s.consumer_wait_share,
-            100.0 * s.worker_wait_share
-        );
-    }
-    Ok(())
+    })
+}
+
+fn print_stream(s: &StreamReport, consumer: &str) {
+    println!(
+        "stream: {} rendered ({:.2} img/s), {} reused, {} failed; {consumer} waited {:.0}% of the time, workers {:.0}%",
+        s.rendered,
+        s.render_per_second,
+        s.reused,
+        s.failed,
+        100.0 * s.consumer_wait_share,
+        100.0 * s.worker_wait_share
+    );
 }

@@ -137,7 +137,8 @@ impl Feed {
 pub struct RenderStream {
     shared: Arc<Shared>,
     feed: Arc<Feed>,
-    rx: Option<mpsc::Receiver<Outcome>>,
+    /// Outcomes in completion order, each already recorded in a kept dataset's lists.
+    rx: Option<mpsc::Receiver<Result<Outcome, String>>>,
     handles: Vec<JoinHandle<()>>,
     pending: BTreeMap<u64, Streamed>,
     /// Kept images of an interrupted run, by position.
@@ -155,30 +156,74 @@ pub struct RenderStream {
     error: Option<String>,
 }
 
-/// The dataset a `keep` stream writes as it goes.
+/// The dataset a `keep` stream writes as it goes: the recorder thread gives each saved image
+/// its line in image_list.txt and then in the manifest (appended and flushed) as soon as a
+/// worker saved it, so the folder is a valid dataset of what was written whenever the run
+/// stops. The consumer side collects the records for the final canonical lists.
 struct Kept {
-    writer: ManifestWriter,
     records: Vec<ManifestRecord>,
     failures: Vec<FailedImage>,
     finished: bool,
 }
 
 impl StreamPlan {
+    /// The stream of `preset` (as `render` would render it) into `out`, for library callers
+    /// (the study); the CLI builds its plan from the same parts with its flags.
+    pub fn for_preset(
+        preset: Preset,
+        out: &std::path::Path,
+        keep: bool,
+        window: u64,
+        shapenet: &crate::render::job::ShapeNetOptions,
+        say: &mut dyn FnMut(&str),
+    ) -> Result<StreamPlan, crate::render::job::JobError> {
+        use crate::render::job;
+        let sources = job::sources(&preset, shapenet, say)?;
+        let classes = job::build_plans(&preset, &sources.entries, &sources.classes)?;
+        let ctx = SamplingContext::prepare(&preset)
+            .map_err(|e| job::JobError::Input(format!("preset {}: {e}", preset.name)))?;
+        let run = RunOptions {
+            out: out.to_path_buf(),
+            workers: preset.workers.count as usize,
+            resume: true,
+            worker: job::worker_spec(&preset)?,
+            max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
+            max_model_failures: preset.workers.max_model_failures.max(1),
+            show_progress: false,
+            keep_requests: None,
+            shard: None,
+        };
+        Ok(StreamPlan {
+            preset,
+            classes,
+            ctx,
+            cache: ModelCache::default_location(),
+            run,
+            keep,
+            window,
+        })
+    }
+
     pub fn class_names(&self) -> Vec<String> {
         self.classes.iter().map(|c| c.class.clone()).collect()
     }
 
-    /// Starts rendering positions `from..to`; `resume` allows a kept dataset to exist already.
+    /// Starts rendering positions `from..to`; `resume` (or `run.resume`) allows a kept dataset
+    /// to exist already.
     pub fn start(mut self, from: u64, to: u64, resume: bool) -> Result<RenderStream, RunError> {
+        // A plan made to resume (the study's shared kept streams) always may.
+        let resume = resume || self.run.resume;
         let out = self.run.out.clone();
         let n_classes = self.classes.len().max(1) as u64;
         let names = self.class_names();
         let mut reusable = HashMap::new();
         let mut done = HashSet::new();
+        let mut lists = None;
         let keep = if self.keep {
             std::fs::create_dir_all(&out).map_err(io_err(&out))?;
-            // The kept dataset's preset covers the whole stream, so `validate` checks it.
-            self.preset.images_per_class = to.div_ceil(n_classes);
+            // The kept dataset is (part of) the preset's dataset, grown to cover a stream longer
+            // than one pass; `render --resume` on it would render the same missing images.
+            self.preset.images_per_class = self.preset.images_per_class.max(to.div_ceil(n_classes));
             let manifest_path = out.join(MANIFEST_FILE);
             let yaml = self.preset.to_yaml();
             // The kept folder is `--keep` here, not `render`'s `--out`.
@@ -192,6 +237,9 @@ impl StreamPlan {
             layout::write_classes(&out, &names).map_err(io_err(&out))?;
             let mut records = read_manifest(&manifest_path)?;
             records.retain(|r| out.join(&r.path).is_file());
+            // A killed run may leave a half-written last line or a record of a vanished image:
+            // rewrite both lists from what is really there before appending to them.
+            layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?;
             for r in &records {
                 let Some(c) = names.iter().position(|n| *n == r.class) else {
                     continue;
@@ -207,8 +255,11 @@ impl StreamPlan {
                     },
                 );
             }
+            lists = Some((
+                ManifestWriter::open(&manifest_path)?,
+                ListWriter::open(&out.join(layout::IMAGE_LIST_FILE)).map_err(io_err(&out))?,
+            ));
             Some(Kept {
-                writer: ManifestWriter::open(&manifest_path)?,
                 records,
                 failures: Vec::new(),
                 finished: false,
@@ -246,13 +297,16 @@ impl StreamPlan {
             deny,
             stats: RunStats::new(&names),
         }));
-        let (tx, rx) = mpsc::channel::<Outcome>();
-        let handles = (0..workers)
+        let (tx, saved) = mpsc::channel::<Outcome>();
+        let mut handles: Vec<JoinHandle<()>> = (0..workers)
             .map(|w| {
                 let (shared, feed, tx) = (Arc::clone(&shared), Arc::clone(&feed), tx.clone());
                 std::thread::spawn(move || drive_worker(w, &shared, &tx, &|| feed.take()))
             })
             .collect();
+        drop(tx);
+        let (recorded, rx) = mpsc::channel();
+        handles.push(std::thread::spawn(move || record(saved, lists, recorded)));
         Ok(RenderStream {
             shared,
             feed,
@@ -318,7 +372,6 @@ impl RenderStream {
                     label: rec.label,
                 };
                 if let Some(k) = &mut self.keep {
-                    k.writer.append(&rec).map_err(|e| e.to_string())?;
                     k.records.push(*rec);
                 }
                 item
@@ -362,6 +415,60 @@ impl RenderStream {
     }
 }
 
+/// The recorder thread: writes each saved image's lines into the kept dataset (when there is
+/// one) the moment its worker saved it, then hands the outcome on to the consumer.
+fn record(
+    saved: mpsc::Receiver<Outcome>,
+    mut lists: Option<(ManifestWriter, ListWriter)>,
+    recorded: mpsc::Sender<Result<Outcome, String>>,
+) {
+    for outcome in saved {
+        if let (Outcome::Saved(rec), Some((manifest, list))) = (&outcome, &mut lists) {
+            // List first: a listed image the manifest lacks is harmless, the reverse is a
+            // dataset `validate` refuses.
+            let written = list
+                .append(rec)
+                .and_then(|_| manifest.append(rec).map_err(|e| e.to_string()));
+            if let Err(e) = written {
+                let _ = recorded.send(Err(e));
+                return;
+            }
+        }
+        if recorded.send(Ok(outcome)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Append-only image_list.txt ("relative/path label" per line), flushed after every line.
+struct ListWriter {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl ListWriter {
+    fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(ListWriter {
+            file,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn append(&mut self, rec: &ManifestRecord) -> Result<(), String> {
+        use std::io::Write;
+        // One write per line, so a kill leaves whole lines (the last one possibly missing).
+        let line = format!("{} {}\n", rec.path, rec.label);
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.flush())
+            .map_err(|e| format!("{}: {e}", self.path.display()))
+    }
+}
+
 impl Iterator for RenderStream {
     type Item = Streamed;
 
@@ -383,7 +490,11 @@ impl Iterator for RenderStream {
                 break item;
             }
             let outcome = match self.rx.as_ref().map(|rx| rx.recv()) {
-                Some(Ok(o)) => o,
+                Some(Ok(Ok(o))) => o,
+                Some(Ok(Err(e))) => {
+                    self.error = Some(e);
+                    return None;
+                }
                 _ => {
                     let fatal = self.shared.fatal.lock().expect("fatal").clone();
                     self.error = Some(match fatal {

@@ -7,6 +7,7 @@ pub mod error;
 pub mod report;
 pub mod spec;
 pub mod stages;
+mod stream;
 
 pub use error::StudyError;
 use std::path::{Path, PathBuf};

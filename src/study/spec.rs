@@ -69,6 +69,10 @@ pub struct RawDataset {
     /// The user's real image folder (`--real DIR`) instead of a render.
     #[serde(default)]
     pub real: bool,
+    /// Rendered while the `non_repetitive` runs train on it (`train --stream`), not before;
+    /// the images are kept, so later runs on it reuse them.
+    #[serde(default)]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -141,6 +145,9 @@ pub struct RenderDataset {
     pub classes: Vec<String>,
     pub per_class: u64,
     pub seed: u64,
+    /// Streamed into the runs that train on it instead of rendered in a stage of its own.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -232,6 +239,10 @@ fn yaml_error(source: &str, e: &serde_yaml::Error) -> StudyError {
     let msg = e.to_string();
     let msg = msg.split(" at line ").next().unwrap_or(&msg).to_string();
     StudyError::input(format!("{source}{at}: {msg}"))
+}
+
+fn is_streamed(datasets: &BTreeMap<String, Dataset>, name: &str) -> bool {
+    matches!(datasets.get(name), Some(Dataset::Render(r)) if r.stream)
 }
 
 /// Parses and resolves a spec; `source` names it in errors.
@@ -371,6 +382,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 classes,
                 per_class,
                 seed,
+                stream: d.stream,
             }),
         );
     }
@@ -404,6 +416,11 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 ),
             ));
         }
+        if let Some(e) = eval.iter().find(|e| is_streamed(&datasets, e)) {
+            return Err(bad("eval", e, format!(
+                "runs.{name}.eval: `{e}` is streamed (stream: true) and evaluation sets are ordinary folders; evaluate on a dataset without stream"
+            )));
+        }
         let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
         check_aug(&format!("runs.{name}"), &aug)?;
         let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
@@ -418,6 +435,11 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 ))
             }
         };
+        if is_streamed(&datasets, &train) && !non_repetitive {
+            return Err(bad("train", &train, format!(
+                "runs.{name}: `{train}` is streamed (stream: true), so each of its images is seen once; set mode: non_repetitive, or drop stream from the dataset"
+            )));
+        }
         let iters = r.iters.or(rd.iters).unwrap_or(0);
         if iters == 0 {
             return Err(bad(
@@ -469,6 +491,11 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                     "adaptations.{name}: dataset `{d}` is not defined; define it under datasets:"
                 ),
                 ));
+            }
+            if is_streamed(&datasets, d) {
+                return Err(bad(name, name, format!(
+                    "adaptations.{name}: `{d}` is streamed (stream: true); a study's adaptations read rendered folders, so use a dataset without stream"
+                )));
             }
         }
         if let Some(init) = &a.init {
@@ -667,5 +694,22 @@ tables:
         assert_eq!(test.seed, 7);
         let e = apply_sets(SPEC, "t.yaml", &["runs.a.iters".into()]).unwrap_err();
         assert!(e.to_string().contains("key=value"), "{e}");
+    }
+
+    #[test]
+    fn a_streamed_dataset_feeds_non_repetitive_runs_only() {
+        let streamed = SPEC.replace("{seed: 3, set:", "{seed: 3, stream: true, set:");
+        let only_b = streamed.replace("  a: {train: train}\n", "").replace(
+            "baseline: a\n    columns: [{eval: test}]\n    rows: [{run: a}, ",
+            "columns: [{eval: test}]\n    rows: [",
+        );
+        let spec = parse(&only_b, "t.yaml").unwrap();
+        assert!(matches!(&spec.datasets["train"], Dataset::Render(r) if r.stream));
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&streamed);
+        assert!(e.contains("runs.a: `train` is streamed"), "{e}");
+        assert!(e.contains("set mode: non_repetitive"), "{e}");
+        let e = err(&only_b.replace("eval: [test]", "eval: [test, train]"));
+        assert!(e.contains("runs.b.eval: `train` is streamed"), "{e}");
     }
 }

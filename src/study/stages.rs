@@ -22,6 +22,9 @@ pub struct PlannedDataset {
     pub images: usize,
     pub seed: Option<u64>,
     pub preset: Option<Preset>,
+    /// Rendered while its runs train (`stream: true`): no render stage; `data` holds the kept
+    /// images, shared by the runs on it.
+    pub stream: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -96,12 +99,17 @@ pub fn plan(
                 let preset = Preset::load(&r.preset, &r.overrides).map_err(|e| {
                     StudyError::input(format!("{}: datasets.{name}: {e}", spec.source))
                 })?;
-                let hash = cache::hash_parts(&["render", &preset.to_yaml()]);
-                let stage = cache::stage_dir(out, "render", name, &hash);
+                // A streamed dataset feeds its runs in stream order, not a shuffled folder's:
+                // its own hash, so those runs are not mistaken for folder-trained ones.
+                let kind = if r.stream { "stream" } else { "render" };
+                let hash = cache::hash_parts(&[kind, &preset.to_yaml()]);
+                let stage = cache::stage_dir(out, kind, name, &hash);
                 PlannedDataset {
                     name: name.clone(),
                     data: stage.join("data"),
-                    stage: Some(stage),
+                    // The kept stream folder is no stage: it never gets a done.json.
+                    stage: (!r.stream).then_some(stage),
+                    stream: r.stream,
                     hash,
                     classes: crate::dataset::layout::label_order(&r.classes),
                     images: (r.per_class as usize) * r.classes.len(),
@@ -267,6 +275,7 @@ fn real_dataset(
         images,
         seed: None,
         preset: None,
+        stream: false,
     })
 }
 
@@ -304,7 +313,7 @@ pub fn execute(
     }
     for r in plan.runs.values() {
         outcomes.push(run_stage("train", &r.name, &r.stage, &mut say, || {
-            train_run(plan, r, show_progress)
+            train_run(plan, r, show_progress, shapenet)
         })?);
     }
     for a in plan.adaptations.values() {
@@ -412,7 +421,12 @@ pub fn run_dir(stage: &Path) -> PathBuf {
     stage.join("run")
 }
 
-fn train_run(plan: &Plan, r: &PlannedRun, show_progress: bool) -> Result<StageRecord, StudyError> {
+fn train_run(
+    plan: &Plan,
+    r: &PlannedRun,
+    show_progress: bool,
+    shapenet: &crate::render::job::ShapeNetOptions,
+) -> Result<StageRecord, StudyError> {
     use crate::train::{Length, TrainConfig};
     let run = &r.run;
     let out = run_dir(&r.stage);
@@ -435,7 +449,12 @@ fn train_run(plan: &Plan, r: &PlannedRun, show_progress: bool) -> Result<StageRe
     // A checkpoint in the folder means an interrupted run: continue it.
     cfg.resume = out.exists();
     cfg.progress = show_progress;
-    let summary = crate::train::train(&cfg).map_err(|e| {
+    let train_set = &plan.datasets[&run.train];
+    let summary = match super::stream::source(train_set, run, shapenet)? {
+        Some(source) => crate::train::train_streamed(&cfg, source),
+        None => crate::train::train(&cfg),
+    };
+    let summary = summary.map_err(|e| {
         if e.is_input_error() {
             StudyError::input(format!("run `{}`: {e}", r.name))
         } else {

@@ -7,6 +7,8 @@ use std::sync::{Arc, Mutex};
 
 use super::augment::{augment_into, sample_rng, Augment};
 use super::loader::Batch;
+use super::TrainError;
+use crate::render::run::RunError;
 use crate::render::stream::{RenderStream, StreamPlan, StreamReport, Streamed};
 
 /// The stream a `train --stream` run draws from.
@@ -22,6 +24,31 @@ impl StreamSource {
     /// Images of one pass over the preset (`images_per_class` x classes): `--epochs` counts these.
     pub fn images_per_pass(&self) -> u64 {
         self.plan.preset.images_per_class * self.plan.classes.len() as u64
+    }
+
+    /// Starts the stream at batch `from` and hands out batches `from..to` of `batch_size`
+    /// positions (`resume` allows a kept dataset to exist already).
+    #[allow(clippy::too_many_arguments)]
+    pub fn batches(
+        self,
+        augment: Augment,
+        image_size: u32,
+        seed: u64,
+        batch_size: u64,
+        (from, to): (u64, u64),
+        resume: bool,
+        status: Arc<Mutex<StreamStatus>>,
+    ) -> Result<StreamBatches, TrainError> {
+        let stream = self
+            .plan
+            .start(from * batch_size, to * batch_size, resume)
+            .map_err(|e| match e {
+                RunError::Setup(m) => TrainError::StreamSetup(m),
+                e => TrainError::Stream(e.to_string()),
+            })?;
+        Ok(StreamBatches::new(
+            stream, augment, image_size, seed, batch_size, from, to, status,
+        ))
     }
 }
 
@@ -135,4 +162,14 @@ impl Iterator for StreamBatches {
         self.publish();
         Some(batch)
     }
+}
+
+/// The stream's part of the progress line: render rate and who waits for whom.
+pub fn progress_note(r: &StreamReport) -> String {
+    format!(
+        " | render {:.1} img/s | trainer waits {:.0}%, workers wait {:.0}%",
+        r.render_per_second,
+        100.0 * r.consumer_wait_share,
+        100.0 * r.worker_wait_share
+    )
 }

@@ -19,7 +19,7 @@ use super::metrics::BestTracker;
 use super::models::{count_trainable, Classifier};
 use super::optim::{OptimConfig, Optimizer, OptimizerKind};
 use super::plots;
-use super::stream::{StreamBatches, StreamSource, StreamStatus};
+use super::stream::{progress_note, StreamSource, StreamStatus};
 use super::supervised::Supervised;
 use crate::engine::{self, EvalCtx, Feed, Feeds, RunSpec, Schedule};
 use crate::render::stream::StreamReport;
@@ -234,7 +234,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     };
     let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
     let streaming = stream.is_some();
-    let note = || stream_progress(&stream_status.lock().expect("stream status").report);
+    let note = || progress_note(&stream_status.lock().expect("stream status").report);
     let spec = RunSpec {
         out: &cfg.out,
         vs: &vs,
@@ -263,26 +263,15 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     };
     let feeds = |start: u64| -> Result<Feeds, TrainError> {
         let batches: Box<dyn Iterator<Item = Batch>> = match stream {
-            Some(source) => {
-                let b = b as u64;
-                let rs = source
-                    .plan
-                    .start(start * b, total * b, cfg.resume)
-                    .map_err(|e| match e {
-                        crate::render::run::RunError::Setup(m) => TrainError::StreamSetup(m),
-                        e => TrainError::Stream(e.to_string()),
-                    })?;
-                Box::new(StreamBatches::new(
-                    rs,
-                    cfg.augment,
-                    cfg.image_size,
-                    cfg.seed,
-                    b,
-                    start,
-                    total,
-                    stream_status.clone(),
-                ))
-            }
+            Some(source) => Box::new(source.batches(
+                cfg.augment,
+                cfg.image_size,
+                cfg.seed,
+                b as u64,
+                (start, total),
+                cfg.resume,
+                stream_status.clone(),
+            )?),
             None => Box::new(Loader::new(
                 Arc::new(train_set.samples.clone()),
                 LoaderConfig {
@@ -358,13 +347,3 @@ const TITLES: plots::RunChartTitles = plots::RunChartTitles {
     loss_axis: "cross-entropy",
     accuracy: "evaluation accuracy",
 };
-
-/// The stream's part of the progress line: render rate and who waits for whom.
-fn stream_progress(r: &StreamReport) -> String {
-    format!(
-        " | render {:.1} img/s | trainer waits {:.0}%, workers wait {:.0}%",
-        r.render_per_second,
-        100.0 * r.consumer_wait_share,
-        100.0 * r.worker_wait_share
-    )
-}

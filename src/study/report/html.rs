@@ -181,7 +181,9 @@ The mark says whether the change from the baseline row goes the paper's way beyo
             "<h3>{} <small>({} images{})</small></h3><table class=\"grid\">",
             esc(&d.name),
             d.images,
-            if d.stage.is_none() {
+            if d.stream {
+                ", streamed while training"
+            } else if d.stage.is_none() {
                 ", your real folder"
             } else {
                 ""
