@@ -1,8 +1,8 @@
 //! Host memory policy of CPU runs. libtorch takes every activation and gradient buffer from
 //! malloc and frees it within the step. glibc serves blocks above 32 MiB (one ResNet-50
 //! activation at 224 px and batch 32 is 98 MiB) with a fresh mmap and unmaps them on free, so
-//! every step page-faults and zeroes gigabytes in the kernel again (docs/BENCHMARKS.md measured
-//! it at over a third of a ResNet-50 224 px step's CPU time). Serving every block from the heap
+//! every step page-faults and zeroes gigabytes in the kernel again (docs/BENCHMARKS.md: over a
+//! third of the CPU time of a ResNet-50 run at 224 px). Serving every block from the heap
 //! and never trimming it lets the next step reuse the pages, as PyTorch's GPU caching allocator
 //! does: resident memory stays at the step's peak, plus fragmentation, until the process exits.
 
