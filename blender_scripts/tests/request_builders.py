@@ -91,6 +91,13 @@ def render_request(model, output, request_id="r", resolution=64, samples=16, see
             "engine": "cycles",
             "threads": 0,
             "device": "auto",
+            # Blender's defaults, as RenderSettings' serde defaults in src/render/contract.rs.
+            "persistent_data": False,
+            "adaptive": {"mode": "off"},
+            "bounces": {
+                "max": 12, "diffuse": 4, "glossy": 4, "transmission": 12, "caustics": True,
+                "clamp_direct": 0.0, "clamp_indirect": 10.0,
+            },
         },
         "seed": seed,
         "output": output,
