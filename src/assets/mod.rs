@@ -11,6 +11,7 @@ pub mod class_map;
 pub mod entry;
 pub mod error;
 pub mod geometry;
+pub mod look;
 mod index_cache;
 pub mod model_cache;
 pub mod properties;

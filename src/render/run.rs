@@ -84,6 +84,8 @@ pub(super) struct Shared {
     /// Model key -> its normalized points for view prediction (None: unreadable, so its
     /// views are rendered unpredicted and Blender has the last word).
     pub(super) geometry: Mutex<HashMap<String, Option<Arc<ModelGeometry>>>>,
+    /// Model key -> the magenta share of its own materials (None: unreadable).
+    pub(super) looks: Mutex<HashMap<String, Option<f64>>>,
 }
 
 /// What `Shared` starts from; the render settings, validation thresholds and mask choice come
@@ -115,6 +117,7 @@ impl Shared {
             stats: Mutex::new(p.stats),
             fatal: Mutex::new(None),
             geometry: Mutex::new(HashMap::new()),
+            looks: Mutex::new(HashMap::new()),
         }
     }
 }
