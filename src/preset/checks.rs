@@ -189,6 +189,10 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
     positive(&c.focal_length, &at("camera.focal_length"))?;
     positive(&c.sensor_width, &at("camera.sensor_width"))?;
     within(&c.roll, &at("camera.roll"), -180.0, 180.0)?;
+    if let Some(fill) = &c.frame_fill {
+        positive(fill, &at("camera.frame_fill"))?;
+        within(fill, &at("camera.frame_fill"), 0.0, 1.0)?;
+    }
 
     let b = &f.background;
     one_of(&b.kind, &at("background.kind"), BACKGROUND_KINDS)?;

@@ -441,6 +441,10 @@ pub struct CameraFactor {
     pub roll: NumberDist,
     /// Offset of the look-at point from the object centre, drawn per axis.
     pub look_at_jitter: NumberDist,
+    /// Framing: the share of the frame width the object's largest side fills, in (0, 1].
+    /// When set, the distance follows from it, the lens and the object's size
+    /// (size x focal_length / (fill x sensor_width)) and `distance` is not drawn; null = off.
+    pub frame_fill: Option<NumberDist>,
 }
 
 impl Default for CameraFactor {
@@ -458,6 +462,7 @@ impl Default for CameraFactor {
                 max: 15.0,
             },
             look_at_jitter: NumberDist::uniform(-0.1, 0.1),
+            frame_fill: None,
         }
     }
 }

@@ -235,10 +235,11 @@ pub fn sample_scene(
         &light.world,
         &s,
     )?;
+    let scale = scale::sample_scale(&f.scale, &s);
     Ok(SceneParams {
-        scale: scale::sample_scale(&f.scale, &s),
+        camera: camera::sample_camera(&f.camera, &s, scale.size),
+        scale,
         material: material::sample_material(&f.material, &ctx.material_images, &s)?,
-        camera: camera::sample_camera(&f.camera, &s),
         light,
         background,
     })
