@@ -30,7 +30,7 @@ fn manifest_values(out: &Path) -> Vec<serde_json::Value> {
 fn render(scratch: &Path, out: &Path, per_class: u32, extra: &[&str]) -> std::process::Output {
     let mut args = small_render_args(out, per_class);
     args.extend(["--set", "render.resolution=32"].map(String::from));
-    let mut extra = extra.iter().peekable();
+    let mut extra = extra.iter();
     while let Some(e) = extra.next() {
         if *e == "--classes" {
             // Replaces small_render_args' classes (the flag may be given once).
@@ -85,7 +85,10 @@ fn light_path_settings_reach_cycles_and_bad_values_are_refused() {
 
     for (set, field) in [
         ("render.adaptive_threshold=2", "render.adaptive_threshold"),
-        ("render.adaptive_min_samples=99", "render.adaptive_min_samples"),
+        (
+            "render.adaptive_min_samples=99",
+            "render.adaptive_min_samples",
+        ),
         ("render.clamp_indirect=-1", "render.clamp_indirect"),
     ] {
         let o = render(tmp.path(), &tmp.path().join("bad"), 1, &["--set", set]);

@@ -19,7 +19,7 @@ pub enum WorkerRequest {
         id: String,
         model: ModelRef,
         params: Box<Scene>,
-        settings: RenderSettings,
+        settings: Box<RenderSettings>,
         /// Cycles noise seed, so that a re-render gives identical pixels.
         seed: u32,
         output: PathBuf,

@@ -201,7 +201,7 @@ impl Driver<'_> {
                 id: id.clone(),
                 model: model_ref,
                 params: Box::new(scene),
-                settings: sh.settings.clone(),
+                settings: Box::new(sh.settings.clone()),
                 seed: cycles_seed,
                 output: output.clone(),
             };

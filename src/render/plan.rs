@@ -156,7 +156,7 @@ impl BatchQueue {
                     .iter()
                     .position(|(key, _)| !held_by_others(key))
             })
-            .or(if self.batches.is_empty() { None } else { Some(0) })?;
+            .or((!self.batches.is_empty()).then_some(0))?;
         let (key, batch) = self.batches.remove(pick)?;
         self.held[slot] = Some(key);
         Some(batch)

@@ -50,6 +50,9 @@ mod tests {
         // 50 mm on 36 mm sees 0.72 x distance across: 2 units fill half of it at 5.556.
         assert!((on.distance - 2.0 * 50.0 / (0.5 * 36.0)).abs() < 1e-12);
         // Every other value is drawn from its own stream, so framing leaves it unchanged.
-        assert_eq!((on.elevation_deg, on.look_at), (off.elevation_deg, off.look_at));
+        assert_eq!(
+            (on.elevation_deg, on.look_at),
+            (off.elevation_deg, off.look_at)
+        );
     }
 }
