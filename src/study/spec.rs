@@ -779,6 +779,48 @@ tables:
     }
 
     #[test]
+    fn fits_resolve_and_their_errors_name_the_place() {
+        let with_fit = SPEC.replace(
+            "  test: {per_class: 2, split: test}\n",
+            "  test: {per_class: 2, split: test}\n  weighted: {weights: f}\nfits:\n  f: {dataset: train, target: test, probe_per_class: 5}\n",
+        );
+        let spec = parse(&with_fit, "t.yaml").unwrap();
+        let f = &spec.fits["f"];
+        assert_eq!((f.dataset.as_str(), f.target.as_str()), ("train", "test"));
+        assert_eq!((f.probe_per_class, f.rounds, f.iterations), (5, 1, 300));
+        let Dataset::Render(w) = &spec.datasets["weighted"] else {
+            panic!("weighted is rendered")
+        };
+        assert_eq!(w.weights.as_deref(), Some("f"));
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&with_fit.replace("{weights: f}", "{weights: g}"));
+        assert!(
+            e.starts_with("t.yaml:7:23: datasets.weighted.weights: `g` is not a fit"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("{dataset: train,", "{dataset: trian,"));
+        assert!(
+            e.starts_with("t.yaml:9:16: fits.f.dataset: `trian` is not defined"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("target: test,", "target: weighted,"));
+        assert!(
+            e.contains("fits.f.target: `weighted` is not a dataset without weights"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("{dataset: train,", "{dataset: weighted,"));
+        assert!(
+            e.contains("fits.f.dataset: `weighted` is not a rendered dataset without weights"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("probe_per_class: 5}", "probe_per_class: 5, holdout: 1.5}"));
+        assert!(
+            e.contains("fits.f.holdout: 1.5 must lie strictly between 0 and 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn sets_override_nested_fields() {
         let text = apply_sets(
             SPEC,
