@@ -416,6 +416,7 @@ fn generate_then_train_fits_weights_and_reports_them() {
 
     let md = read(&out.join("report.md"));
     assert!(md.contains("## Fitted weights: `to_target`"), "{md}");
+    assert!(md.contains("fitted to rendered dataset `target`"), "{md}");
     assert!(md.contains(&format!(
         "Held-out MMD^2: {before:.5} before, {after:.5} after"
     )));

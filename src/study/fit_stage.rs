@@ -30,6 +30,8 @@ pub struct PlannedFit {
     pub probe_preset: Preset,
     pub space: Vec<FactorLevels>,
     pub target: PathBuf,
+    /// What the target is, for the report: the `--real` folder or a rendered dataset.
+    pub target_kind: String,
 }
 
 /// What `fit.json` records: the report's table and chart of the weights.
@@ -96,6 +98,11 @@ pub fn plan_fit(
         probe_preset,
         space,
         target: target.data.clone(),
+        target_kind: if target.stage.is_none() {
+            format!("the --real folder (dataset `{}`)", fit.target)
+        } else {
+            format!("rendered dataset `{}`", fit.target)
+        },
     })
 }
 

@@ -247,11 +247,12 @@ fn fit_section(f: &crate::study::fit_stage::PlannedFit) -> String {
         return String::new();
     };
     let mut s = format!(
-        "<h2>Fitted weights: <code>{}</code></h2><p>Preset <code>{}</code> (dataset <code>{}</code>) fitted to <code>{}</code> ({} images, {} unreadable skipped) with {} probe renders in {} round(s). \
+        "<h2>Fitted weights: <code>{}</code></h2><p>Preset <code>{}</code> (dataset <code>{}</code>) fitted to {}, <code>{}</code> ({} images, {} unreadable skipped) with {} probe renders in {} round(s). \
 Held-out MMD<sup>2</sup>: <b class=\"mmd\">{:.5} before, {:.5} after</b> (effective sample size {:.0}).</p>",
         esc(&f.name),
         esc(&sum.preset),
         esc(&f.fit.dataset),
+        esc(&f.target_kind),
         esc(&sum.target),
         sum.target_images,
         sum.target_unreadable,

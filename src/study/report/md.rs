@@ -45,10 +45,11 @@ pub fn render(r: &Report) -> String {
             continue;
         };
         s.push_str(&format!(
-            "## Fitted weights: `{}`\n\nPreset `{}` (dataset `{}`) fitted to `{}` ({} images) with {} probe renders in {} round(s). Held-out MMD^2: {:.5} before, {:.5} after (effective sample size {:.0}).\n\n| factor | level | probe | fitted |\n|---|---|---|---|\n",
+            "## Fitted weights: `{}`\n\nPreset `{}` (dataset `{}`) fitted to {}, `{}` ({} images) with {} probe renders in {} round(s). Held-out MMD^2: {:.5} before, {:.5} after (effective sample size {:.0}).\n\n| factor | level | probe | fitted |\n|---|---|---|---|\n",
             f.name,
             sum.preset,
             f.fit.dataset,
+            f.target_kind,
             sum.target,
             sum.target_images,
             sum.probe_images,
