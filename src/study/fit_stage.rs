@@ -71,6 +71,17 @@ pub fn plan_fit(
     out: &Path,
 ) -> Result<PlannedFit, StudyError> {
     let (base, target) = (&datasets[&fit.dataset], &datasets[&fit.target]);
+    let min = crate::fit::pool::MIN_TARGET_IMAGES;
+    if target.images < min {
+        return Err(input(
+            spec,
+            name,
+            format!(
+                "target `{}` has {} images; a fit needs at least {min} (more images per class, or a larger --real folder)",
+                fit.target, target.images
+            ),
+        ));
+    }
     let super::spec::Dataset::Render(r) = &spec.datasets[&fit.dataset] else {
         unreachable!("the spec checks that a fit's dataset is rendered")
     };
