@@ -194,11 +194,16 @@ fn a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result() {
             let extra: &[&str] = if k == 0 { &[] } else { &["--resume"] };
             let child = cli(dir.path(), method, &name, extra).spawn().unwrap();
             let step = kill_at(child, &killed, *at);
-            assert!(step < 60, "{method}: the run ended before the kill (step {step})");
+            assert!(
+                step < 60,
+                "{method}: the run ended before the kill (step {step})"
+            );
             assert!(!killed.join("summary.json").exists(), "{method}");
             eprintln!("{method}: killed at step {step} (asked {at})");
         }
-        let out = cli(dir.path(), method, &name, &["--resume"]).output().unwrap();
+        let out = cli(dir.path(), method, &name, &["--resume"])
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "{}",

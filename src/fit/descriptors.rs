@@ -366,7 +366,10 @@ mod tests {
         assert_eq!(f.len(), BASE_NAMES.len());
         assert!(b[0] > f[0] + 30.0);
         assert_eq!(f[10], 0.0);
-        let flat_at = BASE_NAMES.iter().position(|n| *n == "flat_fraction").unwrap();
+        let flat_at = BASE_NAMES
+            .iter()
+            .position(|n| *n == "flat_fraction")
+            .unwrap();
         assert_eq!(f[flat_at], 1.0, "a flat image is flat everywhere");
         assert_eq!(s[flat_at], 0.0, "stripes 2 px wide leave no flat pixel");
         assert!(s[10] > 0.4, "vertical stripes are edges: {}", s[10]);
