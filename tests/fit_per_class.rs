@@ -115,8 +115,8 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
 /// for it).
 ///
 /// Every bound is about half the smallest effect measured on seeded resamples with
-/// planting seeds 5 to 8 (Python's `random` standing in for the test's ChaCha draw, same
-/// design) on one machine: each class's planted kind comes first with margin, each class
+/// planting seeds 5 to 8 at fit seed 0, and seeds 5 and 6 at fit seed 1 (Python's `random`
+/// standing in for the test's ChaCha draw, same design), on one machine: each class's planted kind comes first with margin, each class
 /// moves the solid level from the class-agnostic weights in its planted direction, and the
 /// two classes' own weights differ as planted. Before the fit moved to fixed-length
 /// steepest descent (Adam gave noise-only levels the same step as the planted one), table's
@@ -193,7 +193,7 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
         weights_of(&w["classes"]["chair"]),
         weights_of(&w["classes"]["table"]),
     );
-    // Each class's planted kind comes first: chair's solid by 0.49 to 0.58 over the next
+    // Each class's planted kind comes first: chair's solid by 0.45 to 0.59 over the next
     // kind, table's procedural by 0.18 to 0.45.
     let first_by = |w: &[f64], k: usize| {
         w[k] - (0..3)
@@ -201,18 +201,19 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
             .map(|j| w[j])
             .fold(f64::NEG_INFINITY, f64::max)
     };
-    assert!(first_by(&chair, 0) > 0.24, "chair: {chair:?}");
-    assert!(first_by(&table, 1) > 0.09, "table: {table:?}");
+    assert!(first_by(&chair, 0) > 0.22, "chair: {chair:?}");
+    assert!(first_by(&table, 1) > 0.08, "table: {table:?}");
     // chair: much closer to its planted weights than the class-agnostic weights are
-    // (measured: TV 0.08 to 0.12 against 0.25 to 0.31, 0.15 to 0.23 closer).
+    // (measured: TV 0.08 to 0.13 against 0.25 to 0.31, 0.15 to 0.23 closer).
     assert!(
         tv(&chair, &planted("chair")) < tv(&agnostic, &planted("chair")) - 0.07,
         "chair: {chair:?} vs {agnostic:?}"
     );
     // Each class moves the solid level from the class-agnostic weights in its planted
-    // direction (measured: chair +0.19 to +0.28, table -0.18 to -0.31).
+    // direction (measured: chair +0.19 to +0.34, table -0.09 to -0.31: fit seed 1 on
+    // planting seed 5 moved table's solid by only -0.093).
     assert!(chair[0] > agnostic[0] + 0.09, "{chair:?} vs {agnostic:?}");
-    assert!(table[0] < agnostic[0] - 0.09, "{table:?} vs {agnostic:?}");
+    assert!(table[0] < agnostic[0] - 0.045, "{table:?} vs {agnostic:?}");
     // The classes differ as planted (measured: solid 0.37 to 0.53 apart, procedural 0.31
     // to 0.44 apart).
     assert!(chair[0] - table[0] > 0.18, "{chair:?} vs {table:?}");
