@@ -5,6 +5,7 @@
 mod common;
 
 use common::{synthgen, text};
+use rand::SeedableRng;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -274,7 +275,17 @@ fn tiny_study_caches_resumes_and_reports() {
         ]
     );
 
-    // Killed mid-render: refused without --resume, finished with it, to the same tables.
+    // Killed mid-render at a seeded random image (the renders write 8 test then 12 train
+    // images; the 8th is a stage boundary, so it is skipped): refused without --resume,
+    // finished with it, to the same tables.
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(29);
+    let kill_after = loop {
+        let k: usize = rand::Rng::random_range(&mut rng, 1..20);
+        if k != 8 {
+            break k;
+        }
+    };
+    eprintln!("study: killing after {kill_after} rendered images");
     let b = s.join("b");
     let mut child = synthgen(s)
         .args(["study", spec, "--out", b.to_str().unwrap()])
@@ -284,10 +295,13 @@ fn tiny_study_caches_resumes_and_reports() {
         .unwrap();
     let started = Instant::now();
     let killed_mid_stage = loop {
-        let partial = walkdir::WalkDir::new(&b)
+        let rendered: usize = walkdir::WalkDir::new(&b)
             .into_iter()
             .flatten()
-            .any(|e| e.file_name() == "manifest.jsonl" && read(e.path()).lines().count() >= 2);
+            .filter(|e| e.file_name() == "manifest.jsonl")
+            .map(|e| read(e.path()).lines().count())
+            .sum();
+        let partial = rendered >= kill_after;
         if partial {
             child.kill().unwrap();
             break true;
@@ -295,7 +309,7 @@ fn tiny_study_caches_resumes_and_reports() {
         if child.try_wait().unwrap().is_some() || started.elapsed() > Duration::from_secs(120) {
             break false;
         }
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     };
     let _ = child.wait();
     assert!(
