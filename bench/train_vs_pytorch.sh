@@ -6,7 +6,9 @@
 # Usage: bench/train_vs_pytorch.sh; env ITERS (5), ARCHS ("resnet18 resnet50"),
 # SIZES ("112 224"), SYNTHGEN_TORCH_VENV (.venv-torch).
 # Prints images/s of each side and the ratio synthgen / PyTorch, with the load average before
-# each run (other work on the machine lowers both sides).
+# each run (other work on the machine lowers both sides), and the CPU seconds (user + sys, whole
+# process with its loader, start-up included: about 4 s for Python's `import torch`) per image
+# of each side with their ratio PyTorch / synthgen, which load disturbs far less.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ITERS="${ITERS:-5}"
@@ -24,18 +26,27 @@ cargo build --release --quiet
 BIN="${CARGO_TARGET_DIR:-target}/release/synthgen"
 load() { cut -d' ' -f1 /proc/loadavg; }
 
-printf '%-9s %4s %6s %14s %14s %6s %s\n' arch px batch synthgen_img/s pytorch_img/s ratio load_before
+# Runs "$@" with its output in $WORK/stdout; prints its CPU seconds (user + sys, with the
+# children it reaped: PyTorch's DataLoader worker process).
+cpu() { /usr/bin/time -f '%U %S' -o "$WORK/cpu" "$@" >"$WORK/stdout" 2>/dev/null && awk '{print $1 + $2}' "$WORK/cpu"; }
+images=$((32 * ITERS))
+
+printf '%-9s %4s %6s %14s %14s %6s %13s %13s %9s %s\n' arch px batch synthgen_img/s pytorch_img/s ratio \
+  synthgen_cpu/img pytorch_cpu/img cpu_ratio load_before
 for arch in $ARCHS; do
   for size in $SIZES; do
     l1=$(load)
     out="$WORK/run-$arch-$size"
-    env -u OMP_NUM_THREADS "$BIN" train --train "$WORK/data" --arch "$arch" --image-size "$size" --aug none \
-      --iters "$ITERS" --batch-size 32 --device cpu --eval-every 100000 --out "$out" >/dev/null 2>&1
+    c1=$(cpu env -u OMP_NUM_THREADS "$BIN" train --train "$WORK/data" --arch "$arch" --image-size "$size" \
+      --aug none --iters "$ITERS" --batch-size 32 --device cpu --eval-every 100000 --out "$out")
     ours=$(grep -m1 '"images_per_second"' "$out/summary.json" | tr -dc '0-9.')
     l2=$(load)
-    theirs=$("$PY" bench/pytorch_train.py "$WORK/data" "$arch" "$size" 32 "$ITERS" "$THREADS" |
-      awk '/^images_per_second/ {print $2}')
+    c2=$(cpu "$PY" bench/pytorch_train.py "$WORK/data" "$arch" "$size" 32 "$ITERS" "$THREADS")
+    theirs=$(awk '/^images_per_second/ {print $2}' "$WORK/stdout")
     ratio=$(awk -v a="$ours" -v b="$theirs" 'BEGIN {printf "%.2f", a / b}')
-    printf '%-9s %4s %6s %14.1f %14.1f %6s %s/%s\n' "$arch" "$size" 32 "$ours" "$theirs" "$ratio" "$l1" "$l2"
+    printf '%-9s %4s %6s %14.1f %14.1f %6s %13.3f %13.3f %9.2f %s/%s\n' "$arch" "$size" 32 "$ours" "$theirs" \
+      "$ratio" "$(awk -v c="$c1" -v n="$images" 'BEGIN {print c / n}')" \
+      "$(awk -v c="$c2" -v n="$images" 'BEGIN {print c / n}')" \
+      "$(awk -v a="$c1" -v b="$c2" 'BEGIN {print b / a}')" "$l1" "$l2"
   done
 done

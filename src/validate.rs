@@ -98,7 +98,7 @@ impl ValidationReport {
 /// Blender's missing-texture colour is (1, 0, 1); shading scales it but keeps red = blue and
 /// no green. Dark pixels carry no hue information, so they never count.
 #[inline]
-fn is_magenta(r: u8, g: u8, b: u8) -> bool {
+pub(crate) fn is_magenta(r: u8, g: u8, b: u8) -> bool {
     let m = r.max(b) as u32;
     m >= 48 && (g as u32) * 8 <= m && (r as i32 - b as i32).unsigned_abs() * 8 <= m
 }

@@ -1,5 +1,5 @@
 //! `adapt --resume` continues exactly: a run stopped part-way (the stop-after hook) or killed
-//! with SIGKILL, then resumed, ends with the weights, optimizer buffers, method state (SRDC's
+//! with SIGKILL at seeded random steps, then resumed, ends with the weights, optimizer buffers, method state (SRDC's
 //! pseudo-labels and centres, DisClusterDA's centroids) and best/last numbers of an
 //! uninterrupted run. Real libtorch on the CPU, 16 px images, the tiny ResNet.
 #![cfg(feature = "train")]
@@ -7,7 +7,9 @@ mod adapt_data;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
+use std::process::{Child, Command};
+
+use rand::{Rng, SeedableRng};
 use std::time::{Duration, Instant};
 
 use adapt_data::{tiny_config as tiny, write_domain, Style};
@@ -109,12 +111,12 @@ fn every_method_resumes_to_the_uninterrupted_result() {
     assert!(dcda.contains_key("method.disclusterda.target_centroids"));
 }
 
-fn cli(dir: &Path, out: &str, extra: &[&str]) -> Command {
+fn cli(dir: &Path, method: &str, out: &str, extra: &[&str]) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_synthgen"));
     c.args([
         "adapt",
         "--method",
-        "srdc",
+        method,
         "--arch",
         "resnet_tiny",
         "--device",
@@ -151,44 +153,64 @@ fn checkpoint_step(out: &Path) -> Option<u64> {
     v["step"].as_u64()
 }
 
-#[test]
-fn a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result() {
-    let dir = tempfile::tempdir().unwrap();
-    domains(dir.path());
-    let status = cli(dir.path(), "full", &[]).output().unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
-
-    let killed = dir.path().join("killed");
-    let mut child = cli(dir.path(), "killed", &[]).spawn().unwrap();
+/// Kills the run writing `out` (SIGKILL) once its checkpoint reaches step `at` and returns
+/// the step its last checkpoint holds.
+fn kill_at(mut child: Child, out: &Path, at: u64) -> u64 {
     let t0 = Instant::now();
-    // Kill once a few checkpoints exist (one per iteration here), well before the end.
-    while checkpoint_step(&killed).is_none_or(|s| s < 4) {
+    while checkpoint_step(out).is_none_or(|s| s < at) {
         assert!(
             t0.elapsed() < Duration::from_secs(120),
-            "no checkpoint appeared"
+            "no checkpoint of step {at} appeared"
         );
         std::thread::sleep(Duration::from_millis(2));
     }
     child.kill().unwrap(); // SIGKILL on Unix
     child.wait().unwrap();
-    let at = checkpoint_step(&killed).unwrap();
-    assert!(at < 60, "the run ended before the kill (step {at})");
-    assert!(!killed.join("summary.json").exists());
+    checkpoint_step(out).unwrap()
+}
 
-    let out = cli(dir.path(), "killed", &["--resume"]).output().unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    same_checkpoints(&dir.path().join("full"), &killed, "srdc after SIGKILL");
-    same_numbers(
-        &summary(&dir.path().join("full")),
-        &summary(&killed),
-        "srdc after SIGKILL",
-    );
+/// SRDC (per-epoch clustering state) and DANN (a discriminator and its optimizer) are each
+/// SIGKILLed twice at seeded random steps, resumed after each kill, and end where an
+/// uninterrupted run ends. The kill lands anywhere in an iteration (the checkpoint of step
+/// k is polled, then the process is killed while it works on later ones).
+#[test]
+fn a_run_killed_with_sigkill_resumes_to_the_uninterrupted_result() {
+    let dir = tempfile::tempdir().unwrap();
+    domains(dir.path());
+    let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(13);
+    for method in ["srdc", "dann"] {
+        let full = format!("{method}-full");
+        let status = cli(dir.path(), method, &full, &[]).output().unwrap();
+        assert!(
+            status.status.success(),
+            "{}",
+            String::from_utf8_lossy(&status.stderr)
+        );
+        let name = format!("{method}-killed");
+        let killed = dir.path().join(&name);
+        // Two kill points in the 60 iterations: one in the first half, one after it.
+        let points = [rng.random_range(2..30u64), rng.random_range(30..55u64)];
+        for (k, at) in points.iter().enumerate() {
+            let extra: &[&str] = if k == 0 { &[] } else { &["--resume"] };
+            let child = cli(dir.path(), method, &name, extra).spawn().unwrap();
+            let step = kill_at(child, &killed, *at);
+            assert!(
+                step < 60,
+                "{method}: the run ended before the kill (step {step})"
+            );
+            assert!(!killed.join("summary.json").exists(), "{method}");
+            eprintln!("{method}: killed at step {step} (asked {at})");
+        }
+        let out = cli(dir.path(), method, &name, &["--resume"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let what = format!("{method} after two SIGKILLs");
+        same_checkpoints(&dir.path().join(&full), &killed, &what);
+        same_numbers(&summary(&dir.path().join(&full)), &summary(&killed), &what);
+    }
 }

@@ -256,6 +256,8 @@ fn val_refinement_raises_the_level_the_validation_set_follows() {
     );
     assert_eq!(r["val_images"].as_f64(), Some(30.0), "{r:?}");
     assert!(after[0] > after[1] && after[0] > after[2], "{after:?}");
+    // Measured (one input, 2026-12-01, steepest-descent fit): solid 0.131 -> 0.900, first
+    // by 0.88; with Adam 0.263 -> 0.946. Not yet measured over several seeds.
     assert!(after[0] > before[0] + 0.3, "{before:?} -> {after:?}");
     let (lb, la) = (
         r["val_loss_before"].as_f64().unwrap(),

@@ -114,12 +114,13 @@ fn class_sections_render_each_class_with_its_own_level_and_unknown_classes_are_r
 /// rendered from the class-agnostic weights (a labelled target keeps the last of `--rounds`
 /// for it).
 ///
-/// What is asserted is what held on every input measured (planting seeds 5 to 8 on one
-/// machine), each bound about half the smallest measured effect: chair recovers its planted
-/// kind; both classes move the solid level from the class-agnostic weights in their planted
-/// direction; and the two classes' own weights differ as planted. Table's procedural level
-/// is *not* reliably first (seed 6 fitted solid 0.36, procedural 0.30, hdri 0.34): the
-/// descriptors tell a patterned backdrop from an environment map poorly (docs/FIT.md, Limits).
+/// Every bound is about half the smallest effect measured on seeded resamples with
+/// planting seeds 5 to 8 at fit seed 0, and seeds 5 and 6 at fit seed 1 (Python's `random`
+/// standing in for the test's ChaCha draw, same design), on one machine: each class's planted kind comes first with margin, each class
+/// moves the solid level from the class-agnostic weights in its planted direction, and the
+/// two classes' own weights differ as planted. Before the fit moved to fixed-length
+/// steepest descent (Adam gave noise-only levels the same step as the planted one), table's
+/// procedural weight was 0.30 to 0.61 and not always first (docs/FIT.md, Limits).
 #[test]
 fn per_class_fit_recovers_a_different_planted_background_per_class() {
     let tmp = tempfile::tempdir().unwrap();
@@ -192,24 +193,31 @@ fn per_class_fit_recovers_a_different_planted_background_per_class() {
         weights_of(&w["classes"]["chair"]),
         weights_of(&w["classes"]["table"]),
     );
-    // chair: its planted kind first, and much closer to its planted weights than the
-    // class-agnostic weights are (measured TV 0.03 to 0.18 against 0.27 to 0.39).
-    let best = (0..3)
-        .max_by(|a, b| chair[*a].total_cmp(&chair[*b]))
-        .unwrap();
-    assert_eq!(kinds[best], "solid", "chair: {chair:?}");
+    // Each class's planted kind comes first: chair's solid by 0.45 to 0.59 over the next
+    // kind, table's procedural by 0.18 to 0.45.
+    let first_by = |w: &[f64], k: usize| {
+        w[k] - (0..3)
+            .filter(|j| *j != k)
+            .map(|j| w[j])
+            .fold(f64::NEG_INFINITY, f64::max)
+    };
+    assert!(first_by(&chair, 0) > 0.22, "chair: {chair:?}");
+    assert!(first_by(&table, 1) > 0.08, "table: {table:?}");
+    // chair: much closer to its planted weights than the class-agnostic weights are
+    // (measured: TV 0.08 to 0.13 against 0.25 to 0.31, 0.15 to 0.23 closer).
     assert!(
-        tv(&chair, &planted("chair")) < tv(&agnostic, &planted("chair")) - 0.1,
+        tv(&chair, &planted("chair")) < tv(&agnostic, &planted("chair")) - 0.07,
         "chair: {chair:?} vs {agnostic:?}"
     );
     // Each class moves the solid level from the class-agnostic weights in its planted
-    // direction (measured: chair +0.21 to +0.29, table -0.14 to -0.21).
-    assert!(chair[0] > agnostic[0] + 0.07, "{chair:?} vs {agnostic:?}");
-    assert!(table[0] < agnostic[0] - 0.07, "{table:?} vs {agnostic:?}");
-    // The classes differ as planted (measured: solid 0.41 to 0.44 apart, procedural 0.17
-    // to 0.35 apart).
-    assert!(chair[0] - table[0] > 0.2, "{chair:?} vs {table:?}");
-    assert!(table[1] - chair[1] > 0.08, "{chair:?} vs {table:?}");
+    // direction (measured: chair +0.19 to +0.34, table -0.09 to -0.31: fit seed 1 on
+    // planting seed 5 moved table's solid by only -0.093).
+    assert!(chair[0] > agnostic[0] + 0.09, "{chair:?} vs {agnostic:?}");
+    assert!(table[0] < agnostic[0] - 0.045, "{table:?} vs {agnostic:?}");
+    // The classes differ as planted (measured: solid 0.37 to 0.53 apart, procedural 0.31
+    // to 0.44 apart).
+    assert!(chair[0] - table[0] > 0.18, "{chair:?} vs {table:?}");
+    assert!(table[1] - chair[1] > 0.15, "{chair:?} vs {table:?}");
     // The class-agnostic fit leaves each class's share of its pool too thin to move from,
     // so the classes were fitted on a round rendered from the class-agnostic weights.
     assert_eq!(

@@ -160,7 +160,8 @@ fn planted_multi_factor_weights_are_recovered_and_a_far_target_takes_two_rounds(
         // Bound 0.25, against 0.35..0.47 for the uniform start: the floor costs up to 0.05,
         // 128 training target images stray up to ~0.08 from the planted weights, and the
         // rest is the 400-image probe and the kernel's blur between adjacent light bins
-        // (measured: 0.08 scale, 0.18 light, 0.12 background).
+        // (measured over fit seeds 0, 1, 2: scale 0.04-0.13, light 0.05-0.19, background
+        // 0.01-0.11; the worst leaves a margin of 0.06).
         assert!(tv < 0.25, "{factor}: total variation {tv} ({got:?})");
     }
 
@@ -177,8 +178,9 @@ fn planted_multi_factor_weights_are_recovered_and_a_far_target_takes_two_rounds(
             "far",
             &out2,
             &work2,
-            // A stricter guard than the default (32 of the 400 images, not 20), so the
-            // concentrated target must trip it; no per-class round either.
+            // A stricter guard than the default (80 of the 400 images, not 20), so the
+            // concentrated target must trip it (round 0 ended at ESS 82-83 of 400 with the
+            // guard, and at 64-74 without one, for fit seeds 0-2); no per-class round either.
             &[
                 "--probe",
                 &probe0,
@@ -187,7 +189,7 @@ fn planted_multi_factor_weights_are_recovered_and_a_far_target_takes_two_rounds(
                 "--rounds",
                 "2",
                 "--min-ess",
-                "0.08",
+                "0.2",
                 "--per-class",
                 "off",
             ],

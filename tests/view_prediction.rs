@@ -111,7 +111,7 @@ fn render_views(dir: &Path, name: &str, obj: &str) -> Vec<Compared> {
                     up_axis: "Y".into(),
                 },
                 params: Box::new(scene_of(&params).unwrap()),
-                settings: settings.clone(),
+                settings: Box::new(settings.clone()),
                 seed: 1,
                 output: output.clone(),
             })

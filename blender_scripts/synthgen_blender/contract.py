@@ -64,6 +64,8 @@ class Schema:
                 if key not in UNDERSTOOD:
                     raise ContractError(f"request.schema.json uses '{key}' at {where}, which "
                                         "synthgen_blender/contract.py does not understand.")
+                if key in ANNOTATIONS:
+                    continue  # a value (e.g. an object's default), not a schema
                 self._check_keywords(sub, f"{where}/{key}")
         elif isinstance(node, list):
             for index, child in enumerate(node):

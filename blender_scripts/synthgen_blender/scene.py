@@ -47,7 +47,6 @@ def setup_once(device="auto"):
     scene.display_settings.display_device = "sRGB"
     # Determinism: a fixed seed per request, no per-frame seed, fixed sample count.
     scene.cycles.use_animated_seed = False
-    scene.cycles.use_adaptive_sampling = False
     scene.frame_current = 1
     SCENE_SETUP_DONE = True
 
@@ -84,6 +83,35 @@ def apply_settings(settings, seed):
         render.threads = threads
     # Cycles' seed is a signed 32-bit int in RNA; fold the u32 seed into its range.
     cycles.seed = int(seed) % 2147483647
+    render.use_persistent_data = bool(settings["persistent_data"])
+    adaptive = settings["adaptive"]
+    ADAPTIVE_MODES[adaptive["mode"]](cycles, adaptive)
+    _apply_bounces(cycles, settings["bounces"])
+
+
+def _adaptive_off(cycles, adaptive):
+    cycles.use_adaptive_sampling = False
+
+
+def _adaptive_on(cycles, adaptive):
+    cycles.use_adaptive_sampling = True
+    cycles.adaptive_threshold = float(adaptive["threshold"])
+    cycles.adaptive_min_samples = int(adaptive["min_samples"])
+
+
+ADAPTIVE_MODES = {"off": _adaptive_off, "on": _adaptive_on}
+
+
+def _apply_bounces(cycles, bounces):
+    """Light path limits, as given (Rust chose them; see RenderSettings.bounces)."""
+    cycles.max_bounces = int(bounces["max"])
+    cycles.diffuse_bounces = int(bounces["diffuse"])
+    cycles.glossy_bounces = int(bounces["glossy"])
+    cycles.transmission_bounces = int(bounces["transmission"])
+    cycles.caustics_reflective = bool(bounces["caustics"])
+    cycles.caustics_refractive = bool(bounces["caustics"])
+    cycles.sample_clamp_direct = float(bounces["clamp_direct"])
+    cycles.sample_clamp_indirect = float(bounces["clamp_indirect"])
 
 
 def _use_cpu(scene):

@@ -20,7 +20,7 @@ sys.path.insert(0, HERE)
 import bpy  # noqa: E402
 import numpy as np  # noqa: E402
 
-from request_builders import lamp, model_ref, render_request  # noqa: E402
+from request_builders import LIGHT_PATH_DEFAULTS, lamp, model_ref, render_request  # noqa: E402
 from synthgen_blender import camera, entry, lighting, output, scene  # noqa: E402
 
 SWEET_HOME_ARCHIVE = "/usr/share/sweethome3d/furniture/BlendSwap-CC-0.sh3f"
@@ -322,7 +322,7 @@ def check_hdri_convention(tmp):
     bpy.data.images.remove(image)
     scene.setup_once()
     scene.apply_settings({"resolution": 8, "samples": 1, "denoise": False, "engine": "cycles",
-                          "threads": 0}, 1)
+                          "threads": 0, **LIGHT_PATH_DEFAULTS}, 1)
     bpy.context.scene.render.film_transparent = False
     expected = {
         (0, "+X"): 0, (0, "+Y"): 1, (0, "up"): 2,
@@ -348,7 +348,7 @@ def check_hdri_convention(tmp):
         # Roll: looking up-ish along +X, the sky's top band is at the picture's top; a roll of
         # +90 degrees turns the picture's content clockwise, so the band moves to the right.
         scene.apply_settings({"resolution": 16, "samples": 1, "denoise": False,
-                              "engine": "cycles", "threads": 0}, 1)
+                              "engine": "cycles", "threads": 0, **LIGHT_PATH_DEFAULTS}, 1)
         lighting.apply_world({"kind": "hdri", "strength": 1.0, "hdri": f"{tmp}/markers.exr",
                               "rotation_deg": 0.0})
         sides = {}

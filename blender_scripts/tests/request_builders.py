@@ -54,6 +54,17 @@ LAMP_KIND_FIELDS = {
 LAMP_COMMON = ("radius", "elevation_deg", "azimuth_deg", "energy", "color")
 
 
+# Blender's defaults, as RenderSettings' serde defaults in src/render/contract.rs.
+LIGHT_PATH_DEFAULTS = {
+    "persistent_data": False,
+    "adaptive": {"mode": "off"},
+    "bounces": {
+        "max": 12, "diffuse": 4, "glossy": 4, "transmission": 12, "caustics": True,
+        "clamp_direct": 0.0, "clamp_indirect": 10.0,
+    },
+}
+
+
 def lamp(kind, **fields):
     """A lamp of `kind` with the contract's fields for it."""
     base = {key: BASE_PARAMS["light"]["lamps"][0][key] for key in LAMP_COMMON}
@@ -91,6 +102,7 @@ def render_request(model, output, request_id="r", resolution=64, samples=16, see
             "engine": "cycles",
             "threads": 0,
             "device": "auto",
+            **LIGHT_PATH_DEFAULTS,
         },
         "seed": seed,
         "output": output,

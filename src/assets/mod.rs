@@ -12,6 +12,7 @@ pub mod entry;
 pub mod error;
 pub mod geometry;
 mod index_cache;
+pub mod look;
 pub mod model_cache;
 pub mod properties;
 pub mod shapenet;

@@ -261,6 +261,7 @@ mod tests {
             sensor_width_mm: 36.0,
             roll_deg,
             look_at: [0.0, 0.0, 0.0],
+            frame_fill: None,
         }
     }
 

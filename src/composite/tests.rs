@@ -38,6 +38,7 @@ fn camera() -> CameraParams {
         sensor_width_mm: 36.0,
         roll_deg: 0.0,
         look_at: [0.0, 0.0, 0.0],
+        frame_fill: None,
     }
 }
 

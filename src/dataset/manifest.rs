@@ -40,6 +40,10 @@ pub struct ManifestRecord {
     /// The predicted coverage and truncation of the kept view (None: no prediction).
     #[serde(default)]
     pub prediction: Option<crate::render::predict::ViewPrediction>,
+    /// Why the sampled `keep_original` was turned off before rendering (the model's own
+    /// colours would fail validation); absent when the sampled material was rendered as drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub material_override: Option<String>,
     pub cycles_seed: u32,
     pub params: SceneParams,
     pub render_seconds: f64,

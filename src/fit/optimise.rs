@@ -3,8 +3,8 @@
 //! Level weights w_f define importance weights on a fixed probe pool: image i, whose draws
 //! of factor f fell in levels L_fi under the proposal q, gets r_i = prod_f prod_{l in L_fi}
 //! w_f[l] / q_f[l]. The fit minimises the squared MMD between the probe weighted by
-//! a = r / sum(r) and the target, plus a KL(w_f || uniform) regulariser, with Adam on
-//! softmax logits. A floor per level (a fraction of the uniform weight) keeps diversity; an
+//! a = r / sum(r) and the target, plus a KL(w_f || uniform) regulariser, by steepest
+//! descent with fixed-length steps on softmax logits. A floor per level (a fraction of the uniform weight) keeps diversity; an
 //! effective-sample-size guard stops the fit before the pool is too thin to trust.
 use super::mmd::{matvec, weighted_mmd2, weighted_self};
 
@@ -142,7 +142,6 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
         .zip(&floors)
         .map(|(w, fl)| w.iter().map(|x| (x - fl).max(1e-6).ln()).collect())
         .collect();
-    let mut adam = Adam::new(&sizes);
     let w0 = weights_of(&theta);
     let mmd2_start = problem.mmd2(&w0);
     // Normalise by the start MMD^2, but never by less than the estimate's noise level
@@ -174,7 +173,7 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
             .collect();
         let ag: f64 = a.iter().zip(&g).map(|(x, y)| x * y).sum();
         let dlogr: Vec<f64> = a.iter().zip(&g).map(|(x, y)| x * (y - ag)).collect();
-        let mut grad = Vec::with_capacity(w.len());
+        let mut grad: Vec<Vec<f64>> = Vec::with_capacity(w.len());
         for (f, wf) in w.iter().enumerate() {
             let k = wf.len() as f64;
             let mut gw: Vec<f64> = wf.iter().map(|x| opts.kl * ((k * x).ln() + 1.0)).collect();
@@ -188,7 +187,23 @@ pub fn fit(problem: &Problem, start: &[Vec<f64>], opts: &FitOptions) -> FitResul
             let sg: f64 = s.iter().zip(&gw).map(|(x, y)| x * y).sum();
             grad.push(s.iter().zip(&gw).map(|(x, y)| c * x * (y - sg)).collect());
         }
-        adam.step(&mut theta, &grad, opts.learning_rate);
+        // Steepest descent with a step of fixed length: a level moves in proportion to
+        // its share of the gradient. Adam (used before) gives every logit the same step
+        // size, so levels whose gradient is only noise moved as fast as a planted one and
+        // spent the effective sample size first (a per-class fit on 192 probe images
+        // then stopped at the guard with table's planted 0.8 level at 0.30..0.61).
+        let norm = grad
+            .iter()
+            .flatten()
+            .map(|x| x * x)
+            .sum::<f64>()
+            .sqrt()
+            .max(1e-12);
+        for (t, g) in theta.iter_mut().zip(&grad) {
+            for (x, y) in t.iter_mut().zip(g) {
+                *x -= opts.learning_rate * y / norm;
+            }
+        }
     }
     if !ess_limited {
         let w = weights_of(&theta);
@@ -215,37 +230,6 @@ fn softmax(t: &[f64]) -> Vec<f64> {
     let e: Vec<f64> = t.iter().map(|x| (x - max).exp()).collect();
     let s: f64 = e.iter().sum();
     e.iter().map(|x| x / s).collect()
-}
-
-struct Adam {
-    m: Vec<Vec<f64>>,
-    v: Vec<Vec<f64>>,
-    t: i32,
-}
-
-impl Adam {
-    fn new(sizes: &[usize]) -> Self {
-        Adam {
-            m: sizes.iter().map(|k| vec![0.0; *k]).collect(),
-            v: sizes.iter().map(|k| vec![0.0; *k]).collect(),
-            t: 0,
-        }
-    }
-
-    fn step(&mut self, theta: &mut [Vec<f64>], grad: &[Vec<f64>], lr: f64) {
-        const B1: f64 = 0.9;
-        const B2: f64 = 0.999;
-        self.t += 1;
-        let (c1, c2) = (1.0 - B1.powi(self.t), 1.0 - B2.powi(self.t));
-        for f in 0..theta.len() {
-            for k in 0..theta[f].len() {
-                let g = grad[f][k];
-                self.m[f][k] = B1 * self.m[f][k] + (1.0 - B1) * g;
-                self.v[f][k] = B2 * self.v[f][k] + (1.0 - B2) * g * g;
-                theta[f][k] -= lr * (self.m[f][k] / c1) / ((self.v[f][k] / c2).sqrt() + 1e-8);
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -51,6 +51,48 @@ pub fn check(p: &Preset) -> Result<(), Issue> {
             format!("only \"cycles\" is supported (got \"{}\")", r.engine),
         ));
     }
+    if !(0.0..=1.0).contains(&r.adaptive_threshold) {
+        return Err(issue(
+            "render.adaptive_threshold",
+            format!(
+                "must be between 0 (off) and 1, e.g. 0.01 (got {})",
+                r.adaptive_threshold
+            ),
+        ));
+    }
+    if r.adaptive_min_samples > r.samples {
+        return Err(issue(
+            "render.adaptive_min_samples",
+            format!(
+                "must be at most render.samples ({}) (got {})",
+                r.samples, r.adaptive_min_samples
+            ),
+        ));
+    }
+    for (field, value) in [
+        ("render.max_bounces", r.max_bounces),
+        ("render.diffuse_bounces", r.diffuse_bounces),
+        ("render.glossy_bounces", r.glossy_bounces),
+        ("render.transmission_bounces", r.transmission_bounces),
+    ] {
+        if value > 1024 {
+            return Err(issue(
+                field,
+                format!("must be between 0 and 1024, e.g. 4 (got {value})"),
+            ));
+        }
+    }
+    for (field, value) in [
+        ("render.clamp_direct", r.clamp_direct),
+        ("render.clamp_indirect", r.clamp_indirect),
+    ] {
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(issue(
+                field,
+                format!("must be 0 (no clamp) or a positive number, e.g. 10 (got {value})"),
+            ));
+        }
+    }
 
     let v = &p.validate;
     unit(v.min_coverage, "validate.min_coverage")?;
@@ -147,6 +189,10 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
     positive(&c.focal_length, &at("camera.focal_length"))?;
     positive(&c.sensor_width, &at("camera.sensor_width"))?;
     within(&c.roll, &at("camera.roll"), -180.0, 180.0)?;
+    if let Some(fill) = &c.frame_fill {
+        positive(fill, &at("camera.frame_fill"))?;
+        within(fill, &at("camera.frame_fill"), 0.0, 1.0)?;
+    }
 
     let b = &f.background;
     one_of(&b.kind, &at("background.kind"), BACKGROUND_KINDS)?;

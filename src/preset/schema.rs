@@ -117,10 +117,28 @@ pub struct RenderConfig {
     pub threads: u32,
     /// auto | cpu | gpu: `auto` renders on a GPU (OptiX, else CUDA) when the worker sees one.
     pub device: crate::render::contract::Device,
+    /// Keep Cycles' synced scene between renders of one worker (faster views of a reused
+    /// model; see docs/BENCHMARKS.md "Render quality and cost").
+    pub persistent_data: bool,
+    /// Adaptive sampling noise threshold; 0 = off (every pixel takes `samples`).
+    pub adaptive_threshold: f64,
+    /// Samples every pixel takes before the adaptive threshold applies (0: Cycles' choice).
+    pub adaptive_min_samples: u32,
+    /// Light path limits: total, diffuse, glossy and transmission bounces.
+    pub max_bounces: u32,
+    pub diffuse_bounces: u32,
+    pub glossy_bounces: u32,
+    pub transmission_bounces: u32,
+    /// Reflective and refractive caustics.
+    pub caustics: bool,
+    /// Largest sample value of direct / indirect light (0: no clamp).
+    pub clamp_direct: f64,
+    pub clamp_indirect: f64,
 }
 
 impl Default for RenderConfig {
     fn default() -> Self {
+        let bounces = crate::render::contract::Bounces::default();
         RenderConfig {
             resolution: 224,
             samples: 64,
@@ -128,13 +146,25 @@ impl Default for RenderConfig {
             engine: "cycles".to_string(),
             threads: 0,
             device: crate::render::contract::Device::Auto,
+            persistent_data: false,
+            adaptive_threshold: 0.0,
+            adaptive_min_samples: 0,
+            max_bounces: bounces.max,
+            diffuse_bounces: bounces.diffuse,
+            glossy_bounces: bounces.glossy,
+            transmission_bounces: bounces.transmission,
+            caustics: bounces.caustics,
+            clamp_direct: bounces.clamp_direct,
+            clamp_indirect: bounces.clamp_indirect,
         }
     }
 }
 
 impl RenderConfig {
-    /// The per-run settings sent to Blender workers.
+    /// The per-run settings sent to Blender workers (the preset's flat keys become the
+    /// contract's typed values here; a threshold of 0 means adaptive sampling is off).
     pub fn settings(&self) -> RenderSettings {
+        use crate::render::contract::{Adaptive, Bounces};
         RenderSettings {
             resolution: self.resolution,
             samples: self.samples,
@@ -142,6 +172,24 @@ impl RenderConfig {
             engine: self.engine.clone(),
             threads: self.threads,
             device: self.device,
+            persistent_data: self.persistent_data,
+            adaptive: if self.adaptive_threshold > 0.0 {
+                Adaptive::On {
+                    threshold: self.adaptive_threshold,
+                    min_samples: self.adaptive_min_samples,
+                }
+            } else {
+                Adaptive::Off
+            },
+            bounces: Bounces {
+                max: self.max_bounces,
+                diffuse: self.diffuse_bounces,
+                glossy: self.glossy_bounces,
+                transmission: self.transmission_bounces,
+                caustics: self.caustics,
+                clamp_direct: self.clamp_direct,
+                clamp_indirect: self.clamp_indirect,
+            },
         }
     }
 }
@@ -393,6 +441,10 @@ pub struct CameraFactor {
     pub roll: NumberDist,
     /// Offset of the look-at point from the object centre, drawn per axis.
     pub look_at_jitter: NumberDist,
+    /// Framing: the share of the frame width the object's largest side fills, in (0, 1].
+    /// When set, the distance follows from it, the lens and the object's size
+    /// (size x focal_length / (fill x sensor_width)) and `distance` is not drawn; null = off.
+    pub frame_fill: Option<NumberDist>,
 }
 
 impl Default for CameraFactor {
@@ -410,6 +462,7 @@ impl Default for CameraFactor {
                 max: 15.0,
             },
             look_at_jitter: NumberDist::uniform(-0.1, 0.1),
+            frame_fill: None,
         }
     }
 }

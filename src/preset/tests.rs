@@ -250,7 +250,7 @@ fn bad_set_paths_name_the_override_and_the_valid_keys() {
     let dir = presets(&[("p.yaml", "")]);
     assert_eq!(
         err_line(&dir, "p", &["factors.camera.dist=5"]),
-        "--set factors.camera.dist=5: factors.camera.dist: no field \"dist\" at factors.camera; valid keys: distance, elevation, azimuth, focal_length, sensor_width, roll, look_at_jitter"
+        "--set factors.camera.dist=5: factors.camera.dist: no field \"dist\" at factors.camera; valid keys: distance, elevation, azimuth, focal_length, sensor_width, roll, look_at_jitter, frame_fill"
     );
     let line = err_line(&dir, "p", &["colour=red"]);
     assert!(line.starts_with("--set colour=red: colour: no field \"colour\" at the top level; valid keys: name, description, seed,"), "{line}");

@@ -19,7 +19,7 @@ pub enum WorkerRequest {
         id: String,
         model: ModelRef,
         params: Box<Scene>,
-        settings: RenderSettings,
+        settings: Box<RenderSettings>,
         /// Cycles noise seed, so that a re-render gives identical pixels.
         seed: u32,
         output: PathBuf,
@@ -60,6 +60,66 @@ pub struct RenderSettings {
     /// Where Cycles renders.
     #[serde(default)]
     pub device: Device,
+    /// Keep Cycles' synced scene (BVH, shaders, images) between renders of one worker, so
+    /// consecutive views of a reused model skip the re-sync (`render.use_persistent_data`).
+    #[serde(default)]
+    pub persistent_data: bool,
+    /// Stop sampling pixels whose noise is below a threshold.
+    #[serde(default)]
+    pub adaptive: Adaptive,
+    /// Light path limits (defaults: Blender's own).
+    #[serde(default)]
+    pub bounces: Bounces,
+}
+
+/// Cycles adaptive sampling, tagged by mode (Python dispatches on it through a table).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "mode", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Adaptive {
+    /// Every pixel takes `samples` samples.
+    #[default]
+    Off,
+    On {
+        /// Noise level below which a pixel stops sampling.
+        #[schemars(range(min = 1e-9, max = 1.0))]
+        threshold: f64,
+        /// Samples every pixel takes before the threshold applies (0: Cycles' choice).
+        min_samples: u32,
+    },
+}
+
+/// Cycles light path limits and clamps.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Bounces {
+    /// Total bounces of a path.
+    pub max: u32,
+    pub diffuse: u32,
+    pub glossy: u32,
+    pub transmission: u32,
+    /// Reflective and refractive caustics.
+    pub caustics: bool,
+    /// Largest sample value of direct light (0: no clamp).
+    #[schemars(range(min = 0.0))]
+    pub clamp_direct: f64,
+    /// Largest sample value of indirect light (0: no clamp).
+    #[schemars(range(min = 0.0))]
+    pub clamp_indirect: f64,
+}
+
+impl Default for Bounces {
+    /// Blender 5.0's defaults, so a request without `bounces` renders as before.
+    fn default() -> Self {
+        Bounces {
+            max: 12,
+            diffuse: 4,
+            glossy: 4,
+            transmission: 12,
+            caustics: true,
+            clamp_direct: 0.0,
+            clamp_indirect: 10.0,
+        }
+    }
 }
 
 /// `render.device`: `auto` takes a GPU (OptiX, else CUDA) when the worker sees one.

@@ -3,6 +3,7 @@
 //! render, validate, composite, save), restarting workers and denylisting models that fail.
 use super::run::Shared;
 use crate::assets::geometry::ModelGeometry;
+use crate::assets::look::ModelLook;
 use crate::composite;
 use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{self, image_rel_path, mask_rel_path};
@@ -150,7 +151,7 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let params = match sample::sample_scene(
+            let mut params = match sample::sample_scene(
                 &sh.preset,
                 &sh.ctx,
                 sh.preset.seed,
@@ -165,6 +166,10 @@ impl Driver<'_> {
                     break;
                 }
             };
+            let material_override = self.material_override(&model.key, &model_ref, &params);
+            if material_override.is_some() {
+                params.material.keep_original = false;
+            }
             let prediction = if sh.preset.validate.predict_views {
                 self.geometry(&model.key, &model_ref)
                     .and_then(|g| predict::predict_view(&g, &params, sh.settings.resolution))
@@ -196,7 +201,7 @@ impl Driver<'_> {
                 id: id.clone(),
                 model: model_ref,
                 params: Box::new(scene),
-                settings: sh.settings.clone(),
+                settings: Box::new(sh.settings.clone()),
                 seed: cycles_seed,
                 output: output.clone(),
             };
@@ -286,6 +291,7 @@ impl Driver<'_> {
                     st.load_seconds += reply.load_seconds;
                     st.setup_seconds += reply.setup_seconds;
                     st.model_reuses += reply.reused_model as usize;
+                    st.material_overrides += material_override.is_some() as usize;
                     drop(st);
                     Outcome::Saved(Box::new(ManifestRecord {
                         id,
@@ -299,6 +305,7 @@ impl Driver<'_> {
                         attempt,
                         predicted_rejections,
                         prediction,
+                        material_override,
                         cycles_seed,
                         params,
                         render_seconds: reply.render_seconds,
@@ -371,6 +378,36 @@ impl Driver<'_> {
                     .map(Arc::new)
             })
             .clone()
+    }
+
+    /// Why the model's own colours must not be kept for this view (they would fail the
+    /// magenta check), or None when the sampled material can be rendered as drawn.
+    fn material_override(
+        &self,
+        key: &str,
+        model: &crate::render::protocol::ModelRef,
+        params: &sample::SceneParams,
+    ) -> Option<String> {
+        if !params.material.keep_original {
+            return None;
+        }
+        let share = {
+            let mut looks = self.shared.looks.lock().expect("looks");
+            *looks.entry(key.to_string()).or_insert_with(|| {
+                ModelLook::from_obj(&model.path)
+                    .map_err(|e| tracing::debug!("no material look for {key}: {e}"))
+                    .ok()
+                    .map(|l| l.magenta_share)
+            })
+        }?;
+        let limit = self.shared.validation.max_magenta_fraction;
+        (share > limit).then(|| {
+            format!(
+                "{:.0}% of the model's faces have magenta own colours (validate.max_magenta_fraction {limit}): rendered with the sampled {} material",
+                100.0 * share,
+                params.material.family
+            )
+        })
     }
 
     fn deny(&self, key: &str, reason: &str) {

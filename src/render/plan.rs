@@ -106,6 +106,63 @@ pub fn batch_jobs(
     batches
 }
 
+/// The run's queue of batches, each with the first-choice model it shares, and the model
+/// each worker slot took last. Workers take batches of the model they hold, else one whose
+/// model no other worker holds, else the front: a model's batches (split so that work spreads)
+/// then stay with one worker instead of being loaded by several. Which worker renders a job
+/// never changes its image, only the time it takes.
+#[derive(Debug, Default)]
+pub struct BatchQueue {
+    batches: std::collections::VecDeque<(String, Vec<ImageJob>)>,
+    held: Vec<Option<String>>,
+}
+
+impl BatchQueue {
+    /// Batches from [`batch_jobs`], keyed by the model of their first job.
+    pub fn new(classes: &[ClassPlan], batches: Vec<Vec<ImageJob>>, deny: &Denylist) -> Self {
+        let batches = batches
+            .into_iter()
+            .map(|b| {
+                let key = b
+                    .first()
+                    .and_then(|j| pick_model(&classes[j.class], j.index, 0, deny))
+                    .map(|m| m.key.clone())
+                    .unwrap_or_default();
+                (key, b)
+            })
+            .collect();
+        BatchQueue {
+            batches,
+            held: Vec::new(),
+        }
+    }
+
+    /// The next batch for worker `slot`; `None` when the queue is empty.
+    pub fn take(&mut self, slot: usize) -> Option<Vec<ImageJob>> {
+        if self.held.len() <= slot {
+            self.held.resize(slot + 1, None);
+        }
+        let mine = self.held[slot].clone();
+        let held_by_others = |key: &str| {
+            self.held
+                .iter()
+                .enumerate()
+                .any(|(w, k)| w != slot && k.as_deref() == Some(key))
+        };
+        let pick = mine
+            .and_then(|k| self.batches.iter().position(|(key, _)| *key == k))
+            .or_else(|| {
+                self.batches
+                    .iter()
+                    .position(|(key, _)| !held_by_others(key))
+            })
+            .or((!self.batches.is_empty()).then_some(0))?;
+        let (key, batch) = self.batches.remove(pick)?;
+        self.held[slot] = Some(key);
+        Some(batch)
+    }
+}
+
 /// One part of a run split over machines: shard `index` (1-based) of `count`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Shard {
@@ -145,6 +202,28 @@ impl std::fmt::Display for Shard {
 #[cfg(test)]
 mod shard_tests {
     use super::*;
+
+    fn job(index: u64) -> ImageJob {
+        ImageJob { class: 0, index }
+    }
+
+    #[test]
+    fn a_worker_keeps_taking_its_models_batches() {
+        // Keys a, a, b, b in queue order: two workers alternating must each stay on one model.
+        let mut q = BatchQueue {
+            batches: [("a", 0), ("a", 1), ("b", 2), ("b", 3)]
+                .into_iter()
+                .map(|(k, i)| (k.to_string(), vec![job(i)]))
+                .collect(),
+            held: Vec::new(),
+        };
+        let order: Vec<(usize, u64)> = [0, 1, 0, 1]
+            .into_iter()
+            .map(|w| (w, q.take(w).expect("a batch")[0].index))
+            .collect();
+        assert_eq!(order, vec![(0, 0), (1, 2), (0, 1), (1, 3)]);
+        assert!(q.take(0).is_none());
+    }
 
     #[test]
     fn shards_are_disjoint_and_cover_every_job() {

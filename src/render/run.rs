@@ -15,7 +15,7 @@ use crate::render::protocol::RenderSettings;
 use crate::render::stats::{FailedImage, RunStats};
 use crate::sample::SamplingContext;
 use crate::validate::ValidationConfig;
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
@@ -76,7 +76,6 @@ pub(super) struct Shared {
     pub(super) out: PathBuf,
     pub(super) masks: bool,
     pub(super) opts: RunOptions,
-    pub(super) queue: Mutex<VecDeque<Vec<ImageJob>>>,
     pub(super) deny: Mutex<Denylist>,
     pub(super) model_failures: Mutex<HashMap<String, u32>>,
     pub(super) stats: Mutex<RunStats>,
@@ -85,6 +84,8 @@ pub(super) struct Shared {
     /// Model key -> its normalized points for view prediction (None: unreadable, so its
     /// views are rendered unpredicted and Blender has the last word).
     pub(super) geometry: Mutex<HashMap<String, Option<Arc<ModelGeometry>>>>,
+    /// Model key -> the magenta share of its own materials (None: unreadable).
+    pub(super) looks: Mutex<HashMap<String, Option<f64>>>,
 }
 
 /// What `Shared` starts from; the render settings, validation thresholds and mask choice come
@@ -95,7 +96,6 @@ pub(super) struct SharedParts {
     pub classes: Vec<ClassPlan>,
     pub cache: ModelCache,
     pub opts: RunOptions,
-    pub queue: VecDeque<Vec<ImageJob>>,
     pub deny: Denylist,
     pub stats: RunStats,
 }
@@ -112,12 +112,12 @@ impl Shared {
             classes: p.classes,
             cache: p.cache,
             opts: p.opts,
-            queue: Mutex::new(p.queue),
             deny: Mutex::new(p.deny),
             model_failures: Mutex::new(HashMap::new()),
             stats: Mutex::new(p.stats),
             fatal: Mutex::new(None),
             geometry: Mutex::new(HashMap::new()),
+            looks: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -164,6 +164,7 @@ pub fn run(
     // Small batches keep all workers busy; big enough that a worker reuses its loaded model.
     let max_batch = (total_jobs / (workers * 4)).clamp(1, 32);
     let batches = plan::batch_jobs(&classes, jobs, &deny, max_batch);
+    let queue = Arc::new(Mutex::new(plan::BatchQueue::new(&classes, batches, &deny)));
 
     let mut stats = RunStats::new(&class_names);
     stats.already_done = done.len();
@@ -173,7 +174,6 @@ pub fn run(
         classes,
         cache,
         opts: opts.clone(),
-        queue: batches.into(),
         deny,
         stats,
     }));
@@ -185,8 +185,9 @@ pub fn run(
         .map(|w| {
             let shared = Arc::clone(&shared);
             let tx = tx.clone();
+            let queue = Arc::clone(&queue);
             std::thread::spawn(move || {
-                let next = || shared.queue.lock().expect("queue").pop_front();
+                let next = || queue.lock().expect("queue").take(w);
                 drive_worker(w, &shared, &tx, &next)
             })
         })

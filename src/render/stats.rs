@@ -39,6 +39,10 @@ pub struct RunStats {
     /// (`render::predict`), by threshold: Cycles never saw them.
     #[serde(default)]
     pub predicted_rejections: BTreeMap<String, usize>,
+    /// Images whose model's own colours were predicted to fail the magenta check, so they
+    /// were rendered with the sampled material instead (`material_override` in the manifest).
+    #[serde(default)]
+    pub material_overrides: usize,
     /// Images still missing after every attempt (also in failures.jsonl).
     pub failed: Vec<FailedImage>,
     pub denylisted: Vec<DenyEntry>,
@@ -162,6 +166,13 @@ impl RunStats {
                 s,
                 "views re-sampled before rendering (predicted): {}",
                 r.join(", ")
+            );
+        }
+        if self.material_overrides > 0 {
+            let _ = writeln!(
+                s,
+                "own colours predicted to fail the magenta check: {} image(s) rendered with the sampled material",
+                self.material_overrides
             );
         }
         if self.worker_restarts > 0 || self.worker_recycles > 0 {

@@ -19,7 +19,7 @@ use crate::render::run::{
 };
 use crate::render::stats::{FailedImage, RunStats};
 use crate::sample::SamplingContext;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
@@ -293,7 +293,6 @@ impl StreamPlan {
             classes: self.classes,
             cache: self.cache,
             opts: self.run,
-            queue: VecDeque::new(),
             deny,
             stats: RunStats::new(&names),
         }));

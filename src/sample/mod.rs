@@ -28,6 +28,25 @@ const BUILTIN_PHOTO_DIRS: &[&str] = &[
     "/usr/share/backgrounds",
 ];
 const PHOTO_EXTENSIONS: &[&str] = &["jpg", "jpeg"];
+/// Colon-separated folders that replace [`BUILTIN_PHOTO_DIRS`] (another install prefix; a
+/// test points it at an empty folder to take the "not installed" path).
+pub const PHOTO_DIRS_ENV: &str = "SYNTHGEN_DEBIAN_PHOTOS";
+
+/// Where the built-in photos are looked for.
+fn builtin_photo_dirs() -> Vec<PathBuf> {
+    match std::env::var_os(PHOTO_DIRS_ENV) {
+        Some(dirs) => std::env::split_paths(&dirs).collect(),
+        None => BUILTIN_PHOTO_DIRS.iter().map(PathBuf::from).collect(),
+    }
+}
+
+fn photo_dirs_text() -> String {
+    builtin_photo_dirs()
+        .iter()
+        .map(|d| d.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
 
 /// Image extensions accepted in texture and background folders.
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
@@ -146,7 +165,7 @@ fn list_images(dir: &Path, field: &str) -> Result<Vec<PathBuf>, SampleError> {
     if photos.is_empty() {
         return Err(SampleError::BuiltinPhotosMissing {
             field: field.to_string(),
-            dirs: BUILTIN_PHOTO_DIRS.join(" and "),
+            dirs: photo_dirs_text(),
         });
     }
     Ok(photos)
@@ -154,9 +173,9 @@ fn list_images(dir: &Path, field: &str) -> Result<Vec<PathBuf>, SampleError> {
 
 /// The installed built-in photos, sorted (empty when the packages are not installed).
 pub fn builtin_photos() -> Vec<PathBuf> {
-    let mut photos: Vec<PathBuf> = BUILTIN_PHOTO_DIRS
+    let mut photos: Vec<PathBuf> = builtin_photo_dirs()
         .iter()
-        .filter_map(|d| list_files(Path::new(d), PHOTO_EXTENSIONS, false, "").ok())
+        .filter_map(|d| list_files(d, PHOTO_EXTENSIONS, false, "").ok())
         .flatten()
         .collect();
     photos.sort();
@@ -216,10 +235,11 @@ pub fn sample_scene(
         &light.world,
         &s,
     )?;
+    let scale = scale::sample_scale(&f.scale, &s);
     Ok(SceneParams {
-        scale: scale::sample_scale(&f.scale, &s),
+        camera: camera::sample_camera(&f.camera, &s, scale.size),
+        scale,
         material: material::sample_material(&f.material, &ctx.material_images, &s)?,
-        camera: camera::sample_camera(&f.camera, &s),
         light,
         background,
     })

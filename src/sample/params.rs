@@ -133,6 +133,9 @@ pub struct CameraParams {
     pub sensor_width_mm: f64,
     pub roll_deg: f64,
     pub look_at: [f64; 3],
+    /// The drawn frame fill when `factors.camera.frame_fill` set the distance (absent when off).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame_fill: Option<f64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,49 +1,38 @@
 //! The built-in studies: one spec file per study and scale, embedded in the binary.
 use super::error::StudyError;
 
+/// One entry per spec file `specs/<name>.<scale>.yaml`.
+macro_rules! spec {
+    ($name:literal, $scale:literal) => {
+        (
+            $name,
+            $scale,
+            include_str!(concat!("specs/", $name, ".", $scale, ".yaml")),
+        )
+    };
+}
+
 /// (name, scale, spec text).
 const SPECS: &[(&str, &str, &str)] = &[
-    (
-        "factor-ablation",
-        "mini",
-        include_str!("specs/factor-ablation.mini.yaml"),
-    ),
-    (
-        "factor-ablation",
-        "full",
-        include_str!("specs/factor-ablation.full.yaml"),
-    ),
-    (
-        "fixed-vs-nonrepetitive",
-        "mini",
-        include_str!("specs/fixed-vs-nonrepetitive.mini.yaml"),
-    ),
-    (
-        "fixed-vs-nonrepetitive",
-        "full",
-        include_str!("specs/fixed-vs-nonrepetitive.full.yaml"),
-    ),
-    (
-        "pretrain-for-da",
-        "mini",
-        include_str!("specs/pretrain-for-da.mini.yaml"),
-    ),
-    (
-        "architectures",
-        "mini",
-        include_str!("specs/architectures.mini.yaml"),
-    ),
-    (
-        "model-capacity",
-        "mini",
-        include_str!("specs/model-capacity.mini.yaml"),
-    ),
-    (
-        "data-quantity",
-        "mini",
-        include_str!("specs/data-quantity.mini.yaml"),
-    ),
-    ("demo", "mini", include_str!("specs/demo.mini.yaml")),
+    spec!("factor-ablation", "mini"),
+    spec!("factor-ablation", "full"),
+    spec!("fixed-vs-nonrepetitive", "mini"),
+    spec!("fixed-vs-nonrepetitive", "full"),
+    spec!("architectures", "mini"),
+    spec!("architectures", "full"),
+    spec!("model-capacity", "mini"),
+    spec!("model-capacity", "full"),
+    spec!("data-quantity", "mini"),
+    spec!("data-quantity", "full"),
+    spec!("pretrain-for-da", "mini"),
+    spec!("pretrain-for-da", "full"),
+    spec!("generate-then-train", "mini"),
+    spec!("generate-then-train", "full"),
+    spec!("s2rda49-da", "mini"),
+    spec!("s2rda49-da", "full"),
+    spec!("s2rda-ms39-da", "mini"),
+    spec!("s2rda-ms39-da", "full"),
+    spec!("demo", "mini"),
 ];
 
 /// The names of the built-in studies (each at least at one scale).
@@ -75,13 +64,62 @@ pub fn text(name: &str, scale: &str) -> Result<&'static str, StudyError> {
 mod tests {
     #[test]
     fn every_builtin_spec_parses_and_plans() {
+        let dir = tempfile::tempdir().unwrap();
         for (name, scale, text) in super::SPECS {
             let source = format!("built-in study {name} ({scale})");
             let spec = crate::study::spec::parse(text, &source).unwrap_or_else(|e| panic!("{e}"));
+            // A --real folder with one image per class of the spec (the DA specs need one).
+            let real = dir.path().join(format!("{name}-{scale}"));
+            for d in spec.datasets.values() {
+                if let crate::study::spec::Dataset::Render(r) = d {
+                    for class in &r.classes {
+                        std::fs::create_dir_all(real.join(class)).unwrap();
+                        image::RgbImage::new(8, 8)
+                            .save(real.join(class).join("a.png"))
+                            .unwrap();
+                    }
+                }
+            }
             // Planning loads every dataset's preset with its overrides; nothing is written.
             let out = std::path::Path::new("/nonexistent/study");
-            if let Err(e) = crate::study::stages::plan(&spec, out, None, false) {
-                panic!("{e}");
+            let plan = crate::study::stages::plan(&spec, out, Some(&real), false)
+                .unwrap_or_else(|e| panic!("{e}"));
+            assert!(!plan.datasets.is_empty(), "{source}");
+        }
+        let names = super::names();
+        for n in ["s2rda49-da", "s2rda-ms39-da", "generate-then-train"] {
+            assert!(names.contains(&n), "{n}");
+            assert!(super::text(n, "mini").is_ok() && super::text(n, "full").is_ok());
+        }
+    }
+
+    /// The DA specs carry the paper's table: six methods, Acc and Mean, each cell's value.
+    #[test]
+    fn da_specs_carry_the_papers_values() {
+        for (name, no_adapt_acc, srdc_mean) in [
+            ("s2rda49-da", 51.89, 52.98),
+            ("s2rda-ms39-da", 22.03, 24.55),
+        ] {
+            for scale in ["mini", "full"] {
+                let spec =
+                    crate::study::spec::parse(super::text(name, scale).unwrap(), name).unwrap();
+                let methods: Vec<&str> = spec
+                    .adaptations
+                    .values()
+                    .map(|a| a.method.as_str())
+                    .collect();
+                for m in ["source-only", "dann", "mcd", "rca", "srdc", "disclusterda"] {
+                    assert!(methods.contains(&m), "{name} {scale}: {m}");
+                }
+                let (acc, mean) = (&spec.tables[0], &spec.tables[1]);
+                assert_eq!((acc.metric.as_str(), mean.metric.as_str()), ("acc", "mean"));
+                assert!(acc
+                    .rows
+                    .iter()
+                    .chain(&mean.rows)
+                    .all(|r| r.paper.len() == 1));
+                assert_eq!(acc.rows[0].paper["real"], no_adapt_acc);
+                assert_eq!(mean.rows[4].paper["real"], srdc_mean);
             }
         }
     }

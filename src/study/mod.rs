@@ -4,6 +4,7 @@
 pub mod builtin;
 pub mod cache;
 pub mod error;
+pub mod fit_stage;
 pub mod report;
 pub mod spec;
 pub mod stages;

@@ -19,6 +19,9 @@ pub struct RawSpec {
     #[serde(default)]
     pub run_defaults: RawRun,
     pub datasets: BTreeMap<String, RawDataset>,
+    /// Rendering weights fitted to a target folder (`synthgen fit`, in-process).
+    #[serde(default)]
+    pub fits: BTreeMap<String, RawFit>,
     #[serde(default)]
     pub runs: BTreeMap<String, RawRun>,
     /// Unsupervised domain adaptation runs (`synthgen adapt`), optionally from a run's weights.
@@ -26,6 +29,26 @@ pub struct RawSpec {
     pub adaptations: BTreeMap<String, RawAdapt>,
     #[serde(default)]
     pub tables: Vec<Table>,
+}
+
+/// A fit of rendering weights: probe renders of `dataset`'s preset matched to `target`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFit {
+    /// The rendered dataset whose preset (with its overrides) is fitted.
+    pub dataset: String,
+    /// The images to match: a dataset (rendered, or the `--real` folder).
+    pub target: String,
+    /// Probe renders per class (uniform level weights).
+    pub probe_per_class: Option<u64>,
+    /// Probe rounds at most (a new round is rendered when the pool's ESS falls too low).
+    pub rounds: Option<u32>,
+    /// Optimiser steps per round.
+    pub iterations: Option<usize>,
+    /// Fraction of the target held out to measure MMD before and after.
+    pub holdout: Option<f64>,
+    /// Seed of the probe renders and of the held-out split.
+    pub seed: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -73,6 +96,8 @@ pub struct RawDataset {
     /// the images are kept, so later runs on it reuse them.
     #[serde(default)]
     pub stream: bool,
+    /// Render with the level weights of this fit (a name under `fits:`).
+    pub weights: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -148,6 +173,19 @@ pub struct RenderDataset {
     /// Streamed into the runs that train on it instead of rendered in a stage of its own.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
+    /// The fit whose weights this dataset renders with.
+    pub weights: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Fit {
+    pub dataset: String,
+    pub target: String,
+    pub probe_per_class: u64,
+    pub rounds: u32,
+    pub iterations: usize,
+    pub holdout: f64,
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -192,6 +230,7 @@ pub struct Spec {
     /// Where the spec came from (a file or `built-in NAME (scale)`), for messages.
     pub source: String,
     pub datasets: BTreeMap<String, Dataset>,
+    pub fits: BTreeMap<String, Fit>,
     pub runs: BTreeMap<String, Run>,
     pub adaptations: BTreeMap<String, Adapt>,
     pub tables: Vec<Table>,
@@ -383,9 +422,18 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 per_class,
                 seed,
                 stream: d.stream,
+                weights: d.weights.clone(),
             }),
         );
     }
+    if let Some(w) = &dd.weights {
+        return Err(bad(
+            "weights",
+            w,
+            "dataset_defaults.weights: give `weights:` per dataset, next to the datasets that render with the fit".into(),
+        ));
+    }
+    let fits = resolve_fits(&raw, &datasets, &bad)?;
 
     let rd = &raw.run_defaults;
     let mut runs = BTreeMap::new();
@@ -602,10 +650,110 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         design: raw.design,
         source: source.to_string(),
         datasets,
+        fits,
         runs,
         adaptations,
         tables: raw.tables,
     })
+}
+
+/// The `fits:` section, and every dataset's `weights:` checked against it. A fit reads a
+/// dataset that is not itself weighted, so the stage graph stays render -> fit -> render.
+fn resolve_fits(
+    raw: &RawSpec,
+    datasets: &BTreeMap<String, Dataset>,
+    bad: &dyn Fn(&str, &str, String) -> StudyError,
+) -> Result<BTreeMap<String, Fit>, StudyError> {
+    let weighted =
+        |d: &str| matches!(&datasets.get(d), Some(Dataset::Render(r)) if r.weights.is_some());
+    let mut fits = BTreeMap::new();
+    for (name, f) in &raw.fits {
+        match datasets.get(&f.dataset) {
+            Some(Dataset::Render(_)) if !weighted(&f.dataset) => {}
+            Some(_) => {
+                return Err(bad("dataset", &f.dataset, format!(
+                    "fits.{name}.dataset: `{}` is not a rendered dataset without weights; name the dataset whose preset to fit",
+                    f.dataset
+                )))
+            }
+            None => {
+                return Err(bad("dataset", &f.dataset, format!(
+                    "fits.{name}.dataset: `{}` is not defined; define it under datasets:",
+                    f.dataset
+                )))
+            }
+        }
+        if !datasets.contains_key(&f.target) || weighted(&f.target) {
+            return Err(bad("target", &f.target, format!(
+                "fits.{name}.target: `{}` is not a dataset without weights; name the images to match (a rendered dataset, or one with `real: true` for --real)",
+                f.target
+            )));
+        }
+        let holdout = f.holdout.unwrap_or(0.2);
+        if !(holdout > 0.0 && holdout < 1.0) {
+            return Err(bad(
+                name,
+                name,
+                format!("fits.{name}.holdout: {holdout} must lie strictly between 0 and 1"),
+            ));
+        }
+        let probe_per_class = f.probe_per_class.unwrap_or(50);
+        let rounds = f.rounds.unwrap_or(1);
+        let iterations = f.iterations.unwrap_or(300);
+        if probe_per_class == 0 || rounds == 0 || iterations == 0 {
+            return Err(bad(
+                name,
+                name,
+                format!("fits.{name}: probe_per_class, rounds and iterations must be more than 0"),
+            ));
+        }
+        fits.insert(
+            name.clone(),
+            Fit {
+                dataset: f.dataset.clone(),
+                target: f.target.clone(),
+                probe_per_class,
+                rounds,
+                iterations,
+                holdout,
+                seed: f.seed.unwrap_or(0),
+            },
+        );
+    }
+    for (name, f) in &raw.fits {
+        // A streamed dataset has no folder to probe or match until its runs train.
+        if let Some(d) = [&f.dataset, &f.target]
+            .into_iter()
+            .find(|d| is_streamed(datasets, d))
+        {
+            return Err(bad(name, name, format!(
+                "fits.{name}: `{d}` is streamed (stream: true); a fit reads rendered folders, so use a dataset without stream"
+            )));
+        }
+    }
+    for (name, d) in datasets {
+        if let Dataset::Render(RenderDataset {
+            weights: Some(w),
+            stream: true,
+            ..
+        }) = d
+        {
+            return Err(bad("weights", w, format!(
+                "datasets.{name}: a streamed dataset renders with its preset's own weights; drop weights: or stream: true"
+            )));
+        }
+        if let Dataset::Render(RenderDataset {
+            weights: Some(w), ..
+        }) = d
+        {
+            if !fits.contains_key(w) {
+                return Err(bad("weights", w, format!(
+                    "datasets.{name}.weights: `{w}` is not a fit; define it under fits: (or drop weights:)"
+                )));
+            }
+        }
+    }
+    Ok(fits)
 }
 
 #[cfg(test)]
@@ -676,6 +824,63 @@ tables:
         assert!(e.starts_with("t.yaml:3:22: runs.a.arch: `resnet9`"), "{e}");
         let e = err("name: t\ndatasets: [a]\n");
         assert!(e.starts_with("t.yaml:2:11: datasets: invalid type"), "{e}");
+    }
+
+    #[test]
+    fn fits_resolve_and_their_errors_name_the_place() {
+        let with_fit = SPEC.replace(
+            "  test: {per_class: 2, split: test}\n",
+            "  test: {per_class: 2, split: test}\n  weighted: {weights: f}\nfits:\n  f: {dataset: train, target: test, probe_per_class: 5}\n",
+        );
+        let spec = parse(&with_fit, "t.yaml").unwrap();
+        let f = &spec.fits["f"];
+        assert_eq!((f.dataset.as_str(), f.target.as_str()), ("train", "test"));
+        assert_eq!((f.probe_per_class, f.rounds, f.iterations), (5, 1, 300));
+        let Dataset::Render(w) = &spec.datasets["weighted"] else {
+            panic!("weighted is rendered")
+        };
+        assert_eq!(w.weights.as_deref(), Some("f"));
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&with_fit.replace("{weights: f}", "{weights: g}"));
+        assert!(
+            e.starts_with("t.yaml:7:23: datasets.weighted.weights: `g` is not a fit"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("{dataset: train,", "{dataset: trian,"));
+        assert!(
+            e.starts_with("t.yaml:9:16: fits.f.dataset: `trian` is not defined"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("target: test,", "target: weighted,"));
+        assert!(
+            e.contains("fits.f.target: `weighted` is not a dataset without weights"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("{dataset: train,", "{dataset: weighted,"));
+        assert!(
+            e.contains("fits.f.dataset: `weighted` is not a rendered dataset without weights"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("probe_per_class: 5}", "probe_per_class: 5, holdout: 1.5}"));
+        assert!(
+            e.contains("fits.f.holdout: 1.5 must lie strictly between 0 and 1"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace(
+            "{per_class: 2, split: test}",
+            "{per_class: 2, split: test, stream: true}",
+        ));
+        assert!(
+            e.contains("fits.f: `test` is streamed (stream: true)"),
+            "{e}"
+        );
+        let e = err(&with_fit.replace("{weights: f}", "{weights: f, stream: true}"));
+        assert!(
+            e.contains(
+                "datasets.weighted: a streamed dataset renders with its preset's own weights"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -21,10 +21,13 @@ pub struct PlannedDataset {
     pub classes: Vec<String>,
     pub images: usize,
     pub seed: Option<u64>,
+    /// The preset as planned; a weighted dataset gets its fit's weights when it renders.
     pub preset: Option<Preset>,
     /// Rendered while its runs train (`stream: true`): no render stage; `data` holds the kept
     /// images, shared by the runs on it.
     pub stream: bool,
+    /// The fit whose weights it renders with.
+    pub weights: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +49,7 @@ pub struct PlannedAdapt {
 #[derive(Debug, Clone)]
 pub struct Plan {
     pub datasets: BTreeMap<String, PlannedDataset>,
+    pub fits: BTreeMap<String, super::fit_stage::PlannedFit>,
     pub runs: BTreeMap<String, PlannedRun>,
     pub adaptations: BTreeMap<String, PlannedAdapt>,
 }
@@ -89,38 +93,43 @@ pub fn plan(
     resume: bool,
 ) -> Result<Plan, StudyError> {
     let mut datasets = BTreeMap::new();
+    // Unweighted datasets first: a fit's hash covers its dataset's and its target's.
     for (name, d) in &spec.datasets {
         let used = spec
             .runs
             .values()
-            .any(|r| r.train == *name || r.eval.contains(name));
+            .any(|r| r.train == *name || r.eval.contains(name))
+            || spec.adaptations.values().any(|a| {
+                [&a.source, &a.target].contains(&name) || a.target_eval.as_ref() == Some(name)
+            })
+            || spec.fits.values().any(|f| f.target == *name);
         let planned = match d {
+            Dataset::Render(r) if r.weights.is_some() => continue,
             Dataset::Render(r) => {
-                let preset = Preset::load(&r.preset, &r.overrides).map_err(|e| {
-                    StudyError::input(format!("{}: datasets.{name}: {e}", spec.source))
-                })?;
+                let preset = load_preset(spec, name, r)?;
                 // A streamed dataset feeds its runs in stream order, not a shuffled folder's:
                 // its own hash, so those runs are not mistaken for folder-trained ones.
                 let kind = if r.stream { "stream" } else { "render" };
                 let hash = cache::hash_parts(&[kind, &preset.to_yaml()]);
-                let stage = cache::stage_dir(out, kind, name, &hash);
-                PlannedDataset {
-                    name: name.clone(),
-                    data: stage.join("data"),
-                    // The kept stream folder is no stage: it never gets a done.json.
-                    stage: (!r.stream).then_some(stage),
-                    stream: r.stream,
-                    hash,
-                    classes: crate::dataset::layout::label_order(&r.classes),
-                    images: (r.per_class as usize) * r.classes.len(),
-                    seed: Some(r.seed),
-                    preset: Some(preset),
-                }
+                rendered(out, name, r, preset, hash)
             }
             Dataset::Real if !used => continue,
             Dataset::Real => real_dataset(spec, name, real)?,
         };
         datasets.insert(name.clone(), planned);
+    }
+    let mut fits = BTreeMap::new();
+    for (name, f) in &spec.fits {
+        let planned = super::fit_stage::plan_fit(spec, name, f, &datasets, out)?;
+        fits.insert(name.clone(), planned);
+    }
+    for (name, d) in &spec.datasets {
+        let Dataset::Render(r) = d else { continue };
+        let Some(w) = &r.weights else { continue };
+        let preset = load_preset(spec, name, r)?;
+        super::fit_stage::check_weights_fit(spec, name, &preset, &fits[w])?;
+        let hash = cache::hash_parts(&["render", &preset.to_yaml(), "weights", &fits[w].hash]);
+        datasets.insert(name.clone(), rendered(out, name, r, preset, hash));
     }
     let mut runs = BTreeMap::new();
     for (name, run) in &spec.runs {
@@ -196,6 +205,7 @@ pub fn plan(
     }
     let plan = Plan {
         datasets,
+        fits,
         runs,
         adaptations,
     };
@@ -218,8 +228,42 @@ impl Plan {
         self.datasets
             .values()
             .filter_map(|d| d.stage.as_ref())
+            .chain(self.fits.values().map(|f| &f.stage))
             .chain(self.runs.values().map(|r| &r.stage))
             .chain(self.adaptations.values().map(|a| &a.stage))
+    }
+}
+
+fn load_preset(
+    spec: &Spec,
+    name: &str,
+    r: &super::spec::RenderDataset,
+) -> Result<Preset, StudyError> {
+    Preset::load(&r.preset, &r.overrides)
+        .map_err(|e| StudyError::input(format!("{}: datasets.{name}: {e}", spec.source)))
+}
+
+fn rendered(
+    out: &Path,
+    name: &str,
+    r: &super::spec::RenderDataset,
+    preset: Preset,
+    hash: String,
+) -> PlannedDataset {
+    let kind = if r.stream { "stream" } else { "render" };
+    let stage = cache::stage_dir(out, kind, name, &hash);
+    PlannedDataset {
+        name: name.to_string(),
+        data: stage.join("data"),
+        // The kept stream folder is no stage: it never gets a done.json.
+        stage: (!r.stream).then_some(stage),
+        stream: r.stream,
+        hash,
+        classes: crate::dataset::layout::label_order(&r.classes),
+        images: (r.per_class as usize) * r.classes.len(),
+        seed: Some(r.seed),
+        preset: Some(preset),
+        weights: r.weights.clone(),
     }
 }
 
@@ -276,6 +320,7 @@ fn real_dataset(
         seed: None,
         preset: None,
         stream: false,
+        weights: None,
     })
 }
 
@@ -287,29 +332,30 @@ pub fn execute(
     mut say: impl FnMut(&str),
 ) -> Result<Vec<StageOutcome>, StudyError> {
     let mut outcomes = Vec::new();
-    for d in plan.datasets.values() {
-        let (Some(stage), Some(preset)) = (&d.stage, &d.preset) else {
-            continue;
-        };
-        outcomes.push(run_stage("render", &d.name, stage, &mut say, || {
-            let resume = d
-                .data
-                .join(crate::dataset::manifest::MANIFEST_FILE)
-                .is_file();
-            let stats = crate::render::job::render_dataset(
-                preset.clone(),
-                &d.data,
-                resume,
-                show_progress,
-                shapenet,
-                &mut |line: &str| tracing::info!("{}", line.trim_end()),
-            )
-            .map_err(|e| StudyError::Stage(format!("rendering dataset `{}`: {e}", d.name)))?;
-            Ok(StageRecord {
-                images: stats.images_total,
-                ..record("render", &d.name, &d.hash)
-            })
-        })?);
+    // Renders without weights, then the fits, then the renders that use the fits' weights.
+    for weighted in [false, true] {
+        if weighted {
+            for f in plan.fits.values() {
+                outcomes.push(run_stage("fit", &f.name, &f.stage, &mut say, || {
+                    super::fit_stage::run_fit(f, show_progress, shapenet)
+                })?);
+            }
+        }
+        for d in plan.datasets.values() {
+            if d.weights.is_some() != weighted {
+                continue;
+            }
+            let (Some(stage), Some(preset)) = (&d.stage, &d.preset) else {
+                continue;
+            };
+            outcomes.push(run_stage("render", &d.name, stage, &mut say, || {
+                let mut preset = preset.clone();
+                if let Some(fit) = &d.weights {
+                    super::fit_stage::apply_weights(&plan.fits[fit], &mut preset)?;
+                }
+                render_stage(d, preset, show_progress, shapenet)
+            })?);
+        }
     }
     for r in plan.runs.values() {
         outcomes.push(run_stage("train", &r.name, &r.stage, &mut say, || {
@@ -324,7 +370,39 @@ pub fn execute(
     Ok(outcomes)
 }
 
-fn record(kind: &str, name: &str, hash: &str) -> StageRecord {
+/// Renders (or resumes) a dataset into its stage folder.
+pub(super) fn render_into(
+    preset: Preset,
+    data: &Path,
+    show_progress: bool,
+    shapenet: &crate::render::job::ShapeNetOptions,
+) -> Result<crate::render::stats::RunStats, crate::render::job::JobError> {
+    let resume = data.join(crate::dataset::manifest::MANIFEST_FILE).is_file();
+    crate::render::job::render_dataset(
+        preset,
+        data,
+        resume,
+        show_progress,
+        shapenet,
+        &mut |line: &str| tracing::info!("{}", line.trim_end()),
+    )
+}
+
+fn render_stage(
+    d: &PlannedDataset,
+    preset: Preset,
+    show_progress: bool,
+    shapenet: &crate::render::job::ShapeNetOptions,
+) -> Result<StageRecord, StudyError> {
+    let stats = render_into(preset, &d.data, show_progress, shapenet)
+        .map_err(|e| StudyError::Stage(format!("rendering dataset `{}`: {e}", d.name)))?;
+    Ok(StageRecord {
+        images: stats.images_total,
+        ..record("render", &d.name, &d.hash)
+    })
+}
+
+pub(super) fn record(kind: &str, name: &str, hash: &str) -> StageRecord {
     StageRecord {
         kind: kind.into(),
         name: name.into(),

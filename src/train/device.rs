@@ -117,8 +117,12 @@ pub fn thread_plan(
 }
 
 /// `thread_plan` for this machine and environment, applied to libtorch; returns the loader's
-/// worker count.
+/// worker count. On the CPU it also keeps freed memory for reuse (`host_memory`), since
+/// libtorch's step allocates and frees its activations from the host heap.
 pub fn apply_thread_plan(requested: Option<usize>, cuda: bool) -> usize {
+    if !cuda && !super::host_memory::keep_freed_memory() {
+        tracing::debug!("the allocator keeps its default policy (not glibc)");
+    }
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let omp = std::env::var("OMP_NUM_THREADS")
         .ok()

@@ -2,7 +2,7 @@
 //!
 //! Library parts, reusable by the adaptation command: `data` (dataset indexing), `augment`,
 //! `loader`, `models` (backbones + head), `optim`, `metrics`, `checkpoint`, `records`, `plots`,
-//! `device`; `trainer` drives them from a plain `TrainConfig`. Only this file knows about clap.
+//! `device`, `host_memory`; `trainer` drives them from a plain `TrainConfig`. Only this file knows about clap.
 use std::path::PathBuf;
 
 pub mod augment;
@@ -10,6 +10,7 @@ pub mod checkpoint;
 pub mod data;
 pub mod device;
 pub mod error;
+pub mod host_memory;
 pub mod loader;
 pub mod metrics;
 pub mod models;

@@ -140,6 +140,9 @@ The mark says whether the change from the baseline row goes the paper's way beyo
         }
         s.push_str("</table>");
     }
+    for f in r.plan.fits.values() {
+        s.push_str(&fit_section(f));
+    }
     s.push_str(
         "<h2>Learning curves</h2><p>Acc on each evaluation set against the training step.</p><div>",
     );
@@ -236,6 +239,51 @@ The mark says whether the change from the baseline row goes the paper's way beyo
         "<script>window.addEventListener('load',function(){var n=0;for(const i of document.images){if(i.complete&&i.naturalWidth>0)n++;}\
 document.body.setAttribute('data-images-loaded',String(n));});</script></body></html>\n",
     );
+    s
+}
+
+/// A fit's held-out MMD before and after, its chart and a table of weights per factor.
+fn fit_section(f: &crate::study::fit_stage::PlannedFit) -> String {
+    use crate::study::fit_stage::{summary, CHART_FILE};
+    let Some(sum) = summary(&f.stage) else {
+        return String::new();
+    };
+    let mut s = format!(
+        "<h2>Fitted weights: <code>{}</code></h2><p>Preset <code>{}</code> (dataset <code>{}</code>) fitted to {}, <code>{}</code> ({} images, {} unreadable skipped) with {} probe renders in {} round(s). \
+Held-out MMD<sup>2</sup>: <b class=\"mmd\">{:.5} before, {:.5} after</b> (effective sample size {:.0}).</p>",
+        esc(&f.name),
+        esc(&sum.preset),
+        esc(&f.fit.dataset),
+        esc(&f.target_kind),
+        esc(&sum.target),
+        sum.target_images,
+        sum.target_unreadable,
+        sum.probe_images,
+        sum.rounds,
+        sum.heldout_mmd2_before,
+        sum.heldout_mmd2_after,
+        sum.effective_sample_size
+    );
+    if let Ok(png) = std::fs::read(f.stage.join(CHART_FILE)) {
+        s.push_str(&format!(
+            "<figure><img class=\"weights\" alt=\"fitted weights {0}\" style=\"max-width:720px\" src=\"data:image/png;base64,{1}\"><figcaption>one group of bars per factor, in the order of the tables below (grey: probe, blue: fitted)</figcaption></figure>",
+            esc(&f.name),
+            base64(&png)
+        ));
+    }
+    for fw in &sum.factors {
+        s.push_str(&format!(
+            "<table class=\"weights\"><tr><th>{}</th><th>probe</th><th>fitted</th></tr>",
+            esc(&fw.factor)
+        ));
+        for (l, (b, a)) in fw.levels.iter().zip(fw.before.iter().zip(&fw.after)) {
+            s.push_str(&format!(
+                "<tr><td>{}</td><td>{b:.3}</td><td>{a:.3}</td></tr>",
+                esc(l)
+            ));
+        }
+        s.push_str("</table>");
+    }
     s
 }
 

@@ -40,6 +40,31 @@ pub fn render(r: &Report) -> String {
         }
         s.push('\n');
     }
+    for f in r.plan.fits.values() {
+        let Some(sum) = crate::study::fit_stage::summary(&f.stage) else {
+            continue;
+        };
+        s.push_str(&format!(
+            "## Fitted weights: `{}`\n\nPreset `{}` (dataset `{}`) fitted to {}, `{}` ({} images) with {} probe renders in {} round(s). Held-out MMD^2: {:.5} before, {:.5} after (effective sample size {:.0}).\n\n| factor | level | probe | fitted |\n|---|---|---|---|\n",
+            f.name,
+            sum.preset,
+            f.fit.dataset,
+            f.target_kind,
+            sum.target,
+            sum.target_images,
+            sum.probe_images,
+            sum.rounds,
+            sum.heldout_mmd2_before,
+            sum.heldout_mmd2_after,
+            sum.effective_sample_size
+        ));
+        for fw in &sum.factors {
+            for (l, (b, a)) in fw.levels.iter().zip(fw.before.iter().zip(&fw.after)) {
+                s.push_str(&format!("| {} | {l} | {b:.3} | {a:.3} |\n", fw.factor));
+            }
+        }
+        s.push('\n');
+    }
     s.push_str("## Provenance\n\n");
     s.push_str(&format!(
         "- command: `{}`\n- synthgen {}\n- machine: {}\n- written: {}\n- spec: {}\n\n",
@@ -67,6 +92,7 @@ pub(super) fn seed_of(r: &Report, o: &crate::study::stages::StageOutcome) -> Str
     let seed = match o.kind.as_str() {
         "render" => r.plan.datasets.get(&o.name).and_then(|d| d.seed),
         "train" => r.plan.runs.get(&o.name).map(|p| p.run.seed),
+        "fit" => r.plan.fits.get(&o.name).map(|p| p.fit.seed),
         _ => r.plan.adaptations.get(&o.name).map(|p| p.adapt.seed),
     };
     seed.map_or("-".into(), |s| s.to_string())

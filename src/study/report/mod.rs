@@ -83,7 +83,7 @@ pub fn build<'a>(
 fn value(outcomes: &[StageOutcome], run: &str, eval: &str, mean: bool) -> Option<f64> {
     let o = outcomes
         .iter()
-        .find(|o| o.kind != "render" && o.name == run)?;
+        .find(|o| (o.kind == "train" || o.kind == "adapt") && o.name == run)?;
     let (acc, m) = o.record.evals.get(eval)?;
     let v = if mean { *m } else { *acc };
     v.map(|v| 100.0 * v)

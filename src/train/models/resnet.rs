@@ -106,20 +106,24 @@ impl Block {
         (Block { convs, bns, down }, c_out)
     }
 
+    /// The ReLUs and the residual sum run in place, as torchvision's do: batch norm keeps its
+    /// input, not its output, for the backward pass, and a fresh activation buffer per ReLU and
+    /// sum costs a page-faulted allocation that grows with the image size.
     fn forward(&self, xs: &Tensor, train: bool) -> Tensor {
         let mut ys = xs.shallow_clone();
         let last = self.convs.len() - 1;
         for (i, (c, b)) in self.convs.iter().zip(&self.bns).enumerate() {
             ys = ys.apply(c).apply_t(b, train);
             if i < last {
-                ys = ys.relu();
+                let _ = ys.relu_();
             }
         }
-        let shortcut = match &self.down {
-            Some((c, b)) => xs.apply(c).apply_t(b, train),
-            None => xs.shallow_clone(),
+        match &self.down {
+            Some((c, b)) => ys += xs.apply(c).apply_t(b, train),
+            None => ys += xs,
         };
-        (ys + shortcut).relu()
+        let _ = ys.relu_();
+        ys
     }
 }
 
@@ -170,11 +174,9 @@ impl ResNet {
 
 impl Backbone for ResNet {
     fn features(&self, xs: &Tensor, train: bool) -> Tensor {
-        let mut ys = xs
-            .apply(&self.conv1)
-            .apply_t(&self.bn1, train)
-            .relu()
-            .max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
+        let mut stem = xs.apply(&self.conv1).apply_t(&self.bn1, train);
+        let _ = stem.relu_();
+        let mut ys = stem.max_pool2d([3, 3], [2, 2], [1, 1], [1, 1], false);
         for b in &self.blocks {
             ys = b.forward(&ys, train);
         }
