@@ -16,6 +16,15 @@ use synthgen::train::device::DeviceChoice;
 
 const SEEDS: [u64; 2] = [1, 2];
 
+/// Shifts every seed (data, pre-training, adaptation) so the margins can be measured on other
+/// inputs: `SYNTHGEN_TEST_SEED=k` (default 0).
+fn seed_shift() -> u64 {
+    std::env::var("SYNTHGEN_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
 fn config(dir: &Path, method: MethodKind, out: &str, iters: u64, seed: u64) -> AdaptConfig {
     let mut cfg = AdaptConfig::new(
         dir.join("source"),
@@ -52,9 +61,16 @@ fn last_target_mean(dir: &Path, method: MethodKind, init: &Path, seed: u64) -> f
 #[test]
 fn dann_and_mcd_beat_source_only_on_the_shifted_target() {
     let dir = tempfile::tempdir().unwrap();
-    write_domain(&dir.path().join("source"), Style::Source, 40, 11);
-    write_domain(&dir.path().join("target"), Style::Target, 40, 12);
-    let pre = config(dir.path(), MethodKind::SourceOnly, "pretrain", 200, 1);
+    let k = seed_shift();
+    write_domain(&dir.path().join("source"), Style::Source, 40, 11 + 100 * k);
+    write_domain(&dir.path().join("target"), Style::Target, 40, 12 + 100 * k);
+    let pre = config(
+        dir.path(),
+        MethodKind::SourceOnly,
+        "pretrain",
+        200,
+        1 + 100 * k,
+    );
     let s = adapt(&pre).unwrap();
     let init: PathBuf = pre.out.join("checkpoint-last.safetensors");
     eprintln!(
@@ -64,7 +80,11 @@ fn dann_and_mcd_beat_source_only_on_the_shifted_target() {
     let mean = |m: MethodKind| {
         SEEDS
             .iter()
-            .map(|&seed| last_target_mean(dir.path(), m, &init, seed))
+            .map(|&seed| {
+                let v = last_target_mean(dir.path(), m, &init, seed + 100 * k);
+                eprintln!("{} seed {}: target Mean {v:.3}", m.name(), seed + 100 * k);
+                v
+            })
             .sum::<f64>()
             / SEEDS.len() as f64
     };
@@ -80,6 +100,10 @@ fn dann_and_mcd_beat_source_only_on_the_shifted_target() {
          DisClusterDA {dcda:.3} (its runs took {:.1} s)",
         t0.elapsed().as_secs_f64()
     );
+    // Measured (OMP_NUM_THREADS=1, 2026-12-01), source-only / DANN / MCD mean over seeds 1-2:
+    // shift 0: 0.317 / 0.471 / 0.529; shift 1: 0.333 / 0.329 / 0.350 (FAILS: DANN and MCD stay at
+    // chance); shift 2: 0.333 / 0.542 / 0.504. The +0.1 bound sits inside the spread (DANN's
+    // margin 0.054 at shift 0, negative at shift 1): not yet robust, see docs/DETERMINISM.md.
     assert!(dann > so + 0.1, "DANN {dann:.3} vs source-only {so:.3}");
     assert!(mcd > so + 0.1, "MCD {mcd:.3} vs source-only {so:.3}");
 }

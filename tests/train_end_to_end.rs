@@ -58,7 +58,12 @@ fn tiny_config(train_dir: &Path, out: &Path) -> TrainConfig {
 fn cli_overfits_tiny_shapes_and_writes_all_outputs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("shapes");
-    write_shapes(&data, 8, 1);
+    // `SYNTHGEN_TEST_SEED=k` (default 0) shifts the data and training seeds to measure the margin.
+    let k: u64 = std::env::var("SYNTHGEN_TEST_SEED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    write_shapes(&data, 8, 1 + 100 * k);
     let out = dir.path().join("run");
     let status = Command::new(env!("CARGO_BIN_EXE_synthgen"))
         .args(["train", "--train"])
@@ -83,7 +88,9 @@ fn cli_overfits_tiny_shapes_and_writes_all_outputs() {
             "--eval-every",
             "30",
         ])
-        .args(["--device", "cpu", "--seed", "3", "--out"])
+        .args(["--device", "cpu", "--seed"])
+        .arg((3 + 100 * k).to_string())
+        .arg("--out")
         .arg(&out)
         .status()
         .unwrap();
@@ -91,6 +98,8 @@ fn cli_overfits_tiny_shapes_and_writes_all_outputs() {
     let summary: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     let acc = summary["evals"]["train"]["last_acc"].as_f64().unwrap();
+    eprintln!("train accuracy {acc:.3} after 60 steps (seed shift {k})");
+    // Measured: 1.000 (24/24) at seed shifts 0-4, OMP_NUM_THREADS=1 and 2; margin 0.1 (2 images).
     assert!(acc >= 0.9, "train accuracy {acc} after 60 steps");
     assert_eq!(summary["steps"], 60);
     assert_eq!(summary["status"], "completed");
