@@ -29,23 +29,9 @@ pub struct AdaptArgs {
     /// Labelled source data: an ImageFolder directory, a VisDA image list or a synthgen output.
     #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
     pub source: Option<PathBuf>,
-    /// Adapt from a render stream of this preset instead of a source folder: Blender workers
-    /// render while the adapter trains, each image is used once, and image i of the stream is
-    /// the image `synthgen render` writes as index i of class i mod C (docs/STREAM.md).
-    #[arg(long, value_name = "PRESET")]
-    pub stream: Option<String>,
-    /// Override a field of the stream's preset, as in `render --set` (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE", requires = "stream")]
-    pub set: Vec<String>,
-    /// Level weights for the stream's preset, as in `render --weights`.
-    #[arg(long, value_name = "FILE", requires = "stream")]
-    pub weights: Option<PathBuf>,
-    /// Keep the streamed images in DIR as a normal dataset (manifest, lists), written as it goes.
-    #[arg(long, value_name = "DIR", requires = "stream")]
-    pub keep: Option<PathBuf>,
-    /// Images the render workers may get ahead of the adapter (default: two batches).
-    #[arg(long, value_name = "N", requires = "stream")]
-    pub queue: Option<u64>,
+    /// `--stream PRESET` and its options (`--set`, `--weights`, `--keep`, `--queue`).
+    #[command(flatten)]
+    pub stream: crate::train::stream::StreamArgs,
     /// Target data: a folder of images (flat or per class) or an image list. Labels, if any,
     /// are used for evaluation only, never for training.
     #[arg(long)]
@@ -113,7 +99,7 @@ pub struct AdaptArgs {
 
 impl AdaptArgs {
     pub fn to_config(&self) -> AdaptConfig {
-        let source = match (&self.source, &self.stream) {
+        let source = match (&self.source, &self.stream.stream) {
             (Some(s), _) => s.clone(),
             (None, s) => PathBuf::from(format!("stream:{}", s.as_deref().unwrap_or_default())),
         };

@@ -99,13 +99,13 @@ pub fn main() -> i32 {
         Command::Index(args) => index::run(args),
         Command::Merge(args) => merge::run(args),
         #[cfg(feature = "train")]
-        Command::Train(args) if args.stream.is_some() => stream::run(args),
+        Command::Train(args) if args.stream.stream.is_some() => stream::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
         #[cfg(feature = "train")]
         Command::Study(args) => study::run(args),
         #[cfg(feature = "train")]
-        Command::Adapt(args) if args.stream.is_some() => stream::run_adapt(args),
+        Command::Adapt(args) if args.stream.stream.is_some() => stream::run_adapt(args),
         #[cfg(feature = "train")]
         Command::Adapt(args) => crate::adapt::run(args).map_err(adapt_failure),
         Command::Worker {

@@ -6,34 +6,12 @@ use super::{adapt_failure, train_failure, CliError, CliResult};
 use crate::adapt::AdaptArgs;
 use crate::assets::ModelCache;
 use crate::render::stream::{StreamPlan, StreamReport};
-use crate::train::stream::StreamSource;
+use crate::train::stream::{StreamArgs, StreamSource};
 use crate::train::TrainArgs;
 use std::path::{Path, PathBuf};
 
-/// The stream options `train` and `adapt` share.
-struct StreamOptions<'a> {
-    preset: &'a str,
-    set: &'a [String],
-    weights: Option<&'a PathBuf>,
-    keep: Option<&'a PathBuf>,
-    queue: Option<u64>,
-    batch_size: usize,
-    resume: bool,
-    /// The run folder: un-kept images pass through its scratch space.
-    out: &'a Path,
-}
-
 pub fn run(args: TrainArgs) -> CliResult {
-    let source = stream_source(StreamOptions {
-        preset: args.stream.as_deref().unwrap_or_default(),
-        set: &args.set,
-        weights: args.weights.as_ref(),
-        keep: args.keep.as_ref(),
-        queue: args.queue,
-        batch_size: args.batch_size,
-        resume: args.resume,
-        out: &args.out,
-    })?;
+    let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let cfg = args.to_config();
     let summary =
         crate::train::train_streamed(&cfg, source).map_err(|e| train_failure(e.into()))?;
@@ -47,16 +25,7 @@ pub fn run(args: TrainArgs) -> CliResult {
 pub fn run_adapt(args: AdaptArgs) -> CliResult {
     // Before the stream is prepared, so that a refused method prints nothing else.
     crate::adapt::check_streamable(args.method).map_err(|e| adapt_failure(e.into()))?;
-    let source = stream_source(StreamOptions {
-        preset: args.stream.as_deref().unwrap_or_default(),
-        set: &args.set,
-        weights: args.weights.as_ref(),
-        keep: args.keep.as_ref(),
-        queue: args.queue,
-        batch_size: args.batch_size,
-        resume: args.resume,
-        out: &args.out,
-    })?;
+    let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let cfg = args.to_config();
     let summary =
         crate::adapt::adapt_streamed(&cfg, source).map_err(|e| adapt_failure(e.into()))?;
@@ -67,21 +36,28 @@ pub fn run_adapt(args: AdaptArgs) -> CliResult {
     Ok(())
 }
 
-fn stream_source(o: StreamOptions) -> Result<StreamSource, CliError> {
+/// The render stream `--stream` asks for, prepared as `synthgen render` would; un-kept images
+/// pass through scratch space in the run folder `out`.
+fn stream_source(
+    o: &StreamArgs,
+    batch_size: usize,
+    resume: bool,
+    out: &Path,
+) -> Result<StreamSource, CliError> {
     // Kept images form a dataset in --keep; otherwise they pass through scratch in the run folder.
     let images_dir = o
         .keep
-        .cloned()
-        .unwrap_or_else(|| o.out.join(".synthgen").join("stream"));
+        .clone()
+        .unwrap_or_else(|| out.join(".synthgen").join("stream"));
     let render_args = RenderArgs {
-        preset: o.preset.to_string(),
+        preset: o.stream.clone().unwrap_or_default(),
         out: images_dir,
         per_class: None,
         classes: None,
         workers: None,
         seed: None,
-        resume: o.resume,
-        set: o.set.to_vec(),
+        resume,
+        set: o.set.clone(),
         keep_requests: None,
         shapenet: std::env::var_os("SYNTHGEN_SHAPENET").map(PathBuf::from),
         index: None,
@@ -89,7 +65,7 @@ fn stream_source(o: StreamOptions) -> Result<StreamSource, CliError> {
         class_map: None,
         strict: false,
         shard: None,
-        weights: o.weights.cloned(),
+        weights: o.weights.clone(),
     };
     let Prepared {
         preset,
@@ -100,7 +76,7 @@ fn stream_source(o: StreamOptions) -> Result<StreamSource, CliError> {
     } = prepare(&render_args)?;
     opts.show_progress = false; // the trainer's progress line reports the stream
     let settings = preset.render.settings();
-    let window = o.queue.unwrap_or(2 * o.batch_size.max(1) as u64);
+    let window = o.queue.unwrap_or(2 * batch_size.max(1) as u64);
     eprintln!(
         "streaming {} classes at {} px, {} samples, {} worker(s), up to {window} images ahead{}",
         classes.len(),
@@ -108,6 +84,7 @@ fn stream_source(o: StreamOptions) -> Result<StreamSource, CliError> {
         settings.samples,
         opts.workers,
         o.keep
+            .as_ref()
             .map_or(String::new(), |k| format!(", kept in {}", k.display()))
     );
     Ok(StreamSource {

@@ -35,23 +35,9 @@ pub struct TrainArgs {
     /// Training data: an ImageFolder directory, a VisDA image list, or a synthgen output folder.
     #[arg(long, required_unless_present = "stream", conflicts_with = "stream")]
     pub train: Option<PathBuf>,
-    /// Train on a render stream of this preset instead of a folder: Blender workers render
-    /// while the trainer trains, each image is used once, and image i of the stream is the
-    /// image `synthgen render` writes as index i of class i mod C (docs/STREAM.md).
-    #[arg(long, value_name = "PRESET")]
-    pub stream: Option<String>,
-    /// Override a field of the stream's preset, as in `render --set` (repeatable).
-    #[arg(long = "set", value_name = "PATH=VALUE", requires = "stream")]
-    pub set: Vec<String>,
-    /// Level weights for the stream's preset, as in `render --weights`.
-    #[arg(long, value_name = "FILE", requires = "stream")]
-    pub weights: Option<PathBuf>,
-    /// Keep the streamed images in DIR as a normal dataset (manifest, lists), written as it goes.
-    #[arg(long, value_name = "DIR", requires = "stream")]
-    pub keep: Option<PathBuf>,
-    /// Images the render workers may get ahead of the trainer (default: two batches).
-    #[arg(long, value_name = "N", requires = "stream")]
-    pub queue: Option<u64>,
+    /// `--stream PRESET` and its options (`--set`, `--weights`, `--keep`, `--queue`).
+    #[command(flatten)]
+    pub stream: stream::StreamArgs,
     /// An evaluation set as NAME=PATH (repeatable); PATH alone is named after its folder.
     #[arg(long = "eval", value_parser = parse_eval)]
     pub evals: Vec<(String, PathBuf)>,
@@ -134,7 +120,7 @@ fn parse_eval(s: &str) -> Result<(String, PathBuf), String> {
 
 impl TrainArgs {
     pub fn to_config(&self) -> TrainConfig {
-        let train = match (&self.train, &self.stream) {
+        let train = match (&self.train, &self.stream.stream) {
             (Some(t), _) => t.clone(),
             (None, s) => PathBuf::from(format!("stream:{}", s.as_deref().unwrap_or_default())),
         };
