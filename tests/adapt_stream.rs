@@ -5,38 +5,19 @@
 #![cfg(feature = "train")]
 mod common;
 
+use common::stream::*;
 use common::*;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 use synthgen::train::checkpoint;
-
-/// Preset overrides shared by the reference render and the streams: 32 px, fast Cycles.
-const SETS: [&str; 6] = [
-    "render.resolution=32",
-    "render.samples=4",
-    "render.denoise=false",
-    "validate.min_coverage=0.005",
-    "classes=[chair, table]",
-    "workers.count=2",
-];
 
 /// 6 iterations of batch 4: stream positions 0..24 = images 0..12 of both classes.
 const ITERS: u64 = 6;
 
-fn command(scratch: &Path, archives: &Path) -> Command {
-    let mut c = synthgen(scratch);
-    c.env("SYNTHGEN_SWEETHOME3D", archives);
-    c
-}
-
 /// `adapt --stream demo` (DANN) onto `target` (a labelled folder, so it is also evaluated).
 fn stream_args(out: &Path, target: &Path) -> Vec<String> {
     let mut a: Vec<String> = vec!["adapt".into(), "--stream".into(), "demo".into()];
-    for s in SETS {
-        a.push("--set".into());
-        a.push(s.into());
-    }
+    a.extend(set_args());
     for (flag, value) in [
         ("--target", target.to_string_lossy().into_owned()),
         ("--out", out.to_string_lossy().into_owned()),
@@ -57,10 +38,6 @@ fn stream_args(out: &Path, target: &Path) -> Vec<String> {
     a
 }
 
-fn summary(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
-}
-
 fn checkpoint_step(out: &Path) -> u64 {
     checkpoint::read_tensors(&out.join("checkpoint-last.safetensors"))
         .ok()
@@ -70,31 +47,6 @@ fn checkpoint_step(out: &Path) -> u64 {
                 .flatten()
         })
         .map_or(0, |m| m.step)
-}
-
-/// Waits until `ready` holds while `child` still runs (panics if it ended first).
-fn wait_while_running(
-    child: &mut std::process::Child,
-    what: &str,
-    mut ready: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
-fn pngs(dir: &Path) -> usize {
-    walkdir::WalkDir::new(dir)
-        .into_iter()
-        .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
-        .count()
 }
 
 fn validate(scratch: &Path, archives: &Path, dir: &Path) {
@@ -117,20 +69,7 @@ fn a_streamed_source_equals_render_and_a_killed_run_resumes_to_the_same_weights(
     let archives = write_sh3f(&tmp.path().join("archives"), &good_models());
     // The reference render is also the (labelled) target folder.
     let reference = tmp.path().join("reference");
-    let mut render: Vec<String> = ["render", "--preset", "demo", "--per-class", "12", "--out"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    render.push(reference.to_string_lossy().into_owned());
-    for s in SETS {
-        render.push("--set".into());
-        render.push(s.into());
-    }
-    let o = command(tmp.path(), &archives)
-        .args(&render)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    render_reference(tmp.path(), &archives, 12, &reference);
 
     // Uninterrupted, without --keep, with a render worker SIGKILLed mid-stream.
     let full = tmp.path().join("full");
@@ -144,7 +83,7 @@ fn a_streamed_source_equals_render_and_a_killed_run_resumes_to_the_same_weights(
     let pid = child.id();
     let mut worker = None;
     wait_while_running(&mut child, "a worker was killed mid-stream", || {
-        if pngs(&scratch) >= 1 {
+        if count_pngs(&scratch) >= 1 {
             worker = worker_child_of(pid);
         }
         worker.is_some()
@@ -158,7 +97,11 @@ fn a_streamed_source_equals_render_and_a_killed_run_resumes_to_the_same_weights(
     assert_eq!(s["source_images"], 24, "{s}");
     assert_eq!(s["skipped_images"], 0, "{s}");
     assert_eq!(s["stream"]["rendered"], 24, "{s}");
-    assert_eq!(pngs(&scratch), 0, "streamed images were left in scratch");
+    assert_eq!(
+        count_pngs(&scratch),
+        0,
+        "streamed images were left in scratch"
+    );
 
     // Killed (trainer and workers) after the iteration-2 checkpoint, kept as it goes.
     let part = tmp.path().join("part");

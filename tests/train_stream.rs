@@ -4,28 +4,12 @@
 #![cfg(feature = "train")]
 mod common;
 
+use common::stream::*;
 use common::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Stdio;
 use synthgen::train::checkpoint;
-
-/// Preset overrides shared by the reference render and the streams: 32 px, fast Cycles.
-const SETS: [&str; 6] = [
-    "render.resolution=32",
-    "render.samples=4",
-    "render.denoise=false",
-    "validate.min_coverage=0.005",
-    "classes=[chair, table]",
-    "workers.count=2",
-];
-
-fn command(scratch: &Path, archives: &Path) -> Command {
-    let mut c = synthgen(scratch);
-    c.env("SYNTHGEN_SWEETHOME3D", archives);
-    c
-}
 
 /// `train --stream demo` with a tiny model at 32 px, batch 4.
 fn stream_args(out: &Path, iters: u64) -> Vec<String> {
@@ -34,10 +18,7 @@ fn stream_args(out: &Path, iters: u64) -> Vec<String> {
         .map(|s| s.to_string())
         .collect();
     a.push(out.to_string_lossy().into_owned());
-    for s in SETS {
-        a.push("--set".into());
-        a.push(s.into());
-    }
+    a.extend(set_args());
     for s in [
         "--arch",
         "resnet_tiny",
@@ -61,46 +42,12 @@ fn stream_args(out: &Path, iters: u64) -> Vec<String> {
     a
 }
 
-fn summary(out: &Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
-}
-
-/// Waits until `ready` holds while `child` still runs (panics if it ended first).
-fn wait_while_running(
-    child: &mut std::process::Child,
-    what: &str,
-    mut ready: impl FnMut() -> bool,
-) {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    while !ready() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the run ended before {what}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 #[test]
 fn streamed_images_equal_render_output_even_when_a_worker_is_killed() {
     let tmp = tempfile::tempdir().unwrap();
     let archives = write_sh3f(&tmp.path().join("archives"), &good_models());
     let reference = tmp.path().join("reference");
-    let mut render: Vec<String> = ["render", "--preset", "demo", "--per-class", "8", "--out"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    render.push(reference.to_string_lossy().into_owned());
-    for s in SETS {
-        render.push("--set".into());
-        render.push(s.into());
-    }
-    let o = command(tmp.path(), &archives)
-        .args(&render)
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", text(&o));
+    render_reference(tmp.path(), &archives, 8, &reference);
 
     // 4 steps x 4 images = positions 0..16 = images 0..8 of both classes.
     let kept = tmp.path().join("kept");
@@ -175,7 +122,7 @@ fn a_killed_streamed_run_resumes_to_the_weights_of_an_uninterrupted_one() {
     assert_eq!(summary(&full)["images_seen"], 24);
     // Without --keep every image is deleted once used.
     let scratch: PathBuf = full.join(".synthgen").join("stream");
-    let left = walkdir_pngs(&scratch);
+    let left = count_pngs(&scratch);
     assert_eq!(
         left,
         0,
@@ -227,21 +174,4 @@ fn a_killed_streamed_run_resumes_to_the_weights_of_an_uninterrupted_one() {
         // The same bound as the folder trainer's resume test (tests/train_end_to_end.rs).
         assert!(diff < 1e-4, "{k} differs by {diff}");
     }
-}
-
-fn walkdir_pngs(dir: &Path) -> usize {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let p = e.path();
-            if p.is_dir() {
-                walkdir_pngs(&p)
-            } else {
-                usize::from(p.extension().is_some_and(|x| x == "png"))
-            }
-        })
-        .sum()
 }

@@ -1,5 +1,7 @@
 //! Shared helpers of the integration tests: running the real binary, fixture catalogs.
 #![allow(dead_code)]
+pub mod stream;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
