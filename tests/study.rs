@@ -90,7 +90,7 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
 
     // A misspelt field: serde's location.
     let spec = s.join("field.yaml");
-    std::fs::write(&spec, TINY.replace("    iters: 6", "    itres: 6")).unwrap();
+    std::fs::write(&spec, TINY.replace("    iters: 12", "    itres: 12")).unwrap();
     let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
     assert_input_error(&o, "field.yaml:17:5: runs.r: unknown field `itres`", &out);
     assert!(String::from_utf8_lossy(&o.stderr).contains("itres"));
