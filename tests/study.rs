@@ -1,6 +1,7 @@
 //! `synthgen study`: bad input (one line, exit 2, nothing written), and a tiny study end to end
-//! through real Blender, libtorch and Chromium: caching, one changed dataset, kill + resume to
-//! the same tables, and the report as a browser renders it.
+//! through real Blender, libtorch and Chromium: caching, one changed dataset, kills in a
+//! render, a training and an adaptation stage + resume to the same tables and weights, and the
+//! report as a browser renders it.
 #![cfg(feature = "train")]
 mod common;
 
@@ -27,7 +28,7 @@ runs:
     train: train
     eval: [test]
     arch: resnet_tiny
-    iters: 6
+    iters: 12
     batch_size: 4
     image_size: 32
     eval_every: 3
@@ -38,7 +39,7 @@ adaptations:
     method: dann
     init: r
     arch: resnet_tiny
-    iters: 4
+    iters: 8
     batch_size: 4
     image_size: 32
     eval_every: 2
@@ -89,7 +90,7 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
 
     // A misspelt field: serde's location.
     let spec = s.join("field.yaml");
-    std::fs::write(&spec, TINY.replace("    iters: 6", "    itres: 6")).unwrap();
+    std::fs::write(&spec, TINY.replace("    iters: 12", "    itres: 12")).unwrap();
     let o = study(s, &[spec.to_str().unwrap(), "--out", out_s]);
     assert_input_error(&o, "field.yaml:17:5: runs.r: unknown field `itres`", &out);
     assert!(String::from_utf8_lossy(&o.stderr).contains("itres"));
@@ -319,14 +320,107 @@ fn tiny_study_caches_resumes_and_reports() {
     let o = study(s, &[spec, "--out", b.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("finish it with --resume"));
+
+    // Resumed, then killed again once the training stage has checkpointed a seeded random
+    // step (12 steps, a checkpoint every 3), and once more in the adaptation stage (8
+    // iterations, a checkpoint every 2): each resume continues from the stage's last
+    // checkpoint, not from step 0.
+    let (train_at, adapt_at) = (
+        3 * rand::Rng::random_range(&mut rng, 1..=2u64),
+        2 * rand::Rng::random_range(&mut rng, 1..=2u64),
+    );
+    let (err, train_step) = resume_and_kill(s, spec, &b, "train-r-", train_at);
+    assert!(
+        err.contains("study: render ") && err.contains(": resumed"),
+        "{err}"
+    );
+    let (err, adapt_step) = resume_and_kill(s, spec, &b, "adapt-da-", adapt_at);
+    assert!(err.contains("study: train r: resumed"), "{err}");
+    assert!(
+        err.contains(&format!("resuming after {train_step} of 12 steps")),
+        "{err}"
+    );
     let o = study(s, &[spec, "--out", b.to_str().unwrap(), "--resume"]);
     assert!(o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("study: adapt da: resumed"), "{err}");
     assert!(
-        stage_lines(&o).iter().any(|l| l.ends_with(": resumed")),
-        "{}",
-        text(&o)
+        err.contains(&format!("resuming after {adapt_step} of 8 iterations")),
+        "{err}"
     );
     assert_eq!(read(&b.join("tables.csv")), tables);
+    for prefix in ["train-r-", "adapt-da-"] {
+        // The uninterrupted run's stage of the same inputs (same hash, same folder name).
+        let resumed = stage(&b, prefix);
+        let uninterrupted = out.join("stages").join(resumed.file_name().unwrap());
+        let (ta, tb) = (weights(&uninterrupted), weights(&resumed));
+        assert_eq!(ta.len(), tb.len(), "{prefix}");
+        for (k, t) in &ta {
+            let diff = (t - &tb[k]).abs().max().double_value(&[]);
+            assert!(diff < 1e-4, "{prefix}: {k} differs by {diff}");
+        }
+    }
+}
+
+/// The stage folder of `out` whose name starts with `prefix`, once it exists.
+fn find_stage(out: &Path, prefix: &str) -> Option<std::path::PathBuf> {
+    std::fs::read_dir(out.join("stages"))
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+}
+
+fn stage(out: &Path, prefix: &str) -> std::path::PathBuf {
+    find_stage(out, prefix).unwrap_or_else(|| panic!("no {prefix} stage in {}", out.display()))
+}
+
+/// The step of a stage's last checkpoint, once there is one.
+fn checkpoint_step(out: &Path, prefix: &str) -> Option<u64> {
+    let json = find_stage(out, prefix)?.join("run/checkpoint-last.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(json).ok()?).ok()?;
+    v["step"].as_u64()
+}
+
+/// The model, optimizer and method tensors of a stage's last checkpoint (floats, as f64).
+fn weights(stage: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    tch::Tensor::read_safetensors(stage.join("run/checkpoint-last.safetensors"))
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| k != "meta.json")
+        .map(|(k, t)| (k, t.to_kind(tch::Kind::Double)))
+        .collect()
+}
+
+/// `study --resume` into `out`, SIGKILLed once the `prefix` stage has a checkpoint of step
+/// `at` or later (the kill lands in a later step); returns its stderr and the step its stage's
+/// last checkpoint holds, after checking that the stage did not finish.
+fn resume_and_kill(scratch: &Path, spec: &str, out: &Path, prefix: &str, at: u64) -> (String, u64) {
+    let log = scratch.join(format!("{prefix}kill.log"));
+    let mut child = synthgen(scratch)
+        .args(["study", spec, "--out", out.to_str().unwrap(), "--resume"])
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while checkpoint_step(out, prefix).is_none_or(|s| s < at) {
+        assert!(
+            child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(300),
+            "no {prefix} checkpoint of step {at}: {}",
+            read(&log)
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    child.kill().unwrap(); // SIGKILL on Unix
+    child.wait().unwrap();
+    let step = checkpoint_step(out, prefix).unwrap();
+    assert!(
+        !stage(out, prefix).join("done.json").exists(),
+        "the {prefix} stage finished before the kill (step {step})"
+    );
+    eprintln!("study: killed in stage {prefix} at step {step} (asked {at})");
+    (read(&log), step)
 }
 
 /// generate-then-train as one command at a tiny `--set` scale, through real Blender and

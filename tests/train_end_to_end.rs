@@ -347,3 +347,44 @@ fn non_finite_loss_stops_with_a_clear_error_and_keeps_the_last_checkpoint() {
         "the checkpoint is the last finite step"
     );
 }
+
+/// A stream option on a run that reads a folder would be ignored: `train` and `adapt` refuse
+/// it with one line naming the flag and the fix, before reading anything.
+#[test]
+fn stream_options_without_stream_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("shapes");
+    write_shapes(&data, 2, 6);
+    let data_s = data.to_str().unwrap();
+    let out = dir.path().join("out");
+    let out_s = out.to_str().unwrap();
+    let keep = dir.path().join("kept");
+    let keep_s = keep.to_str().unwrap();
+    let train = ["train", "--train", data_s, "--out", out_s];
+    let adapt = [
+        "adapt", "--method", "dann", "--source", data_s, "--target", data_s, "--out", out_s,
+    ];
+    let cases: [(&[&str], &[&str], &str); 5] = [
+        (&train, &["--keep", keep_s], "--keep"),
+        (&train, &["--queue", "4"], "--queue"),
+        (&train, &["--set", "render.samples=2"], "--set"),
+        (&adapt, &["--keep", keep_s], "--keep"),
+        (&adapt, &["--weights", "w.json"], "--weights"),
+    ];
+    for (command, extra, flag) in cases {
+        let o = Command::new(env!("CARGO_BIN_EXE_synthgen"))
+            .args(command)
+            .args(extra)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{command:?} {extra:?}: {err}");
+        assert_eq!(err.trim_end().lines().count(), 1, "one line: {err}");
+        assert!(
+            err.contains(&format!("{flag} only applies to a render stream"))
+                && err.contains("add --stream PRESET"),
+            "{err}"
+        );
+        assert!(!out.exists() && !keep.exists(), "nothing is written");
+    }
+}

@@ -99,11 +99,19 @@ pub fn main() -> i32 {
         Command::Index(args) => index::run(args),
         Command::Merge(args) => merge::run(args),
         #[cfg(feature = "train")]
+        Command::Train(args) if args.stream.stray_option().is_some() => {
+            Err(stray_stream_option(&args.stream, "--train DIR"))
+        }
+        #[cfg(feature = "train")]
         Command::Train(args) if args.stream.stream.is_some() => stream::run(args),
         #[cfg(feature = "train")]
         Command::Train(args) => crate::train::run(args).map_err(train_failure),
         #[cfg(feature = "train")]
         Command::Study(args) => study::run(args),
+        #[cfg(feature = "train")]
+        Command::Adapt(args) if args.stream.stray_option().is_some() => {
+            Err(stray_stream_option(&args.stream, "--source DIR"))
+        }
         #[cfg(feature = "train")]
         Command::Adapt(args) if args.stream.stream.is_some() => stream::run_adapt(args),
         #[cfg(feature = "train")]
@@ -124,6 +132,15 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// A stream option (`--keep`, `--queue`, `--weights`, `--set`) given to a run on a folder.
+#[cfg(feature = "train")]
+fn stray_stream_option(o: &crate::train::stream::StreamArgs, folder: &str) -> CliError {
+    let flag = o.stray_option().unwrap_or("--keep");
+    CliError::Input(format!(
+        "{flag} only applies to a render stream, and this run reads {folder}: add --stream PRESET to render while training, or drop {flag}"
+    ))
 }
 
 /// Trainer errors caused by the user's input exit with code 2, like every other input error.

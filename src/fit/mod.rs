@@ -6,7 +6,8 @@
 //! `deep_features`, or both), `mmd` builds kernels and `optimise` fits the weights;
 //! `classes` adds per-class weights when the target is labelled; `val_set`, `refine` and
 //! `align` refine the weights on a labelled validation set (`--val`); `report` draws the
-//! chart (labels in `font`'s bitmap font) and sample grids.
+//! chart (labels in `font`'s bitmap font) and sample grids; `job` runs a whole fit (probe
+//! renders, rounds, outputs) for the command and the study.
 #[cfg(feature = "train")]
 pub mod align;
 pub mod classes;
@@ -15,6 +16,7 @@ pub mod deep_features;
 pub mod descriptors;
 pub mod features;
 mod font;
+pub mod job;
 pub mod levels;
 pub mod mmd;
 pub mod optimise;

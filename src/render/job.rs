@@ -371,6 +371,28 @@ pub fn render_dataset(
     shapenet: &ShapeNetOptions,
     say: &mut dyn FnMut(&str),
 ) -> Result<RunStats, JobError> {
+    let stats = render_keeping_failures(preset, out, resume, show_progress, shapenet, say)?;
+    if !stats.failed.is_empty() {
+        return Err(JobError::Failed(format!(
+            "{} image(s) could not be rendered (listed in {}); fix the cause and run again with --resume",
+            stats.failed.len(),
+            out.join(crate::dataset::layout::FAILURES_FILE).display()
+        )));
+    }
+    Ok(stats)
+}
+
+/// As [`render_dataset`], but images that fail every attempt are left for the caller to
+/// judge: listed in `stats.failed` and in the folder's failures file (a fit's probe goes on
+/// without them).
+pub fn render_keeping_failures(
+    preset: Preset,
+    out: &Path,
+    resume: bool,
+    show_progress: bool,
+    shapenet: &ShapeNetOptions,
+    say: &mut dyn FnMut(&str),
+) -> Result<RunStats, JobError> {
     let sources = sources(&preset, shapenet, say)?;
     let classes = build_plans(&preset, &sources.entries, &sources.classes)?;
     let ctx = SamplingContext::prepare(&preset)
@@ -391,13 +413,6 @@ pub fn render_dataset(
         for line in remember_failed_models(deny, &stats.denylisted) {
             say(&line);
         }
-    }
-    if !stats.failed.is_empty() {
-        return Err(JobError::Failed(format!(
-            "{} image(s) could not be rendered (listed in {}); fix the cause and run again with --resume",
-            stats.failed.len(),
-            out.join(crate::dataset::layout::FAILURES_FILE).display()
-        )));
     }
     Ok(stats)
 }

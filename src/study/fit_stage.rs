@@ -1,16 +1,18 @@
-//! The fit stage: rendering weights of a dataset's preset fitted to a target (`synthgen fit`,
-//! in-process through `crate::fit`). Probe rounds are rendered into the stage folder like a
-//! render stage (resumable); the weights file, the per-factor chart and `fit.json` (weights
-//! before and after, held-out MMD before and after) are written atomically before `done.json`.
+//! The fit stage: rendering weights of a dataset's preset fitted to a target, through the
+//! library call `synthgen fit` makes (`crate::fit::job`). Probe rounds are rendered into the
+//! stage folder (resumable); the weights file, the report and its per-factor chart, and
+//! `fit.json` (weights before and after, held-out MMD before and after) are written
+//! atomically before `done.json`.
 use super::cache;
 use super::error::StudyError;
 use super::spec::{Fit, Spec};
-use super::stages::{record, render_into, PlannedDataset, StageRecord};
-use crate::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
+use super::stages::{record, PlannedDataset, StageRecord};
+use crate::fit::classes::PerClassMode;
+use crate::fit::features::{FeatureDevice, FeatureKind};
+use crate::fit::job::FitJob;
 use crate::fit::optimise::FitOptions;
-use crate::fit::pool::{list_target, space_of, FitError, ProbePool};
-use crate::fit::run::{describe_probe, describe_target, fit_round, Measure};
-use crate::fit::{report, FactorLevels, LevelWeights};
+use crate::fit::pool::space_of;
+use crate::fit::{FactorLevels, LevelWeights};
 use crate::preset::Preset;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -18,7 +20,8 @@ use std::path::{Path, PathBuf};
 
 pub const WEIGHTS_FILE: &str = "weights.yaml";
 pub const SUMMARY_FILE: &str = "fit.json";
-pub const CHART_FILE: &str = "weights.png";
+/// Written by the fit's report into the stage folder.
+pub use crate::fit::job::CHART_FILE;
 
 #[derive(Debug, Clone)]
 pub struct PlannedFit {
@@ -26,6 +29,9 @@ pub struct PlannedFit {
     pub fit: Fit,
     pub stage: PathBuf,
     pub hash: String,
+    /// The fitted dataset's preset (name or path) and overrides, which the probes render.
+    pub preset: String,
+    pub overrides: Vec<String>,
     /// The fitted dataset's preset at the probe's size and seed, uniform level weights.
     pub probe_preset: Preset,
     pub space: Vec<FactorLevels>,
@@ -86,6 +92,7 @@ pub fn plan_fit(
         unreachable!("the spec checks that a fit's dataset is rendered")
     };
     let mut overrides = r.overrides.clone();
+    let dataset_overrides = overrides.clone();
     overrides.push(format!("images_per_class={}", fit.probe_per_class));
     overrides.push(format!("seed={}", fit.seed));
     let mut probe_preset = Preset::load(&r.preset, &overrides).map_err(|e| input(spec, name, e))?;
@@ -106,6 +113,8 @@ pub fn plan_fit(
         fit: fit.clone(),
         stage: cache::stage_dir(out, "fit", name, &hash),
         hash,
+        preset: r.preset.clone(),
+        overrides: dataset_overrides,
         probe_preset,
         space,
         target: target.data.clone(),
@@ -158,109 +167,43 @@ fn failed(name: &str, e: impl std::fmt::Display) -> StudyError {
     StudyError::Stage(format!("fit `{name}`: {e}"))
 }
 
-/// Fewest images a probe round may keep after validation failures (as `synthgen fit`).
-fn min_probe_images(requested: usize) -> usize {
-    requested.div_ceil(2).max(20)
-}
-
-/// Renders (or resumes) probe round `round` with `weights` and loads it as a pool.
-fn probe_round(
-    f: &PlannedFit,
-    weights: Option<&LevelWeights>,
-    round: usize,
-    show_progress: bool,
-    shapenet: &crate::render::job::ShapeNetOptions,
-) -> Result<ProbePool, StudyError> {
-    let mut preset = f.probe_preset.clone();
-    if let Some(w) = weights {
-        w.overlay().apply(&mut preset);
-    }
-    preset.seed = f.fit.seed + round as u64;
-    let dir = f.stage.join(format!("probe-{round}"));
-    let stats = render_into(preset, &dir, show_progress, shapenet)
-        .map_err(|e| failed(&f.name, format!("probe round {round}: {e}")))?;
-    let requested = f.fit.probe_per_class as usize * f.probe_preset.classes.len().max(1);
-    if stats.images_total < min_probe_images(requested) {
-        return Err(failed(&f.name, format!(
-            "probe round {round}: only {} of {requested} images passed validation (failures in {}); relax validate.* in the dataset's set: list",
-            stats.images_total,
-            dir.display()
-        )));
-    }
-    ProbePool::load(&dir, &f.space).map_err(|e| failed(&f.name, e))
-}
-
-/// Renders the probe, fits (more probe rounds while the ESS guard stops it and `rounds`
-/// allows) and writes the weights, the chart and the summary.
+/// Fits (rendering probe rounds while the ESS guard stops it and `rounds` allows) and writes
+/// the weights, the report and the summary; class-agnostic weights only.
 pub fn run_fit(
     f: &PlannedFit,
     show_progress: bool,
     shapenet: &crate::render::job::ShapeNetOptions,
 ) -> Result<StageRecord, StudyError> {
-    let fit_err = |e: FitError| failed(&f.name, e);
-    let source = FeatureSource::open(FeatureKind::Descriptors, None, FeatureDevice::Cpu)
-        .map_err(|e| failed(&f.name, e))?;
-    let target_items = list_target(&f.target).map_err(fit_err)?;
-    let mut pool = probe_round(f, None, 0, show_progress, shapenet)?;
-    let with_mask = pool.items.iter().all(|i| i.mask.is_some())
-        && target_items.iter().all(|i| i.mask.is_some());
-    let target = describe_target(
-        &source,
-        &f.target,
-        &target_items,
-        with_mask,
-        f.fit.holdout,
-        f.fit.seed,
-    )
-    .map_err(fit_err)?;
-    let (mut probe, _) = describe_probe(&source, &mut pool, with_mask).map_err(fit_err)?;
-    let probe_images = pool.items.len();
-    let measure = Measure::new(&target, &probe);
-    let opts = FitOptions {
+    let job = FitJob {
+        preset: f.preset.clone(),
+        overrides: f.overrides.clone(),
+        target: f.target.clone(),
+        out: f.stage.join(WEIGHTS_FILE),
+        work: f.stage.clone(),
+        probe: None,
+        probe_per_class: f.fit.probe_per_class,
+        rounds: f.fit.rounds,
+        seed: f.fit.seed,
+        holdout: f.fit.holdout,
         iterations: f.fit.iterations,
-        ..FitOptions::default()
+        min_ess: FitOptions::default().min_ess_fraction,
+        features: FeatureKind::Descriptors,
+        checkpoint: None,
+        device: FeatureDevice::Cpu,
+        val: None,
+        val_steps: 0,
+        per_class: PerClassMode::Off,
+        show_progress,
+        shapenet: shapenet.clone(),
     };
-    let uniform = LevelWeights::uniform(&f.probe_preset);
-    let mut start = uniform.weights.clone();
-    let mut rounds = Vec::new();
-    loop {
-        let round = fit_round(&measure, &pool, &probe, &start, &opts);
-        tracing::info!(
-            "fit {} round {}: held-out MMD^2 {:.5} -> {:.5}, ESS {:.0} of {}",
-            f.name,
-            rounds.len(),
-            round.held_before,
-            round.held_after,
-            round.result.ess,
-            probe.len()
-        );
-        start = round.result.weights.clone();
-        let again = round.result.ess_limited && rounds.len() + 1 < f.fit.rounds as usize;
-        rounds.push(round);
-        if !again {
-            break;
-        }
-        let current = LevelWeights {
-            factors: f.space.clone(),
-            weights: start.clone(),
-        };
-        pool = probe_round(f, Some(&current), rounds.len(), show_progress, shapenet)?;
-        probe = describe_probe(&source, &mut pool, with_mask)
-            .map_err(fit_err)?
-            .0;
-    }
-    let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
-    let fitted = LevelWeights {
-        factors: f.space.clone(),
-        weights: last.result.weights.clone(),
-    };
+    let outcome = crate::fit::job::run(&job).map_err(|e| failed(&f.name, e))?;
     let summary = FitSummary {
         preset: f.probe_preset.name.clone(),
         target: f.target.display().to_string(),
-        factors: f
+        factors: outcome
             .space
             .iter()
-            .zip(uniform.weights.iter().zip(&fitted.weights))
+            .zip(outcome.before.iter().zip(&outcome.after))
             .map(|(fl, (b, a))| FactorWeights {
                 factor: fl.name.to_string(),
                 levels: fl.names(),
@@ -268,56 +211,22 @@ pub fn run_fit(
                 after: a.clone(),
             })
             .collect(),
-        heldout_mmd2_before: first.held_before,
-        heldout_mmd2_after: last.held_after,
-        effective_sample_size: last.result.ess,
-        probe_images,
-        target_images: target.train.len() + target.held.len(),
-        target_unreadable: target.unreadable,
-        rounds: rounds.len(),
+        heldout_mmd2_before: outcome.heldout_mmd2_before,
+        heldout_mmd2_after: outcome.heldout_mmd2_after,
+        effective_sample_size: outcome.effective_sample_size,
+        probe_images: outcome.probe_images,
+        target_images: outcome.target_images,
+        target_unreadable: outcome.target_unreadable,
+        rounds: outcome.rounds,
     };
-    write_outputs(f, &fitted, &uniform, &summary)?;
+    let path = f.stage.join(SUMMARY_FILE);
+    let json = serde_json::to_vec_pretty(&summary).expect("summaries serialize");
+    crate::dataset::atomic::write_atomic(&path, &json).map_err(|e| StudyError::io(&path, e))?;
     let mut rec = record("fit", &f.name, &f.hash);
-    rec.images = probe_images;
+    rec.images = summary.probe_images;
     rec.status = format!(
         "held-out MMD^2 {:.5} -> {:.5}",
         summary.heldout_mmd2_before, summary.heldout_mmd2_after
     );
     Ok(rec)
-}
-
-fn write_outputs(
-    f: &PlannedFit,
-    fitted: &LevelWeights,
-    uniform: &LevelWeights,
-    summary: &FitSummary,
-) -> Result<(), StudyError> {
-    let write = |name: &str, bytes: &[u8]| {
-        let path = f.stage.join(name);
-        crate::dataset::atomic::write_atomic(&path, bytes).map_err(|e| StudyError::io(&path, e))
-    };
-    let info = serde_yaml::to_value(serde_json::json!({
-        "target": summary.target,
-        "target_images": summary.target_images,
-        "probe_images": summary.probe_images,
-        "rounds": summary.rounds,
-        "seed": f.fit.seed,
-        "heldout_mmd2_before": summary.heldout_mmd2_before,
-        "heldout_mmd2_after": summary.heldout_mmd2_after,
-    }))
-    .expect("a JSON value converts to YAML");
-    write(
-        WEIGHTS_FILE,
-        fitted.to_yaml(&f.probe_preset.name, info).as_bytes(),
-    )?;
-    write(
-        SUMMARY_FILE,
-        &serde_json::to_vec_pretty(summary).expect("summaries serialize"),
-    )?;
-    let chart = report::bar_chart(&f.space, &uniform.weights, &fitted.weights);
-    let mut png = Vec::new();
-    chart
-        .write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
-        .map_err(|e| failed(&f.name, e))?;
-    write(CHART_FILE, &png)
 }

@@ -556,8 +556,8 @@ pub fn checkpoint(stage: &Path) -> PathBuf {
     run_dir(stage).join("checkpoint-last.safetensors")
 }
 
-/// An adaptation starts afresh when resumed (the adapter has no checkpoint resume); it is
-/// seeded, so the result is the same.
+/// An interrupted adaptation continues from its run folder's last checkpoint, as
+/// `adapt --resume` does, so a kill loses at most one evaluation interval.
 fn adapt_run(
     plan: &Plan,
     a: &PlannedAdapt,
@@ -590,6 +590,8 @@ fn adapt_run(
     cfg.eval_every = spec.eval_every;
     cfg.tsne_points = 100;
     cfg.progress = show_progress;
+    // A checkpoint in the folder means an interrupted run: continue it.
+    cfg.resume = cfg.out.exists();
     let summary = crate::adapt::adapt(&cfg).map_err(|e| {
         if e.is_input_error() {
             StudyError::input(format!("adaptation `{}`: {e}", a.name))

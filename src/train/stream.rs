@@ -196,3 +196,22 @@ pub struct StreamArgs {
     #[arg(long, value_name = "N", requires = "stream")]
     pub queue: Option<u64>,
 }
+
+impl StreamArgs {
+    /// The first stream option given without `--stream`, which would otherwise be ignored.
+    /// clap's `requires = "stream"` cannot catch it: clap excuses a missing required argument
+    /// that conflicts with one present, and `--train` / `--source` conflict with `--stream`.
+    pub fn stray_option(&self) -> Option<&'static str> {
+        if self.stream.is_some() {
+            return None;
+        }
+        [
+            ("--keep", self.keep.is_some()),
+            ("--queue", self.queue.is_some()),
+            ("--weights", self.weights.is_some()),
+            ("--set", !self.set.is_empty()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
+    }
+}
