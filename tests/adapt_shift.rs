@@ -1,9 +1,34 @@
-//! On a constructed shift (same shape classes; the source draws them in red, the target in blue
-//! on a striped background, so source-trained filters barely see target shapes), DANN and MCD
-//! must beat source-only on target Mean, averaged over seeds. As in the paper's protocol, all
-//! three start from the same pre-trained backbone (here: a short source-only run), with the
-//! backbone lr x0.1. Real libtorch on the CPU, 16 px images, the tiny ResNet. DisClusterDA's
-//! figure is printed, not asserted.
+//! On a constructed shift (same shape classes; the source draws them in red on dark noise, the
+//! target in violet on a striped background), DANN and MCD must beat source-only on target
+//! Mean. As in the paper's protocol, all three start from the same pre-trained backbone (here: a
+//! short source-only run), with the backbone lr x0.1 and the released protocol's MCD lr ratio.
+//! Real libtorch on the CPU, 16 px images, the tiny ResNet. DisClusterDA's figure is printed,
+//! not asserted.
+//!
+//! Why this design (measured, 2026-12-01). The first version drew the target shapes in pure
+//! blue. In the source only the red channel carries the class, so pre-training keys the first
+//! convolution on red: its blue-input weights stayed at their initial size (norm 1.42, like the
+//! equally useless green's 1.49; red grew to 1.72) and blue shapes reached the classifier only
+//! through what the random init happened to leave. With pre-training seed 101 that was nothing:
+//! source accuracy 1.0 from step 16, while every one of the 120 target images was called "ring"
+//! from step 20 to 200, and DANN and MCD had no class structure to align (0.329 / 0.350 against
+//! source-only 0.333). Now the target shape keeps half the source's red (violet: 110 + noise
+//! red, 220 blue), so source-trained filters see it at lower contrast on a texture they never
+//! saw: transfer above chance on most seeds, below ceiling, and class structure for DA to align
+//! even where the pre-trained net still collapses (seed 101: 0.333 -> DANN 0.492, MCD 0.975).
+//! What varies most is the pre-trained start (its target Mean 0.33 to 0.85 over 15 seeds), so
+//! the test repeats the whole protocol (pre-training, then every method from that start) on 3
+//! seeds and compares the means.
+//!
+//! Measured with `SYNTHGEN_TEST_SEED=k OMP_NUM_THREADS=1 cargo test --release --test
+//! adapt_shift -- --nocapture` (k shifts every seed by 100k), source-only / DANN / MCD /
+//! DisClusterDA mean over the 3 replicates:
+//! k=0 0.389 / 0.575 / 0.853 / 0.672; k=1 0.631 / 0.758 / 0.944 / 0.847;
+//! k=2 0.583 / 0.736 / 0.919 / 0.831; k=3 0.508 / 0.719 / 0.833 / 0.822;
+//! k=4 0.553 / 0.786 / 0.917 / 0.875. DANN gains 0.127 to 0.233, MCD gains 0.313 to 0.464;
+//! DANN beat source-only in all 15 replicates (by 0.067 to 0.400), MCD in all 15 (0.067 to
+//! 0.633). The bounds are about half the smallest mean gain: DANN +0.06, MCD +0.15. 141-162 s
+//! per run at load 10-15 on the shared 2-core machine.
 #![cfg(feature = "train")]
 mod adapt_data;
 
@@ -113,6 +138,7 @@ fn dann_and_mcd_beat_source_only_on_the_shifted_target() {
          DisClusterDA {dcda:.3} (its runs took {:.1} s)",
         t0.elapsed().as_secs_f64()
     );
-    assert!(dann > so + 0.1, "DANN {dann:.3} vs source-only {so:.3}");
-    assert!(mcd > so + 0.1, "MCD {mcd:.3} vs source-only {so:.3}");
+    // Bounds: about half the smallest measured mean gain over k=0..4 (DANN 0.127, MCD 0.313).
+    assert!(dann > so + 0.06, "DANN {dann:.3} vs source-only {so:.3}");
+    assert!(mcd > so + 0.15, "MCD {mcd:.3} vs source-only {so:.3}");
 }
