@@ -269,8 +269,12 @@ fn val_refinement_raises_the_level_the_validation_set_follows() {
     );
     assert_eq!(r["val_images"].as_f64(), Some(30.0), "{r:?}");
     assert!(after[0] > after[1] && after[0] > after[2], "{after:?}");
-    // Measured (one input, 2026-12-01, steepest-descent fit): solid 0.131 -> 0.900, first
-    // by 0.88; with Adam 0.263 -> 0.946. Not yet measured over several seeds.
+    // Measured (2026-12-01, steepest-descent fit, `SYNTHGEN_TEST_SEED=k OMP_NUM_THREADS=1
+    // cargo test --release --test fit_features val_refinement -- --nocapture`), solid without
+    // -> with --val: k=0 0.131 -> 0.900, k=1 0.175 -> 0.891, k=2 0.216 -> 0.896, k=3 0.212 ->
+    // 0.919, k=4 0.188 -> 0.890, k=5 0.351 -> 0.923 (gain 0.57 to 0.77, first by 0.86 or
+    // more; validation loss 1.93-2.47 -> 0.03-0.12). The +0.3 bound is about half the
+    // smallest gain.
     assert!(after[0] > before[0] + 0.3, "{before:?} -> {after:?}");
     let (lb, la) = (
         r["val_loss_before"].as_f64().unwrap(),
