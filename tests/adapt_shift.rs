@@ -27,7 +27,7 @@
 //! k=2 0.583 / 0.736 / 0.919 / 0.831; k=3 0.508 / 0.719 / 0.833 / 0.822;
 //! k=4 0.553 / 0.786 / 0.917 / 0.875. DANN gains 0.127 to 0.233, MCD gains 0.313 to 0.464;
 //! DANN beat source-only in all 15 replicates (by 0.067 to 0.400), MCD in all 15 (0.067 to
-//! 0.633). The bounds are about half the smallest mean gain: DANN +0.06, MCD +0.15. 141-162 s
+//! 0.633). The bounds are about half the smallest mean gain: DANN +0.06, MCD +0.15. 94-162 s
 //! per run at load 10-15 on the shared 2-core machine. At OMP_NUM_THREADS=2, k=0 (stopped
 //! after 1500 s, in the third MCD run): source-only as at 1 thread, DANN 0.758 / 0.492 / 0.492
 //! per replicate (1 thread 0.767 / 0.483 / 0.475), MCD 0.958 / 0.908 (1 thread 0.992 / 0.658).
