@@ -2,7 +2,9 @@
 //! style (bright red shape on a dark, lightly noisy background) and a "target" style with a
 //! strong colour and texture change (dark green shape on a bright, striped and noisy
 //! background). Class = shape only, so a classifier that learned shapes could transfer, but
-//! the low-level statistics differ completely.
+//! the low-level statistics differ completely. `Style::TargetViolet` is the same target with the
+//! shape in violet: it keeps half the source's red, so source-trained filters see the target's
+//! shapes at lower contrast (see tests/adapt_shift.rs for why).
 #![allow(dead_code)]
 use std::path::Path;
 
@@ -19,6 +21,7 @@ pub const SIDE: u32 = 20;
 pub enum Style {
     Source,
     Target,
+    TargetViolet,
 }
 
 fn inside(class: usize, dx: i32, dy: i32, len: i32, half: i32) -> bool {
@@ -51,7 +54,8 @@ pub fn write_domain(root: &Path, style: Style, per_class: usize, seed: u64) {
                     (Style::Source, true) => [220, n / 2, n / 2],
                     (Style::Source, false) => [n / 2, n / 2, n / 2],
                     (Style::Target, true) => [n / 2, n / 2, 220],
-                    (Style::Target, false) => {
+                    (Style::TargetViolet, true) => [110 + n / 2, n / 2, 220],
+                    (Style::Target | Style::TargetViolet, false) => {
                         // Faint diagonal stripes: texture the source never shows.
                         let stripe = if (x + y + phase) % 4 < 2 { 30 } else { 0 };
                         let v = stripe + n / 2;
