@@ -255,14 +255,17 @@ impl Driver<'_> {
             // The backdrop depends only on the sampled scene, so it is built (a photo decoded
             // on first use, an HDRI projected) while Cycles renders, not after.
             let resolution = sh.settings.resolution;
-            let (reply, backdrop) = std::thread::scope(|s| {
+            let (reply, round_trip, backdrop) = std::thread::scope(|s| {
                 let backdrop = s.spawn(|| backdrop_of(&params, resolution, resolution));
                 let reply = worker.request(&request);
+                let round_trip = lap(&mut t);
                 let backdrop = backdrop.join().unwrap_or_else(|_| {
                     Err("background: the thread building it panicked".to_string())
                 });
-                (reply, backdrop)
+                (reply, round_trip, backdrop)
             });
+            // Waiting for a backdrop that took longer than the render counts as compositing.
+            ph.composite += lap(&mut t);
             let reply = match reply {
                 Ok(r) => r,
                 Err(failure) => {
@@ -271,7 +274,7 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            ph.request += (lap(&mut t)
+            ph.request += (round_trip
                 - reply.render_seconds
                 - reply.load_seconds
                 - reply.setup_seconds)

@@ -12,13 +12,14 @@ pub struct OutsideRender {
     /// Picking the model, sampling the scene, the material look and the view prediction.
     pub sampling: f64,
     /// A request's round trip minus the worker's own render, load and set-up time: the pipe,
-    /// JSON on both sides, the worker's schema check, Blender's scene reset per image.
+    /// JSON and the schema check on both sides, the worker's file moves and Python's share.
     pub request: f64,
     /// Reading the rendered image back (decode).
     pub decode: f64,
     /// Validation of the render.
     pub validate: f64,
-    /// Background and alpha compositing.
+    /// Alpha compositing over the backdrop; the backdrop itself is built while Cycles renders,
+    /// so only a wait for it beyond the render's end counts here.
     pub composite: f64,
     /// Encoding and writing the image and mask PNGs (atomic rename included).
     pub write: f64,
