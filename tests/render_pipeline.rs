@@ -48,7 +48,10 @@ fn demo_preset_renders_a_valid_dataset_from_the_embedded_catalog() {
     .map(|p| phase(p))
     .sum();
     let wall = summary["wall_seconds"].as_f64().unwrap();
-    assert!(total < wall, "phases {total} s in a {wall} s run: {summary}");
+    assert!(
+        total < wall,
+        "phases {total} s in a {wall} s run: {summary}"
+    );
 
     let records = manifest_digests(&out);
     assert_eq!(records.len(), 4);

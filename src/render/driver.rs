@@ -8,8 +8,8 @@ use crate::composite;
 use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{self, image_rel_path, mask_rel_path};
 use crate::dataset::{ManifestRecord, ModelInfo};
-use crate::render::plan::{self, pick_model, ClassPlan, ImageJob};
 use crate::render::phases::{lap, OutsideRender};
+use crate::render::plan::{self, pick_model, ClassPlan, ImageJob};
 use crate::render::predict;
 use crate::render::process::{WorkerFailure, WorkerProcess, WorkerSpec};
 use crate::render::protocol::WorkerRequest;
@@ -43,8 +43,14 @@ fn visible_gpus() -> usize {
 
 /// The composited background of a sampled scene at `w` x `h`.
 fn backdrop_of(params: &sample::SceneParams, w: u32, h: u32) -> Result<image::RgbImage, String> {
-    composite::background(&params.background, &params.light.world, &params.camera, w, h)
-        .map_err(|e| format!("background: {e}"))
+    composite::background(
+        &params.background,
+        &params.light.world,
+        &params.camera,
+        w,
+        h,
+    )
+    .map_err(|e| format!("background: {e}"))
 }
 
 /// Views of one image that may be predicted to fail and re-sampled before giving up (each
@@ -274,11 +280,9 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            ph.request += (round_trip
-                - reply.render_seconds
-                - reply.load_seconds
-                - reply.setup_seconds)
-                .max(0.0);
+            ph.request +=
+                (round_trip - reply.render_seconds - reply.load_seconds - reply.setup_seconds)
+                    .max(0.0);
             if !reply.ok {
                 let reason = reply.error.unwrap_or_else(|| "unknown error".into());
                 if reply.error_kind.as_deref() == Some("model") {

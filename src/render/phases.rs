@@ -96,6 +96,8 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(a.total(), 5.5);
-        assert!(a.text().starts_with("write 4.00 s, sampling 1.00 s, hash 0.50 s"));
+        assert!(a
+            .text()
+            .starts_with("write 4.00 s, sampling 1.00 s, hash 0.50 s"));
     }
 }
