@@ -11,11 +11,15 @@
 # The default classes have one or two models each, so a worker keeps its model loaded across
 # views, as it does in a full-size run (12,000 images per class over a few hundred models);
 # BENCH_CLASSES=chair,table,... measures the other extreme (a new model almost every image).
+# BENCH_WORKERS=2 runs synthgen with two workers (the fresh baseline stays one process at a
+# time); the last column splits synthgen's time outside the render call by phase (summary.json
+# `seconds_outside_render`, summed over workers, per render).
 # Usage: bench/render_overhead.sh [N_128] [N_224] [FRESH_N]
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 n128="${1:-48}"; n224="${2:-24}"; fresh_n="${3:-6}"
 classes="${BENCH_CLASSES:-guitar,piano,skateboard,train}"
+workers="${BENCH_WORKERS:-1}"
 bin="$repo/target/release/synthgen"
 python="$repo/.venv/bin/python"
 work="$(mktemp -d "${TMPDIR:-/tmp}/synthgen-bench-XXXXXX")"
@@ -28,7 +32,7 @@ bench_one() { # resolution samples images
   local per_class=$(( (n + 3) / 4 ))
   local t0 t1
   t0=$(now)
-  "$bin" render --preset demo --out "$out" --per-class "$per_class" --workers 1 --classes "$classes" \
+  "$bin" render --preset demo --out "$out" --per-class "$per_class" --workers "$workers" --classes "$classes" \
     --set render.resolution="$res" --set render.samples="$spp" --keep-requests "$req" >/dev/null 2>&1
   t1=$(now)
   mkdir -p "$fresh"
@@ -50,19 +54,22 @@ assert all(r["ok"] for r in reps), reps
 n = s["images_total"]
 renders = n + sum(s["rejected_attempts"].values())
 wall = float(t1) - float(t0)
-pure = s["render_seconds"] + s["rejected_render_seconds"]
+pure = (s["render_seconds"] + s["rejected_render_seconds"]) / s["workers"]
 fresh = (float(f1) - float(f0)) / len(reps)
 fresh_pure = sum(r["render_seconds"] for r in reps) / len(reps)
 rejected = renders - n
 predicted = sum(s.get("predicted_rejections", {}).values())
+phases = dict(s.get("seconds_outside_render", {}), worker_setup=s["setup_seconds"], model_load=s["load_seconds"])
+top = sorted(phases.items(), key=lambda kv: -kv[1])[:4]
+split = ", ".join(f"{k} {1000 * v / renders:.0f}" for k, v in top)
 print(f"| {res} px / {spp} spp | {n} ({renders} renders) | {wall / renders:.3f} s | {pure / renders:.3f} s "
       f"| {100 * (wall / pure - 1):.1f}% | {fresh:.3f} s ({len(reps)} images; {fresh_pure:.3f} s rendering) "
       f"| {fresh / (wall / renders):.2f}x | {s['model_reuses']}/{n} "
-      f"| {rejected} ({100 * rejected / renders:.1f}%) | {predicted} |")
+      f"| {rejected} ({100 * rejected / renders:.1f}%) | {predicted} | {split} |")
 PY
 }
 
-echo "| setting | images | synthgen wall / render | pure render / render | overhead | fresh process / image | synthgen throughput vs fresh | model reused | rejected renders | views re-sampled before rendering |"
-echo "|---|---|---|---|---|---|---|---|---|---|"
+echo "| setting | images | synthgen wall / render | pure render / render | overhead | fresh process / image | synthgen throughput vs fresh | model reused | rejected renders | views re-sampled before rendering | largest phases outside the render, ms / render |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|"
 bench_one 128 16 "$n128"
 bench_one 224 64 "$n224"

@@ -26,7 +26,32 @@ fn demo_preset_renders_a_valid_dataset_from_the_embedded_catalog() {
     let expected_list = "chair/chair_000000.png 0\nchair/chair_000001.png 0\ntable/table_000000.png 1\ntable/table_000001.png 1\n";
     assert_eq!(list, expected_list);
     assert!(out.join("preset.yaml").is_file());
-    assert!(out.join("summary.json").is_file());
+    // The time outside the render call is accounted by phase: the worker had to start, every
+    // image was written, and the phases fit in the run's wall time.
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
+    let phases = &summary["seconds_outside_render"];
+    let phase = |name: &str| phases[name].as_f64().unwrap_or_else(|| panic!("{summary}"));
+    assert!(phase("worker_start") > 0.0, "{summary}");
+    assert!(phase("write") > 0.0, "{summary}");
+    let total: f64 = [
+        "worker_start",
+        "sampling",
+        "request",
+        "decode",
+        "validate",
+        "composite",
+        "write",
+        "hash",
+    ]
+    .iter()
+    .map(|p| phase(p))
+    .sum();
+    let wall = summary["wall_seconds"].as_f64().unwrap();
+    assert!(
+        total < wall,
+        "phases {total} s in a {wall} s run: {summary}"
+    );
 
     let records = manifest_digests(&out);
     assert_eq!(records.len(), 4);

@@ -32,6 +32,11 @@ HDRI_TAG = "synthgen_hdri"
 # measured at 32 px on 2 cores, more than the whole 128 px image costs.
 SKY_TYPE = "HOSEK_WILKIE"
 IMPORTANCE_MAP_RESOLUTION = 256
+# HDRIs kept loaded between requests: Blender bundles 8 (about 8 MB each decoded), so a run
+# over them decodes each file once instead of once per view.
+HDRI_KEEP = 8
+# Absolute paths of the kept HDRIs, least recently used first.
+_HDRI_ORDER = []
 
 
 def _point(data, lamp):
@@ -104,8 +109,6 @@ def apply_world(params):
     output = tree.nodes.new("ShaderNodeOutputWorld")
     tree.links.new(background.outputs["Background"], output.inputs["Surface"])
     background.inputs["Strength"].default_value = float(params["strength"])
-    if params["kind"] != "hdri":
-        _load_hdri(None)
     WORLD_BUILDERS[params["kind"]](tree, background, params)
 
 
@@ -154,19 +157,29 @@ WORLD_BUILDERS = {"uniform": _uniform_world, "hdri": _hdri_world, "sky": _sky_wo
 
 
 def _load_hdri(path):
-    """Load the HDRI at `path`, dropping any other HDRI so memory does not grow."""
-    wanted = os.path.abspath(str(path)) if path else None
-    for image in list(bpy.data.images):
-        if image.get(HDRI_TAG) and bpy.path.abspath(image.filepath) != wanted:
-            bpy.data.images.remove(image)
-    if wanted is None or not os.path.isfile(wanted):
+    """The HDRI at `path`, loaded once and kept (up to HDRI_KEEP, least recently used dropped).
+
+    Kept images have a fake user, so the orphan purge after a model change leaves them: the next
+    view with the same HDRI skips reading and decoding the file again.
+    """
+    wanted = os.path.abspath(str(path))
+    if not os.path.isfile(wanted):
         return None
     try:
         image = bpy.data.images.load(wanted, check_existing=True)
     except RuntimeError:
         return None
-    image[HDRI_TAG] = True
     if tuple(image.size) == (0, 0):
         bpy.data.images.remove(image)
         return None
+    image[HDRI_TAG] = True
+    image.use_fake_user = True
+    if wanted in _HDRI_ORDER:
+        _HDRI_ORDER.remove(wanted)
+    _HDRI_ORDER.append(wanted)
+    while len(_HDRI_ORDER) > HDRI_KEEP:
+        dropped = _HDRI_ORDER.pop(0)
+        for other in list(bpy.data.images):
+            if other.get(HDRI_TAG) and bpy.path.abspath(other.filepath) == dropped:
+                bpy.data.images.remove(other)
     return image

@@ -120,7 +120,8 @@ def apply_scale(loaded, size):
         raise ValueError(f"params.scale.size must be a positive number, got {size}.")
     loaded.root.scale = (size, size, size)
     loaded.root.location = (0.0, 0.0, 0.0)
-    bpy.context.view_layer.update()
+    # No view_layer.update() here: nothing reads the scaled matrices before the render, and
+    # the render operator updates the view layer itself (an update here was done twice).
 
 
 def unload_model(loaded):

@@ -8,6 +8,7 @@ use crate::composite;
 use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{self, image_rel_path, mask_rel_path};
 use crate::dataset::{ManifestRecord, ModelInfo};
+use crate::render::phases::{lap, OutsideRender};
 use crate::render::plan::{self, pick_model, ClassPlan, ImageJob};
 use crate::render::predict;
 use crate::render::process::{WorkerFailure, WorkerProcess, WorkerSpec};
@@ -16,6 +17,7 @@ use crate::render::stats::FailedImage;
 use crate::sample;
 use crate::validate;
 use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
 /// The magenta check finds textures that did not load; a render with no texture at all (a
 /// sampled material other than `image`) can only be magenta because its sampled colour is,
@@ -37,6 +39,18 @@ fn visible_gpus() -> usize {
     (0..64)
         .take_while(|i| std::path::Path::new(&format!("/dev/nvidia{i}")).exists())
         .count()
+}
+
+/// The composited background of a sampled scene at `w` x `h`.
+fn backdrop_of(params: &sample::SceneParams, w: u32, h: u32) -> Result<image::RgbImage, String> {
+    composite::background(
+        &params.background,
+        &params.light.world,
+        &params.camera,
+        w,
+        h,
+    )
+    .map_err(|e| format!("background: {e}"))
 }
 
 /// Views of one image that may be predicted to fail and re-sampled before giving up (each
@@ -113,7 +127,15 @@ impl Driver<'_> {
             self.shared.stats.lock().expect("stats").worker_recycles += 1;
         }
         if self.worker.is_none() {
-            self.worker = Some(WorkerProcess::spawn(&self.spec)?);
+            let start = Instant::now();
+            let spawned = WorkerProcess::spawn(&self.spec);
+            self.shared
+                .stats
+                .lock()
+                .expect("stats")
+                .seconds_outside_render
+                .worker_start += start.elapsed().as_secs_f64();
+            self.worker = Some(spawned?);
             self.consecutive_start_failures = 0;
         }
         Ok(self.worker.as_mut().expect("just set"))
@@ -121,6 +143,19 @@ impl Driver<'_> {
 
     /// Renders one image, moving through attempts until one passes validation.
     fn render_image(&mut self, job: ImageJob) -> Outcome {
+        let mut phases = OutsideRender::default();
+        let outcome = self.attempt_image(job, &mut phases);
+        self.shared
+            .stats
+            .lock()
+            .expect("stats")
+            .seconds_outside_render
+            .add(&phases);
+        outcome
+    }
+
+    /// `render_image`'s attempts; the time of each phase goes to `ph`.
+    fn attempt_image(&mut self, job: ImageJob, ph: &mut OutsideRender) -> Outcome {
         let sh = self.shared;
         let class = &sh.classes[job.class];
         let id = plan::image_id(&class.class, job.index);
@@ -133,6 +168,7 @@ impl Driver<'_> {
         while attempt - predicted_rejections < max_attempts
             && predicted_rejections < MAX_PREDICTED_REJECTIONS
         {
+            let mut t = Instant::now();
             let model = {
                 let deny = sh.deny.lock().expect("deny");
                 pick_model(class, job.index, attempt, &deny).cloned()
@@ -176,6 +212,7 @@ impl Driver<'_> {
             } else {
                 None
             };
+            ph.sampling += lap(&mut t);
             if let Some(check) = prediction.and_then(|p| p.failed_check(&sh.validation)) {
                 sh.stats
                     .lock()
@@ -220,7 +257,22 @@ impl Driver<'_> {
                     continue;
                 }
             };
-            let reply = match worker.request(&request) {
+            let mut t = Instant::now();
+            // The backdrop depends only on the sampled scene, so it is built (a photo decoded
+            // on first use, an HDRI projected) while Cycles renders, not after.
+            let resolution = sh.settings.resolution;
+            let (reply, round_trip, backdrop) = std::thread::scope(|s| {
+                let backdrop = s.spawn(|| backdrop_of(&params, resolution, resolution));
+                let reply = worker.request(&request);
+                let round_trip = lap(&mut t);
+                let backdrop = backdrop.join().unwrap_or_else(|_| {
+                    Err("background: the thread building it panicked".to_string())
+                });
+                (reply, round_trip, backdrop)
+            });
+            // Waiting for a backdrop that took longer than the render counts as compositing.
+            ph.composite += lap(&mut t);
+            let reply = match reply {
                 Ok(r) => r,
                 Err(failure) => {
                     // Same attempt again: the model gets another chance unless denylisted.
@@ -228,6 +280,9 @@ impl Driver<'_> {
                     continue;
                 }
             };
+            ph.request +=
+                (round_trip - reply.render_seconds - reply.load_seconds - reply.setup_seconds)
+                    .max(0.0);
             if !reply.ok {
                 let reason = reply.error.unwrap_or_else(|| "unknown error".into());
                 if reply.error_kind.as_deref() == Some("model") {
@@ -254,11 +309,13 @@ impl Driver<'_> {
                     continue;
                 }
             };
+            ph.decode += lap(&mut t);
             let report = validate::check_render(
                 &rgba,
                 sh.settings.resolution,
                 &validation_for(&sh.validation, &params),
             );
+            ph.validate += lap(&mut t);
             if !report.ok {
                 let reason = report.reason.clone().unwrap_or_default();
                 let check = report.failed_check.as_deref().unwrap_or("validation");
@@ -284,7 +341,7 @@ impl Driver<'_> {
                     tracing::warn!("could not keep the request {}: {e}", path.display());
                 }
             }
-            return match self.save(&id, class, &rgba, &params) {
+            return match self.save(&id, class, &rgba, &params, backdrop, ph) {
                 Ok((path, mask, sha256)) => {
                     let mut st = sh.stats.lock().expect("stats");
                     st.render_seconds += reply.render_seconds;
@@ -334,22 +391,26 @@ impl Driver<'_> {
         class: &ClassPlan,
         rgba: &image::RgbaImage,
         params: &crate::sample::SceneParams,
+        backdrop: Result<image::RgbImage, String>,
+        ph: &mut OutsideRender,
     ) -> Result<(String, Option<String>, String), String> {
         let sh = self.shared;
+        let mut t = Instant::now();
         let (w, h) = rgba.dimensions();
-        let backdrop = composite::background(
-            &params.background,
-            &params.light.world,
-            &params.camera,
-            w,
-            h,
-        )
-        .map_err(|e| format!("background: {e}"))?;
+        // Validation checked the render's size, so a backdrop built ahead at the requested
+        // resolution fits; build it again only if it somehow does not.
+        let backdrop = match backdrop? {
+            b if b.dimensions() == (w, h) => b,
+            _ => backdrop_of(params, w, h)?,
+        };
         let rgb = composite::over(rgba, &backdrop).map_err(|e| e.to_string())?;
+        ph.composite += lap(&mut t);
         let rel = image_rel_path(&class.class, id);
         let path = sh.out.join(&rel);
         save_png_atomic(&path, &rgb).map_err(|e| format!("{}: {e}", path.display()))?;
+        ph.write += lap(&mut t);
         let sha256 = crate::dataset::file_sha256(&path).map_err(|e| e.to_string())?;
+        ph.hash += lap(&mut t);
         let mask = if sh.masks {
             let rel = mask_rel_path(&class.class, id);
             let p = sh.out.join(&rel);
@@ -359,6 +420,7 @@ impl Driver<'_> {
         } else {
             None
         };
+        ph.write += lap(&mut t);
         Ok((rel, mask, sha256))
     }
 

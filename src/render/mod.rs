@@ -3,6 +3,7 @@ pub mod contract;
 pub mod denylist;
 mod driver;
 pub mod job;
+pub mod phases;
 pub mod plan;
 pub mod predict;
 pub mod process;

@@ -1,6 +1,7 @@
 //! Counts and timings of a render run, for the final summary and `summary.json`.
 use crate::dataset::ManifestRecord;
 use crate::render::denylist::DenyEntry;
+use crate::render::phases::OutsideRender;
 use crate::render::plan::ClassPlan;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -57,6 +58,9 @@ pub struct RunStats {
     pub rejected_render_seconds: f64,
     pub load_seconds: f64,
     pub setup_seconds: f64,
+    /// The parent's time outside the render call, by phase (`render::phases`).
+    #[serde(default)]
+    pub seconds_outside_render: OutsideRender,
 }
 
 impl RunStats {
@@ -142,6 +146,12 @@ impl RunStats {
             self.setup_seconds,
             100.0 * self.overhead_fraction(),
             self.model_reuses
+        );
+        let _ = writeln!(
+            s,
+            "outside the render call: {:.1} s ({})",
+            self.seconds_outside_render.total(),
+            self.seconds_outside_render.text()
         );
         if !self.rejected_attempts.is_empty() {
             let r: Vec<String> = self
