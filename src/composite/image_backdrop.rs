@@ -4,6 +4,7 @@
 //! ratio before resizing, so a square crop of a landscape photo is never stretched. Resizing
 //! happens in 8-bit sRGB, as photo viewers do.
 use super::cache::LruCache;
+use super::shrunk_cache;
 use super::CompositeError;
 use image::imageops::{self, FilterType};
 use image::RgbImage;
@@ -20,25 +21,38 @@ const MAX_SIDE: u32 = 2048;
 
 pub fn load_cached(path: &Path) -> Result<Arc<RgbImage>, CompositeError> {
     IMAGES.get_or_load(path, |p| {
-        let decoded = image::open(p).map_err(|source| CompositeError::Decode {
-            path: p.to_path_buf(),
-            source,
-        })?;
-        let rgb = decoded.into_rgb8();
-        if rgb.width() == 0 || rgb.height() == 0 {
-            return Err(CompositeError::EmptyImage {
-                path: p.to_path_buf(),
-            });
+        // Only photos that need shrinking are worth a disk copy (the header is cheap to read;
+        // an unreadable one is left to the decoder, which names the error).
+        let large = image::image_dimensions(p).is_ok_and(|(w, h)| w.max(h) > MAX_SIDE);
+        if large {
+            let cache = crate::paths::cache_dir().join("backdrops");
+            shrunk_cache::shrunk(&cache, p, MAX_SIDE, || decode_shrunk(p))
+        } else {
+            decode_shrunk(p)
         }
-        let longer = rgb.width().max(rgb.height());
-        if longer <= MAX_SIDE {
-            return Ok(rgb);
-        }
-        let k = MAX_SIDE as f64 / longer as f64;
-        let w = ((rgb.width() as f64 * k).round() as u32).max(1);
-        let h = ((rgb.height() as f64 * k).round() as u32).max(1);
-        Ok(imageops::resize(&rgb, w, h, FilterType::Triangle))
     })
+}
+
+/// The photo decoded and, when larger than MAX_SIDE, shrunk to it.
+fn decode_shrunk(p: &Path) -> Result<RgbImage, CompositeError> {
+    let decoded = image::open(p).map_err(|source| CompositeError::Decode {
+        path: p.to_path_buf(),
+        source,
+    })?;
+    let rgb = decoded.into_rgb8();
+    if rgb.width() == 0 || rgb.height() == 0 {
+        return Err(CompositeError::EmptyImage {
+            path: p.to_path_buf(),
+        });
+    }
+    let longer = rgb.width().max(rgb.height());
+    if longer <= MAX_SIDE {
+        return Ok(rgb);
+    }
+    let k = MAX_SIDE as f64 / longer as f64;
+    let w = ((rgb.width() as f64 * k).round() as u32).max(1);
+    let h = ((rgb.height() as f64 * k).round() as u32).max(1);
+    Ok(imageops::resize(&rgb, w, h, FilterType::Triangle))
 }
 
 /// Pixel rectangle (x, y, w, h) of the crop window, at the output's aspect ratio.

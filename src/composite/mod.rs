@@ -10,6 +10,7 @@ mod hdri;
 mod image_backdrop;
 mod noise;
 mod procedural;
+mod shrunk_cache;
 
 pub use blend::{mask, over};
 pub use hdri::{direction_to_uv, HdriView, PinholeCamera};

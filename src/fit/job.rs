@@ -394,6 +394,10 @@ impl Probes<'_> {
             dir: out.display().to_string(),
             source,
         })?;
+        // The render's own summary (rendered, already done after a resume, rejects) in the log.
+        for line in stats.summary_text().lines() {
+            tracing::info!("probe round {round}: {line}");
+        }
         // A round that gave up on some images goes on without them, unless too few are left.
         let failed = stats.failed.len();
         let pool = ProbePool::load(&out, self.space);
