@@ -25,19 +25,10 @@ use std::sync::Arc;
 static HDRIS: LruCache<Rgb32FImage> = LruCache::new(16);
 
 pub fn load_cached(path: &Path) -> Result<Arc<Rgb32FImage>, CompositeError> {
-    HDRIS.get_or_load(path, |p| {
-        let decoded = image::open(p).map_err(|source| CompositeError::Decode {
-            path: p.to_path_buf(),
-            source,
-        })?;
-        let rgb = decoded.into_rgb32f();
-        if rgb.width() == 0 || rgb.height() == 0 {
-            return Err(CompositeError::EmptyImage {
-                path: p.to_path_buf(),
-            });
-        }
-        Ok(rgb)
-    })
+    HDRIS.get_or_load(
+        path,
+        |p| Ok(super::decode_background_file(p)?.into_rgb32f()),
+    )
 }
 
 /// How the HDRI is placed and exposed.

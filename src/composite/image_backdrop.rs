@@ -35,16 +35,7 @@ pub fn load_cached(path: &Path) -> Result<Arc<RgbImage>, CompositeError> {
 
 /// The photo decoded and, when larger than MAX_SIDE, shrunk to it.
 fn decode_shrunk(p: &Path) -> Result<RgbImage, CompositeError> {
-    let decoded = image::open(p).map_err(|source| CompositeError::Decode {
-        path: p.to_path_buf(),
-        source,
-    })?;
-    let rgb = decoded.into_rgb8();
-    if rgb.width() == 0 || rgb.height() == 0 {
-        return Err(CompositeError::EmptyImage {
-            path: p.to_path_buf(),
-        });
-    }
+    let rgb = super::decode_background_file(p)?.into_rgb8();
     let longer = rgb.width().max(rgb.height());
     if longer <= MAX_SIDE {
         return Ok(rgb);

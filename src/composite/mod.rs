@@ -82,6 +82,20 @@ pub enum CompositeError {
     EmptyImage { path: PathBuf },
 }
 
+/// A background file decoded, refusing an empty image; both errors name the file.
+fn decode_background_file(path: &Path) -> Result<image::DynamicImage, CompositeError> {
+    let decoded = image::open(path).map_err(|source| CompositeError::Decode {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    if decoded.width() == 0 || decoded.height() == 0 {
+        return Err(CompositeError::EmptyImage {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(decoded)
+}
+
 /// Draws the backdrop described by `params`, `width` x `height`, 8-bit sRGB.
 ///
 /// Kinds: `none` is black (the paper's "no background"); `solid` is `color`; `procedural`
