@@ -25,9 +25,16 @@ demo: setup
 	@echo "demo study (renders, a tiny trained model, evaluation): open $$(cd $(DEMO_STUDY) && pwd)/report.html"
 
 # Tests run many libtorch runs at once: one OpenMP thread each (see device::thread_plan).
+# Then the float-sensitive tests again at lower CPU instruction-set levels
+# (scripts/test-levels.sh), so that the suite holds on CPUs other than this one.
 test: setup
 	@source scripts/cargo-env.sh && OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(CARGO) test --release --no-fail-fast 2>&1 | tee target/test.log; \
-	  status=$${PIPESTATUS[0]}; bash scripts/test-summary.sh target/test.log; exit $$status
+	  status=$${PIPESTATUS[0]}; \
+	  CARGO=$(CARGO) bash scripts/test-levels.sh 2>&1 | tee target/test-levels.log; \
+	  levels=$${PIPESTATUS[0]}; \
+	  bash scripts/test-summary.sh target/test.log; \
+	  bash scripts/test-summary.sh target/test-levels.log "at lower CPU levels ($$(head -1 target/test-levels.log | sed 's/.* with //'))"; \
+	  [ $$status -eq 0 ] && [ $$levels -eq 0 ]
 
 lint:
 	@source scripts/cargo-env.sh && $(CARGO) fmt --check && $(CARGO) clippy --release --all-targets -- -D warnings

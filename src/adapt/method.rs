@@ -10,7 +10,7 @@ use tch::{nn, Kind, Tensor};
 
 use super::error::AdaptError;
 pub use crate::engine::schedule::annealed_lr;
-use crate::engine::TrainStep;
+use crate::engine::{float_kind, widen, TrainStep};
 use crate::train::models::{build_backbone, Backbone, Classifier};
 use crate::train::optim::{Group, OptimConfig, Optimizer};
 use crate::train::TrainError;
@@ -145,25 +145,25 @@ pub fn sgd(vs: &nn::VarStore, s: &MethodSetup, select: impl Fn(&str) -> bool) ->
     )
 }
 
-/// Mean cross-entropy of `logits` against integer `labels`.
+/// Mean cross-entropy of `logits` against integer `labels` (float64 stays float64).
 pub fn cross_entropy(logits: &Tensor, labels: &Tensor) -> Tensor {
-    logits.to_kind(Kind::Float).cross_entropy_for_logits(labels)
+    crate::engine::cross_entropy(logits, labels)
 }
 
 /// Mean Shannon entropy (nats) of the softmax of `logits`.
 pub fn entropy(logits: &Tensor) -> Tensor {
-    let logp = logits.to_kind(Kind::Float).log_softmax(-1, Kind::Float);
+    let logp = widen(logits).log_softmax(-1, None);
     -(logp.exp() * &logp)
-        .sum_dim_intlist(&[-1i64][..], false, Kind::Float)
-        .mean(Kind::Float)
+        .sum_dim_intlist(&[-1i64][..], false, None)
+        .mean(None)
 }
 
 /// The released class-balance term: -mean_k log(mean_i p_ik + 1e-6) of probabilities `prob`
 /// (smallest when predictions spread evenly over the classes).
 pub fn class_balance(prob: &Tensor) -> Tensor {
-    -(prob.mean_dim(&[0i64][..], false, Kind::Float) + 1e-6)
+    -(prob.mean_dim(&[0i64][..], false, float_kind(prob)) + 1e-6)
         .log()
-        .mean(Kind::Float)
+        .mean(None)
 }
 
 /// A method state tensor from a checkpoint, with its expected shape.

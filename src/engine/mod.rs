@@ -3,9 +3,10 @@
 //! best/last, checkpoints, plots), `step` (the `TrainStep` trait that supervised training and
 //! every adaptation method implement), `schedule` (lr and lambda per iteration or per epoch),
 //! `eval` (evaluation and full passes), `window` (running means of train records), `output`
-//! (plots, the atomic summary.json). The thread budget is `train::device::apply_thread_plan`.
+//! (plots, the atomic summary.json), `precision` (the float kind of losses: float64 stays). The thread budget is `train::device::apply_thread_plan`.
 pub mod eval;
 pub mod output;
+pub mod precision;
 pub mod run;
 pub mod schedule;
 pub mod step;
@@ -13,6 +14,7 @@ pub mod window;
 
 pub use eval::{EvalCtx, SetPass};
 pub use output::{draw_plots, write_json_atomic};
+pub use precision::{cross_entropy, float_kind, widen};
 pub use run::{run, Epochs, Feed, Feeds, Outcome, RunSpec, CKPT_BEST, CKPT_LAST};
 pub use schedule::Schedule;
 pub use step::{EvalModel, FullPass, PassOutput, StepBatch, StepCtx, StepStats, TrainStep};

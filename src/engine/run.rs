@@ -196,6 +196,8 @@ pub fn run(
             }
             window.add(stats.total, stats.source_correct, b.len(), ctx.lr);
         }
+        // Other processes come and go (and `--stream` workers start): libtorch's team follows.
+        crate::train::device::retune_threads();
         o.bar.set_position(at);
         if at % log_every == 0 || at == total {
             if let Some((loss, ips)) = window.record() {

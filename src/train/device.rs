@@ -6,6 +6,8 @@ use std::path::{Path, PathBuf};
 
 use tch::Device;
 
+use super::threads::FreeCpuTeam;
+
 /// A libtorch symbol whose address tells where `libtorch_cpu.so` was loaded from; it is also the
 /// setter of the autocast dtype, which tch does not expose.
 const SET_AUTOCAST_DTYPE: &str =
@@ -92,17 +94,24 @@ pub fn select(choice: DeviceChoice) -> Result<Device, String> {
 pub struct ThreadPlan {
     /// Decode/augment worker threads of the loader.
     pub loader_workers: usize,
-    /// libtorch's intra-op (OpenMP) threads; None leaves libtorch's own choice (GPU runs).
+    /// libtorch's intra-op (OpenMP) threads, at most; None leaves libtorch's own choice (GPU
+    /// runs).
     pub torch_threads: Option<usize>,
+    /// The team follows the free CPUs of the machine (`threads::FreeCpuTeam`), up to
+    /// `torch_threads`; false: exactly `torch_threads`.
+    pub follow_free_cpus: bool,
 }
 
-/// The thread policy of `train` and `adapt`. On the CPU libtorch gets every core: its step costs
-/// seconds per batch while decoding a batch costs milliseconds, so one loader worker keeps up
-/// and reserving cores for the loader only idles them. `omp_threads` (OMP_NUM_THREADS) caps
-/// libtorch as it does in PyTorch: several runs sharing a machine (the test suite) set it to 1,
-/// since OpenMP teams that outnumber the cores wait on each other at every operation. On a GPU
-/// the CPU does nothing else, so the loader gets every core. `requested` (--workers) sets the
-/// loader's share without taking cores from libtorch.
+/// The thread policy of `train` and `adapt`. On the CPU libtorch gets the cores that are free:
+/// its step costs seconds per batch while decoding a batch costs milliseconds, so one loader
+/// worker keeps up and reserving cores for the loader only idles them. An OpenMP team with more
+/// threads than free cores waits at every operation for the thread that shares its core with
+/// another process (beside one busy process on 2 cores, 2 threads ran 3.6x slower than 1), so
+/// the team is sized to the CPUs that other processes leave free, measured while the run goes
+/// (`threads`; bench/threads.sh). `omp_threads` (OMP_NUM_THREADS) fixes the team, as it does in
+/// PyTorch: the test suite sets it to 1. On a GPU the CPU does nothing else, so the loader gets
+/// every core. `requested` (--workers) sets the loader's share without taking cores from
+/// libtorch.
 pub fn thread_plan(
     requested: Option<usize>,
     cuda: bool,
@@ -113,12 +122,20 @@ pub fn thread_plan(
     ThreadPlan {
         loader_workers: requested.unwrap_or(if cuda { cores } else { 1 }).max(1),
         torch_threads: (!cuda).then(|| omp_threads.unwrap_or(cores).max(1)),
+        follow_free_cpus: !cuda && omp_threads.is_none(),
     }
 }
 
-/// `thread_plan` for this machine and environment, applied to libtorch; returns the loader's
-/// worker count. On the CPU it also keeps freed memory for reuse (`host_memory`), since
-/// libtorch's step allocates and frees its activations from the host heap.
+thread_local! {
+    /// The team that follows the free CPUs, kept by the thread that runs the steps: libtorch's
+    /// thread count is per calling thread under OpenMP, so only that thread may re-size it.
+    static TEAM: std::cell::RefCell<Option<FreeCpuTeam>> = const { std::cell::RefCell::new(None) };
+}
+
+/// `thread_plan` for this machine and environment, applied to libtorch from the calling thread
+/// (the one that will run the steps); returns the loader's worker count. On the CPU it also
+/// keeps freed memory for reuse (`host_memory`), since libtorch's step allocates and frees its
+/// activations from the host heap.
 pub fn apply_thread_plan(requested: Option<usize>, cuda: bool) -> usize {
     if !cuda && !super::host_memory::keep_freed_memory() {
         tracing::debug!("the allocator keeps its default policy (not glibc)");
@@ -129,10 +146,31 @@ pub fn apply_thread_plan(requested: Option<usize>, cuda: bool) -> usize {
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| n > 0);
     let plan = thread_plan(requested, cuda, cores, omp);
-    if let Some(t) = plan.torch_threads {
+    let team = plan
+        .follow_free_cpus
+        .then(|| FreeCpuTeam::start(plan.torch_threads.unwrap_or(cores)))
+        .flatten();
+    let threads = team.as_ref().map(FreeCpuTeam::threads).or(plan.torch_threads);
+    if let Some(t) = threads {
         tch::set_num_threads(t as i32);
+        tracing::debug!(
+            "libtorch threads: {t} of {cores} cores ({})",
+            if team.is_some() { "the free CPUs, re-measured every 2 s" } else { "fixed" }
+        );
     }
+    TEAM.with(|cell| *cell.borrow_mut() = team);
     plan.loader_workers
+}
+
+/// Re-sizes libtorch's team to the free CPUs when `apply_thread_plan` chose to follow them and
+/// the re-measuring interval has passed (cheap otherwise: call it between steps).
+pub fn retune_threads() {
+    TEAM.with(|cell| {
+        if let Some(t) = cell.borrow_mut().as_mut().and_then(FreeCpuTeam::tick) {
+            tch::set_num_threads(t as i32);
+            tracing::debug!("libtorch threads: {t} (free CPUs changed)");
+        }
+    });
 }
 
 /// Makes CUDA autocast use bfloat16 instead of float16 (no loss scaling needed). Returns false
@@ -167,15 +205,15 @@ mod tests {
     }
 
     #[test]
-    fn libtorch_gets_every_core_on_the_cpu() {
+    fn libtorch_follows_the_free_cores_on_the_cpu_unless_fixed() {
         let p = thread_plan(None, false, 2, None);
-        assert_eq!((p.loader_workers, p.torch_threads), (1, Some(2)));
+        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (1, Some(2), true));
         let p = thread_plan(Some(3), false, 16, None);
-        assert_eq!((p.loader_workers, p.torch_threads), (3, Some(16)));
+        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (3, Some(16), true));
         let p = thread_plan(None, false, 16, Some(1));
-        assert_eq!((p.loader_workers, p.torch_threads), (1, Some(1)));
+        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (1, Some(1), false));
         let p = thread_plan(None, true, 8, Some(1));
-        assert_eq!((p.loader_workers, p.torch_threads), (8, None));
+        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (8, None, false));
     }
 
     #[test]

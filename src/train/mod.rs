@@ -19,6 +19,7 @@ pub mod plots;
 pub mod records;
 pub mod stream;
 pub mod supervised;
+pub mod threads;
 pub mod torch_import;
 pub mod trainer;
 

@@ -16,7 +16,7 @@ pub struct Supervised {
 impl TrainStep for Supervised {
     fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         let logits = tch::autocast(self.autocast, || self.net.forward(b.xs, true));
-        let loss = logits.to_kind(Kind::Float).cross_entropy_for_logits(b.ys);
+        let loss = crate::engine::cross_entropy(&logits, b.ys);
         let value = loss.double_value(&[]);
         if !value.is_finite() {
             return StepStats {

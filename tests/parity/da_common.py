@@ -5,8 +5,11 @@ released code (huitangtang/On_the_Utility_of_Synthetic_Data, domain_adaptation/)
 and is driven by tests/parity_methods.rs through a folder holding:
   weights.safetensors  every variable of the Rust model, under synthgen's names
   batch.safetensors    xs, ys, xt, target_index (+ src_all, src_all_labels, tgt_all for SRDC)
-  ctx.json             epoch, lr, lambda, backbone_lr_mult, momentum, weight_decay, ...
+  ctx.json             epoch, lr, lambda, backbone_lr_mult, momentum, weight_decay, dtype, ...
 and writes py_weights.safetensors (same names) and py_losses.json ({term: value}).
+`dtype` ("float64" in the test; default "float32") becomes torch's default dtype for the case:
+every module and tensor the script makes is float64, like the inputs and weights it reads, so
+the comparison is free of float32 rounding (whose order depends on the CPU's instruction set).
 """
 import json
 import os
@@ -24,6 +27,7 @@ def load(folder):
     b = load_file(os.path.join(folder, "batch.safetensors"))
     with open(os.path.join(folder, "ctx.json")) as f:
         ctx = json.load(f)
+    torch.set_default_dtype(getattr(torch, ctx.get("dtype", "float32")))
     return w, b, ctx
 
 
@@ -56,7 +60,8 @@ def assign(module, names, weights):
 
 def write(folder, module, names, losses, extra=None):
     sd = module.state_dict()
-    out = {rust: sd[py].detach().float().contiguous() for rust, py in names.items() if py in sd}
+    kind = torch.get_default_dtype()
+    out = {rust: sd[py].detach().to(kind).contiguous() for rust, py in names.items() if py in sd}
     for k, v in (extra or {}).items():
         out[k] = v.contiguous()
     save_file(out, os.path.join(folder, "py_weights.safetensors"))

@@ -44,8 +44,8 @@ def run(folder, w, b, ctx):
     for i in range(xs.size(0)):
         cs_t[ys[i]] += feat_s[i]; cs_n[ys[i]] += 1
         ct_t[idx[i]] += feat_t[i]; ct_n[idx[i]] += 1
-    mask_s = ((cs != 0).sum(1, keepdim=True) != 0).float() * REMAIN
-    mask_t = ((ct != 0).sum(1, keepdim=True) != 0).float() * REMAIN
+    mask_s = ((cs != 0).sum(1, keepdim=True) != 0).to(torch.get_default_dtype()) * REMAIN
+    mask_t = ((ct != 0).sum(1, keepdim=True) != 0).to(torch.get_default_dtype()) * REMAIN
     mask_s[cs_n == 0] = 1.0; mask_t[ct_n == 0] = 1.0
     cs_n[cs_n == 0] = EPS; ct_n[ct_n == 0] = EPS
     cs = mask_s * cs + (1 - mask_s) * (cs_t / cs_n)

@@ -54,7 +54,7 @@ def kmeans(f, c0, iters, k):
         count = torch.zeros(k, 1)
         for j in range(k):
             c_tar[j] += f[idx.squeeze(1) == j].sum(0)
-            count[j] += (idx.squeeze(1) == j).float().sum()
+            count[j] += (idx.squeeze(1) == j).to(torch.get_default_dtype()).sum()
         c_tar /= count + EPS
     return c_tar, idx.squeeze(1)
 

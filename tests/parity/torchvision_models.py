@@ -5,7 +5,11 @@ affine parameters perturbed so that they matter), saves them as torch.save state
 and as safetensors, and writes a fixed batch with torchvision's logits in eval mode and in
 train mode (batch statistics) plus the running statistics after that train-mode pass.
 
-usage: torchvision_models.py ARCH SIZE BATCH SEED OUT_DIR
+usage: torchvision_models.py ARCH SIZE BATCH SEED OUT_DIR [float64]
+
+With `float64` the weight files stay float32 (as users have them) but the batch, the logits and
+the statistics are computed in float64, so that the comparison does not depend on the order in
+which the CPU's kernels round float32 sums (which differs between instruction sets).
 """
 import sys
 from pathlib import Path
@@ -38,6 +42,9 @@ def main():
     save_file(state, str(out / "weights.safetensors"))
 
     x = torch.randn(batch, 3, size, size, generator=gen)
+    if sys.argv[6:] == ["float64"]:
+        model.double()
+        x = x.double()
     model.eval()
     with torch.no_grad():
         eval_logits = model(x)

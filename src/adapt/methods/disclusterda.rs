@@ -30,7 +30,7 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 pub use crate::adapt::method::class_balance;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, state_tensor, MethodSetup};
-use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, widen, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::Classifier;
 use crate::train::optim::Optimizer;
 use crate::train::TrainError;
@@ -48,17 +48,16 @@ pub const EPS: f64 = 1e-6;
 /// means of `feats` ([n, d]) grouped by `labels` ([n]); see the module doc for the rule.
 pub fn update_centroids(old: &Tensor, feats: &Tensor, labels: &Tensor, remain: f64) -> Tensor {
     let k = old.size()[0];
-    let onehot = labels.one_hot(k).to_kind(Kind::Float);
+    let kind = float_kind(feats);
+    let onehot = labels.one_hot(k).to_kind(kind);
     let sums = onehot.tr().mm(feats);
-    let count = onehot
-        .sum_dim_intlist(&[0i64][..], false, Kind::Float)
-        .unsqueeze(1);
-    let absent = count.eq(0.0).to_kind(Kind::Float);
+    let count = onehot.sum_dim_intlist(&[0i64][..], false, None).unsqueeze(1);
+    let absent = count.eq(0.0).to_kind(kind);
     let seen_before = old
         .ne(0.0)
-        .sum_dim_intlist(&[1i64][..], true, Kind::Float)
+        .sum_dim_intlist(&[1i64][..], true, kind)
         .gt(0.0)
-        .to_kind(Kind::Float);
+        .to_kind(kind);
     // An absent class keeps its old row (mask 1); the count guard only avoids 0/0 there.
     let mask = &seen_before * remain * (1.0 - &absent) + &absent;
     let means = sums / (count + &absent * EPS);
@@ -69,15 +68,16 @@ pub fn update_centroids(old: &Tensor, feats: &Tensor, labels: &Tensor, remain: f
 pub fn squared_distances(a: &Tensor, b: &Tensor) -> Tensor {
     (a.unsqueeze(1) - b.unsqueeze(0))
         .square()
-        .sum_dim_intlist(&[-1i64][..], false, Kind::Float)
+        .sum_dim_intlist(&[-1i64][..], false, float_kind(a))
 }
 
 /// Adaptive-filtering entropy minimisation: mean over rows of H(p) * exp(-H(p)).
 pub fn afem(prob: &Tensor) -> Tensor {
     // p log p with 0 log 0 = 0, as the released code's eps-only-where-zero guard gives.
-    let zero = prob.eq(0.0).to_kind(Kind::Float);
-    let neg_h = (prob * (prob + zero * EPS).log()).sum_dim_intlist(&[1i64][..], false, Kind::Float);
-    -(&neg_h * neg_h.exp()).mean(Kind::Float)
+    let kind = float_kind(prob);
+    let zero = prob.eq(0.0).to_kind(kind);
+    let neg_h = (prob * (prob + zero * EPS).log()).sum_dim_intlist(&[1i64][..], false, kind);
+    -(&neg_h * neg_h.exp()).mean(None)
 }
 
 /// Cross-entropy of `logits / t` against the row index (row k must be class k).
@@ -96,7 +96,7 @@ pub fn centroid_separation(centroids: &Tensor, t: f64) -> Tensor {
 
 /// Instance-to-centroid similarities softmax(-squared distance), rows sum to 1.
 pub fn centroid_similarity(feats: &Tensor, centroids: &Tensor) -> Tensor {
-    (-squared_distances(feats, centroids)).softmax(-1, Kind::Float)
+    (-squared_distances(feats, centroids)).softmax(-1, float_kind(feats))
 }
 
 /// Source features must be nearest their class centroid: CE with the similarities as logits
@@ -119,7 +119,7 @@ impl DisClusterDa {
         let zeros = || {
             Tensor::zeros(
                 [s.num_classes, net.backbone.feature_dim()],
-                (Kind::Float, vs.device()),
+                (vs.kind(), vs.device()),
             )
         };
         Ok(DisClusterDa {
@@ -135,11 +135,11 @@ impl TrainStep for DisClusterDa {
     fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
         // Two passes, as the released code: batch norm sees each domain on its own.
         let net = &self.net;
-        let fs = net.backbone.features(b.xs, true).to_kind(Kind::Float);
-        let ft = net.backbone.features(b.xt, true).to_kind(Kind::Float);
+        let fs = widen(&net.backbone.features(b.xs, true));
+        let ft = widen(&net.backbone.features(b.xt, true));
         let ls = net.head.forward(&fs);
         let lt = net.head.forward(&ft);
-        let prob_t = lt.to_kind(Kind::Float).softmax(-1, Kind::Float);
+        let prob_t = widen(&lt).softmax(-1, None);
         let yt_hat = prob_t.detach().argmax(-1, false);
         let cs = update_centroids(&self.cs, &fs, b.ys, REMAIN);
         let ct = update_centroids(&self.ct, &ft, &yt_hat, REMAIN);

@@ -11,11 +11,11 @@
 //! has. Evaluation reports the first classifier.
 
 use tch::nn::{self, Module, ModuleT};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, class_balance, correct, cross_entropy, MethodSetup};
-use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::Backbone;
 use crate::train::optim::{Group, OptimConfig, Optimizer};
 
@@ -28,9 +28,9 @@ pub const BALANCE_WEIGHT: f64 = 0.01;
 
 /// Discrepancy: mean absolute difference of the two softmax outputs (over batch and classes).
 pub fn discrepancy(logits1: &Tensor, logits2: &Tensor) -> Tensor {
-    let p1 = logits1.softmax(-1, Kind::Float);
-    let p2 = logits2.softmax(-1, Kind::Float);
-    (p1 - p2).abs().mean(Kind::Float)
+    let p1 = logits1.softmax(-1, float_kind(logits1));
+    let p2 = logits2.softmax(-1, float_kind(logits2));
+    (p1 - p2).abs().mean(None)
 }
 
 /// One MCD classifier (see the module doc).
@@ -138,8 +138,8 @@ impl Mcd {
         let ft = self.backbone.features(b.xt, true);
         let (t1, t2) = (self.c1.forward(&ft, true), self.c2.forward(&ft, true));
         let ce = cross_entropy(&s1, b.ys) + cross_entropy(&s2, b.ys);
-        let balance = class_balance(&t1.softmax(-1, Kind::Float))
-            + class_balance(&t2.softmax(-1, Kind::Float));
+        let balance = class_balance(&t1.softmax(-1, float_kind(&t1)))
+            + class_balance(&t2.softmax(-1, float_kind(&t2)));
         (ce, balance, s1, discrepancy(&t1, &t2))
     }
 }

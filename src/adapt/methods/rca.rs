@@ -10,13 +10,13 @@
 //! head's argmax on the target batch.
 
 use tch::nn::{self, Module};
-use tch::{Kind, Tensor};
+use tch::Tensor;
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
     class_balance, classifier, correct, cross_entropy, entropy, sgd, MethodSetup,
 };
-use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::{torch_linear, Classifier};
 use crate::train::optim::Optimizer;
 
@@ -89,7 +89,7 @@ impl TrainStep for Rca {
             &yt_hat,
             self.k,
         );
-        let balance = class_balance(&lt_min.softmax(-1, Kind::Float));
+        let balance = class_balance(&lt_min.softmax(-1, float_kind(&lt_min)));
         let loss_min = &ce + &joint * lam + &balance * BALANCE_WEIGHT;
 
         let ls_max = frozen(self.net.head.linear(), &fs);

@@ -29,7 +29,7 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, correct, cross_entropy, state_tensor, MethodSetup};
-use crate::engine::{EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, widen, EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep};
 use crate::train::models::{torch_batch_norm1d, torch_linear, Backbone};
 use crate::train::optim::{Group, OptimConfig, Optimizer};
 use crate::train::TrainError;
@@ -45,7 +45,7 @@ const BLOCK: i64 = 2000;
 pub fn student_t(f: &Tensor, centres: &Tensor) -> Tensor {
     ((f.unsqueeze(1) - centres.unsqueeze(0))
         .pow_tensor_scalar(2)
-        .sum_dim_intlist(&[2i64][..], false, Kind::Float)
+        .sum_dim_intlist(&[2i64][..], false, float_kind(f))
         + 1.0)
         .reciprocal()
 }
@@ -56,12 +56,13 @@ pub fn target_cluster_loss(logits: &Tensor, labels: &Tensor, first_epoch: bool) 
     if first_epoch {
         return cross_entropy(logits, labels);
     }
-    let p = logits.softmax(1, Kind::Float);
-    let q = &p / p.sum_dim_intlist(&[0i64][..], true, Kind::Float).sqrt();
-    let q = &q / q.sum_dim_intlist(&[1i64][..], true, Kind::Float);
-    -(q * logits.log_softmax(1, Kind::Float))
-        .sum_dim_intlist(&[1i64][..], false, Kind::Float)
-        .mean(Kind::Float)
+    let kind = float_kind(logits);
+    let p = logits.softmax(1, kind);
+    let q = &p / p.sum_dim_intlist(&[0i64][..], true, None).sqrt();
+    let q = &q / q.sum_dim_intlist(&[1i64][..], true, None);
+    -(q * logits.log_softmax(1, kind))
+        .sum_dim_intlist(&[1i64][..], false, None)
+        .mean(None)
 }
 
 /// Squared Euclidean distances of rows of `f` to rows of `c`, in blocks of rows.
@@ -72,7 +73,7 @@ fn distances(f: &Tensor, c: &Tensor) -> Tensor {
         .map(|i| {
             (f.narrow(0, i, BLOCK.min(n - i)).unsqueeze(1) - c.unsqueeze(0))
                 .pow_tensor_scalar(2)
-                .sum_dim_intlist(&[2i64][..], false, Kind::Float)
+                .sum_dim_intlist(&[2i64][..], false, float_kind(f))
         })
         .collect();
     Tensor::cat(&blocks, 0)
@@ -80,9 +81,9 @@ fn distances(f: &Tensor, c: &Tensor) -> Tensor {
 
 /// Sum of the rows of `f` per label, divided by (count + `eps`).
 pub fn class_means(f: &Tensor, labels: &Tensor, k: i64, eps: f64) -> Tensor {
-    let onehot = labels.one_hot(k).to_kind(Kind::Float);
+    let onehot = labels.one_hot(k).to_kind(float_kind(f));
     let count = onehot
-        .sum_dim_intlist(&[0i64][..], false, Kind::Float)
+        .sum_dim_intlist(&[0i64][..], false, None)
         .unsqueeze(1);
     onehot.tr().mm(f) / (count + eps)
 }
@@ -161,7 +162,7 @@ impl Srdc {
 
     /// (backbone features, bottleneck features, logits).
     fn forward3(&self, x: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
-        let f1 = self.backbone.features(x, train).to_kind(Kind::Float);
+        let f1 = widen(&self.backbone.features(x, train));
         let f2 = self
             .bn
             .forward_t(&self.bottleneck.forward(&f1), train)
@@ -275,7 +276,7 @@ impl TrainStep for Srdc {
             let src = state_tensor(t, &format!("method.srdc.{name}_grad"), c, file)?;
             if !c.grad().defined() {
                 // Allocates the gradient buffer (zeros) so that it can be filled.
-                (c.sum(Kind::Float) * 0.0).backward();
+                (c.sum(None) * 0.0).backward();
             }
             tch::no_grad(|| c.grad().copy_(&src));
         }
