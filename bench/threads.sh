@@ -10,7 +10,7 @@
 # Then `train --stream` (Blender workers render while libtorch trains on the same cores):
 # default against omp1 and omp2, wall seconds for the same images.
 # Usage: bench/threads.sh; env ITERS (20), REPS (3), BUSY ("0 1 2"), POLICIES, STREAM (1),
-# STREAM_ITERS (12), NO_BUILD=1 uses the existing binary.
+# STREAM_ITERS (12), NO_BUILD=1 uses the existing binary, SYNTHGEN_BIN another one.
 # Prints one line per run and a table of median images/s (and the ratio to the best fixed
 # count, omp1 or omp2, in the same condition).
 set -euo pipefail
@@ -30,7 +30,7 @@ stop_busy() {
 }
 trap 'stop_busy; rm -rf "$WORK"' EXIT
 [ -n "${NO_BUILD:-}" ] || cargo build --release --quiet
-BIN=target/release/synthgen
+BIN="${SYNTHGEN_BIN:-target/release/synthgen}"
 PY="${SYNTHGEN_TORCH_VENV:-.venv-torch}/bin/python"
 
 # 4 classes x 64 smooth 72 px PNGs (decode is cheap next to the step, as with rendered data).

@@ -23,7 +23,7 @@ use std::process::Command;
 
 use synthgen::adapt::method::{build, MethodKind, MethodSetup};
 use synthgen::engine::{FullPass, PassOutput, StepBatch, StepCtx, StepStats, TrainStep};
-use synthgen::train::TrainError;
+use synthgen::nn::TrainError;
 use tch::{nn, Device, Kind, Tensor};
 
 const K: i64 = 3;
@@ -50,7 +50,8 @@ fn images(labels: &Tensor, seed: i64) -> Tensor {
         .view([K, 3])
         .index_select(0, labels)
         .view([n, 3, 1, 1]);
-    (Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu)) * 0.5 + offsets).to_kind(Kind::Double)
+    (Tensor::randn([n, 3, 32, 32], (Kind::Float, Device::Cpu)) * 0.5 + offsets)
+        .to_kind(Kind::Double)
 }
 
 struct Fixture {

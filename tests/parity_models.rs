@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use synthgen::train::checkpoint;
-use synthgen::train::models::Classifier;
+use synthgen::nn::checkpoint;
+use synthgen::nn::models::Classifier;
 use tch::{nn, Device, Kind, Tensor};
 
 fn parity_script(name: &str) -> PathBuf {
@@ -97,7 +97,14 @@ fn logits_match(arch: &str, size: i64, batch: usize, seed: u64) {
     let (size_s, batch_s, seed_s) = (size.to_string(), batch.to_string(), seed.to_string());
     torch_python(
         "torchvision_models.py",
-        &[arch, &size_s, &batch_s, &seed_s, d.to_str().unwrap(), "float64"],
+        &[
+            arch,
+            &size_s,
+            &batch_s,
+            &seed_s,
+            d.to_str().unwrap(),
+            "float64",
+        ],
     );
     let reference = read(&d.join("reference.safetensors"));
     let x = &reference["x"];

@@ -31,9 +31,9 @@ use crate::adapt::error::AdaptError;
 pub use crate::adapt::method::class_balance;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, state_tensor, MethodSetup};
 use crate::engine::{float_kind, widen, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::Classifier;
-use crate::train::optim::Optimizer;
-use crate::train::TrainError;
+use crate::nn::models::Classifier;
+use crate::nn::optim::Optimizer;
+use crate::nn::TrainError;
 
 /// Weight of the previous centroid when its class appears in the batch (`--remain`).
 pub const REMAIN: f64 = 0.7;
@@ -51,7 +51,9 @@ pub fn update_centroids(old: &Tensor, feats: &Tensor, labels: &Tensor, remain: f
     let kind = float_kind(feats);
     let onehot = labels.one_hot(k).to_kind(kind);
     let sums = onehot.tr().mm(feats);
-    let count = onehot.sum_dim_intlist(&[0i64][..], false, None).unsqueeze(1);
+    let count = onehot
+        .sum_dim_intlist(&[0i64][..], false, None)
+        .unsqueeze(1);
     let absent = count.eq(0.0).to_kind(kind);
     let seen_before = old
         .ne(0.0)

@@ -29,10 +29,12 @@ use tch::{Kind, Tensor};
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, correct, cross_entropy, state_tensor, MethodSetup};
-use crate::engine::{float_kind, widen, EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::{torch_batch_norm1d, torch_linear, Backbone};
-use crate::train::optim::{Group, OptimConfig, Optimizer};
-use crate::train::TrainError;
+use crate::engine::{
+    float_kind, widen, EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep,
+};
+use crate::nn::models::{torch_batch_norm1d, torch_linear, Backbone};
+use crate::nn::optim::{Group, OptimConfig, Optimizer};
+use crate::nn::TrainError;
 
 /// K-means iterations per epoch (`--cluster_iter 2`).
 pub const KMEANS_ITERS: usize = 2;

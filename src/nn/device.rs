@@ -150,12 +150,19 @@ pub fn apply_thread_plan(requested: Option<usize>, cuda: bool) -> usize {
         .follow_free_cpus
         .then(|| FreeCpuTeam::start(plan.torch_threads.unwrap_or(cores)))
         .flatten();
-    let threads = team.as_ref().map(FreeCpuTeam::threads).or(plan.torch_threads);
+    let threads = team
+        .as_ref()
+        .map(FreeCpuTeam::threads)
+        .or(plan.torch_threads);
     if let Some(t) = threads {
         tch::set_num_threads(t as i32);
         tracing::debug!(
             "libtorch threads: {t} of {cores} cores ({})",
-            if team.is_some() { "the free CPUs, re-measured every 2 s" } else { "fixed" }
+            if team.is_some() {
+                "the free CPUs, re-measured every 2 s"
+            } else {
+                "fixed"
+            }
         );
     }
     TEAM.with(|cell| *cell.borrow_mut() = team);
@@ -207,13 +214,25 @@ mod tests {
     #[test]
     fn libtorch_follows_the_free_cores_on_the_cpu_unless_fixed() {
         let p = thread_plan(None, false, 2, None);
-        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (1, Some(2), true));
+        assert_eq!(
+            (p.loader_workers, p.torch_threads, p.follow_free_cpus),
+            (1, Some(2), true)
+        );
         let p = thread_plan(Some(3), false, 16, None);
-        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (3, Some(16), true));
+        assert_eq!(
+            (p.loader_workers, p.torch_threads, p.follow_free_cpus),
+            (3, Some(16), true)
+        );
         let p = thread_plan(None, false, 16, Some(1));
-        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (1, Some(1), false));
+        assert_eq!(
+            (p.loader_workers, p.torch_threads, p.follow_free_cpus),
+            (1, Some(1), false)
+        );
         let p = thread_plan(None, true, 8, Some(1));
-        assert_eq!((p.loader_workers, p.torch_threads, p.follow_free_cpus), (8, None, false));
+        assert_eq!(
+            (p.loader_workers, p.torch_threads, p.follow_free_cpus),
+            (8, None, false)
+        );
     }
 
     #[test]

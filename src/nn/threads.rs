@@ -46,11 +46,18 @@ pub fn parse_proc_stat(text: &str) -> Option<(u64, usize)> {
     if fields.next()? != "cpu" {
         return None;
     }
-    let v: Vec<u64> = fields.take(8).map(|f| f.parse().ok()).collect::<Option<_>>()?;
+    let v: Vec<u64> = fields
+        .take(8)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
     if v.len() < 4 {
         return None;
     }
-    let busy = v[0] + v[1] + v[2] + v.get(5).unwrap_or(&0) + v.get(6).unwrap_or(&0)
+    let busy = v[0]
+        + v[1]
+        + v[2]
+        + v.get(5).unwrap_or(&0)
+        + v.get(6).unwrap_or(&0)
         + v.get(7).unwrap_or(&0);
     let cpus = text
         .lines()
@@ -192,7 +199,10 @@ mod tests {
                 x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
             }
             b = CpuTimes::now().unwrap();
-            assert!(t0.elapsed() < Duration::from_secs(120), "own CPU time never grew");
+            assert!(
+                t0.elapsed() < Duration::from_secs(120),
+                "own CPU time never grew"
+            );
         }
         std::hint::black_box(x);
         let others = b.others_since(&a);
