@@ -11,6 +11,7 @@ pub mod dataset;
 #[cfg(feature = "train")]
 pub mod engine;
 pub mod fit;
+pub mod numbers;
 pub mod paths;
 pub mod preset;
 pub mod progress;
