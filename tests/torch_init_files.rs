@@ -12,9 +12,9 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::process::Command;
 
-use synthgen::train::checkpoint;
-use synthgen::train::models::Classifier;
-use synthgen::train::torch_import::{dropped_key, read_weights};
+use synthgen::nn::checkpoint;
+use synthgen::nn::models::Classifier;
+use synthgen::nn::torch_import::{dropped_key, read_weights};
 use tch::{nn, Device, Tensor};
 
 /// Runs a Python snippet or script with the PyTorch venv's interpreter in `cwd`.

@@ -343,7 +343,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         }
     };
     let check_arch = |section: &str, arch: &str| {
-        let known = crate::train::models::ARCHS;
+        let known = crate::nn::models::ARCHS;
         if known.contains(&arch) {
             Ok(())
         } else {
@@ -382,9 +382,9 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 format!("{section}.eval_every: must be at least 1 (got 0)"),
             ));
         }
-        crate::train::models::check_image_size(arch, image_size as i64).map_err(|e| {
+        crate::nn::models::check_image_size(arch, image_size as i64).map_err(|e| {
             let why = match e {
-                crate::train::TrainError::BadImageSize { why, .. } => why,
+                crate::nn::TrainError::BadImageSize { why, .. } => why,
                 e => e.to_string(),
             };
             bad(
