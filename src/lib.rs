@@ -13,6 +13,7 @@ pub mod engine;
 pub mod fit;
 #[cfg(feature = "train")]
 pub mod nn;
+pub mod numbers;
 pub mod paths;
 pub mod preset;
 pub mod progress;

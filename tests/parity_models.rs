@@ -328,7 +328,13 @@ fn bad_init_files_are_refused_with_one_line() {
     torch_python("torch_bad_files.py", &[ds]);
     let state_dict = "expected a state dict";
     refused(d, &d.join("list.pth"), "resnet18", &[state_dict]);
-    refused(d, &d.join("wrapped.pth"), "resnet18", &[state_dict]);
+    // A checkpoint's state dict is found, but one tensor is not a backbone.
+    refused(
+        d,
+        &d.join("wrapped.pth"),
+        "resnet18",
+        &["`backbone.bn1.bias` missing", "another architecture"],
+    );
     // A resnet18 state dict is not a resnet50 backbone.
     refused(
         d,
@@ -340,7 +346,7 @@ fn bad_init_files_are_refused_with_one_line() {
     let bytes = std::fs::read(d.join("weights.pth")).unwrap();
     let cut = d.join("truncated.pth");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    refused(d, &cut, "resnet18", &[state_dict]);
+    refused(d, &cut, "resnet18", &["is the file complete"]);
     // The intact file is accepted by the same command.
     let o = common::synthgen(d)
         .args(["train", "--train"])

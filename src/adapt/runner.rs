@@ -157,21 +157,59 @@ pub fn check_streamable(method: MethodKind) -> Result<(), AdaptError> {
     Ok(())
 }
 
+impl AdaptConfig {
+    /// The numbers' ranges, checked before any work starts (the CLI's parsers check each flag
+    /// alone; this also holds for library and study callers, and checks the image size
+    /// against the architecture).
+    pub fn check(&self) -> Result<(), AdaptError> {
+        let bad = |flag: &'static str, value: String, why: String| AdaptError::BadOption {
+            flag,
+            value,
+            why,
+        };
+        if self.batch_size == 0 {
+            return Err(bad(
+                "batch-size",
+                "0".into(),
+                "each iteration needs at least one source and one target image".into(),
+            ));
+        }
+        for (flag, v) in [
+            ("iters", self.iters),
+            ("eval-every", self.eval_every),
+            ("workers", self.workers.map(|w| w as u64)),
+            (
+                "srdc-bottleneck",
+                self.srdc_bottleneck.map(|w| w.max(0) as u64),
+            ),
+        ] {
+            if let Some(v) = v {
+                crate::numbers::check_count(v).map_err(|why| bad(flag, v.to_string(), why))?;
+            }
+        }
+        if self.iters.is_none() {
+            crate::numbers::check_positive(self.epochs)
+                .map_err(|why| bad("epochs", self.epochs.to_string(), why))?;
+        }
+        if let Some(lr) = self.lr {
+            crate::numbers::check_positive(lr).map_err(|why| bad("lr", lr.to_string(), why))?;
+        }
+        crate::numbers::check_non_negative(self.weight_decay)
+            .map_err(|why| bad("weight-decay", self.weight_decay.to_string(), why))?;
+        if !(0.0..1.0).contains(&self.mcd_dropout) {
+            return Err(bad(
+                "mcd-dropout",
+                self.mcd_dropout.to_string(),
+                "must be at least 0 and below 1, e.g. 0.5".into(),
+            ));
+        }
+        crate::nn::models::check_image_size(&self.arch, self.image_size as i64)?;
+        Ok(())
+    }
+}
+
 fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSummary, AdaptError> {
-    if cfg.batch_size == 0 {
-        return Err(AdaptError::BadOption {
-            flag: "batch-size",
-            value: "0".into(),
-            why: "each iteration needs at least one source and one target image".into(),
-        });
-    }
-    if (cfg.epochs.is_nan() || cfg.epochs <= 0.0) && cfg.iters.is_none() {
-        return Err(AdaptError::BadOption {
-            flag: "epochs",
-            value: cfg.epochs.to_string(),
-            why: "it must be positive".into(),
-        });
-    }
+    cfg.check()?;
     if cfg.init.is_none() {
         tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
     }

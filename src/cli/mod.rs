@@ -90,7 +90,10 @@ fn init_logging(verbose: u8) {
 
 /// Runs the CLI and returns the process exit code.
 pub fn main() -> i32 {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_failure(e),
+    };
     init_logging(cli.verbose);
     let result: CliResult = match cli.command {
         Command::Render(args) => render::run(args),
@@ -132,6 +135,20 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// A value out of its range (or not a number) is one line naming the flag and the fix, exit 2;
+/// every other parse outcome (help, version, a missing argument with its usage, a value not
+/// among the choices with the list of them) is clap's own.
+fn parse_failure(e: clap::Error) -> i32 {
+    use clap::error::ErrorKind;
+    if e.kind() == ErrorKind::ValueValidation {
+        let text = e.render().to_string();
+        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        eprintln!("{line}");
+        return 2;
+    }
+    e.exit()
 }
 
 /// A stream option (`--keep`, `--queue`, `--weights`, `--set`) given to a run on a folder.

@@ -11,8 +11,10 @@ use crate::train::TrainArgs;
 use std::path::{Path, PathBuf};
 
 pub fn run(args: TrainArgs) -> CliResult {
-    let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
+    // Numbers first: a refusal must not wait for Blender workers to start.
     let cfg = args.to_config();
+    cfg.check().map_err(|e| train_failure(e.into()))?;
+    let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let summary =
         crate::train::train_streamed(&cfg, source).map_err(|e| train_failure(e.into()))?;
     crate::train::print_summary(&cfg, &summary);
@@ -25,8 +27,9 @@ pub fn run(args: TrainArgs) -> CliResult {
 pub fn run_adapt(args: AdaptArgs) -> CliResult {
     // Before the stream is prepared, so that a refused method prints nothing else.
     crate::adapt::check_streamable(args.method).map_err(|e| adapt_failure(e.into()))?;
-    let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let cfg = args.to_config();
+    cfg.check().map_err(|e| adapt_failure(e.into()))?;
+    let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let summary =
         crate::adapt::adapt_streamed(&cfg, source).map_err(|e| adapt_failure(e.into()))?;
     crate::adapt::print_summary(&cfg, &summary);

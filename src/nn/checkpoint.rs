@@ -189,6 +189,7 @@ pub fn load_init(
     keep_head: bool,
 ) -> Result<InitReport, TrainError> {
     let tensors = super::torch_import::read_weights(file)?;
+    let mut used: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut report = InitReport::default();
     let mut names: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     names.sort_by(|a, b| a.0.cmp(&b.0));
@@ -208,7 +209,11 @@ pub fn load_init(
         if let Some(bare) = name.strip_prefix("backbone.") {
             keys.push(bare.to_string());
         }
-        match keys.iter().find_map(|k| tensors.get(k)) {
+        let found = keys.iter().find_map(|k| tensors.get_key_value(k));
+        if let Some((k, _)) = found {
+            used.insert(k.as_str());
+        }
+        match found.map(|(_, t)| t) {
             Some(src) if src.size() == var.size() => {
                 tch::no_grad(|| var.copy_(src));
                 report.loaded.push(name);
@@ -243,12 +248,42 @@ pub fn load_init(
         return Err(TrainError::BadCheckpoint {
             path: file.to_path_buf(),
             why: format!(
-                "expected the backbone of this --arch (names like `model.backbone.conv1.weight` or torchvision's `conv1.weight`, same shapes), but {} of its {} backbone tensors do not fit ({}); is it a state dict of another architecture?",
+                "expected the backbone of this --arch (names like `model.backbone.conv1.weight` or torchvision's `conv1.weight`, same shapes), but {} of its {} backbone tensors do not fit ({}){}; is it a state dict of another architecture?",
                 missing.len() + misshapen.len(),
                 loaded + missing.len() + misshapen.len(),
-                examples.join(", ")
+                examples.join(", "),
+                unmapped_keys(tensors.keys().map(String::as_str), &used)
             ),
         });
     }
     Ok(report)
+}
+
+/// `; the file's keys that map to none: `a`, `b`, `c` (N in all)`, or nothing when every key of
+/// the file was looked up.
+fn unmapped_keys<'a>(
+    keys: impl Iterator<Item = &'a str>,
+    used: &std::collections::HashSet<&str>,
+) -> String {
+    let mut unmapped: Vec<&str> = keys
+        .filter(|k| !used.contains(k) && !synthgen_extra(k))
+        .collect();
+    if unmapped.is_empty() {
+        return String::new();
+    }
+    unmapped.sort_unstable();
+    let shown: Vec<String> = unmapped.iter().take(4).map(|k| format!("`{k}`")).collect();
+    format!(
+        "; the file's keys that map to none of them: {} ({} in all)",
+        shown.join(", "),
+        unmapped.len()
+    )
+}
+
+/// The parts of a synthgen checkpoint that `--init` never loads: optimizer buffers, method
+/// state and the model's non-backbone variables (heads, discriminators).
+fn synthgen_extra(key: &str) -> bool {
+    key.starts_with("optim.")
+        || key.starts_with("method.")
+        || (key.starts_with("model.") && !key.starts_with("model.backbone."))
 }

@@ -28,10 +28,16 @@ pub enum TrainError {
     },
     #[error("Unknown architecture `{0}`; use one of resnet18, resnet34, resnet50, resnet_tiny, vit_tiny, vit_s16, vit_b16, mixer_tiny, mixer_s16, mixer_b16, mixer_l16.")]
     UnknownArch(String),
-    #[error("The image size {size} does not suit {arch}: {why}.")]
+    #[error("The image size {size} (--image-size) does not suit {arch}: {why}.")]
     BadImageSize {
         arch: String,
         size: i64,
+        why: String,
+    },
+    #[error("--{flag} {value} is not usable: {why}.")]
+    BadNumber {
+        flag: &'static str,
+        value: String,
         why: String,
     },
     #[error("The checkpoint {path} cannot be used: {why}.")]
@@ -65,6 +71,7 @@ impl TrainError {
                 | TrainError::ClassMismatch { .. }
                 | TrainError::UnknownArch(_)
                 | TrainError::BadImageSize { .. }
+                | TrainError::BadNumber { .. }
                 | TrainError::BadCheckpoint { .. }
                 | TrainError::StreamSetup(_)
         )

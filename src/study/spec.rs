@@ -357,6 +357,46 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             ))
         }
     };
+    // The numbers of a run or an adaptation (`section` is `runs.NAME` or `adaptations.NAME`).
+    let check_numbers = |section: &str,
+                         arch: &str,
+                         batch_size: usize,
+                         lr: Option<f64>,
+                         image_size: u32,
+                         eval_every: Option<u64>| {
+        if batch_size == 0 {
+            return Err(bad(
+                "batch_size",
+                "0",
+                format!("{section}.batch_size: must be at least 1 (got 0)"),
+            ));
+        }
+        if let Some(lr) = lr {
+            crate::numbers::check_positive(lr)
+                .map_err(|why| bad("lr", &lr.to_string(), format!("{section}.lr: {why}")))?;
+        }
+        if eval_every == Some(0) {
+            return Err(bad(
+                "eval_every",
+                "0",
+                format!("{section}.eval_every: must be at least 1 (got 0)"),
+            ));
+        }
+        crate::nn::models::check_image_size(arch, image_size as i64).map_err(|e| {
+            let why = match e {
+                crate::nn::TrainError::BadImageSize { why, .. } => why,
+                e => e.to_string(),
+            };
+            bad(
+                "image_size",
+                &image_size.to_string(),
+                format!(
+                    "{section}.image_size: {image_size} does not suit {arch}: {}",
+                    why.replace("--image-size", "image_size:")
+                ),
+            )
+        })
+    };
     let dd = &raw.dataset_defaults;
     let mut datasets = BTreeMap::new();
     for (name, d) in &raw.datasets {
@@ -502,22 +542,28 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             .or(rd.arch.clone())
             .unwrap_or("resnet18".into());
         check_arch(&format!("runs.{name}"), &arch)?;
-        runs.insert(
-            name.clone(),
-            Run {
-                train,
-                eval,
-                arch,
-                aug,
-                non_repetitive,
-                iters,
-                batch_size: r.batch_size.or(rd.batch_size).unwrap_or(32),
-                lr: r.lr.or(rd.lr).unwrap_or(0.01),
-                image_size: r.image_size.or(rd.image_size).unwrap_or(224),
-                seed: r.seed.or(rd.seed).unwrap_or(0),
-                eval_every: r.eval_every.or(rd.eval_every),
-            },
-        );
+        let run = Run {
+            train,
+            eval,
+            arch,
+            aug,
+            non_repetitive,
+            iters,
+            batch_size: r.batch_size.or(rd.batch_size).unwrap_or(32),
+            lr: r.lr.or(rd.lr).unwrap_or(0.01),
+            image_size: r.image_size.or(rd.image_size).unwrap_or(224),
+            seed: r.seed.or(rd.seed).unwrap_or(0),
+            eval_every: r.eval_every.or(rd.eval_every),
+        };
+        check_numbers(
+            &format!("runs.{name}"),
+            &run.arch,
+            run.batch_size,
+            Some(run.lr),
+            run.image_size,
+            run.eval_every,
+        )?;
+        runs.insert(name.clone(), run);
     }
 
     let mut adaptations = BTreeMap::new();
@@ -575,6 +621,14 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 format!("adaptations.{name}.iters: give the iterations (more than 0)"),
             ));
         }
+        check_numbers(
+            &format!("adaptations.{name}"),
+            &arch,
+            a.batch_size.or(rd.batch_size).unwrap_or(32),
+            a.lr,
+            a.image_size.or(rd.image_size).unwrap_or(224),
+            a.eval_every,
+        )?;
         adaptations.insert(
             name.clone(),
             Adapt {

@@ -15,6 +15,7 @@ pub use trainer::{train, train_streamed, Length, RunSummary, TrainConfig};
 use crate::nn::augment::Augment;
 use crate::nn::device::DeviceChoice;
 use crate::nn::optim::OptimizerKind;
+use crate::numbers;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("length").args(["iters", "epochs"])))]
@@ -34,16 +35,16 @@ pub struct TrainArgs {
     #[arg(long = "aug", value_enum, default_value = "none")]
     pub aug: Augment,
     /// Optimisation steps (default: one epoch).
-    #[arg(long)]
+    #[arg(long, value_parser = numbers::count_u64)]
     pub iters: Option<u64>,
     /// Passes over the training set (fractions allowed).
-    #[arg(long)]
+    #[arg(long, value_parser = numbers::positive)]
     pub epochs: Option<f64>,
-    #[arg(long, default_value_t = 128)]
+    #[arg(long, default_value_t = 128, value_parser = numbers::count_usize)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 0.01)]
+    #[arg(long, default_value_t = 0.01, value_parser = numbers::positive)]
     pub lr: f64,
-    #[arg(long, default_value_t = 1e-4)]
+    #[arg(long, default_value_t = 1e-4, value_parser = numbers::non_negative)]
     pub weight_decay: f64,
     /// The run folder: metrics, plots, checkpoints, summary.json.
     #[arg(long)]
@@ -68,21 +69,22 @@ pub struct TrainArgs {
     #[arg(long)]
     pub non_repetitive: bool,
     /// Evaluate and checkpoint every K steps (default: 10 times per run).
-    #[arg(long)]
+    #[arg(long, value_parser = numbers::count_u64)]
     pub eval_every: Option<u64>,
-    /// Input side in pixels; the resize side scales as S * 256 / 224.
-    #[arg(long, default_value_t = 224)]
+    /// Input side in pixels; the resize side scales as S * 256 / 224. ViT and Mixer need a
+    /// multiple of their patch.
+    #[arg(long, default_value_t = 224, value_parser = numbers::count_u32)]
     pub image_size: u32,
     /// Decode/augment threads (default: all cores on CUDA, one on the CPU; libtorch always gets
     /// every core on the CPU, see device::thread_plan).
-    #[arg(long)]
+    #[arg(long, value_parser = numbers::count_usize)]
     pub workers: Option<usize>,
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: OptimizerKind,
     #[arg(long, default_value_t = 0)]
     pub warmup_iters: u64,
     /// Stop after this many steps as if interrupted (checkpoint kept; for resume checks).
-    #[arg(long, hide = true)]
+    #[arg(long, hide = true, value_parser = numbers::count_u64)]
     pub stop_after: Option<u64>,
 }
 

@@ -92,6 +92,42 @@ impl TrainConfig {
     }
 }
 
+impl TrainConfig {
+    /// The numbers' ranges, checked before any work starts (the CLI's parsers check each flag
+    /// alone; this also holds for library and study callers, and checks the image size
+    /// against the architecture).
+    pub fn check(&self) -> Result<(), TrainError> {
+        let bad = |flag: &'static str, value: String, why: String| TrainError::BadNumber {
+            flag,
+            value,
+            why,
+        };
+        let iters = match self.length {
+            Length::Iters(i) => Some(i),
+            Length::Epochs(_) => None,
+        };
+        let counts = [
+            ("batch-size", Some(self.batch_size as u64)),
+            ("iters", iters),
+            ("eval-every", self.eval_every),
+            ("workers", self.workers.map(|w| w as u64)),
+        ];
+        for (flag, v) in counts {
+            if let Some(v) = v {
+                crate::numbers::check_count(v).map_err(|why| bad(flag, v.to_string(), why))?;
+            }
+        }
+        if let Length::Epochs(e) = self.length {
+            crate::numbers::check_positive(e).map_err(|why| bad("epochs", e.to_string(), why))?;
+        }
+        crate::numbers::check_positive(self.lr)
+            .map_err(|why| bad("lr", self.lr.to_string(), why))?;
+        crate::numbers::check_non_negative(self.weight_decay)
+            .map_err(|why| bad("weight-decay", self.weight_decay.to_string(), why))?;
+        crate::nn::models::check_image_size(&self.arch, self.image_size as i64)
+    }
+}
+
 /// Best / last numbers of one evaluation set.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct EvalSummary {
@@ -155,6 +191,7 @@ pub fn train_streamed(cfg: &TrainConfig, source: StreamSource) -> Result<RunSumm
 }
 
 fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSummary, TrainError> {
+    cfg.check()?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
     let device = device::select(cfg.device).map_err(TrainError::Device)?;
     let use_autocast = device.is_cuda() && device::set_cuda_autocast_bf16();

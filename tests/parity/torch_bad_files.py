@@ -1,6 +1,6 @@
 """Files that `--init` must refuse with one clear line (tests/parity_models.rs):
 `list.pth` (torch.save of a list, no state dict) and `wrapped.pth` (a training checkpoint
-that wraps the state dict with an epoch counter).
+whose state dict holds one tensor, not a whole backbone).
 
 usage: torch_bad_files.py OUT_DIR
 """

@@ -107,50 +107,95 @@ pub const ARCHS: &[&str] = &[
     "mixer_l16",
 ];
 
+/// Checks that `arch` is known and takes `image_size` x `image_size` inputs: a ViT or Mixer
+/// needs a positive multiple of its patch; a ResNet needs the side its layers' kernels and
+/// paddings allow ([`resnet::ResNetConfig::min_image_size`], 1 pixel for every ResNet here).
+/// Callers run it before any work starts.
+pub fn check_image_size(arch: &str, image_size: i64) -> Result<(), TrainError> {
+    let bad = |why: String| TrainError::BadImageSize {
+        arch: arch.to_string(),
+        size: image_size,
+        why,
+    };
+    let patch = match arch {
+        a if a.starts_with("resnet") => {
+            let min = resnet_config(a)
+                .ok_or_else(|| TrainError::UnknownArch(arch.to_string()))?
+                .min_image_size();
+            if image_size < min {
+                return Err(bad(format!(
+                    "its convolutions need at least {min} pixel(s); use e.g. --image-size 224"
+                )));
+            }
+            return Ok(());
+        }
+        a if a.starts_with("vit_") => vit_config(a).map(|c| c.patch),
+        a if a.starts_with("mixer_") => mixer_config(a).map(|c| c.patch),
+        _ => None,
+    }
+    .ok_or_else(|| TrainError::UnknownArch(arch.to_string()))?;
+    if image_size < patch || image_size % patch != 0 {
+        let up = (image_size.max(1) + patch - 1) / patch * patch;
+        return Err(bad(format!(
+            "it must be a positive multiple of the patch size {patch}; use e.g. --image-size {up}"
+        )));
+    }
+    Ok(())
+}
+
+fn resnet_config(arch: &str) -> Option<resnet::ResNetConfig> {
+    Some(match arch {
+        "resnet18" => resnet::ResNetConfig::resnet18(),
+        "resnet34" => resnet::ResNetConfig::resnet34(),
+        "resnet50" => resnet::ResNetConfig::resnet50(),
+        "resnet_tiny" => resnet::ResNetConfig::tiny(),
+        _ => return None,
+    })
+}
+
+fn vit_config(arch: &str) -> Option<vit::VitConfig> {
+    Some(match arch {
+        "vit_tiny" => vit::VitConfig::tiny(),
+        "vit_s16" => vit::VitConfig::s16(),
+        "vit_b16" => vit::VitConfig::b16(),
+        _ => return None,
+    })
+}
+
+fn mixer_config(arch: &str) -> Option<mixer::MixerConfig> {
+    Some(match arch {
+        "mixer_tiny" => mixer::MixerConfig::tiny(),
+        "mixer_s16" => mixer::MixerConfig::s16(),
+        "mixer_b16" => mixer::MixerConfig::b16(),
+        "mixer_l16" => mixer::MixerConfig::l16(),
+        _ => return None,
+    })
+}
+
 /// Builds a backbone by name at input size `image_size`.
 pub fn build_backbone(
     p: &nn::Path,
     arch: &str,
     image_size: i64,
 ) -> Result<Box<dyn Backbone>, TrainError> {
-    let check_patch = |patch: i64| {
-        if image_size % patch != 0 {
-            Err(TrainError::BadImageSize {
-                arch: arch.to_string(),
-                size: image_size,
-                why: format!("it must be a multiple of the patch size {patch}"),
-            })
-        } else {
-            Ok(())
-        }
-    };
+    check_image_size(arch, image_size)?;
+    let unknown = || TrainError::UnknownArch(arch.to_string());
     Ok(match arch {
-        "resnet18" => Box::new(resnet::ResNet::new(p, &resnet::ResNetConfig::resnet18())),
-        "resnet34" => Box::new(resnet::ResNet::new(p, &resnet::ResNetConfig::resnet34())),
-        "resnet50" => Box::new(resnet::ResNet::new(p, &resnet::ResNetConfig::resnet50())),
-        "resnet_tiny" => Box::new(resnet::ResNet::new(p, &resnet::ResNetConfig::tiny())),
-        a if a.starts_with("vit_") => {
-            let cfg = match a {
-                "vit_tiny" => vit::VitConfig::tiny(),
-                "vit_s16" => vit::VitConfig::s16(),
-                "vit_b16" => vit::VitConfig::b16(),
-                _ => return Err(TrainError::UnknownArch(arch.to_string())),
-            };
-            check_patch(cfg.patch)?;
-            Box::new(vit::Vit::new(p, &cfg, image_size))
-        }
-        a if a.starts_with("mixer_") => {
-            let cfg = match a {
-                "mixer_tiny" => mixer::MixerConfig::tiny(),
-                "mixer_s16" => mixer::MixerConfig::s16(),
-                "mixer_b16" => mixer::MixerConfig::b16(),
-                "mixer_l16" => mixer::MixerConfig::l16(),
-                _ => return Err(TrainError::UnknownArch(arch.to_string())),
-            };
-            check_patch(cfg.patch)?;
-            Box::new(mixer::Mixer::new(p, &cfg, image_size))
-        }
-        _ => return Err(TrainError::UnknownArch(arch.to_string())),
+        a if a.starts_with("resnet") => Box::new(resnet::ResNet::new(
+            p,
+            &resnet_config(a).ok_or_else(unknown)?,
+        )),
+        a if a.starts_with("vit_") => Box::new(vit::Vit::new(
+            p,
+            &vit_config(a).ok_or_else(unknown)?,
+            image_size,
+        )),
+        a if a.starts_with("mixer_") => Box::new(mixer::Mixer::new(
+            p,
+            &mixer_config(a).ok_or_else(unknown)?,
+            image_size,
+        )),
+        _ => return Err(unknown()),
     })
 }
 
@@ -160,4 +205,37 @@ pub fn count_trainable(vs: &nn::VarStore) -> i64 {
         .iter()
         .map(|t| t.numel() as i64)
         .sum()
+}
+
+#[cfg(test)]
+mod size_tests {
+    use super::*;
+
+    /// The computed minimum is what libtorch accepts: a ResNet runs at it (the 7 x 7 stem with
+    /// padding 3 is the tightest layer: 0 pixels pad to 6, less than its kernel).
+    #[test]
+    fn resnet_minimum_is_computed_from_the_layers() {
+        for arch in ["resnet18", "resnet34", "resnet50", "resnet_tiny"] {
+            assert_eq!(resnet_config(arch).unwrap().min_image_size(), 1, "{arch}");
+            assert!(check_image_size(arch, 0).is_err());
+            assert!(check_image_size(arch, 1).is_ok());
+        }
+        let vs = nn::VarStore::new(tch::Device::Cpu);
+        let net = build_backbone(&vs.root(), "resnet_tiny", 1).unwrap();
+        let y = net.features(&Tensor::zeros([2, 3, 1, 1], tch::kind::FLOAT_CPU), true);
+        assert_eq!(y.size(), [2, net.feature_dim()]);
+    }
+
+    #[test]
+    fn patch_models_need_a_positive_multiple_of_the_patch() {
+        assert!(check_image_size("vit_tiny", 8).is_ok());
+        assert!(check_image_size("vit_tiny", 0).is_err());
+        assert!(check_image_size("vit_tiny", 12).is_err());
+        assert!(check_image_size("mixer_b16", 224).is_ok());
+        assert!(check_image_size("mixer_b16", 8).is_err());
+        assert!(matches!(
+            check_image_size("vgg16", 224),
+            Err(TrainError::UnknownArch(_))
+        ));
+    }
 }

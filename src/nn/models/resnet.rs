@@ -36,6 +36,36 @@ impl ResNetConfig {
             base_width: 64,
         }
     }
+    /// The smallest input side every convolution and pooling of this ResNet accepts: each
+    /// needs its padded input at least as large as its kernel (libtorch refuses it otherwise),
+    /// walked through the stem, the max pool and every block's strided layers.
+    pub fn min_image_size(&self) -> i64 {
+        (1..=64).find(|&s| self.accepts(s)).unwrap_or(64)
+    }
+
+    /// Whether an input of side `s` passes every spatial layer (kernel, stride, padding).
+    fn accepts(&self, s: i64) -> bool {
+        let mut layers = vec![(7, 2, 3), (3, 2, 1)];
+        for (stage, &n) in self.blocks.iter().enumerate() {
+            for i in 0..n {
+                let stride = if stage > 0 && i == 0 { 2 } else { 1 };
+                if self.bottleneck {
+                    layers.extend([(1, 1, 0), (3, stride, 1), (1, 1, 0)]);
+                } else {
+                    layers.extend([(3, stride, 1), (3, 1, 1)]);
+                }
+            }
+        }
+        let mut h = s;
+        for (k, stride, pad) in layers {
+            if h + 2 * pad < k {
+                return false;
+            }
+            h = (h + 2 * pad - k) / stride + 1;
+        }
+        true
+    }
+
     /// A ResNet-10-like model at 1/4 width for tests.
     pub fn tiny() -> Self {
         ResNetConfig {
