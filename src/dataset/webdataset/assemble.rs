@@ -14,7 +14,7 @@ use super::{
     io_err, key_of, member_path, ShardError, ShardIndex, EXT_CLASS, EXT_IMAGE, EXT_MASK, EXT_RECORD,
 };
 use crate::dataset::ManifestRecord;
-use crate::render::plan::Shard;
+use crate::dataset::shard::Shard;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 

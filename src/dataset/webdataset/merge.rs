@@ -5,7 +5,7 @@
 use super::index::{IndexEntry, ShardIndex, INDEX_FILE};
 use super::{io_err, shard_of_path, ShardError};
 use crate::dataset::manifest::{ManifestRecord, MANIFEST_FILE};
-use crate::render::plan::{image_id, Shard};
+use crate::dataset::shard::{image_id, Shard};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io::{BufRead, BufReader, BufWriter, Write};
