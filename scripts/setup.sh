@@ -45,8 +45,8 @@ fi
 # Full PyTorch + torchvision (the wheels with their dependencies, used on the CPU) in a venv of
 # their own, for the parity tests against PyTorch and bench/train_vs_pytorch.sh only.
 TORCH_VENV=${SYNTHGEN_TORCH_VENV:-.venv-torch}
-TORCH_PARITY_SET=(torch==2.11.0 torchvision==0.26.0 safetensors==0.8.0 numpy pillow)
-if ! "$TORCH_VENV/bin/python" -c "import importlib.metadata as m, safetensors, numpy, PIL
+TORCH_PARITY_SET=(torch==2.11.0 torchvision==0.26.0 safetensors==0.8.0 numpy pillow webdataset==1.0.2 wids==0.1.11)
+if ! "$TORCH_VENV/bin/python" -c "import importlib.metadata as m, safetensors, numpy, PIL, webdataset, wids
 assert m.version('torch').split('+')[0] == '2.11.0' and m.version('torchvision').split('+')[0] == '0.26.0'" 2>/dev/null; then
   [ -x "$TORCH_VENV/bin/python" ] || { say "creating the PyTorch venv in $TORCH_VENV"; "$PY" -m venv "$TORCH_VENV"; }
   say "installing ${TORCH_PARITY_SET[*]} into $TORCH_VENV (a few GB)"

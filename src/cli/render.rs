@@ -61,6 +61,10 @@ pub struct RenderArgs {
     /// join the parts with `synthgen merge`.
     #[arg(long, value_name = "I/N", value_parser = Shard::parse)]
     pub shard: Option<Shard>,
+    /// Output format: `imagefolder` (default) or `webdataset` (tar shards; sets
+    /// `output.format`; shard size: `--set output.shard_samples=N`, `output.shard_bytes=B`).
+    #[arg(long, value_name = "FORMAT")]
+    pub format: Option<crate::preset::OutputFormat>,
     /// Level weights from `synthgen fit` (or written by hand): the factors it names draw
     /// their levels with these weights; preset.yaml records the result (see docs/FIT.md).
     #[arg(long, value_name = "FILE")]
@@ -92,6 +96,15 @@ impl RenderArgs {
         }
         if let Some(s) = self.seed {
             o.push(format!("seed={s}"));
+        }
+        match self.format {
+            Some(crate::preset::OutputFormat::WebDataset) => {
+                o.push("output.format=webdataset".into())
+            }
+            Some(crate::preset::OutputFormat::ImageFolder) => {
+                o.push("output.format=imagefolder".into())
+            }
+            None => {}
         }
         o
     }

@@ -26,6 +26,9 @@ pub fn run(args: ValidateArgs) -> CliResult {
             dir.display()
         )));
     }
+    if dir.join(crate::dataset::webdataset::INDEX_FILE).is_file() {
+        return validate_shards(dir);
+    }
     let records = read_manifest(&manifest).map_err(|e| CliError::Input(e.to_string()))?;
     let cfg = dataset_validation_config(dir);
 
@@ -99,6 +102,69 @@ pub fn run(args: ValidateArgs) -> CliResult {
         Err(CliError::Run(anyhow::anyhow!(
             "{} problem(s) found in {}",
             problems.len(),
+            dir.display()
+        )))
+    }
+}
+
+/// A WebDataset folder (a render's or a merge's): the shards its index names, checked as
+/// streams, and the manifest's line count against the index.
+fn validate_shards(dir: &Path) -> CliResult {
+    use crate::dataset::webdataset::{check::check_index, ShardIndex, INDEX_FILE};
+    let index_path = dir.join(INDEX_FILE);
+    let index = ShardIndex::read(&index_path).map_err(|e| CliError::Input(e.to_string()))?;
+    let classes: Vec<String> = std::fs::read_to_string(dir.join(CLASSES_FILE))
+        .map_err(|e| {
+            CliError::Input(format!(
+                "{}: {e}; a shard folder needs its {CLASSES_FILE}",
+                dir.join(CLASSES_FILE).display()
+            ))
+        })?
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let mut report = check_index(&index, &index_path, classes.len());
+    let manifest = dir.join(MANIFEST_FILE);
+    let lines = std::io::BufRead::lines(std::io::BufReader::new(
+        std::fs::File::open(&manifest).map_err(|e| CliError::Run(e.into()))?,
+    ))
+    .map_while(Result::ok)
+    .filter(|l| !l.trim().is_empty())
+    .count() as u64;
+    if lines != report.samples {
+        report.problem_count += 1;
+        report.problems.push(format!(
+            "{}: {lines} records but the shards hold {} samples",
+            manifest.display(),
+            report.samples
+        ));
+    }
+    println!(
+        "{}: {} samples in {} shards, {} classes",
+        dir.display(),
+        report.samples,
+        report.shards,
+        classes.len()
+    );
+    for (class, n) in classes.iter().zip(&report.per_class) {
+        println!("  {class:<16} {n:>7} samples");
+    }
+    for p in &report.problems {
+        println!("problem: {p}");
+    }
+    if report.problem_count > report.problems.len() {
+        println!(
+            "... and {} more problems",
+            report.problem_count - report.problems.len()
+        );
+    }
+    if report.problem_count == 0 {
+        println!("ok: every member decodes, counts equal the index, class ids are in range, no key repeats");
+        Ok(())
+    } else {
+        Err(CliError::Run(anyhow::anyhow!(
+            "{} problem(s) found in {}",
+            report.problem_count,
             dir.display()
         )))
     }

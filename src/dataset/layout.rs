@@ -59,3 +59,15 @@ pub fn finalize_lists(out: &Path, records: &mut [ManifestRecord]) -> std::io::Re
     write_atomic(&out.join(MANIFEST_FILE), manifest.as_bytes())?;
     write_atomic(&out.join(IMAGE_LIST_FILE), list.as_bytes())
 }
+
+/// Rewrites the manifest alone in canonical order (WebDataset output: no image list, the
+/// images are shard members).
+pub fn finalize_manifest(out: &Path, records: &mut [ManifestRecord]) -> std::io::Result<()> {
+    sort_records(records);
+    let mut manifest = String::new();
+    for r in records.iter() {
+        manifest.push_str(&serde_json::to_string(r).expect("records always serialize"));
+        manifest.push('\n');
+    }
+    write_atomic(&out.join(MANIFEST_FILE), manifest.as_bytes())
+}

@@ -62,7 +62,6 @@ struct ShardDir {
     shard: Shard,
     preset: String,
     classes: String,
-    records: Vec<ManifestRecord>,
 }
 
 fn read_shard_dir(dir: &Path) -> Result<ShardDir, MergeError> {
@@ -91,14 +90,11 @@ fn read_shard_dir(dir: &Path) -> Result<ShardDir, MergeError> {
         let path = dir.join(name);
         std::fs::read_to_string(&path).map_err(io("read", &path))
     };
-    let records = read_manifest(&dir.join(MANIFEST_FILE))
-        .map_err(|e| MergeError::Input(format!("shard {shard}: {e}")))?;
     Ok(ShardDir {
         dir: dir.to_path_buf(),
         shard,
         preset: read(PRESET_FILE)?,
         classes: read(CLASSES_FILE)?,
-        records,
     })
 }
 
@@ -170,12 +166,22 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
     let preset = crate::preset::Preset::load(&first.dir.join(PRESET_FILE).to_string_lossy(), &[])
         .map_err(|e| input(format!("{}: {e}", first.dir.join(PRESET_FILE).display())))?;
     let classes: Vec<String> = first.classes.lines().map(str::to_owned).collect();
+    if preset.output.format == crate::preset::OutputFormat::WebDataset {
+        return merge_webdataset(&shards, &preset, &classes, out);
+    }
+    let shard_records: Vec<Vec<ManifestRecord>> = shards
+        .iter()
+        .map(|s| {
+            read_manifest(&s.dir.join(MANIFEST_FILE))
+                .map_err(|e| MergeError::Input(format!("shard {}: {e}", s.shard)))
+        })
+        .collect::<Result<_, _>>()?;
 
     // Every record must be one the single run would make, once, from the shard that owns it.
     let mut records: Vec<(ManifestRecord, &ShardDir)> = Vec::new();
     let mut ids: BTreeSet<String> = BTreeSet::new();
-    for s in &shards {
-        for r in &s.records {
+    for (s, shard_records) in shards.iter().zip(&shard_records) {
+        for r in shard_records {
             if classes.get(r.label) != Some(&r.class) || r.index >= preset.images_per_class {
                 return Err(input(format!(
                     "{}: record {} (class {}, label {}, index {}) is not part of this run; the folder was edited or mixes runs",
@@ -253,6 +259,53 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
         shards: count,
         images_total: merged.len(),
         per_class,
+    };
+    let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
+    write(SUMMARY_FILE, json.as_bytes())?;
+    Ok(summary)
+}
+
+/// The WebDataset merge: index, manifest, classes and preset; the shards stay where they are.
+fn merge_webdataset(
+    shards: &[ShardDir],
+    preset: &crate::preset::Preset,
+    classes: &[String],
+    out: &Path,
+) -> Result<MergeSummary, MergeError> {
+    use super::webdataset::{merge::merge_parts, ShardError};
+    let mut parts: Vec<(PathBuf, Shard)> =
+        shards.iter().map(|s| (s.dir.clone(), s.shard)).collect();
+    parts.sort_by_key(|(_, s)| s.index);
+    let name = preset
+        .output
+        .shard_name
+        .clone()
+        .unwrap_or_else(|| preset.name.clone());
+    let merged =
+        merge_parts(&parts, classes, preset.images_per_class, out, &name).map_err(|e| match e {
+            ShardError::Input(m) => MergeError::Input(m),
+            e => MergeError::Input(e.to_string()),
+        })?;
+    let first = &shards[0];
+    let write = |name: &str, bytes: &[u8]| {
+        let path = out.join(name);
+        super::atomic::write_atomic(&path, bytes).map_err(io("write", &path))
+    };
+    write(PRESET_FILE, first.preset.as_bytes())?;
+    write(CLASSES_FILE, first.classes.as_bytes())?;
+    let deny = merged_denylist(shards)?;
+    if !deny.is_empty() {
+        write(DENYLIST_FILE, deny.as_bytes())?;
+    }
+    let summary = MergeSummary {
+        merged_from: shards.iter().map(|s| s.dir.clone()).collect(),
+        shards: first.shard.count,
+        images_total: merged.images as usize,
+        per_class: classes
+            .iter()
+            .cloned()
+            .zip(merged.per_class.iter().map(|&n| n as usize))
+            .collect(),
     };
     let json = serde_json::to_string_pretty(&summary).expect("summary serializes");
     write(SUMMARY_FILE, json.as_bytes())?;

@@ -4,6 +4,7 @@ pub mod layout;
 pub mod manifest;
 pub mod merge;
 pub mod shard;
+pub mod webdataset;
 
 pub use manifest::{ManifestRecord, ManifestWriter, ModelInfo};
 

@@ -114,9 +114,48 @@ pub fn check(p: &Preset) -> Result<(), Issue> {
     at_least_one(p.workers.max_jobs_per_worker, "workers.max_jobs_per_worker")?;
     at_least_one(p.workers.max_model_failures, "workers.max_model_failures")?;
 
+    check_output(p)?;
     check_factors(&p.factors, "factors")?;
     for (class, f) in &p.class_factors {
         check_class_factors(p, class, f)?;
+    }
+    Ok(())
+}
+
+/// Shard limits must be positive, and shard files and sample keys must hold no dot or slash
+/// (WebDataset splits a member name at its first dot into key and extension).
+fn check_output(p: &Preset) -> Result<(), Issue> {
+    let o = &p.output;
+    if o.shard_samples == 0 {
+        return Err(issue(
+            "output.shard_samples",
+            "must be at least 1, e.g. 10000 (got 0)".into(),
+        ));
+    }
+    if o.shard_bytes < 1024 {
+        return Err(issue(
+            "output.shard_bytes",
+            format!(
+                "must be at least 1024, e.g. 1000000000 for 1 GB (got {})",
+                o.shard_bytes
+            ),
+        ));
+    }
+    if let Some(name) = &o.shard_name {
+        if name.is_empty() || name.len() > 64 || name.contains(['.', '/', '\\']) {
+            return Err(issue(
+                "output.shard_name",
+                format!("must be 1 to 64 characters without '.', '/' or '\\' (got {name:?})"),
+            ));
+        }
+    }
+    if o.format == super::schema::OutputFormat::WebDataset {
+        if let Some(c) = p.classes.iter().find(|c| c.contains(['.', '/'])) {
+            return Err(issue(
+                "classes",
+                format!("class {c:?} holds '.' or '/', which WebDataset keys cannot; rename it or use output.format: imagefolder"),
+            ));
+        }
     }
     Ok(())
 }

@@ -53,9 +53,10 @@ impl Preset {
             }
         }
 
-        let schema = serde_yaml::to_value(Preset::default()).map_err(|e| {
+        let mut schema = serde_yaml::to_value(Preset::default()).map_err(|e| {
             PresetError::new(PresetErrorKind::Schema, "preset schema", e.to_string())
         })?;
+        super::schema::OutputConfig::add_hidden_keys(&mut schema);
         let mut applied = Vec::new();
         for raw in overrides {
             applied.push(apply_override(&mut merged, &schema, raw)?);

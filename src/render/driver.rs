@@ -406,14 +406,14 @@ impl Driver<'_> {
         let rgb = composite::over(rgba, &backdrop).map_err(|e| e.to_string())?;
         ph.composite += lap(&mut t);
         let rel = image_rel_path(&class.class, id);
-        let path = sh.out.join(&rel);
+        let path = sh.image_root.join(&rel);
         save_png_atomic(&path, &rgb).map_err(|e| format!("{}: {e}", path.display()))?;
         ph.write += lap(&mut t);
         let sha256 = crate::dataset::file_sha256(&path).map_err(|e| e.to_string())?;
         ph.hash += lap(&mut t);
         let mask = if sh.masks {
             let rel = mask_rel_path(&class.class, id);
-            let p = sh.out.join(&rel);
+            let p = sh.image_root.join(&rel);
             save_png_atomic(&p, &composite::mask(rgba))
                 .map_err(|e| format!("{}: {e}", p.display()))?;
             Some(rel)

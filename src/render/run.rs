@@ -6,7 +6,9 @@ use crate::assets::ModelCache;
 use crate::dataset::atomic::remove_stale_temps;
 use crate::dataset::layout;
 use crate::dataset::manifest::{read_manifest, ManifestWriter, MANIFEST_FILE};
-use crate::preset::Preset;
+use crate::dataset::webdataset::assemble::{Assembler, PositionOrder};
+use crate::dataset::webdataset::{ShardLimits, ShardNaming, INDEX_FILE};
+use crate::preset::{OutputFormat, Preset};
 use crate::render::denylist::Denylist;
 use crate::render::driver::{drive_worker, Outcome};
 use crate::render::plan::{self, ClassPlan, ImageJob};
@@ -54,6 +56,8 @@ pub enum RunError {
     Manifest(#[from] crate::dataset::manifest::ManifestError),
     #[error(transparent)]
     Denylist(#[from] crate::render::denylist::DenylistError),
+    #[error(transparent)]
+    Shards(#[from] crate::dataset::webdataset::ShardError),
     #[error("the Blender workers cannot start: {0}. Run `make setup` (it installs the venv with bpy), or set SYNTHGEN_VENV to a venv that has bpy==5.0.1")]
     WorkersBroken(String),
 }
@@ -74,6 +78,9 @@ pub(super) struct Shared {
     pub(super) validation: ValidationConfig,
     pub(super) cache: ModelCache,
     pub(super) out: PathBuf,
+    /// Where images and masks are saved: `out` for an ImageFolder, the staging folder
+    /// (`out/.synthgen/staging`) when they go into WebDataset shards.
+    pub(super) image_root: PathBuf,
     pub(super) masks: bool,
     pub(super) opts: RunOptions,
     pub(super) deny: Mutex<Denylist>,
@@ -107,6 +114,10 @@ impl Shared {
             validation: p.preset.validation_config(),
             masks: p.preset.output.masks,
             out: p.opts.out.clone(),
+            image_root: match p.preset.output.format {
+                OutputFormat::ImageFolder => p.opts.out.clone(),
+                OutputFormat::WebDataset => staging_dir(&p.opts.out),
+            },
             preset: p.preset,
             ctx: p.ctx,
             classes: p.classes,
@@ -143,11 +154,19 @@ pub fn run(
     layout::write_classes(&out, &class_names).map_err(io_err(&out))?;
 
     let existing = read_manifest(&manifest_path)?;
-    let done: HashSet<String> = existing
-        .iter()
-        .filter(|r| out.join(&r.path).is_file())
-        .map(|r| r.id.clone())
-        .collect();
+    let mut assembler = match preset.output.format {
+        OutputFormat::ImageFolder => None,
+        OutputFormat::WebDataset => Some(open_assembler(&preset, &classes, &opts, &existing)?),
+    };
+    let done: HashSet<String> = match &mut assembler {
+        Some((_, done)) => std::mem::take(done),
+        None => existing
+            .iter()
+            .filter(|r| out.join(&r.path).is_file())
+            .map(|r| r.id.clone())
+            .collect(),
+    };
+    let mut assembler = assembler.map(|(a, _)| a);
     let deny = Denylist::open(&out.join(layout::DENYLIST_FILE))?;
 
     let per_class = preset.images_per_class;
@@ -208,9 +227,19 @@ pub fn run(
             Outcome::Saved(rec) => {
                 writer.append(&rec)?;
                 shared.stats.lock().expect("stats").record_saved(&rec);
+                if let Some(a) = &mut assembler {
+                    a.offer((*rec).clone())?;
+                }
                 records.push(*rec);
             }
-            Outcome::Failed(f) => failures.push(f),
+            Outcome::Failed(f) => {
+                if let Some(a) = &mut assembler {
+                    if let Some(c) = shared.classes.iter().find(|c| c.class == f.class) {
+                        a.fail(c.label, f.index)?;
+                    }
+                }
+                failures.push(f)
+            }
         }
         progress.inc(1);
     }
@@ -218,11 +247,20 @@ pub fn run(
         let _ = h.join();
     }
     progress.finish_and_clear();
+    let images_total = records.len();
     if let Some(msg) = shared.fatal.lock().expect("fatal").take() {
         return Err(RunError::WorkersBroken(msg));
     }
 
-    layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?;
+    match &mut assembler {
+        None => layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?,
+        Some(a) => {
+            let index = a.finish()?;
+            let mut records: Vec<_> = records.into_iter().map(|r| a.final_record(r)).collect();
+            layout::finalize_manifest(&out, &mut records).map_err(io_err(&out))?;
+            index.write(&out.join(INDEX_FILE))?;
+        }
+    }
     write_failures(&out, &failures)?;
     let mut stats = std::mem::replace(
         &mut *shared.stats.lock().expect("stats"),
@@ -231,13 +269,57 @@ pub fn run(
     stats.failed = failures;
     stats.wall_seconds = started.elapsed().as_secs_f64();
     stats.workers = workers;
-    stats.images_total = records.len();
+    stats.images_total = images_total;
     stats.denylisted = shared.deny.lock().expect("deny").entries().collect();
     let summary = serde_json::to_string_pretty(&stats).expect("stats serialize");
     crate::dataset::atomic::write_atomic(&out.join(layout::SUMMARY_FILE), summary.as_bytes())
         .map_err(io_err(&out))?;
     let _ = std::fs::remove_dir_all(out.join(layout::WORK_DIR).join("render"));
     Ok(stats)
+}
+
+/// Images of a WebDataset render wait here until their shard is written.
+pub fn staging_dir(out: &Path) -> PathBuf {
+    out.join(layout::WORK_DIR).join("staging")
+}
+
+/// The shard assembler of a WebDataset run, with the ids already done.
+fn open_assembler(
+    preset: &Preset,
+    classes: &[ClassPlan],
+    opts: &RunOptions,
+    existing: &[crate::dataset::ManifestRecord],
+) -> Result<(Assembler, HashSet<String>), RunError> {
+    let prefix = preset
+        .output
+        .shard_name
+        .clone()
+        .unwrap_or_else(|| preset.name.replace(['.', '/', '\\'], "_"));
+    let naming = match opts.shard {
+        None => ShardNaming::single(&prefix),
+        Some(s) => ShardNaming {
+            prefix,
+            first: u64::from(s.index - 1),
+            step: u64::from(s.count),
+        },
+    };
+    let limits = ShardLimits {
+        max_samples: preset.output.shard_samples,
+        max_bytes: preset.output.shard_bytes,
+    };
+    let order = PositionOrder {
+        classes: classes.len(),
+        per_class: preset.images_per_class,
+        owner: opts.shard,
+    };
+    Ok(Assembler::open(
+        &opts.out,
+        &staging_dir(&opts.out),
+        naming,
+        limits,
+        order,
+        existing,
+    )?)
 }
 
 /// A fresh run refuses a folder that already holds a dataset; `--resume` refuses one made
