@@ -242,7 +242,13 @@ fn replicates_predictions_breakdowns_and_the_optional_real_column() {
         err.contains("study: render test: cached") && err.contains("study: train a: ran"),
         "{err}"
     );
-    let p = predictions::read(&run_dir(&out, "a").join("predictions-real.jsonl")).unwrap();
+    // The eval list is in the run's hash: a new stage, named on the `ran ->` line.
+    let stage = err
+        .lines()
+        .find_map(|l| l.strip_prefix("study: train a: ran -> "))
+        .expect("train a ran");
+    let p =
+        predictions::read(&Path::new(stage).join("run").join("predictions-real.jsonl")).unwrap();
     assert_eq!(p.len(), 6);
     for x in &p {
         assert!(real.join(&x.path).is_file(), "{} joins no file", x.path);
