@@ -4,6 +4,7 @@ pub mod layout;
 pub mod manifest;
 pub mod merge;
 pub mod predictions;
+pub mod shard;
 
 pub use manifest::{ManifestRecord, ManifestWriter, ModelInfo};
 

@@ -11,7 +11,7 @@ use super::stages::{run_dir, Plan, StageOutcome};
 use super::stats::{self, Discordant, Summary};
 use crate::dataset::manifest::ManifestRecord;
 use crate::dataset::predictions::Prediction;
-use crate::train::records::Record;
+use crate::nn::records::Record;
 use std::path::Path;
 
 /// One cell of a table, in percent.
