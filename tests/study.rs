@@ -152,7 +152,11 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
 fn stage_lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stderr)
         .lines()
-        .filter(|l| l.starts_with("study: ") && !l.contains("done in"))
+        .filter(|l| {
+            l.starts_with("study: ")
+                && !l.contains("done in")
+                && !l.starts_with("study: expected time")
+        })
         .map(|l| {
             l.split(" -> ")
                 .next()
@@ -211,7 +215,7 @@ fn tiny_study_caches_resumes_and_reports() {
     );
     let tables = read(&out.join("tables.csv"));
     assert!(
-        tables.starts_with("table,metric,row,column,synthgen,se,paper,direction\nTiny,acc,r,test,"),
+        tables.starts_with("table,metric,row,column,synthgen,se,se_over,replicates,best,paper,direction,p_value,baseline_only,row_only\nTiny,acc,r,test,"),
         "{tables}"
     );
     assert_eq!(tables.lines().count(), 3, "{tables}");

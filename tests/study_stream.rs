@@ -41,7 +41,11 @@ tables:
 fn stage_lines(o: &Output) -> Vec<String> {
     String::from_utf8_lossy(&o.stderr)
         .lines()
-        .filter(|l| l.starts_with("study: ") && !l.contains("done in"))
+        .filter(|l| {
+            l.starts_with("study: ")
+                && !l.contains("done in")
+                && !l.starts_with("study: expected time")
+        })
         .map(|l| l.split(" -> ").next().unwrap_or(l).to_string())
         .collect()
 }

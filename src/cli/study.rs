@@ -23,6 +23,11 @@ pub struct StudyArgs {
     /// Your real image folder (one subfolder per class) for specs with a `real: true` dataset.
     #[arg(long, value_name = "DIR")]
     pub real: Option<PathBuf>,
+    /// A weight file the adaptations marked `pretrained: true` start from (the full DA specs:
+    /// torchvision's ImageNet ResNet-50 state_dict, as the paper's code does); without it
+    /// they start from their spec's synthetic pre-training run, and the report says so.
+    #[arg(long, value_name = "FILE")]
+    pub pretrained: Option<PathBuf>,
     /// Your ShapeNetCore copy, for the `full` scale (benchmark presets, catalog: shapenet).
     #[arg(long, env = "SYNTHGEN_SHAPENET", value_name = "ROOT")]
     pub shapenet: Option<PathBuf>,
@@ -34,6 +39,7 @@ pub fn run(args: StudyArgs) -> CliResult {
         out: args.out.clone(),
         resume: args.resume,
         real: args.real.clone(),
+        pretrained: args.pretrained.clone(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         show_progress: std::io::IsTerminal::is_terminal(&std::io::stderr()),
         shapenet: crate::render::job::ShapeNetOptions {

@@ -3,6 +3,7 @@ pub mod atomic;
 pub mod layout;
 pub mod manifest;
 pub mod merge;
+pub mod predictions;
 pub mod shard;
 pub mod webdataset;
 

@@ -1,11 +1,13 @@
 //! Evaluation of the model a step trains (accuracy and per-class recall on labelled sets),
 //! and the eval-mode passes over whole training sets that per-epoch hooks and the t-SNE
 //! picture use.
+use std::path::Path;
 use std::sync::Arc;
 
 use tch::{Device, Tensor};
 
 use super::step::{EvalModel, FullPass, PassOutput};
+use crate::dataset::predictions::{self, Prediction};
 use crate::nn::data::{ImageSet, Sample};
 use crate::nn::loader::{Batch, Loader, LoaderConfig};
 use crate::nn::metrics::EvalReport;
@@ -49,20 +51,77 @@ impl EvalCtx<'_> {
         set: &ImageSet,
         step: u64,
     ) -> Result<EvalReport, TrainError> {
+        Ok(self.evaluate_with_predictions(model, name, set, step)?.0)
+    }
+
+    /// `evaluate`, and the prediction of every evaluated image (path relative to the set's
+    /// root, label, predicted class, its softmax probability), in the set's order.
+    pub fn evaluate_with_predictions(
+        &self,
+        model: &dyn EvalModel,
+        name: &str,
+        set: &ImageSet,
+        step: u64,
+    ) -> Result<(EvalReport, Vec<Prediction>), TrainError> {
+        // A list file's images are relative to its folder.
+        let root = if set.source.is_file() {
+            set.source
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+        } else {
+            set.source.clone()
+        };
+        let mut rows = Vec::with_capacity(set.len());
+        let mut failed: Option<tch::TchError> = None;
         let r = EvalReport::over_batches(
             name,
             step,
             self.classes.len(),
             self.sequential(set.samples.clone()),
-            |batch| tch::no_grad(|| model.predict(&self.to_device(batch).0)),
+            |batch| {
+                let scores = tch::no_grad(|| model.predict(&self.to_device(batch).0));
+                let (conf, pred) = scores
+                    .to_kind(tch::Kind::Float)
+                    .softmax(-1, tch::Kind::Float)
+                    .max_dim(-1, false);
+                let read = Vec::<f32>::try_from(&conf.to_device(Device::Cpu))
+                    .and_then(|c| Ok((c, Vec::<i64>::try_from(&pred.to_device(Device::Cpu))?)));
+                match read {
+                    Ok((conf, pred)) => {
+                        for ((&i, &label), (p, c)) in batch
+                            .samples
+                            .iter()
+                            .zip(&batch.labels)
+                            .zip(pred.into_iter().zip(conf))
+                        {
+                            let path = &set.samples[i].path;
+                            rows.push(Prediction {
+                                path: predictions::relative_path(&root, path),
+                                id: path
+                                    .file_stem()
+                                    .map_or(String::new(), |s| s.to_string_lossy().into_owned()),
+                                label: label as usize,
+                                predicted: p as usize,
+                                confidence: c,
+                            });
+                        }
+                    }
+                    Err(e) => failed = Some(e),
+                }
+                scores
+            },
         )?;
+        if let Some(e) = failed {
+            return Err(e.into());
+        }
         let (acc, mean) = (100.0 * r.acc, 100.0 * r.mean);
         if self.announce {
             tracing::info!("step {step}: {name} Acc {acc:.2} Mean {mean:.2}");
         } else {
             tracing::debug!("step {step}: {name} Acc {acc:.2} Mean {mean:.2}");
         }
-        Ok(r)
+        Ok((r, rows))
     }
 
     /// `f` over every image of `samples` in order (eval mode, eval transform).

@@ -219,7 +219,13 @@ pub fn run(
             let te = Instant::now();
             if evaluating || spec.eval_on_stop {
                 for (i, (name, set)) in spec.eval_sets.iter().enumerate() {
-                    let report = spec.eval.evaluate(step.model(), name, set, at)?;
+                    let (report, rows) =
+                        spec.eval
+                            .evaluate_with_predictions(step.model(), name, set, at)?;
+                    // The last evaluation's per-image predictions (docs/STUDIES.md).
+                    let file = spec.out.join(crate::dataset::predictions::file_name(name));
+                    crate::dataset::predictions::write(&file, &rows)
+                        .map_err(|e| TrainError::io(&file, e))?;
                     let tracker = o.best.entry(name.clone()).or_default();
                     let improved = tracker.best_mean.is_none_or(|(_, m)| report.mean > m);
                     tracker.update(&report);

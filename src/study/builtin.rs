@@ -82,7 +82,7 @@ mod tests {
             }
             // Planning loads every dataset's preset with its overrides; nothing is written.
             let out = std::path::Path::new("/nonexistent/study");
-            let plan = crate::study::stages::plan(&spec, out, Some(&real), false)
+            let plan = crate::study::stages::plan(&spec, out, Some(&real), None, false)
                 .unwrap_or_else(|e| panic!("{e}"));
             assert!(!plan.datasets.is_empty(), "{source}");
         }

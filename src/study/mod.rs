@@ -8,7 +8,9 @@ pub mod fit_stage;
 pub mod report;
 pub mod spec;
 pub mod stages;
+pub mod stats;
 mod stream;
+pub mod timing;
 
 pub use error::StudyError;
 use std::path::{Path, PathBuf};
@@ -18,6 +20,9 @@ pub struct StudyOptions {
     pub out: PathBuf,
     pub resume: bool,
     pub real: Option<PathBuf>,
+    /// A weight file (torchvision ImageNet weights) that adaptations with `pretrained: true`
+    /// start from instead of their `init` run.
+    pub pretrained: Option<PathBuf>,
     /// The command line, for the report's provenance.
     pub command: String,
     pub show_progress: bool,
@@ -62,8 +67,24 @@ pub fn run_study(
     opts: &StudyOptions,
     say: impl FnMut(&str),
 ) -> Result<PathBuf, StudyError> {
-    let plan = stages::plan(spec, &opts.out, opts.real.as_deref(), opts.resume)?;
+    // Without --real, the optional real columns are left out (the report says so).
+    let pruned;
+    let spec = if opts.real.is_none() {
+        pruned = spec.without_optional_real();
+        &pruned
+    } else {
+        spec
+    };
+    let plan = stages::plan(
+        spec,
+        &opts.out,
+        opts.real.as_deref(),
+        opts.pretrained.as_deref(),
+        opts.resume,
+    )?;
     std::fs::create_dir_all(&opts.out).map_err(|e| StudyError::io(&opts.out, e))?;
+    let mut say = say;
+    say(&timing::estimate_line(&plan));
     let outcomes = stages::execute(&plan, opts.show_progress, &opts.shapenet, say)?;
     let report = report::build(spec, &plan, &outcomes, opts.command.clone());
     report::write(&report, &opts.out)?;

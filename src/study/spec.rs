@@ -29,6 +29,38 @@ pub struct RawSpec {
     pub adaptations: BTreeMap<String, RawAdapt>,
     #[serde(default)]
     pub tables: Vec<Table>,
+    /// Repeat every run and adaptation this many times (training seed + k for replicate k;
+    /// datasets with `per_replicate: true` are rendered anew per replicate). Default 1.
+    pub replicates: Option<u32>,
+    /// Accuracy of chosen rows broken down by a manifest field of an evaluation set.
+    #[serde(default)]
+    pub breakdowns: Vec<Breakdown>,
+}
+
+/// A breakdown of per-image correctness by a field of the evaluated dataset's manifest.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct Breakdown {
+    pub title: String,
+    /// The evaluation set (a rendered dataset: its manifest gives the field).
+    pub eval: String,
+    /// A dotted manifest path (`params.background.kind`), or `view_angle`: the angle in
+    /// degrees between the image's camera direction and `view`.
+    pub by: String,
+    /// The reference view of `by: view_angle`.
+    pub view: Option<View>,
+    /// Ascending bin edges for a numeric field (required for `view_angle`).
+    #[serde(default)]
+    pub bins: Vec<f64>,
+    /// The runs (or adaptations) to break down.
+    pub rows: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct View {
+    pub elevation_deg: f64,
+    pub azimuth_deg: f64,
 }
 
 /// A fit of rendering weights: probe renders of `dataset`'s preset matched to `target`.
@@ -64,6 +96,10 @@ pub struct RawAdapt {
     pub method: String,
     /// A run whose last checkpoint initialises the backbone (pre-training); none: from scratch.
     pub init: Option<String>,
+    /// Start from the weight file given with `study --pretrained FILE` (e.g. torchvision's
+    /// ImageNet ResNet-50) when one is given, instead of `init`.
+    #[serde(default)]
+    pub pretrained: bool,
     pub arch: Option<String>,
     pub aug: Option<String>,
     pub iters: u64,
@@ -92,12 +128,19 @@ pub struct RawDataset {
     /// The user's real image folder (`--real DIR`) instead of a render.
     #[serde(default)]
     pub real: bool,
+    /// A real dataset used only as an evaluation column: without `--real` it is left out
+    /// (its table columns too) and the report says so, instead of refusing to run.
+    #[serde(default)]
+    pub optional: bool,
     /// Rendered while the `non_repetitive` runs train on it (`train --stream`), not before;
     /// the images are kept, so later runs on it reuse them.
     #[serde(default)]
     pub stream: bool,
     /// Render with the level weights of this fit (a name under `fits:`).
     pub weights: Option<String>,
+    /// Rendered anew for each replicate (another render seed); else shared by all of them.
+    #[serde(default)]
+    pub per_replicate: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -129,6 +172,10 @@ pub struct Table {
     pub metric: String,
     /// The row every other row is compared with for the paper's direction.
     pub baseline: Option<String>,
+    /// Also show the best value over each run's evaluations beside the last one (the
+    /// released DA code reports the best Acc and the best Mean, maybe of different steps).
+    #[serde(default)]
+    pub best: bool,
     pub columns: Vec<Column>,
     pub rows: Vec<Row>,
 }
@@ -175,6 +222,9 @@ pub struct RenderDataset {
     pub stream: bool,
     /// The fit whose weights this dataset renders with.
     pub weights: Option<String>,
+    /// Rendered anew for each replicate.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub per_replicate: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -212,6 +262,9 @@ pub struct Adapt {
     pub eval: String,
     pub method: String,
     pub init: Option<String>,
+    /// Start from the `--pretrained` file when one is given.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub pretrained: bool,
     pub arch: String,
     pub aug: String,
     pub iters: u64,
@@ -234,6 +287,85 @@ pub struct Spec {
     pub runs: BTreeMap<String, Run>,
     pub adaptations: BTreeMap<String, Adapt>,
     pub tables: Vec<Table>,
+    /// Every run and adaptation is repeated this many times (1: once).
+    pub replicates: u32,
+    pub breakdowns: Vec<Breakdown>,
+    /// Real datasets marked `optional: true` (evaluation columns only).
+    pub optional_real: Vec<String>,
+    /// Lines for the report about what was left out and why.
+    pub notes: Vec<String>,
+}
+
+impl Spec {
+    /// The spec without its optional real datasets, their evaluation columns and breakdowns,
+    /// for a study run without `--real`; a note for the report says what was left out.
+    pub fn without_optional_real(&self) -> Spec {
+        let mut spec = self.clone();
+        if spec.optional_real.is_empty() {
+            return spec;
+        }
+        let gone = |d: &String| self.optional_real.contains(d);
+        for name in &self.optional_real {
+            spec.datasets.remove(name);
+        }
+        for r in spec.runs.values_mut() {
+            r.eval.retain(|e| !gone(e));
+        }
+        for t in &mut spec.tables {
+            t.columns.retain(|c| !gone(&c.eval));
+        }
+        spec.tables.retain(|t| !t.columns.is_empty());
+        spec.breakdowns.retain(|b| !gone(&b.eval));
+        spec.notes.push(format!(
+            "The real-image column{} {} left out: no --real folder was given. Give --real DIR (one subfolder of images per class) to evaluate every run on your real images.",
+            if self.optional_real.len() > 1 { "s" } else { "" },
+            self.optional_real
+                .iter()
+                .map(|d| format!("`{d}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+                + if self.optional_real.len() > 1 { " were" } else { " was" }
+        ));
+        spec
+    }
+
+    /// The names of the replicates of a run, adaptation or per-replicate dataset, replicate 0
+    /// first (its own name, so one replicate is the study without replicates).
+    pub fn replicas(&self, name: &str) -> Vec<String> {
+        let per_replicate_dataset = matches!(
+            self.datasets.get(name),
+            Some(Dataset::Render(r)) if r.per_replicate
+        );
+        let replicated = self.runs.contains_key(name)
+            || self.adaptations.contains_key(name)
+            || per_replicate_dataset;
+        if !replicated {
+            return vec![name.to_string()];
+        }
+        (0..self.replicates).map(|k| replica(name, k)).collect()
+    }
+}
+
+/// The name of replicate `k` (0-based) of `name`: `name` itself for 0, else `name@k`.
+pub fn replica(name: &str, k: u32) -> String {
+    if k == 0 {
+        name.to_string()
+    } else {
+        format!("{name}@{k}")
+    }
+}
+
+/// The render seed of replicate `k` of a per-replicate dataset whose seed is `seed`:
+/// splitmix64 of (seed, k), 32 bits, so it does not fall on a neighbouring dataset's seed
+/// (test sets use seed + 1000 and the like).
+pub fn replicate_seed(seed: u64, k: u32) -> u64 {
+    if k == 0 {
+        return seed;
+    }
+    let mut z = seed ^ (u64::from(k)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    (z ^ (z >> 31)) & 0xFFFF_FFFF
 }
 
 /// Applies `--set key=value` overrides (dotted paths into the YAML) to the spec text.
@@ -399,10 +531,19 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
     };
     let dd = &raw.dataset_defaults;
     let mut datasets = BTreeMap::new();
+    let mut optional_real = Vec::new();
     for (name, d) in &raw.datasets {
         if d.real {
             datasets.insert(name.clone(), Dataset::Real);
+            if d.optional {
+                optional_real.push(name.clone());
+            }
             continue;
+        }
+        if d.optional {
+            return Err(bad("optional", "true", format!(
+                "datasets.{name}.optional: only a real dataset (real: true) can be optional; drop optional"
+            )));
         }
         let Some(preset) = d.preset.clone().or(dd.preset.clone()) else {
             return Err(bad(name, name, format!(
@@ -463,6 +604,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 seed,
                 stream: d.stream,
                 weights: d.weights.clone(),
+                per_replicate: d.per_replicate,
             }),
         );
     }
@@ -638,6 +780,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 eval: a.target_eval.clone().unwrap_or(a.target.clone()),
                 method: a.method.clone(),
                 init: a.init.clone(),
+                pretrained: a.pretrained,
                 arch,
                 aug,
                 iters: a.iters,
@@ -698,7 +841,39 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             }
         }
     }
-    Ok(Spec {
+    if dd.per_replicate {
+        return Err(bad("per_replicate", "per_replicate", "dataset_defaults.per_replicate: give `per_replicate: true` per training dataset; evaluation sets are shared by the replicates".into()));
+    }
+    let replicates = raw.replicates.unwrap_or(1);
+    if replicates == 0 {
+        return Err(bad(
+            "replicates",
+            "0",
+            "replicates: 0 runs nothing; give 1 or more".into(),
+        ));
+    }
+    check_per_replicate(&datasets, &fits, &runs, &adaptations, &bad)?;
+    let optional_use = adaptations
+        .iter()
+        .flat_map(|(n, a)| {
+            [Some(&a.source), Some(&a.target), a.target_eval.as_ref()]
+                .into_iter()
+                .flatten()
+                .map(move |d| (format!("adaptations.{n}"), d))
+        })
+        .chain(
+            fits.iter()
+                .map(|(n, f)| (format!("fits.{n}.target"), &f.target)),
+        );
+    for (place, d) in optional_use {
+        if optional_real.contains(d) {
+            return Err(bad("optional", "true", format!(
+                "{place}: `{d}` is optional (only an evaluation column, left out without --real); drop optional: true from `{d}` to make --real required"
+            )));
+        }
+    }
+    check_breakdowns(&raw.breakdowns, &datasets, &runs, &adaptations, &bad)?;
+    let mut spec = Spec {
         name: raw.name,
         description: raw.description,
         design: raw.design,
@@ -708,7 +883,203 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         runs,
         adaptations,
         tables: raw.tables,
-    })
+        replicates,
+        breakdowns: raw.breakdowns,
+        optional_real,
+        notes: Vec::new(),
+    };
+    expand_replicates(&mut spec);
+    Ok(spec)
+}
+
+/// Evaluation sets are shared by every replicate (the paired test compares the same images),
+/// and fits read one rendering: neither may be rendered per replicate.
+fn check_per_replicate(
+    datasets: &BTreeMap<String, Dataset>,
+    fits: &BTreeMap<String, Fit>,
+    runs: &BTreeMap<String, Run>,
+    adaptations: &BTreeMap<String, Adapt>,
+    bad: &dyn Fn(&str, &str, String) -> StudyError,
+) -> Result<(), StudyError> {
+    let per = |d: &str| matches!(datasets.get(d), Some(Dataset::Render(r)) if r.per_replicate);
+    let names = datasets
+        .keys()
+        .map(|n| ("datasets", n))
+        .chain(runs.keys().map(|n| ("runs", n)))
+        .chain(adaptations.keys().map(|n| ("adaptations", n)));
+    for (section, name) in names {
+        if name.contains('@') {
+            return Err(bad(
+                name,
+                name,
+                format!(
+                "{section}.{name}: `@` is kept for replicates (`NAME@K`); rename it without `@`"
+            ),
+            ));
+        }
+    }
+    for (name, d) in datasets {
+        if let Dataset::Render(r) = d {
+            if r.per_replicate && r.weights.is_some() {
+                return Err(bad(name, name, format!(
+                    "datasets.{name}: a weighted dataset is rendered once; drop per_replicate or weights"
+                )));
+            }
+        }
+    }
+    let evals = runs
+        .iter()
+        .flat_map(|(n, r)| r.eval.iter().map(move |e| (format!("runs.{n}.eval"), e)))
+        .chain(
+            adaptations
+                .iter()
+                .map(|(n, a)| (format!("adaptations.{n}"), &a.eval)),
+        )
+        .chain(fits.iter().flat_map(|(n, f)| {
+            [
+                (format!("fits.{n}.dataset"), &f.dataset),
+                (format!("fits.{n}.target"), &f.target),
+            ]
+        }));
+    for (place, d) in evals {
+        if per(d) {
+            return Err(bad("per_replicate", "true", format!(
+                "{place}: `{d}` has per_replicate: true, but evaluation sets and fits read one rendering shared by every replicate (the paired test compares the same images); drop per_replicate from `{d}`"
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn check_breakdowns(
+    breakdowns: &[Breakdown],
+    datasets: &BTreeMap<String, Dataset>,
+    runs: &BTreeMap<String, Run>,
+    adaptations: &BTreeMap<String, Adapt>,
+    bad: &dyn Fn(&str, &str, String) -> StudyError,
+) -> Result<(), StudyError> {
+    for b in breakdowns {
+        let t = &b.title;
+        if !matches!(datasets.get(&b.eval), Some(Dataset::Render(_))) {
+            return Err(bad("eval", &b.eval, format!(
+                "breakdowns `{t}`: `{}` is not a rendered dataset; break down a rendered evaluation set (its manifest has the fields)",
+                b.eval
+            )));
+        }
+        if b.by == "view_angle" && (b.view.is_none() || b.bins.len() < 2) {
+            return Err(bad("by", &b.by, format!(
+                "breakdowns `{t}`: by: view_angle needs `view: {{elevation_deg: E, azimuth_deg: A}}` and `bins:` (at least two ascending edges, degrees)"
+            )));
+        }
+        if b.bins.windows(2).any(|w| w[0] >= w[1]) {
+            return Err(bad(
+                "bins",
+                "bins",
+                format!("breakdowns `{t}`: bins must ascend strictly"),
+            ));
+        }
+        for r in &b.rows {
+            let evals: Vec<&String> = match (runs.get(r), adaptations.get(r)) {
+                (Some(run), _) => run.eval.iter().collect(),
+                (None, Some(a)) => vec![&a.eval],
+                (None, None) => {
+                    return Err(bad(
+                        "rows",
+                        r,
+                        format!(
+                            "breakdowns `{t}`: `{r}` is not defined under runs: or adaptations:"
+                        ),
+                    ))
+                }
+            };
+            if !evals.contains(&&b.eval) {
+                return Err(bad(
+                    "rows",
+                    r,
+                    format!(
+                        "breakdowns `{t}`: `{r}` is not evaluated on `{}`; add it to its eval list",
+                        b.eval
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds replicates 1..K of every run and adaptation (training seed + k) and of every
+/// per-replicate dataset (render seed `replicate_seed(seed, k)`); a replicate trains on the
+/// same replicate of a per-replicate dataset and starts from the same replicate of its `init`.
+fn expand_replicates(spec: &mut Spec) {
+    let k_max = spec.replicates;
+    let per: Vec<String> = spec
+        .datasets
+        .iter()
+        .filter(|(_, d)| matches!(d, Dataset::Render(r) if r.per_replicate))
+        .map(|(n, _)| n.clone())
+        .collect();
+    let pick = |name: &str, k: u32| {
+        if per.iter().any(|p| p == name) {
+            replica(name, k)
+        } else {
+            name.to_string()
+        }
+    };
+    for k in 1..k_max {
+        for name in &per {
+            let Some(Dataset::Render(r)) = spec.datasets.get(name).cloned() else {
+                continue;
+            };
+            let seed = replicate_seed(r.seed, k);
+            let mut overrides = r.overrides.clone();
+            // The explicit `seed=` entry is the last one (it wins); replace it.
+            if let Some(s) = overrides.iter_mut().rev().find(|o| o.starts_with("seed=")) {
+                *s = format!("seed={seed}");
+            }
+            spec.datasets.insert(
+                replica(name, k),
+                Dataset::Render(RenderDataset {
+                    overrides,
+                    seed,
+                    ..r
+                }),
+            );
+        }
+        let runs: Vec<(String, Run)> = spec
+            .runs
+            .iter()
+            .map(|(n, r)| (n.clone(), r.clone()))
+            .collect();
+        for (name, r) in runs {
+            if name.contains('@') {
+                continue;
+            }
+            let run = Run {
+                train: pick(&r.train, k),
+                seed: r.seed + u64::from(k),
+                ..r
+            };
+            spec.runs.insert(replica(&name, k), run);
+        }
+        let adapts: Vec<(String, Adapt)> = spec
+            .adaptations
+            .iter()
+            .map(|(n, a)| (n.clone(), a.clone()))
+            .collect();
+        for (name, a) in adapts {
+            if name.contains('@') {
+                continue;
+            }
+            let adapt = Adapt {
+                source: pick(&a.source, k),
+                target: pick(&a.target, k),
+                init: a.init.as_ref().map(|i| replica(i, k)),
+                seed: a.seed + u64::from(k),
+                ..a
+            };
+            spec.adaptations.insert(replica(&name, k), adapt);
+        }
+    }
 }
 
 /// The `fits:` section, and every dataset's `weights:` checked against it. A fit reads a
@@ -970,5 +1341,71 @@ tables:
         assert!(e.contains("set mode: non_repetitive"), "{e}");
         let e = err(&only_b.replace("eval: [test]", "eval: [test, train]"));
         assert!(e.contains("runs.b.eval: `train` is streamed"), "{e}");
+    }
+
+    #[test]
+    fn replicates_repeat_runs_with_seeds_and_per_replicate_renders() {
+        let text = SPEC
+            .replace("name: t\n", "name: t\nreplicates: 3\n")
+            .replace("{seed: 3, set:", "{seed: 3, per_replicate: true, set:");
+        let spec = parse(&text, "t.yaml").unwrap();
+        assert_eq!(spec.replicas("a"), ["a", "a@1", "a@2"]);
+        assert_eq!(spec.replicas("train"), ["train", "train@1", "train@2"]);
+        // The shared test set has one rendering.
+        assert_eq!(spec.replicas("test"), ["test"]);
+        assert!(!spec.datasets.contains_key("test@1"));
+        let (a0, a2) = (&spec.runs["a"], &spec.runs["a@2"]);
+        assert_eq!((a0.seed, a2.seed), (0, 2));
+        assert_eq!((a0.train.as_str(), a2.train.as_str()), ("train", "train@2"));
+        assert_eq!(a2.eval, ["test"]);
+        let (Dataset::Render(t0), Dataset::Render(t2)) =
+            (&spec.datasets["train"], &spec.datasets["train@2"])
+        else {
+            panic!("rendered")
+        };
+        assert_eq!(t2.seed, replicate_seed(3, 2));
+        assert!(t2.seed != t0.seed && t2.seed != replicate_seed(3, 1));
+        assert_eq!(t2.overrides.last().unwrap(), "render.resolution=32");
+        assert!(t2.overrides.contains(&format!("seed={}", t2.seed)));
+        assert!(!t2.overrides.contains(&"seed=3".to_string()));
+
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&text.replace(
+            "{per_class: 2, split: test}",
+            "{per_class: 2, split: test, per_replicate: true}",
+        ));
+        assert!(
+            e.contains("runs.a.eval: `test` has per_replicate: true"),
+            "{e}"
+        );
+        let e = err(&text.replace("replicates: 3", "replicates: 0"));
+        assert!(e.contains("replicates: 0 runs nothing"), "{e}");
+        let e = err(&text.replace(
+            "  a: {train: train}",
+            "  a: {train: train}\n  c@1: {train: train}",
+        ));
+        assert!(e.contains("`@` is kept for replicates"), "{e}");
+    }
+
+    #[test]
+    fn breakdowns_are_checked() {
+        let with = |b: &str| format!("{SPEC}breakdowns:\n  - {b}\n");
+        let spec = parse(
+            &with("{title: B, eval: test, by: view_angle, view: {elevation_deg: 20, azimuth_deg: 45}, bins: [0, 90, 180], rows: [a, b]}"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(spec.breakdowns[0].rows, ["a", "b"]);
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&with("{title: B, eval: test, by: view_angle, rows: [a]}"));
+        assert!(e.contains("by: view_angle needs `view:"), "{e}");
+        let e = err(&with(
+            "{title: B, eval: test, by: params.background.kind, rows: [c]}",
+        ));
+        assert!(e.contains("`c` is not defined under runs"), "{e}");
+        let e = err(&with(
+            "{title: B, eval: train, by: params.background.kind, rows: [a]}",
+        ));
+        assert!(e.contains("`a` is not evaluated on `train`"), "{e}");
     }
 }

@@ -42,6 +42,8 @@ pub struct PlannedRun {
 pub struct PlannedAdapt {
     pub name: String,
     pub adapt: Adapt,
+    /// The `--pretrained` weight file it starts from (instead of its `init` run).
+    pub init_file: Option<PathBuf>,
     pub stage: PathBuf,
     pub hash: String,
 }
@@ -67,6 +69,10 @@ pub struct StageRecord {
     /// Per eval set of a train stage: (last Acc, last Mean), in [0, 1].
     #[serde(default)]
     pub evals: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    /// Per eval set: (best Acc, best Mean) over the run's evaluations (possibly at different
+    /// steps), in [0, 1].
+    #[serde(default)]
+    pub best: BTreeMap<String, (Option<f64>, Option<f64>)>,
     #[serde(default)]
     pub steps: u64,
     #[serde(default)]
@@ -90,8 +96,21 @@ pub fn plan(
     spec: &Spec,
     out: &Path,
     real: Option<&Path>,
+    pretrained: Option<&Path>,
     resume: bool,
 ) -> Result<Plan, StudyError> {
+    let pretrained_part = match pretrained {
+        Some(p) => {
+            let meta = std::fs::metadata(p).ok().filter(|m| m.is_file()).ok_or_else(|| {
+                StudyError::input(format!(
+                    "--pretrained {}: not a readable file; give the weight file (e.g. torchvision's resnet50 ImageNet state_dict saved with torch.save)",
+                    p.display()
+                ))
+            })?;
+            Some(format!("pretrained {} {}", p.display(), meta.len()))
+        }
+        None => None,
+    };
     let mut datasets = BTreeMap::new();
     // Unweighted datasets first: a fit's hash covers its dataset's and its target's.
     for (name, d) in &spec.datasets {
@@ -189,8 +208,11 @@ pub fn plan(
         if let Some(e) = &a.target_eval {
             parts.push(datasets[e].hash.as_str());
         }
-        if let Some(init) = &a.init {
-            parts.push(runs[init].hash.as_str());
+        let init_file = pretrained.filter(|_| a.pretrained).map(Path::to_path_buf);
+        match (&init_file, &a.init) {
+            (Some(_), _) => parts.push(pretrained_part.as_deref().expect("set with the file")),
+            (None, Some(init)) => parts.push(runs[init].hash.as_str()),
+            (None, None) => {}
         }
         let hash = cache::hash_parts(&parts);
         adaptations.insert(
@@ -198,6 +220,7 @@ pub fn plan(
             PlannedAdapt {
                 name: name.clone(),
                 adapt: a.clone(),
+                init_file,
                 stage: cache::stage_dir(out, "adapt", name, &hash),
                 hash,
             },
@@ -410,6 +433,7 @@ pub(super) fn record(kind: &str, name: &str, hash: &str) -> StageRecord {
         seconds: 0.0,
         images: 0,
         evals: BTreeMap::new(),
+        best: BTreeMap::new(),
         steps: 0,
         status: String::new(),
     }
@@ -548,6 +572,11 @@ fn train_run(
         .iter()
         .map(|(k, v)| (k.clone(), (v.last_acc, v.last_mean)))
         .collect();
+    rec.best = summary
+        .evals
+        .iter()
+        .map(|(k, v)| (k.clone(), best_pair(v)))
+        .collect();
     Ok(rec)
 }
 
@@ -579,7 +608,10 @@ fn adapt_run(
         .as_ref()
         .map(|e| plan.datasets[e].data.clone());
     cfg.arch = spec.arch.clone();
-    cfg.init = spec.init.as_ref().map(|r| checkpoint(&plan.runs[r].stage));
+    cfg.init = match &a.init_file {
+        Some(file) => Some(file.clone()),
+        None => spec.init.as_ref().map(|r| checkpoint(&plan.runs[r].stage)),
+    };
     cfg.iters = Some(spec.iters);
     cfg.batch_size = spec.batch_size;
     cfg.lr = spec.lr;
@@ -609,5 +641,14 @@ fn adapt_run(
         .values()
         .map(|v| (spec.eval.clone(), (v.last_acc, v.last_mean)))
         .collect();
+    rec.best = summary
+        .evals
+        .values()
+        .map(|v| (spec.eval.clone(), best_pair(v)))
+        .collect();
     Ok(rec)
+}
+
+fn best_pair(v: &crate::train::trainer::EvalSummary) -> (Option<f64>, Option<f64>) {
+    (v.best_acc.map(|(_, a)| a), v.best_mean.map(|(_, m)| m))
 }

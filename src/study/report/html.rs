@@ -106,13 +106,15 @@ pub fn render(r: &Report) -> String {
             esc(r.spec.design.trim())
         ));
     }
+    s.push_str(&format!("<p>{}</p>", esc(&super::replicates_line(r.spec))));
+    for line in super::notes(r) {
+        s.push_str(&format!("<p>{}</p>", esc(&line)));
+    }
     for t in &r.tables {
         s.push_str(&format!(
-            "<h2>{}</h2><p>{} in percent at the last step: synthgen <span class=\"se\">± standard error</span> / <span class=\"paper\">paper</span>. \
-The mark says whether the change from the baseline row goes the paper's way beyond twice its standard error.</p>\
-<table class=\"results\"><tr><th></th>",
+            "<h2>{}</h2><p>{}</p><table class=\"results\"><tr><th></th>",
             esc(&t.table.title),
-            if t.table.metric == "mean" { "Mean (class-balanced accuracy)" } else { "Acc" }
+            esc(&super::table_legend(t))
         ));
         for c in &t.columns {
             s.push_str(&format!("<th>{}</th>", esc(c)));
@@ -125,16 +127,49 @@ The mark says whether the change from the baseline row goes the paper's way beyo
                     super::Direction::Holds => "holds",
                     super::Direction::Reversed => "reversed",
                     super::Direction::Unresolved => "noise",
-                    super::Direction::NotApplicable => "",
+                    super::Direction::NotApplicable | super::Direction::Untested => "",
                 };
+                let best = c.best.map_or(String::new(), |b| {
+                    format!(" <span class=\"se\">[{b:.1}]</span>")
+                });
                 let mark = c.direction.mark();
+                let test = match &c.paired {
+                    Some(p) => format!(
+                        "<br><small>{}{}p {}, b/c {}/{}</small>",
+                        mark,
+                        if mark.is_empty() { "" } else { ", " },
+                        esc(&super::fmt_p(p.p_value)),
+                        p.discordant.baseline_only,
+                        p.discordant.row_only
+                    ),
+                    None if !mark.is_empty() => format!("<br><small>{mark}</small>"),
+                    None => String::new(),
+                };
                 s.push_str(&format!(
-                    "<td class=\"{class}\">{} <span class=\"se\">± {}</span> / <span class=\"paper\">{}</span>{}</td>",
+                    "<td class=\"{class}\">{} <span class=\"se\">± {}</span>{best} / <span class=\"paper\">{}</span>{test}</td>",
                     fmt_pct(c.ours),
                     fmt_pct(c.se),
                     fmt_pct(c.paper),
-                    if mark.is_empty() { String::new() } else { format!("<br><small>{mark}</small>") }
                 ));
+            }
+            s.push_str("</tr>");
+        }
+        s.push_str("</table>");
+    }
+    for b in &r.breakdowns {
+        s.push_str(&format!(
+            "<h2>{}</h2><p>{}</p><table class=\"results\"><tr><th></th>",
+            esc(&b.breakdown.title),
+            esc(&super::breakdown_legend(b))
+        ));
+        for g in &b.groups {
+            s.push_str(&format!("<th>{}</th>", esc(g)));
+        }
+        s.push_str("</tr>");
+        for (row, cells) in &b.rows {
+            s.push_str(&format!("<tr><td>{}</td>", esc(row)));
+            for &(c, n) in cells {
+                s.push_str(&format!("<td>{}</td>", esc(&super::group_text(c, n))));
             }
             s.push_str("</tr>");
         }

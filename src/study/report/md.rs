@@ -1,5 +1,5 @@
 //! report.md: the tables and the provenance as Markdown (no images).
-use super::{fmt_pct, machine, now_utc, Report};
+use super::{machine, now_utc, Report};
 
 pub fn render(r: &Report) -> String {
     let mut s = format!(
@@ -10,31 +10,36 @@ pub fn render(r: &Report) -> String {
     if !r.spec.design.trim().is_empty() {
         s.push_str(&format!("## Design\n\n{}\n\n", r.spec.design.trim()));
     }
+    s.push_str(&format!("{}\n\n", super::replicates_line(r.spec)));
+    for line in super::notes(r) {
+        s.push_str(&format!("{line}\n\n"));
+    }
     for t in &r.tables {
         s.push_str(&format!(
-            "## {}\n\n{} in percent at the last step; synthgen ± standard error / paper; the mark says whether the change from the baseline row goes the paper's way (beyond 2 SE).\n\n",
+            "## {}\n\n{}\n\n",
             t.table.title,
-            if t.table.metric == "mean" { "Mean (class-balanced accuracy)" } else { "Acc" }
+            super::table_legend(t)
         ));
         s.push_str(&format!("| | {} |\n", t.columns.join(" | ")));
         s.push_str(&format!("|---|{}\n", "---|".repeat(t.columns.len())));
         for (row, cells) in &t.rows {
+            let cells: Vec<String> = cells.iter().map(super::cell_text).collect();
+            s.push_str(&format!("| {row} | {} |\n", cells.join(" | ")));
+        }
+        s.push('\n');
+    }
+    for b in &r.breakdowns {
+        s.push_str(&format!(
+            "## {}\n\n{}\n\n",
+            b.breakdown.title,
+            super::breakdown_legend(b)
+        ));
+        s.push_str(&format!("| | {} |\n", b.groups.join(" | ")));
+        s.push_str(&format!("|---|{}\n", "---|".repeat(b.groups.len())));
+        for (row, cells) in &b.rows {
             let cells: Vec<String> = cells
                 .iter()
-                .map(|c| {
-                    let mark = c.direction.mark();
-                    format!(
-                        "{} ± {} / {}{}",
-                        fmt_pct(c.ours),
-                        fmt_pct(c.se),
-                        fmt_pct(c.paper),
-                        if mark.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({mark})")
-                        }
-                    )
-                })
+                .map(|&(c, n)| super::group_text(c, n))
                 .collect();
             s.push_str(&format!("| {row} | {} |\n", cells.join(" | ")));
         }
