@@ -1,6 +1,7 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
 pub mod contract;
 pub mod denylist;
+pub mod devices;
 mod driver;
 pub mod job;
 pub mod phases;
