@@ -1,28 +1,37 @@
 # synthgen: the two commands of a fresh machine are `make demo` and `make test`.
-# Both run `make setup` first; setup is idempotent (each step checks before it acts).
+# `make demo` sets up only what the demo needs (`setup-demo`); `make test` (and `make setup`)
+# everything. Setup is idempotent (each step checks before it acts).
 SHELL := /bin/bash
 CARGO ?= cargo
 BIN := target/release/synthgen
 DEMO_OUT ?= out/demo
 DEMO_STUDY ?= out/demo-study
 
-.PHONY: setup build demo test lint fmt bench clean-demo
+.PHONY: setup setup-demo build demo test lint fmt bench clean-demo
+
+# The crates download (`cargo fetch`) runs beside setup's own downloads.
+FETCH_BESIDE = t0=$$SECONDS; ($(CARGO) fetch --quiet && echo "setup: crates fetched ($$((SECONDS - t0)) s)") & fetch=$$!; \
+  bash scripts/setup.sh $(1); status=$$?; wait $$fetch && exit $$status
 
 setup:
-	@bash scripts/setup.sh
+	@$(call FETCH_BESIDE,all)
+	@$(MAKE) --no-print-directory build
+
+setup-demo:
+	@$(call FETCH_BESIDE,demo)
 	@$(MAKE) --no-print-directory build
 
 build:
-	@source scripts/cargo-env.sh && $(CARGO) build --release --quiet
-	@echo "setup: built $(BIN)"
+	@t0=$$SECONDS; source scripts/cargo-env.sh && $(CARGO) build --release --quiet && \
+	  echo "setup: built $(BIN) ($$((SECONDS - t0)) s)"
 
-demo: setup
+demo: setup-demo
 	@rm -rf $(DEMO_OUT)
-	@source scripts/cargo-env.sh && $(BIN) render --preset demo --out $(DEMO_OUT)
-	@echo "demo dataset: $$(cd $(DEMO_OUT) && pwd) (images in <class>/, masks in masks/, manifest.jsonl, image_list.txt)"
+	@t0=$$SECONDS; source scripts/cargo-env.sh && $(BIN) render --preset demo --out $(DEMO_OUT) && \
+	  echo "demo dataset ($$((SECONDS - t0)) s): $$(cd $(DEMO_OUT) && pwd) (images in <class>/, masks in masks/, manifest.jsonl, image_list.txt)"
 	@rm -rf $(DEMO_STUDY)
-	@source scripts/cargo-env.sh && $(BIN) study demo --out $(DEMO_STUDY) >/dev/null
-	@echo "demo study (renders, a tiny trained model, evaluation): open $$(cd $(DEMO_STUDY) && pwd)/report.html"
+	@t0=$$SECONDS; source scripts/cargo-env.sh && $(BIN) study demo --out $(DEMO_STUDY) >/dev/null && \
+	  echo "demo study ($$((SECONDS - t0)) s; renders, a tiny trained model, evaluation): open $$(cd $(DEMO_STUDY) && pwd)/report.html"
 
 # Tests run many libtorch runs at once: one OpenMP thread each (see device::thread_plan).
 # Then the float-sensitive tests again at lower CPU instruction-set levels

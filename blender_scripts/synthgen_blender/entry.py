@@ -20,7 +20,8 @@ SCHEMA = None
 
 def start(schema_text=None):
     """Load the contract's schema (given by the Rust worker, else request.schema.json) and
-    check that every kind it names has a handler here; raise before serving otherwise."""
+    check that every kind it names has a handler here; raise before serving otherwise.
+    Returns the GPUs Cycles sees (`scene.cycles_gpus_seen`), for the worker's ready line."""
     global SCHEMA
     schema = contract.Schema.from_text(schema_text) if schema_text else contract.Schema.from_file()
     for definition, tag, table in (
@@ -36,6 +37,7 @@ def start(schema_text=None):
                 "sides together."
             )
     SCHEMA = schema
+    return scene.cycles_gpus_seen()
 
 
 def handle_request(request_json):

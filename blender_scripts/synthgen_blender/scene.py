@@ -3,6 +3,8 @@
 The scene starts factory-empty (no default cube, light or camera) so that only what the request
 describes ends up in the picture, and so that no user preferences or startup file leak in.
 """
+import json
+
 import bpy
 
 SCENE_SETUP_DONE = False
@@ -112,6 +114,26 @@ def _apply_bounces(cycles, bounces):
     cycles.caustics_refractive = bool(bounces["caustics"])
     cycles.sample_clamp_direct = float(bounces["clamp_direct"])
     cycles.sample_clamp_indirect = float(bounces["clamp_indirect"])
+
+
+def cycles_gpus_seen():
+    """The GPUs this bpy's Cycles sees, per backend in order of preference, as JSON text:
+    {"optix": [names], "cuda": [names]} (a backend this build lacks is left out). Leaves the
+    preferences' device type as it found it; the worker reports this in its ready line."""
+    seen = {}
+    addon = bpy.context.preferences.addons.get("cycles")
+    if addon is not None:
+        prefs = addon.preferences
+        before = prefs.compute_device_type
+        for backend in GPU_BACKENDS:
+            try:
+                prefs.compute_device_type = backend
+            except TypeError:
+                continue  # this build of Cycles has no such backend
+            prefs.refresh_devices()
+            seen[backend.lower()] = [d.name for d in prefs.devices if d.type == backend]
+        prefs.compute_device_type = before
+    return json.dumps(seen)
 
 
 def _use_cpu(scene):

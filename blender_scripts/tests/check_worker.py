@@ -94,6 +94,19 @@ def check_device_auto(tmp):
     print(f"ok: render.device auto renders on {reply['device']}")
 
 
+def check_gpus_seen():
+    """The ready line's report: per GPU backend the devices Cycles lists, none without a GPU;
+    the preferences' device type is left as it was."""
+    prefs = bpy.context.preferences.addons["cycles"].preferences
+    before = prefs.compute_device_type
+    seen = json.loads(scene.cycles_gpus_seen())
+    assert prefs.compute_device_type == before, "cycles_gpus_seen changed the device type"
+    assert set(seen) <= {"optix", "cuda"} and "cuda" in seen, seen
+    found = any(seen.values())
+    assert found == gpu_visible(), f"GPUs seen {seen}, GPU device node: {gpu_visible()}"
+    print(f"ok: Cycles GPUs seen at start-up: {seen}")
+
+
 def check_cube_and_determinism(tmp):
     cube = model_ref("cube.obj")
     first = render_ok(render_request(cube, f"{tmp}/cube_a.png", "a"))
@@ -401,6 +414,7 @@ def main():
         check_fresh_process_matches(tmp)
         check_missing_texture(tmp)
         check_denoise_deterministic(tmp)
+        check_gpus_seen()
         check_device_auto(tmp)
         check_families_worlds_lamps(tmp)
         check_errors(tmp)

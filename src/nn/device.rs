@@ -72,21 +72,42 @@ pub fn preload_cuda() -> Option<PathBuf> {
     Some(lib)
 }
 
-/// Resolves the requested device; `Cuda` without a usable GPU is an error.
+/// Resolves the requested device; `Cuda` without a usable GPU is an error. The first call of a
+/// process says which device it picked, and why the CPU when it is the CPU.
 pub fn select(choice: DeviceChoice) -> Result<Device, String> {
     if choice == DeviceChoice::Cpu {
+        report("torch device: cpu (--device cpu)".into());
         return Ok(Device::Cpu);
     }
-    preload_cuda();
+    let loaded = preload_cuda();
     let available = tch::Cuda::is_available();
     match (choice, available) {
-        (_, true) => Ok(Device::Cuda(0)),
+        (_, true) => {
+            report(format!(
+                "torch device: cuda:0 ({} CUDA GPU(s) visible)",
+                tch::Cuda::device_count()
+            ));
+            Ok(Device::Cuda(0))
+        }
         (DeviceChoice::Cuda, false) => Err(
             "--device cuda was asked for but no CUDA GPU is usable (libtorch_cuda.so missing or no driver); use --device cpu or auto"
                 .into(),
         ),
-        _ => Ok(Device::Cpu),
+        _ => {
+            let why = match loaded {
+                None => "libtorch_cuda.so not loaded",
+                Some(_) => "CUDA sees no GPU",
+            };
+            report(format!("torch device: cpu (no CUDA GPU usable: {why})"));
+            Ok(Device::Cpu)
+        }
     }
+}
+
+/// Logs the device line once per process (a study trains many times).
+fn report(line: String) {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| tracing::info!("{line}"));
 }
 
 /// How a run shares the machine's cores between the batch loader and libtorch.

@@ -135,7 +135,14 @@ impl Driver<'_> {
                 .expect("stats")
                 .seconds_outside_render
                 .worker_start += start.elapsed().as_secs_f64();
-            self.worker = Some(spawned?);
+            let spawned = spawned?;
+            if let Some(seen) = &spawned.cycles_gpus {
+                let requested = self.shared.settings.device;
+                self.shared.devices_reported.call_once(|| {
+                    tracing::info!("{}", super::devices::describe(seen, requested));
+                });
+            }
+            self.worker = Some(spawned);
             self.consecutive_start_failures = 0;
         }
         Ok(self.worker.as_mut().expect("just set"))

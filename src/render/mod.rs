@@ -1,5 +1,6 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
 pub mod denylist;
+pub mod devices;
 mod driver;
 pub mod job;
 pub mod phases;

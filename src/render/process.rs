@@ -48,6 +48,8 @@ pub struct WorkerProcess {
     timeout: Duration,
     /// Requests served so far (for recycling).
     pub served: u64,
+    /// The GPUs the worker's Cycles sees (its ready line; see `devices::describe`).
+    pub cycles_gpus: Option<String>,
 }
 
 impl WorkerProcess {
@@ -99,6 +101,7 @@ impl WorkerProcess {
             log_path,
             timeout: spec.reply_timeout,
             served: 0,
+            cycles_gpus: None,
         };
         worker.wait_ready()?;
         Ok(worker)
@@ -108,7 +111,12 @@ impl WorkerProcess {
     /// environment problem (no bpy, missing libraries), which no retry will fix.
     fn wait_ready(&mut self) -> Result<(), WorkerFailure> {
         match self.replies.recv_timeout(STARTUP_TIMEOUT) {
-            Ok(line) if line.contains(READY_ID) => Ok(()),
+            Ok(line) if line.contains(READY_ID) => {
+                self.cycles_gpus = serde_json::from_str::<WorkerReply>(&line)
+                    .ok()
+                    .and_then(|r| r.device);
+                Ok(())
+            }
             Ok(line) => Err(WorkerFailure::BadReply {
                 line,
                 error: "expected the ready line first".into(),

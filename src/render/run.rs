@@ -93,6 +93,8 @@ pub(super) struct Shared {
     pub(super) geometry: Mutex<HashMap<String, Option<Arc<ModelGeometry>>>>,
     /// Model key -> the magenta share of its own materials (None: unreadable).
     pub(super) looks: Mutex<HashMap<String, Option<f64>>>,
+    /// The first worker that starts says which GPUs Cycles sees (once per run).
+    pub(super) devices_reported: std::sync::Once,
 }
 
 /// What `Shared` starts from; the render settings, validation thresholds and mask choice come
@@ -129,6 +131,7 @@ impl Shared {
             fatal: Mutex::new(None),
             geometry: Mutex::new(HashMap::new()),
             looks: Mutex::new(HashMap::new()),
+            devices_reported: std::sync::Once::new(),
         }
     }
 }

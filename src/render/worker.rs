@@ -56,11 +56,14 @@ pub fn serve(scripts_dir: &Path, site_packages: &Path) -> Result<(), WorkerError
         let handle = entry.getattr("handle_request").map_err(py_err)?;
         // The worker checks its dispatch tables against the contract before it serves, and
         // every request against the schema.
-        entry
+        let gpus_seen: Option<String> = entry
             .getattr("start")
             .and_then(|start| start.call1((crate::scene::contract::request_schema(),)))
-            .map_err(py_err)?;
-        let ready = WorkerReply::ready(READY_ID);
+            .map_err(py_err)?
+            .extract()
+            .ok();
+        let mut ready = WorkerReply::ready(READY_ID);
+        ready.device = gpus_seen;
         writeln!(
             protocol,
             "{}",

@@ -324,7 +324,8 @@ pub struct WorkerReply {
     /// Textures of the model that did not resolve and were replaced by the sampled material.
     #[serde(default)]
     pub missing_textures: Vec<String>,
-    /// The Cycles device that rendered: "cpu", "optix" or "cuda".
+    /// The Cycles device that rendered: "cpu", "optix" or "cuda". In the worker's ready line:
+    /// the GPUs its Cycles sees, as JSON `{"optix": [names], "cuda": [names]}`.
     #[serde(default)]
     pub device: Option<String>,
     /// Set when `ok` is false.
