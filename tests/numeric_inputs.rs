@@ -186,6 +186,16 @@ fn every_number_out_of_range_is_refused_in_one_line() {
         ),
         render(&["--per-class", "0"], &["--per-class", at_least_one]),
         render(&["--workers", "0"], &["--workers", at_least_one]),
+        render(&["--shard", "0/4"], &["--shard", "1 <= I <= N"]),
+        // Preset fields given by --set are checked by the preset's rules, field by field.
+        render(
+            &["--set", "render.resolution=0"],
+            &["render.resolution", "between 16 and 4096"],
+        ),
+        render(
+            &["--set", "split.test_fraction=1.5"],
+            &["split.test_fraction"],
+        ),
         fit(&["--probe-size", "0"], &["--probe-size", at_least_one]),
         fit(&["--rounds", "0"], &["--rounds", at_least_one]),
         fit(&["--iterations", "0"], &["--iterations", at_least_one]),
