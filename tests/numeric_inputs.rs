@@ -83,7 +83,9 @@ fn every_number_out_of_range_is_refused_in_one_line() {
         let mut a = vec![
             "train", "--train", data, "--out", "{out}", "--device", "cpu",
         ];
-        a.extend(["--arch", "resnet_tiny"]);
+        if !extra.contains(&"--arch") {
+            a.extend(["--arch", "resnet_tiny"]);
+        }
         a.extend(extra);
         case(&a, expect)
     };
@@ -91,14 +93,10 @@ fn every_number_out_of_range_is_refused_in_one_line() {
         let mut a = vec![
             "adapt", "--source", data, "--target", data, "--out", "{out}",
         ];
-        a.extend([
-            "--method",
-            "dann",
-            "--device",
-            "cpu",
-            "--arch",
-            "resnet_tiny",
-        ]);
+        a.extend(["--method", "dann", "--device", "cpu"]);
+        if !extra.contains(&"--arch") {
+            a.extend(["--arch", "resnet_tiny"]);
+        }
         a.extend(extra);
         case(&a, expect)
     };
@@ -130,10 +128,7 @@ fn every_number_out_of_range_is_refused_in_one_line() {
         train(&["--epochs", "NaN"], &["--epochs", "finite"]),
         train(&["--lr", "0"], &["--lr", above_zero]),
         train(&["--lr", "-0.1"], &["--lr", above_zero]),
-        train(
-            &["--weight-decay", "-1e-4"],
-            &["--weight-decay", "at least 0"],
-        ),
+        train(&["--weight-decay=-1e-4"], &["--weight-decay", "at least 0"]),
         train(&["--eval-every", "0"], &["--eval-every", at_least_one]),
         train(&["--workers", "0"], &["--workers", at_least_one]),
         train(
@@ -171,6 +166,7 @@ fn every_number_out_of_range_is_refused_in_one_line() {
         adapt(&["--epochs", "0"], &["--epochs", above_zero]),
         adapt(&["--lr", "0"], &["--lr", above_zero]),
         adapt(&["--weight-decay", "-1"], &["--weight-decay", "at least 0"]),
+        adapt(&["--lr", "-1"], &["--lr", above_zero]),
         adapt(&["--eval-every", "0"], &["--eval-every", at_least_one]),
         adapt(&["--workers", "0"], &["--workers", at_least_one]),
         adapt(
@@ -190,6 +186,16 @@ fn every_number_out_of_range_is_refused_in_one_line() {
         ),
         render(&["--per-class", "0"], &["--per-class", at_least_one]),
         render(&["--workers", "0"], &["--workers", at_least_one]),
+        render(&["--shard", "0/4"], &["--shard", "1 <= I <= N"]),
+        // Preset fields given by --set are checked by the preset's rules, field by field.
+        render(
+            &["--set", "render.resolution=0"],
+            &["render.resolution", "between 16 and 4096"],
+        ),
+        render(
+            &["--set", "split.test_fraction=1.5"],
+            &["split.test_fraction"],
+        ),
         fit(&["--probe-size", "0"], &["--probe-size", at_least_one]),
         fit(&["--rounds", "0"], &["--rounds", at_least_one]),
         fit(&["--iterations", "0"], &["--iterations", at_least_one]),

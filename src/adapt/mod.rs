@@ -54,33 +54,33 @@ pub struct AdaptArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Epochs of max(len(source), len(target)) / batch-size iterations.
-    #[arg(long, default_value_t = 20.0, value_parser = numbers::positive)]
+    #[arg(long, default_value_t = 20.0, value_parser = numbers::positive, allow_negative_numbers = true)]
     pub epochs: f64,
     /// Iterations (overrides --epochs).
-    #[arg(long, value_parser = numbers::count_u64)]
+    #[arg(long, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub iters: Option<u64>,
     /// Images per domain per iteration (64 source + 64 target by default).
-    #[arg(long, default_value_t = 64, value_parser = numbers::count_usize)]
+    #[arg(long, default_value_t = 64, value_parser = numbers::count_usize, allow_negative_numbers = true)]
     pub batch_size: usize,
     /// Base learning rate (default: 1e-4, MCD 1e-3).
-    #[arg(long, value_parser = numbers::positive)]
+    #[arg(long, value_parser = numbers::positive, allow_negative_numbers = true)]
     pub lr: Option<f64>,
-    #[arg(long, default_value_t = 1e-4, value_parser = numbers::non_negative)]
+    #[arg(long, default_value_t = 1e-4, value_parser = numbers::non_negative, allow_negative_numbers = true)]
     pub weight_decay: f64,
     #[arg(long = "aug", value_enum, default_value = "weak")]
     pub aug: Augment,
     /// Input side in pixels (ViT and Mixer need a multiple of their patch).
-    #[arg(long, default_value_t = 224, value_parser = numbers::count_u32)]
+    #[arg(long, default_value_t = 224, value_parser = numbers::count_u32, allow_negative_numbers = true)]
     pub image_size: u32,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     #[arg(long, value_enum, default_value = "auto")]
     pub device: DeviceChoice,
     /// Decode/augment threads (default: all cores on CUDA, one on the CPU).
-    #[arg(long, value_parser = numbers::count_usize)]
+    #[arg(long, value_parser = numbers::count_usize, allow_negative_numbers = true)]
     pub workers: Option<usize>,
     /// Evaluate every K iterations (default: 200 evaluations per run).
-    #[arg(long, value_parser = numbers::count_u64)]
+    #[arg(long, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub eval_every: Option<u64>,
     /// Points per domain in tsne.png (0: no picture).
     #[arg(long, default_value_t = 500)]
@@ -89,13 +89,13 @@ pub struct AdaptArgs {
     #[arg(long)]
     pub resume: bool,
     /// SRDC's bottleneck width (default: the released 128 x block expansion: 512 for ResNet-50).
-    #[arg(long, value_parser = numbers::count_i64)]
+    #[arg(long, value_parser = numbers::count_i64, allow_negative_numbers = true)]
     pub srdc_bottleneck: Option<i64>,
     /// Dropout of MCD's classifiers (released: 0.5).
-    #[arg(long, default_value_t = 0.5, value_parser = numbers::dropout)]
+    #[arg(long, default_value_t = 0.5, value_parser = numbers::dropout, allow_negative_numbers = true)]
     pub mcd_dropout: f64,
     /// Stop after this many iterations as if interrupted (checkpoint kept; for resume checks).
-    #[arg(long, hide = true, value_parser = numbers::count_u64)]
+    #[arg(long, hide = true, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub stop_after: Option<u64>,
 }
 

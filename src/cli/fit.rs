@@ -25,20 +25,20 @@ pub struct FitArgs {
     #[arg(long, value_name = "DATASET")]
     pub probe: Option<PathBuf>,
     /// Images per probe round rendered with uniform (then current) level weights.
-    #[arg(long, default_value_t = 2000, value_parser = numbers::count_u64)]
+    #[arg(long, default_value_t = 2000, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub probe_size: u64,
     /// Probe rounds at most; a new round is rendered from the current weights when the
     /// effective sample size of the pool falls too low.
-    #[arg(long, default_value_t = 2, value_parser = numbers::count_u32)]
+    #[arg(long, default_value_t = 2, value_parser = numbers::count_u32, allow_negative_numbers = true)]
     pub rounds: u32,
     /// Seed of the probe renders and of the held-out split.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Fraction of the target held out to measure MMD before and after.
-    #[arg(long, default_value_t = 0.2, value_parser = numbers::open_fraction)]
+    #[arg(long, default_value_t = 0.2, value_parser = numbers::open_fraction, allow_negative_numbers = true)]
     pub holdout: f64,
     /// Optimiser steps per round.
-    #[arg(long, default_value_t = 300, value_parser = numbers::count_usize)]
+    #[arg(long, default_value_t = 300, value_parser = numbers::count_usize, allow_negative_numbers = true)]
     pub iterations: usize,
     /// Override a preset field, as in `render` (repeatable; also applied to probe renders).
     #[arg(long = "set", value_name = "PATH=VALUE")]
@@ -62,11 +62,11 @@ pub struct FitArgs {
     #[arg(long, value_name = "DIR")]
     pub val: Option<PathBuf>,
     /// Refinement steps with --val.
-    #[arg(long, default_value_t = 5, value_parser = numbers::count_usize)]
+    #[arg(long, default_value_t = 5, value_parser = numbers::count_usize, allow_negative_numbers = true)]
     pub val_steps: usize,
     /// The fit stops (and renders a fresh probe round, if --rounds allows) when the pool's
     /// effective sample size falls below this fraction of it (never below 20 images).
-    #[arg(long, default_value_t = 0.05, value_name = "FRACTION", value_parser = numbers::open_fraction)]
+    #[arg(long, default_value_t = 0.05, value_name = "FRACTION", value_parser = numbers::open_fraction, allow_negative_numbers = true)]
     pub min_ess: f64,
     /// Per-class weights when the target is labelled (class subfolders, or a rendered
     /// dataset): `auto` fits them, `off` keeps class-agnostic weights only.

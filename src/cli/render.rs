@@ -19,13 +19,13 @@ pub struct RenderArgs {
     #[arg(long)]
     pub out: PathBuf,
     /// Images per class (sets `images_per_class`).
-    #[arg(long, value_parser = crate::numbers::count_u64)]
+    #[arg(long, value_parser = crate::numbers::count_u64, allow_negative_numbers = true)]
     pub per_class: Option<u64>,
     /// Comma-separated classes to render (sets `classes`).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<String>>,
     /// Blender worker processes (sets `workers.count`).
-    #[arg(long, value_parser = crate::numbers::count_u32)]
+    #[arg(long, value_parser = crate::numbers::count_u32, allow_negative_numbers = true)]
     pub workers: Option<u32>,
     /// Run seed (sets `seed`).
     #[arg(long)]

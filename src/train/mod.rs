@@ -35,16 +35,16 @@ pub struct TrainArgs {
     #[arg(long = "aug", value_enum, default_value = "none")]
     pub aug: Augment,
     /// Optimisation steps (default: one epoch).
-    #[arg(long, value_parser = numbers::count_u64)]
+    #[arg(long, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub iters: Option<u64>,
     /// Passes over the training set (fractions allowed).
-    #[arg(long, value_parser = numbers::positive)]
+    #[arg(long, value_parser = numbers::positive, allow_negative_numbers = true)]
     pub epochs: Option<f64>,
-    #[arg(long, default_value_t = 128, value_parser = numbers::count_usize)]
+    #[arg(long, default_value_t = 128, value_parser = numbers::count_usize, allow_negative_numbers = true)]
     pub batch_size: usize,
-    #[arg(long, default_value_t = 0.01, value_parser = numbers::positive)]
+    #[arg(long, default_value_t = 0.01, value_parser = numbers::positive, allow_negative_numbers = true)]
     pub lr: f64,
-    #[arg(long, default_value_t = 1e-4, value_parser = numbers::non_negative)]
+    #[arg(long, default_value_t = 1e-4, value_parser = numbers::non_negative, allow_negative_numbers = true)]
     pub weight_decay: f64,
     /// The run folder: metrics, plots, checkpoints, summary.json.
     #[arg(long)]
@@ -69,22 +69,22 @@ pub struct TrainArgs {
     #[arg(long)]
     pub non_repetitive: bool,
     /// Evaluate and checkpoint every K steps (default: 10 times per run).
-    #[arg(long, value_parser = numbers::count_u64)]
+    #[arg(long, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub eval_every: Option<u64>,
     /// Input side in pixels; the resize side scales as S * 256 / 224. ViT and Mixer need a
     /// multiple of their patch.
-    #[arg(long, default_value_t = 224, value_parser = numbers::count_u32)]
+    #[arg(long, default_value_t = 224, value_parser = numbers::count_u32, allow_negative_numbers = true)]
     pub image_size: u32,
     /// Decode/augment threads (default: all cores on CUDA, one on the CPU; libtorch always gets
     /// every core on the CPU, see device::thread_plan).
-    #[arg(long, value_parser = numbers::count_usize)]
+    #[arg(long, value_parser = numbers::count_usize, allow_negative_numbers = true)]
     pub workers: Option<usize>,
     #[arg(long, value_enum, default_value = "sgd")]
     pub optimizer: OptimizerKind,
     #[arg(long, default_value_t = 0)]
     pub warmup_iters: u64,
     /// Stop after this many steps as if interrupted (checkpoint kept; for resume checks).
-    #[arg(long, hide = true, value_parser = numbers::count_u64)]
+    #[arg(long, hide = true, value_parser = numbers::count_u64, allow_negative_numbers = true)]
     pub stop_after: Option<u64>,
 }
 

@@ -193,7 +193,7 @@ pub struct StreamArgs {
     #[arg(long, value_name = "DIR", requires = "stream")]
     pub keep: Option<PathBuf>,
     /// Images the render workers may get ahead of training (default: two batches).
-    #[arg(long, value_name = "N", requires = "stream", value_parser = crate::numbers::count_u64)]
+    #[arg(long, value_name = "N", requires = "stream", value_parser = crate::numbers::count_u64, allow_negative_numbers = true)]
     pub queue: Option<u64>,
 }
 
