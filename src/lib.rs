@@ -11,11 +11,14 @@ pub mod dataset;
 #[cfg(feature = "train")]
 pub mod engine;
 pub mod fit;
+#[cfg(feature = "train")]
+pub mod nn;
 pub mod paths;
 pub mod preset;
 pub mod progress;
 pub mod render;
 pub mod sample;
+pub mod scene;
 #[cfg(feature = "train")]
 pub mod study;
 #[cfg(feature = "train")]

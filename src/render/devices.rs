@@ -1,5 +1,5 @@
 //! The start-up line that says which GPUs the bpy wheel's Cycles sees and where it renders.
-use crate::render::contract::Device;
+use crate::scene::contract::Device;
 
 /// GPU backends in the worker's order of preference (`scene.GPU_BACKENDS`), with their names.
 const BACKENDS: [(&str, &str); 2] = [("optix", "OptiX"), ("cuda", "CUDA")];
