@@ -76,6 +76,10 @@ def main():
         bpy.ops.render.render(write_still=True)
         seconds.append(round(time.perf_counter() - t, 3))
     print(json.dumps({"blender": bpy.app.version_string, "seconds": seconds}))
+    # bpy 4.2.0 (the PyPI wheel) crashes with SIGSEGV while the interpreter shuts down, after
+    # all work is done; leave without the shutdown so the exit status means something.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

@@ -123,6 +123,10 @@ def main():
     print(json.dumps({"kept": kept, "renders": renders, "seconds": round(wall, 3),
                       "startup_seconds": round(started - T_START, 3),
                       "blender": bpy.app.version_string}))
+    # bpy 4.2.0 (the PyPI wheel) crashes with SIGSEGV while the interpreter shuts down, after
+    # all work is done; leave without the shutdown so the exit status means something.
+    sys.stdout.flush()
+    os._exit(0)
 
 
 if __name__ == "__main__":

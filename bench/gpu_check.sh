@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The GPU check, one prepared script that a lent GPU machine runs as it is (under 8 minutes):
+# The GPU check, one prepared script that a lent GPU machine runs as it is (every step has a
+# time limit; on a lent machine, which has no bpy, all of them together are 7.5 minutes):
 #   1. what the machine has: driver, GPU, the PyTorch and the synthgen binary found;
 #   2. what synthgen says at start-up: the torch device (train) and the Cycles devices that the
 #      bpy wheel sees (render);
@@ -120,12 +121,12 @@ fi
 section "start-up report"
 if [ -n "$BIN" ] && [ -n "$PY" ]; then
   "$PY" bench/write_images.py "$WORK/tiny" 2 4 >/dev/null
-  "$BIN" train --train "$WORK/tiny" --arch resnet_tiny --image-size 32 --iters 1 --batch-size 4 \
+  timeout 90 "$BIN" train --train "$WORK/tiny" --arch resnet_tiny --image-size 32 --iters 1 --batch-size 4 \
     --device auto --eval-every 100000 --out "$WORK/tiny-run" >"$WORK/tiny.log" 2>&1
   say "train (exit $?): $(grep -m1 'torch device' "$WORK/tiny.log" || tail -1 "$WORK/tiny.log")"
 fi
 if ((BPY)); then
-  "$BIN" render --preset demo --classes chair --per-class 1 --workers 1 --set render.resolution=32 \
+  timeout 90 "$BIN" render --preset demo --classes chair --per-class 1 --workers 1 --set render.resolution=32 \
     --set render.samples=1 --out "$WORK/tiny-render" >"$WORK/render.log" 2>&1
   say "render (exit $?): $(grep -m1 'Cycles' "$WORK/render.log" || tail -1 "$WORK/render.log")"
 fi
@@ -142,7 +143,7 @@ if ((BPY)); then
     --set render.resolution=224 --set render.samples=64)
   for dev in cpu gpu; do
     t=$SECONDS
-    timeout 200 "$BIN" render "${common[@]}" --set render.device=$dev --out "$WORK/render-$dev" \
+    timeout 120 "$BIN" render "${common[@]}" --set render.device=$dev --out "$WORK/render-$dev" \
       >"$WORK/render-$dev.log" 2>&1
     rc=$?
     n=$(find "$WORK/render-$dev" -path '*/masks' -prune -o -name '*.png' -print 2>/dev/null | wc -l)
@@ -180,7 +181,7 @@ if [ -n "$BIN" ] && [ -n "$PY" ]; then
   "$PY" bench/write_images.py "$WORK/data" 10 40 >/dev/null
   w=$(nproc)
   t=$SECONDS
-  timeout 240 "$BIN" train --train "$WORK/data" --arch resnet50 --image-size 224 --aug none \
+  timeout 150 "$BIN" train --train "$WORK/data" --arch resnet50 --image-size 224 --aug none \
     --iters "$ITERS" --batch-size "$BATCH" --device cuda --workers "$w" --eval-every 100000 \
     --out "$WORK/train-synthgen" >"$WORK/train.log" 2>&1
   rc=$?
@@ -188,7 +189,7 @@ if [ -n "$BIN" ] && [ -n "$PY" ]; then
   say "synthgen train: exit $rc in $((SECONDS - t)) s, ${ours:-?} images/s; $(grep -m1 'torch device' "$WORK/train.log")"
   ((rc == 0)) || tail -3 "$WORK/train.log" | tee -a "$RESULT"
   t=$SECONDS
-  theirs=$(timeout 240 "$PY" bench/pytorch_train.py "$WORK/data" resnet50 224 "$BATCH" "$ITERS" "$w" cuda "$w" 2>"$WORK/pytorch.log" |
+  theirs=$(timeout 150 "$PY" bench/pytorch_train.py "$WORK/data" resnet50 224 "$BATCH" "$ITERS" "$w" cuda "$w" 2>"$WORK/pytorch.log" |
     awk '/^images_per_second/ {print $2}')
   say "PyTorch eager: in $((SECONDS - t)) s, ${theirs:-?} images/s"
   [ -n "$theirs" ] || tail -3 "$WORK/pytorch.log" | tee -a "$RESULT"
@@ -206,7 +207,7 @@ elif ! grep -aq -i nccl "$BIN"; then
   say "skipped: this synthgen binary has no NCCL data-parallel support (no 'nccl' in it)"
 else
   t=$SECONDS
-  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 timeout 120 \
+  RANK=0 WORLD_SIZE=1 LOCAL_RANK=0 MASTER_ADDR=127.0.0.1 MASTER_PORT=29517 timeout 60 \
     "$BIN" train --train "$WORK/data" --arch resnet18 --image-size 112 --aug none --iters 5 \
     --batch-size 32 --device cuda --eval-every 100000 --out "$WORK/train-ddp" >"$WORK/ddp.log" 2>&1
   rc=$?

@@ -96,7 +96,7 @@ row "synthgen (bpy 5.0.1)" "$kept" "$renders" "$WALL" "$CPU" "$steady" "$l"
 S_WALL=$WALL S_KEPT=$kept S_CPU=$CPU
 
 l=$(load)
-timed env USE_EXTERNAL_BPY_MODULE=1 "$BPROC_VENV/bin/python" bench/blenderproc_dr.py "$MESH" "$WORK/bproc" \
+timed env BPROC_TEMP="$WORK/bproc-temp" "$BPROC_VENV/bin/python" bench/blenderproc_dr.py "$MESH" "$WORK/bproc" \
   "$IMAGES" "$RES" "$SAMPLES" "$THREADS" 1
 summary=$(tail -1 "$WORK/stdout")
 read -r kept renders steady < <(python3 -c 'import json,sys; s=json.loads(sys.argv[1]); print(s["kept"], s["renders"], s["seconds"])' "$summary")
