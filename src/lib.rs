@@ -11,6 +11,8 @@ pub mod dataset;
 #[cfg(feature = "train")]
 pub mod engine;
 pub mod fit;
+#[cfg(feature = "train")]
+pub mod nn;
 pub mod paths;
 pub mod preset;
 pub mod progress;
