@@ -10,7 +10,18 @@ use crate::train::stream::{StreamArgs, StreamSource};
 use crate::train::TrainArgs;
 use std::path::{Path, PathBuf};
 
+/// `--stream` in a data-parallel launch is refused before anything renders (one line).
+fn refuse_data_parallel() -> Result<(), crate::train::TrainError> {
+    if crate::engine::DataParallel::launch_from_env()?.is_some() {
+        return Err(crate::train::TrainError::NotDataParallel(
+            "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) train on a rendered folder: render it first with `synthgen render`, or run --stream as one process.".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn run(args: TrainArgs) -> CliResult {
+    refuse_data_parallel().map_err(|e| train_failure(e.into()))?;
     let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let cfg = args.to_config();
     let summary =
@@ -25,6 +36,7 @@ pub fn run(args: TrainArgs) -> CliResult {
 pub fn run_adapt(args: AdaptArgs) -> CliResult {
     // Before the stream is prepared, so that a refused method prints nothing else.
     crate::adapt::check_streamable(args.method).map_err(|e| adapt_failure(e.into()))?;
+    refuse_data_parallel().map_err(|e| adapt_failure(crate::adapt::AdaptError::from(e).into()))?;
     let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let cfg = args.to_config();
     let summary =

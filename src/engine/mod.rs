@@ -4,6 +4,7 @@
 //! every adaptation method implement), `schedule` (lr and lambda per iteration or per epoch),
 //! `eval` (evaluation and full passes), `window` (running means of train records), `output`
 //! (plots, the atomic summary.json). The thread budget is `train::device::apply_thread_plan`.
+pub mod data_parallel;
 pub mod eval;
 pub mod output;
 pub mod run;
@@ -11,6 +12,7 @@ pub mod schedule;
 pub mod step;
 pub mod window;
 
+pub use data_parallel::DataParallel;
 pub use eval::{EvalCtx, SetPass};
 pub use output::{draw_plots, write_json_atomic};
 pub use run::{run, Epochs, Feed, Feeds, Outcome, RunSpec, CKPT_BEST, CKPT_LAST};

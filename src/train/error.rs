@@ -50,6 +50,12 @@ pub enum TrainError {
     Stream(String),
     #[error("Could not draw the plot {path}: {why}.")]
     Plot { path: PathBuf, why: String },
+    /// A rendezvous or collective of data-parallel training failed.
+    #[error("{0}")]
+    Distributed(#[from] crate::nn::distributed::DistError),
+    /// What data-parallel mode does not support (one line with the alternative).
+    #[error("{0}")]
+    NotDataParallel(String),
 }
 
 impl TrainError {
@@ -67,6 +73,8 @@ impl TrainError {
                 | TrainError::BadImageSize { .. }
                 | TrainError::BadCheckpoint { .. }
                 | TrainError::StreamSetup(_)
+                | TrainError::NotDataParallel(_)
+                | TrainError::Distributed(crate::nn::distributed::DistError::BadEnv { .. })
         )
     }
 

@@ -6,7 +6,7 @@
 //! rendezvous.
 use super::group::DistError;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Launcher {
     /// torchrun or any launcher that sets PyTorch's `env://` variables.
