@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use synthgen::train::augment::Augment;
-use synthgen::train::data::ImageSet;
-use synthgen::train::loader::{Loader, LoaderConfig, Order};
+use synthgen::nn::augment::Augment;
+use synthgen::nn::data::ImageSet;
+use synthgen::nn::loader::{Loader, LoaderConfig, Order};
 
 fn main() {
     let args: Vec<String> = std::env::args()

@@ -18,6 +18,7 @@ pub mod preset;
 pub mod progress;
 pub mod render;
 pub mod sample;
+pub mod scene;
 #[cfg(feature = "train")]
 pub mod study;
 #[cfg(feature = "train")]

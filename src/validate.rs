@@ -43,6 +43,31 @@ impl Default for ValidationConfig {
     }
 }
 
+/// What `render::predict` expects a render to measure: coverage and truncation as this module
+/// defines them (object pixels / all pixels, object pixels on the outermost ring / ring
+/// pixels), measured on the rasterized mask.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct ViewPrediction {
+    pub coverage: f64,
+    pub truncation: f64,
+}
+
+impl ViewPrediction {
+    /// The threshold a render of this view would surely break (`min_coverage`,
+    /// `max_coverage`, `max_truncation`), if any.
+    pub fn failed_check(&self, cfg: &ValidationConfig) -> Option<&'static str> {
+        if self.coverage < cfg.min_coverage {
+            Some("min_coverage")
+        } else if self.coverage > cfg.max_coverage {
+            Some("max_coverage")
+        } else if self.truncation > cfg.max_truncation {
+            Some("max_truncation")
+        } else {
+            None
+        }
+    }
+}
+
 /// Where the object mask of a checked image came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -38,8 +38,8 @@ use std::path::{Path, PathBuf};
 
 use adapt_data::{write_domain, Style};
 use synthgen::adapt::{adapt, AdaptConfig, MethodKind};
-use synthgen::train::augment::Augment;
-use synthgen::train::device::DeviceChoice;
+use synthgen::nn::augment::Augment;
+use synthgen::nn::device::DeviceChoice;
 
 /// Each replicate is the whole protocol with its own seed: a pre-training, then every method
 /// adapted from that pre-trained start.

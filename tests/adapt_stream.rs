@@ -9,7 +9,7 @@ use common::stream::*;
 use common::*;
 use std::path::Path;
 use std::process::Stdio;
-use synthgen::train::checkpoint;
+use synthgen::nn::checkpoint;
 
 /// 6 iterations of batch 4: stream positions 0..24 = images 0..12 of both classes.
 const ITERS: u64 = 6;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 use synthgen::fit::deep_features::{checkpoint_files, DeepFeatures};
 use synthgen::fit::descriptors::{ImageItem, BASE_NAMES};
 use synthgen::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
-use synthgen::train::device::DeviceChoice;
+use synthgen::nn::device::DeviceChoice;
 
 /// One probe render (60 chairs and 60 tables at 32 px, background kinds uniform) and a
 /// resnet_tiny checkpoint trained on it for 10 steps, shared by the tests of this file.
@@ -113,7 +113,7 @@ fn checkpoint_features_have_the_backbone_dimension_and_repeat() {
 
     let net = DeepFeatures::load(&f.checkpoint, DeviceChoice::Cpu).unwrap();
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let expected = synthgen::train::models::build_backbone(&vs.root(), "resnet_tiny", 32)
+    let expected = synthgen::nn::models::build_backbone(&vs.root(), "resnet_tiny", 32)
         .unwrap()
         .feature_dim() as usize;
     assert_eq!((net.dim, net.image_size), (expected, 32));

@@ -190,7 +190,7 @@ fn train_killed_at_a_random_point_resumes_to_the_uninterrupted_result() {
     };
     assert_eq!(table(&full), table(&part));
     let tensors = |out: &Path| {
-        synthgen::train::checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
+        synthgen::nn::checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
     };
     let (a, b) = (tensors(&full), tensors(&part));
     assert_eq!(a.len(), b.len());

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use synthgen::adapt::method::{build, MethodKind, MethodSetup};
 use synthgen::engine::{FullPass, PassOutput, StepBatch, StepCtx, StepStats, TrainStep};
-use synthgen::train::TrainError;
+use synthgen::nn::TrainError;
 use tch::{nn, Device, Kind, Tensor};
 
 const K: i64 = 3;

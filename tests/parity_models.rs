@@ -11,8 +11,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use synthgen::train::checkpoint;
-use synthgen::train::models::Classifier;
+use synthgen::nn::checkpoint;
+use synthgen::nn::models::Classifier;
 use tch::{nn, Device, Kind, Tensor};
 
 fn parity_script(name: &str) -> PathBuf {

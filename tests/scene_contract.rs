@@ -1,6 +1,6 @@
 //! The scene contract: the committed schema the Blender side reads is the one the Rust types
 //! generate, and the worker refuses a malformed request with a clear, one-line error.
-use synthgen::render::contract::request_schema;
+use synthgen::scene::contract::request_schema;
 
 const SCHEMA_FILE: &str = "blender_scripts/synthgen_blender/request.schema.json";
 

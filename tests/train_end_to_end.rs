@@ -7,7 +7,8 @@ use std::process::Command;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use synthgen::train::{checkpoint, train, Length, TrainConfig, TrainError};
+use synthgen::nn::{checkpoint, TrainError};
+use synthgen::train::{train, Length, TrainConfig};
 
 const CLASSES: [&str; 3] = ["circle", "square", "triangle"];
 
@@ -50,7 +51,7 @@ fn tiny_config(train_dir: &Path, out: &Path) -> TrainConfig {
     cfg.batch_size = 8;
     cfg.lr = 0.05;
     cfg.workers = Some(1);
-    cfg.device = synthgen::train::device::DeviceChoice::Cpu;
+    cfg.device = synthgen::nn::device::DeviceChoice::Cpu;
     cfg
 }
 
@@ -144,7 +145,7 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     let full = dir.path().join("full");
     let part = dir.path().join("part");
     let mut cfg = tiny_config(&data, &full);
-    cfg.augment = synthgen::train::augment::Augment::Strong;
+    cfg.augment = synthgen::nn::augment::Augment::Strong;
     cfg.length = Length::Iters(8);
     cfg.eval_every = Some(100);
     cfg.workers = Some(3);
@@ -257,7 +258,7 @@ fn init_loads_backbone_and_skips_a_head_of_another_size() {
     train(&cfg).unwrap();
     // Same backbone, 2 classes instead of 3.
     let vs = tch::nn::VarStore::new(tch::Device::Cpu);
-    let _m = synthgen::train::models::Classifier::new(&vs.root(), "resnet_tiny", 2, 32).unwrap();
+    let _m = synthgen::nn::models::Classifier::new(&vs.root(), "resnet_tiny", 2, 32).unwrap();
     let r = checkpoint::load_init(&vs, &pre.join("checkpoint-last.safetensors"), false).unwrap();
     // The head is dropped whatever its shape (the released code drops every `fc` key).
     assert_eq!(r.dropped, vec!["head.bias", "head.weight"]);

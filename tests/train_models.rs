@@ -1,7 +1,7 @@
 //! Model construction: parameter counts of the full-size models at 10 classes and 224 px match
 //! the paper within 1 %, and the small variants run forward on the CPU.
 #![cfg(feature = "train")]
-use synthgen::train::models::{count_trainable, Classifier};
+use synthgen::nn::models::{count_trainable, Classifier};
 use tch::{nn, Device, Kind, Tensor};
 
 fn params(arch: &str) -> i64 {

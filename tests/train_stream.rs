@@ -9,7 +9,7 @@ use common::*;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use synthgen::train::checkpoint;
+use synthgen::nn::checkpoint;
 
 /// `train --stream demo` with a tiny model at 32 px, batch 4.
 fn stream_args(out: &Path, iters: u64) -> Vec<String> {

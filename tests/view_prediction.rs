@@ -9,9 +9,9 @@ use synthgen::assets::geometry::ModelGeometry;
 use synthgen::preset::Preset;
 use synthgen::render::predict::predict_view;
 use synthgen::render::process::{WorkerProcess, WorkerSpec};
-use synthgen::render::protocol::{ModelRef, WorkerRequest};
 use synthgen::render::request::scene_of;
 use synthgen::sample::{sample_scene, SamplingContext};
+use synthgen::scene::contract::{ModelRef, WorkerRequest};
 
 /// Stated tolerances, from the largest errors measured here over 8 views x 9 seeds of each
 /// model (docs/BENCHMARKS.md): edge pixels are anti-aliased in the render and

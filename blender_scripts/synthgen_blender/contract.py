@@ -1,5 +1,5 @@
 """The scene contract on the Python side: check a request against the JSON schema that the
-Rust types generate (src/render/contract.rs -> request.schema.json).
+Rust types generate (src/scene/contract.rs -> request.schema.json).
 
 Only the schema keywords that schemars emits for the contract are understood; an unknown
 keyword is an error at start, so the schema cannot silently outgrow this checker. Tagged

@@ -1,7 +1,7 @@
 """Protocol entry point: one request line (JSON) in, one reply line (JSON) out.
 
 Requests and replies are the serde JSON of `WorkerRequest` / `WorkerReply` in
-src/render/contract.rs; every request is checked against the schema generated from them
+src/scene/contract.rs; every request is checked against the schema generated from them
 (request.schema.json, or the text the Rust worker passes to `start`). `handle_request` never raises: every failure becomes a reply with
 ok=false, a one-line `error`, and `error_kind` "model" (the model is at fault) or "render".
 

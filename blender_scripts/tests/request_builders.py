@@ -44,7 +44,7 @@ BASE_PARAMS = {
     },
 }
 
-# The fields each lamp kind carries besides the common ones (src/render/contract.rs).
+# The fields each lamp kind carries besides the common ones (src/scene/contract.rs).
 LAMP_KIND_FIELDS = {
     "point": {"shadow_radius": 0.3},
     "sun": {"angle_deg": 5.0},
@@ -54,7 +54,7 @@ LAMP_KIND_FIELDS = {
 LAMP_COMMON = ("radius", "elevation_deg", "azimuth_deg", "energy", "color")
 
 
-# Blender's defaults, as RenderSettings' serde defaults in src/render/contract.rs.
+# Blender's defaults, as RenderSettings' serde defaults in src/scene/contract.rs.
 LIGHT_PATH_DEFAULTS = {
     "persistent_data": False,
     "adaptive": {"mode": "off"},

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use super::error::AdaptError;
-use crate::train::data::{ImageSet, Sample};
-use crate::train::TrainError;
+use crate::nn::data::{ImageSet, Sample};
+use crate::nn::TrainError;
 
 const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
 

@@ -2,7 +2,7 @@
 //! through unchanged.
 use std::path::PathBuf;
 
-use crate::train::TrainError;
+use crate::nn::TrainError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AdaptError {

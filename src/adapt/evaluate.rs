@@ -8,7 +8,7 @@ use super::error::AdaptError;
 use super::runner::AdaptConfig;
 use super::tsne;
 use crate::engine::{EvalCtx, EvalModel};
-use crate::train::data::{ImageSet, Sample};
+use crate::nn::data::{ImageSet, Sample};
 
 /// Evenly spaced picks of at most `n` samples (deterministic, covers every class folder).
 fn spread(samples: &[Sample], n: usize) -> Vec<Sample> {

@@ -11,9 +11,9 @@ use tch::{nn, Kind, Tensor};
 use super::error::AdaptError;
 pub use crate::engine::schedule::annealed_lr;
 use crate::engine::TrainStep;
-use crate::train::models::{build_backbone, Backbone, Classifier};
-use crate::train::optim::{Group, OptimConfig, Optimizer};
-use crate::train::TrainError;
+use crate::nn::models::{build_backbone, Backbone, Classifier};
+use crate::nn::optim::{Group, OptimConfig, Optimizer};
+use crate::nn::TrainError;
 
 /// The methods `synthgen adapt --method` accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

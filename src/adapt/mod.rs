@@ -21,8 +21,8 @@ pub use error::AdaptError;
 pub use method::MethodKind;
 pub use runner::{adapt, adapt_streamed, check_streamable, AdaptConfig, AdaptSummary};
 
-use crate::train::augment::Augment;
-use crate::train::device::DeviceChoice;
+use crate::nn::augment::Augment;
+use crate::nn::device::DeviceChoice;
 
 #[derive(Debug, clap::Args)]
 pub struct AdaptArgs {

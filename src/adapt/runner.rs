@@ -17,17 +17,17 @@ use super::evaluate::tsne_picture;
 use super::method::{build, MethodKind, MethodSetup};
 use crate::engine::data_parallel::DataParallelSummary;
 use crate::engine::{self, DataParallel, Epochs, EvalCtx, Feed, Feeds, RunSpec, Schedule, SetPass};
+use crate::nn::augment::Augment;
+use crate::nn::checkpoint;
+use crate::nn::data::{ImageSet, Sample};
+use crate::nn::device::{self, DeviceChoice};
+use crate::nn::loader::{Batch, Loader, LoaderConfig, Order};
+use crate::nn::models::count_trainable;
+use crate::nn::plots;
+use crate::nn::TrainError;
 use crate::render::stream::StreamReport;
-use crate::train::augment::Augment;
-use crate::train::checkpoint;
-use crate::train::data::{ImageSet, Sample};
-use crate::train::device::{self, DeviceChoice};
-use crate::train::loader::{Batch, Loader, LoaderConfig, Order};
-use crate::train::models::count_trainable;
-use crate::train::plots;
 use crate::train::stream::{progress_note, StreamSource, StreamStatus};
 use crate::train::trainer::EvalSummary;
-use crate::train::TrainError;
 
 /// Evaluations per run in the released DA scripts.
 pub const EVALUATIONS_PER_RUN: u64 = 200;

@@ -9,8 +9,8 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use crate::train::plots::{err, save_rgb, text_available};
-use crate::train::TrainError;
+use crate::nn::plots::{err, save_rgb, text_available};
+use crate::nn::TrainError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Domain {

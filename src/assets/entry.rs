@@ -1,7 +1,7 @@
 //! One model of any catalog, as plain serializable data.
 use super::error::AssetError;
 use super::model_cache::ModelCache;
-use crate::render::protocol::ModelRef;
+use crate::scene::contract::ModelRef;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 

@@ -146,7 +146,7 @@ fn stray_stream_option(o: &crate::train::stream::StreamArgs, folder: &str) -> Cl
 /// Trainer errors caused by the user's input exit with code 2, like every other input error.
 #[cfg(feature = "train")]
 fn train_failure(e: anyhow::Error) -> CliError {
-    match e.downcast_ref::<crate::train::error::TrainError>() {
+    match e.downcast_ref::<crate::nn::error::TrainError>() {
         Some(t) if t.is_input_error() => CliError::Input(t.to_string()),
         _ => CliError::Run(e),
     }

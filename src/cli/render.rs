@@ -1,9 +1,10 @@
 //! `synthgen render`: preset -> plan -> worker pool -> dataset.
 use super::{CliError, CliResult};
 use crate::assets::{ModelCache, ShapeNetDenylist};
+use crate::dataset::shard::Shard;
 use crate::preset::Preset;
 use crate::render::job;
-use crate::render::plan::{ClassPlan, Shard};
+use crate::render::plan::ClassPlan;
 use crate::render::run::{self, RunOptions};
 use crate::sample::SamplingContext;
 use std::io::IsTerminal;

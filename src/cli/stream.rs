@@ -11,9 +11,9 @@ use crate::train::TrainArgs;
 use std::path::{Path, PathBuf};
 
 /// `--stream` in a data-parallel launch is refused before anything renders (one line).
-fn refuse_data_parallel() -> Result<(), crate::train::TrainError> {
+fn refuse_data_parallel() -> Result<(), crate::nn::TrainError> {
     if crate::engine::DataParallel::launch_from_env()?.is_some() {
-        return Err(crate::train::TrainError::NotDataParallel(
+        return Err(crate::nn::TrainError::NotDataParallel(
             "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) train on a rendered folder: render it first with `synthgen render`, or run --stream as one process.".into(),
         ));
     }

@@ -39,7 +39,7 @@ pub struct ManifestRecord {
     pub predicted_rejections: u32,
     /// The predicted coverage and truncation of the kept view (None: no prediction).
     #[serde(default)]
-    pub prediction: Option<crate::render::predict::ViewPrediction>,
+    pub prediction: Option<crate::validate::ViewPrediction>,
     /// Why the sampled `keep_original` was turned off before rendering (the model's own
     /// colours would fail validation); absent when the sampled material was rendered as drawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -4,7 +4,7 @@
 //! manifest order and lists as a single run (`layout::finalize_lists`).
 use super::layout::{self, CLASSES_FILE, DENYLIST_FILE, PRESET_FILE, SUMMARY_FILE};
 use super::manifest::{read_manifest, ManifestRecord, MANIFEST_FILE};
-use crate::render::plan::{image_id, Shard};
+use crate::dataset::shard::{image_id, Shard};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 

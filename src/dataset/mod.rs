@@ -3,6 +3,7 @@ pub mod atomic;
 pub mod layout;
 pub mod manifest;
 pub mod merge;
+pub mod shard;
 
 pub use manifest::{ManifestRecord, ManifestWriter, ModelInfo};
 

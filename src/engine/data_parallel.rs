@@ -16,7 +16,7 @@ use tch::{nn, Tensor};
 
 use super::step::TrainStep;
 use crate::nn::distributed::{Launch, ProcessGroup, RankSlice};
-use crate::train::TrainError;
+use crate::nn::TrainError;
 
 /// A run's process group and its place in it.
 pub struct DataParallel {

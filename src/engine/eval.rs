@@ -6,10 +6,10 @@ use std::sync::Arc;
 use tch::{Device, Tensor};
 
 use super::step::{EvalModel, FullPass, PassOutput};
-use crate::train::data::{ImageSet, Sample};
-use crate::train::loader::{Batch, Loader, LoaderConfig};
-use crate::train::metrics::EvalReport;
-use crate::train::TrainError;
+use crate::nn::data::{ImageSet, Sample};
+use crate::nn::loader::{Batch, Loader, LoaderConfig};
+use crate::nn::metrics::EvalReport;
+use crate::nn::TrainError;
 
 /// Where tensors go and how evaluation batches are read.
 pub struct EvalCtx<'a> {

@@ -3,7 +3,7 @@
 //! best/last, checkpoints, plots), `step` (the `TrainStep` trait that supervised training and
 //! every adaptation method implement), `schedule` (lr and lambda per iteration or per epoch),
 //! `eval` (evaluation and full passes), `window` (running means of train records), `output`
-//! (plots, the atomic summary.json). The thread budget is `train::device::apply_thread_plan`.
+//! (plots, the atomic summary.json). The thread budget is `nn::device::apply_thread_plan`.
 pub mod data_parallel;
 pub mod eval;
 pub mod output;

@@ -4,10 +4,10 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use crate::train::data::ImageSet;
-use crate::train::plots::{self, RunChartTitles};
-use crate::train::records::MetricsLog;
-use crate::train::TrainError;
+use crate::nn::data::ImageSet;
+use crate::nn::plots::{self, RunChartTitles};
+use crate::nn::records::MetricsLog;
+use crate::nn::TrainError;
 
 /// Loss, accuracy and confusion plots of the run so far.
 pub fn draw_plots(

@@ -16,13 +16,13 @@ use super::output::draw_plots;
 use super::schedule::Schedule;
 use super::step::{FullPass, StepBatch, TrainStep};
 use super::window::{log_every, Window};
-use crate::train::checkpoint::{self, CheckpointMeta, RngState};
-use crate::train::data::ImageSet;
-use crate::train::loader::Batch;
-use crate::train::metrics::BestTracker;
-use crate::train::plots::RunChartTitles;
-use crate::train::records::{MetricsLog, Record};
-use crate::train::TrainError;
+use crate::nn::checkpoint::{self, CheckpointMeta, RngState};
+use crate::nn::data::ImageSet;
+use crate::nn::loader::Batch;
+use crate::nn::metrics::BestTracker;
+use crate::nn::plots::RunChartTitles;
+use crate::nn::records::{MetricsLog, Record};
+use crate::nn::TrainError;
 
 /// The checkpoint `--resume` continues from, rewritten at every evaluation.
 pub const CKPT_LAST: &str = "checkpoint-last";

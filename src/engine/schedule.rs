@@ -2,7 +2,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::step::StepCtx;
-use crate::train::optim::lr_at;
+use crate::nn::optim::lr_at;
 
 /// How lr (and lambda) move over a run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -8,9 +8,9 @@ use std::path::Path;
 
 use tch::Tensor;
 
-use crate::train::models::Classifier;
-use crate::train::optim::Optimizer;
-use crate::train::TrainError;
+use crate::nn::models::Classifier;
+use crate::nn::optim::Optimizer;
+use crate::nn::TrainError;
 
 /// One iteration's input: a labelled batch and, when the run has a target domain, a target
 /// batch with the target images' indices in the target set (target labels never reach a step).

@@ -1,7 +1,7 @@
 //! Running means between two train records of `metrics.jsonl`.
 use std::time::Instant;
 
-use crate::train::records::Record;
+use crate::nn::records::Record;
 
 /// Steps between two train records: about 500 records per run.
 pub fn log_every(total_steps: u64) -> u64 {

@@ -3,12 +3,12 @@
 //! trainer's evaluation transform does (shorter side to S * 256 / 224, centre crop S,
 //! ImageNet normalisation). The architecture and S come from the checkpoint's JSON sidecar.
 use super::descriptors::ImageItem;
-use crate::train::checkpoint::{self, CheckpointMeta};
-use crate::train::data::Sample;
-use crate::train::device::{self, DeviceChoice};
-use crate::train::loader::{Loader, LoaderConfig};
-use crate::train::models::Classifier;
-use crate::train::TrainError;
+use crate::nn::checkpoint::{self, CheckpointMeta};
+use crate::nn::data::Sample;
+use crate::nn::device::{self, DeviceChoice};
+use crate::nn::loader::{Loader, LoaderConfig};
+use crate::nn::models::Classifier;
+use crate::nn::TrainError;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tch::{nn, Device, Kind, Tensor};

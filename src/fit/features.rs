@@ -34,7 +34,7 @@ pub enum FeatureError {
     NoTrainFeature { what: &'static str },
     #[cfg(feature = "train")]
     #[error(transparent)]
-    Checkpoint(#[from] crate::train::TrainError),
+    Checkpoint(#[from] crate::nn::TrainError),
 }
 
 impl FeatureError {
@@ -165,7 +165,7 @@ fn open_checkpoint(
     file: &Path,
     device: FeatureDevice,
 ) -> Result<FeatureSource, FeatureError> {
-    use crate::train::device::DeviceChoice;
+    use crate::nn::device::DeviceChoice;
     let choice = match device {
         FeatureDevice::Cpu => DeviceChoice::Cpu,
         FeatureDevice::Cuda => DeviceChoice::Cuda,

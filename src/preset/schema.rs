@@ -2,8 +2,8 @@
 //! randomization), so any file is valid on its own and a child file lists only what it changes.
 //! Field names are the paths users type in `--set` (e.g. `factors.camera.distance`).
 use super::dist::{CategoryDist, NumberDist};
-use crate::render::protocol::RenderSettings;
 use crate::sample::{BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS};
+use crate::scene::contract::RenderSettings;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -116,7 +116,7 @@ pub struct RenderConfig {
     /// Cycles CPU threads; 0 = automatic (measured best).
     pub threads: u32,
     /// auto | cpu | gpu: `auto` renders on a GPU (OptiX, else CUDA) when the worker sees one.
-    pub device: crate::render::contract::Device,
+    pub device: crate::scene::contract::Device,
     /// Keep Cycles' synced scene between renders of one worker (faster views of a reused
     /// model; see docs/BENCHMARKS.md "Render quality and cost").
     pub persistent_data: bool,
@@ -138,14 +138,14 @@ pub struct RenderConfig {
 
 impl Default for RenderConfig {
     fn default() -> Self {
-        let bounces = crate::render::contract::Bounces::default();
+        let bounces = crate::scene::contract::Bounces::default();
         RenderConfig {
             resolution: 224,
             samples: 64,
             denoise: true,
             engine: "cycles".to_string(),
             threads: 0,
-            device: crate::render::contract::Device::Auto,
+            device: crate::scene::contract::Device::Auto,
             persistent_data: false,
             adaptive_threshold: 0.0,
             adaptive_min_samples: 0,
@@ -164,7 +164,7 @@ impl RenderConfig {
     /// The per-run settings sent to Blender workers (the preset's flat keys become the
     /// contract's typed values here; a threshold of 0 means adaptive sampling is off).
     pub fn settings(&self) -> RenderSettings {
-        use crate::render::contract::{Adaptive, Bounces};
+        use crate::scene::contract::{Adaptive, Bounces};
         RenderSettings {
             resolution: self.resolution,
             samples: self.samples,

@@ -9,12 +9,12 @@ use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{self, image_rel_path, mask_rel_path};
 use crate::dataset::{ManifestRecord, ModelInfo};
 use crate::render::phases::{lap, OutsideRender};
-use crate::render::plan::{self, pick_model, ClassPlan, ImageJob};
+use crate::render::plan::{pick_model, ClassPlan, ImageJob};
 use crate::render::predict;
 use crate::render::process::{WorkerFailure, WorkerProcess, WorkerSpec};
-use crate::render::protocol::WorkerRequest;
 use crate::render::stats::FailedImage;
 use crate::sample;
+use crate::scene::contract::WorkerRequest;
 use crate::validate;
 use std::sync::{mpsc, Arc};
 use std::time::Instant;
@@ -79,7 +79,7 @@ pub(super) fn drive_worker(
     // One worker per GPU: with several GPUs, worker `slot` sees only GPU `slot % count`
     // (set workers.count to the GPU count to use them all).
     let gpus = visible_gpus();
-    if shared.settings.device != crate::render::contract::Device::Cpu && gpus > 1 {
+    if shared.settings.device != crate::scene::contract::Device::Cpu && gpus > 1 {
         spec.gpu = Some(slot % gpus);
     }
     let mut driver = Driver {
@@ -158,7 +158,7 @@ impl Driver<'_> {
     fn attempt_image(&mut self, job: ImageJob, ph: &mut OutsideRender) -> Outcome {
         let sh = self.shared;
         let class = &sh.classes[job.class];
-        let id = plan::image_id(&class.class, job.index);
+        let id = crate::dataset::shard::image_id(&class.class, job.index);
         let max_attempts = sh.preset.validate.max_attempts;
         let mut attempt: u32 = 0;
         // `max_attempts` bounds the attempts that reached Cycles; views predicted to fail
@@ -428,7 +428,7 @@ impl Driver<'_> {
     fn geometry(
         &self,
         key: &str,
-        model: &crate::render::protocol::ModelRef,
+        model: &crate::scene::contract::ModelRef,
     ) -> Option<Arc<ModelGeometry>> {
         let mut cache = self.shared.geometry.lock().expect("geometry");
         cache
@@ -447,7 +447,7 @@ impl Driver<'_> {
     fn material_override(
         &self,
         key: &str,
-        model: &crate::render::protocol::ModelRef,
+        model: &crate::scene::contract::ModelRef,
         params: &sample::SceneParams,
     ) -> Option<String> {
         if !params.material.keep_original {

@@ -1,5 +1,4 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
-pub mod contract;
 pub mod denylist;
 mod driver;
 pub mod job;
@@ -7,7 +6,6 @@ pub mod phases;
 pub mod plan;
 pub mod predict;
 pub mod process;
-pub mod protocol;
 pub mod request;
 pub mod run;
 pub mod stats;

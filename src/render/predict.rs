@@ -6,32 +6,7 @@
 //! render stays the safety net (anti-aliased edges differ by a fraction of a pixel).
 use crate::assets::geometry::ModelGeometry;
 use crate::sample::SceneParams;
-use crate::validate::ValidationConfig;
-use serde::{Deserialize, Serialize};
-
-/// Coverage and truncation as `validate` defines them (object pixels / all pixels, object
-/// pixels on the outermost ring / ring pixels), measured on the rasterized mask.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ViewPrediction {
-    pub coverage: f64,
-    pub truncation: f64,
-}
-
-impl ViewPrediction {
-    /// The threshold a render of this view would surely break (`min_coverage`,
-    /// `max_coverage`, `max_truncation`), if any.
-    pub fn failed_check(&self, cfg: &ValidationConfig) -> Option<&'static str> {
-        if self.coverage < cfg.min_coverage {
-            Some("min_coverage")
-        } else if self.coverage > cfg.max_coverage {
-            Some("max_coverage")
-        } else if self.truncation > cfg.max_truncation {
-            Some("max_truncation")
-        } else {
-            None
-        }
-    }
-}
+use crate::validate::ViewPrediction;
 
 /// None when a point is behind or at the camera (the prediction would be meaningless; the
 /// view is rendered and validated as before).

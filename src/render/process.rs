@@ -1,5 +1,5 @@
 //! One Blender worker process seen from the parent: spawn, request/reply, crash detection.
-use crate::render::protocol::{WorkerReply, WorkerRequest};
+use crate::scene::contract::{WorkerReply, WorkerRequest};
 use std::fs::OpenOptions;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -1,7 +1,9 @@
 //! Sampled parameters -> the scene contract: a one-to-one mapping that adds no value of its
 //! own, so everything Blender receives is in the manifest's `params`.
-use super::contract::{Camera, ImageSurface, Lamp, Light, Material, Scale, Scene, Surface, World};
 use crate::sample::{CameraParams, LampParams, MaterialParams, SceneParams, WorldParams};
+use crate::scene::contract::{
+    Camera, ImageSurface, Lamp, Light, Material, Scale, Scene, Surface, World,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContractError {

@@ -11,9 +11,9 @@ use crate::render::denylist::Denylist;
 use crate::render::driver::{drive_worker, Outcome};
 use crate::render::plan::{self, ClassPlan, ImageJob};
 use crate::render::process::WorkerSpec;
-use crate::render::protocol::RenderSettings;
 use crate::render::stats::{FailedImage, RunStats};
 use crate::sample::SamplingContext;
+use crate::scene::contract::RenderSettings;
 use crate::validate::ValidationConfig;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -37,7 +37,7 @@ pub struct RunOptions {
     /// replayed in Blender alone (`python -m synthgen_blender <file>`), e.g. by the benchmark.
     pub keep_requests: Option<PathBuf>,
     /// Render only this shard's part of the job list (`--shard I/N`).
-    pub shard: Option<plan::Shard>,
+    pub shard: Option<crate::dataset::shard::Shard>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +157,12 @@ pub fn run(
             opts.shard
                 .is_none_or(|s| s.owns(classes[j.class].label, j.index))
         })
-        .filter(|j| !done.contains(&plan::image_id(&classes[j.class].class, j.index)))
+        .filter(|j| {
+            !done.contains(&crate::dataset::shard::image_id(
+                &classes[j.class].class,
+                j.index,
+            ))
+        })
         .collect();
     let total_jobs = jobs.len();
     let workers = opts.workers.max(1).min(total_jobs.max(1));

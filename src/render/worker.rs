@@ -6,7 +6,7 @@
 //! we move the protocol to a private duplicate of fd 1 and point fd 1 at stderr: nothing Blender
 //! prints can corrupt a reply. All bpy calls stay on this one thread.
 use crate::render::process::READY_ID;
-use crate::render::protocol::{WorkerReply, WorkerRequest};
+use crate::scene::contract::{WorkerReply, WorkerRequest};
 use pyo3::prelude::*;
 use pyo3::types::PyList;
 use std::fs::File;
@@ -58,7 +58,7 @@ pub fn serve(scripts_dir: &Path, site_packages: &Path) -> Result<(), WorkerError
         // every request against the schema.
         entry
             .getattr("start")
-            .and_then(|start| start.call1((crate::render::contract::request_schema(),)))
+            .and_then(|start| start.call1((crate::scene::contract::request_schema(),)))
             .map_err(py_err)?;
         let ready = WorkerReply::ready(READY_ID);
         writeln!(

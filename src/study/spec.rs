@@ -343,7 +343,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
         }
     };
     let check_arch = |section: &str, arch: &str| {
-        let known = crate::train::models::ARCHS;
+        let known = crate::nn::models::ARCHS;
         if known.contains(&arch) {
             Ok(())
         } else {

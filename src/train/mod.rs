@@ -1,33 +1,20 @@
 //! `synthgen train`: the bundled tch trainer for the paper's supervised studies.
 //!
-//! Library parts, reusable by the adaptation command: `data` (dataset indexing), `augment`,
-//! `loader`, `models` (backbones + head), `optim`, `metrics`, `checkpoint`, `records`, `plots`,
-//! `device`, `host_memory`; `trainer` drives them from a plain `TrainConfig`. Only this file knows about clap.
+//! A thin configuration on the engine: the network parts (data, loader, models, optimiser,
+//! checkpoints, metrics, plots, device) live in `crate::nn`; `trainer` drives them from a plain
+//! `TrainConfig`, `supervised` is the step, `stream` the render-stream source. Only this file
+//! knows about clap.
 use std::path::PathBuf;
 
-pub mod augment;
-pub mod checkpoint;
-pub mod data;
-pub mod device;
-pub mod error;
-pub mod host_memory;
-pub mod loader;
-pub mod metrics;
-pub mod models;
-pub mod optim;
-pub mod plots;
-pub mod records;
 pub mod stream;
 pub mod supervised;
-pub mod torch_import;
 pub mod trainer;
 
-pub use error::TrainError;
 pub use trainer::{train, train_streamed, Length, RunSummary, TrainConfig};
 
-use augment::Augment;
-use device::DeviceChoice;
-use optim::OptimizerKind;
+use crate::nn::augment::Augment;
+use crate::nn::device::DeviceChoice;
+use crate::nn::optim::OptimizerKind;
 
 #[derive(Debug, clap::Args)]
 #[command(group(clap::ArgGroup::new("length").args(["iters", "epochs"])))]

@@ -5,9 +5,9 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use super::augment::{augment_into, sample_rng, Augment};
-use super::loader::Batch;
-use super::TrainError;
+use crate::nn::augment::{augment_into, sample_rng, Augment};
+use crate::nn::loader::Batch;
+use crate::nn::TrainError;
 use crate::render::run::RunError;
 use crate::render::stream::{RenderStream, StreamPlan, StreamReport, Streamed};
 

@@ -2,9 +2,9 @@
 //! batch, one update of the one optimizer (SGD or Adam, clipping) at the engine's lr.
 use tch::{Kind, Tensor};
 
-use super::models::Classifier;
-use super::optim::Optimizer;
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::nn::models::Classifier;
+use crate::nn::optim::Optimizer;
 
 pub struct Supervised {
     pub net: Classifier,

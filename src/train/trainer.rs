@@ -9,20 +9,20 @@ use std::sync::{Arc, Mutex};
 use serde::{Deserialize, Serialize};
 use tch::nn;
 
-use super::augment::Augment;
-use super::checkpoint;
-use super::data::ImageSet;
-use super::device::{self, DeviceChoice};
-use super::error::TrainError;
-use super::loader::{batches_per_pass, Batch, Loader, LoaderConfig, Order};
-use super::metrics::BestTracker;
-use super::models::{count_trainable, Classifier};
-use super::optim::{OptimConfig, Optimizer, OptimizerKind};
-use super::plots;
 use super::stream::{progress_note, StreamSource, StreamStatus};
 use super::supervised::Supervised;
 use crate::engine::data_parallel::DataParallelSummary;
 use crate::engine::{self, DataParallel, EvalCtx, Feed, Feeds, RunSpec, Schedule};
+use crate::nn::augment::Augment;
+use crate::nn::checkpoint;
+use crate::nn::data::ImageSet;
+use crate::nn::device::{self, DeviceChoice};
+use crate::nn::error::TrainError;
+use crate::nn::loader::{batches_per_pass, Batch, Loader, LoaderConfig, Order};
+use crate::nn::metrics::BestTracker;
+use crate::nn::models::{count_trainable, Classifier};
+use crate::nn::optim::{OptimConfig, Optimizer, OptimizerKind};
+use crate::nn::plots;
 use crate::render::stream::StreamReport;
 
 /// How long to train.

@@ -9,7 +9,7 @@
 use std::path::Path;
 
 use synthgen::adapt::{AdaptConfig, MethodKind};
-use synthgen::train::device::DeviceChoice;
+use synthgen::nn::device::DeviceChoice;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

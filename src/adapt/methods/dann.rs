@@ -10,8 +10,8 @@ use crate::adapt::error::AdaptError;
 use crate::adapt::grl::grad_reverse;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, MethodSetup};
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::{torch_linear, Classifier};
-use crate::train::optim::Optimizer;
+use crate::nn::models::{torch_linear, Classifier};
+use crate::nn::optim::Optimizer;
 
 /// The domain loss: CE of source rows against domain 0 plus CE of target rows against 1.
 pub fn domain_loss(d_source: &Tensor, d_target: &Tensor) -> Tensor {

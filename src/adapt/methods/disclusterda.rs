@@ -31,9 +31,9 @@ use crate::adapt::error::AdaptError;
 pub use crate::adapt::method::class_balance;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, state_tensor, MethodSetup};
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::Classifier;
-use crate::train::optim::Optimizer;
-use crate::train::TrainError;
+use crate::nn::models::Classifier;
+use crate::nn::optim::Optimizer;
+use crate::nn::TrainError;
 
 /// Weight of the previous centroid when its class appears in the batch (`--remain`).
 pub const REMAIN: f64 = 0.7;

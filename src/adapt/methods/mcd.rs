@@ -16,8 +16,8 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, class_balance, correct, cross_entropy, MethodSetup};
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::Backbone;
-use crate::train::optim::{Group, OptimConfig, Optimizer};
+use crate::nn::models::Backbone;
+use crate::nn::optim::{Group, OptimConfig, Optimizer};
 
 /// Generator updates per iteration in the released code (`--num_k 4`).
 pub const GENERATOR_STEPS: usize = 4;

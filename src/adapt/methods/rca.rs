@@ -17,8 +17,8 @@ use crate::adapt::method::{
     class_balance, classifier, correct, cross_entropy, entropy, sgd, MethodSetup,
 };
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::{torch_linear, Classifier};
-use crate::train::optim::Optimizer;
+use crate::nn::models::{torch_linear, Classifier};
+use crate::nn::optim::Optimizer;
 
 /// Weight of the class-balance term in the heads' loss.
 pub const BALANCE_WEIGHT: f64 = 0.1;

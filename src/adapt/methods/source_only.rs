@@ -6,8 +6,8 @@ use tch::nn;
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, MethodSetup};
 use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::Classifier;
-use crate::train::optim::Optimizer;
+use crate::nn::models::Classifier;
+use crate::nn::optim::Optimizer;
 
 pub struct SourceOnly {
     net: Classifier,

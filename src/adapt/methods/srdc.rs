@@ -30,9 +30,9 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, correct, cross_entropy, state_tensor, MethodSetup};
 use crate::engine::{EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep};
-use crate::train::models::{torch_batch_norm1d, torch_linear, Backbone};
-use crate::train::optim::{Group, OptimConfig, Optimizer};
-use crate::train::TrainError;
+use crate::nn::models::{torch_batch_norm1d, torch_linear, Backbone};
+use crate::nn::optim::{Group, OptimConfig, Optimizer};
+use crate::nn::TrainError;
 
 /// K-means iterations per epoch (`--cluster_iter 2`).
 pub const KMEANS_ITERS: usize = 2;

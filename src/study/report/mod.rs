@@ -8,7 +8,7 @@ mod md;
 use super::error::StudyError;
 use super::spec::{Spec, Table};
 use super::stages::{run_dir, Plan, StageOutcome};
-use crate::train::records::Record;
+use crate::nn::records::Record;
 use std::path::Path;
 
 /// One cell of a table, in percent.

@@ -6,6 +6,11 @@
 //! serde-tagged enums, so a lamp carries only the fields its kind uses and Python dispatches
 //! on the tag through a table. The manifest keeps the flat `SceneParams` the sampler drew;
 //! `render::request` maps them here without adding any value of its own.
+//!
+//! It is also the JSON-lines protocol between the render pool (parent) and a Blender worker
+//! process: the parent writes one `WorkerRequest` per line to the worker's stdin; the worker
+//! answers each with exactly one `WorkerReply` line on stdout. The worker's stderr is free-form
+//! log.
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
