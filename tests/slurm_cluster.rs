@@ -1,5 +1,7 @@
 //! A real one-node Slurm cluster on localhost runs `examples/slurm/render_shards.sbatch` as a
 //! 3-task job array; `synthgen merge` of its shard folders validates and equals a single run.
+//! It also runs `examples/slurm/train_ddp.sbatch`: `srun -n 2` of a small data-parallel
+//! training (2 ranks meeting at the step's first node).
 //!
 //! Everything the cluster needs lives in a temp dir: slurm.conf, munge key and socket, state,
 //! spool, pid and log files; the daemons listen on free local ports and are killed by a Drop
@@ -355,5 +357,86 @@ fn the_example_job_array_on_a_real_slurm_merges_to_a_single_run() {
             .collect();
         assert_eq!(hex, d.sha256, "{}", d.id);
     }
+    drop(cluster);
+}
+
+#[test]
+fn the_ddp_example_trains_over_two_srun_tasks() {
+    let dir = tempfile::tempdir().unwrap();
+    let scratch = dir.path();
+    let cluster = Cluster::start(&scratch.join("slurm"));
+    let data = common::image_folder(scratch, 40, 2, 4);
+    cluster.wait_idle();
+
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/slurm/train_ddp.sbatch");
+    let out = scratch.join("run");
+    let jobs = scratch.join("jobs");
+    std::fs::create_dir_all(&jobs).unwrap();
+    // The example as it is; the command line shrinks its resources to this machine.
+    let o = cluster
+        .cmd("sbatch")
+        .args([
+            "--wait",
+            "--parsable",
+            "--nodes=1",
+            "--ntasks-per-node=2",
+            "--cpus-per-task=1",
+            "--mem-per-cpu=1G",
+        ])
+        .arg(format!("--chdir={}", jobs.display()))
+        .arg(&script)
+        .args([
+            "--device",
+            "cpu",
+            "--image-size",
+            "40",
+            "--iters",
+            "4",
+            "--aug",
+            "none",
+        ])
+        .env("TRAIN", &data)
+        .env("OUT", &out)
+        .env("BATCH_PER_RANK", "2")
+        .env("ARCH", "resnet_tiny")
+        .env("SYNTHGEN", common::synthgen_bin())
+        .env("SYNTHGEN_CACHE", scratch.join("cache"))
+        .env("SYNTHGEN_DIST_TIMEOUT", "120")
+        .env_remove("RUST_LOG")
+        .env_remove("OMP_NUM_THREADS")
+        .env_remove("MASTER_ADDR")
+        .env_remove("MASTER_PORT")
+        .env_remove("RANK")
+        .env_remove("WORLD_SIZE")
+        .output()
+        .unwrap();
+    let job_logs: String = std::fs::read_dir(&jobs)
+        .unwrap()
+        .map(|e| tail(&e.unwrap().path()))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}\n{job_logs}\n{}",
+        text(&o),
+        cluster.logs()
+    );
+    let log: String = std::fs::read_dir(&jobs)
+        .unwrap()
+        .map(|e| read(&e.unwrap().path()))
+        .collect();
+    assert!(
+        log.contains("data-parallel rank 0 of 2 (Slurm")
+            && log.contains("data-parallel rank 1 of 2 (Slurm"),
+        "{log}"
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&read(&out.join("summary.json"))).unwrap();
+    assert_eq!(summary["status"], "completed");
+    assert_eq!(summary["data_parallel"]["world_size"], 2);
+    assert_eq!(summary["data_parallel"]["launcher"], "slurm");
+    // 4 steps x 2 ranks x 2 images.
+    assert_eq!(summary["images_seen"], 16);
     drop(cluster);
 }

@@ -133,7 +133,9 @@ impl AdaptArgs {
 pub fn run(args: AdaptArgs) -> anyhow::Result<()> {
     let cfg = args.to_config();
     let s = adapt(&cfg)?;
-    print_summary(&cfg, &s);
+    if s.leader {
+        print_summary(&cfg, &s);
+    }
     Ok(())
 }
 

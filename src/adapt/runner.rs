@@ -15,7 +15,8 @@ use super::data::{open_eval, open_target};
 use super::error::AdaptError;
 use super::evaluate::tsne_picture;
 use super::method::{build, MethodKind, MethodSetup};
-use crate::engine::{self, Epochs, EvalCtx, Feed, Feeds, RunSpec, Schedule, SetPass};
+use crate::engine::data_parallel::DataParallelSummary;
+use crate::engine::{self, DataParallel, Epochs, EvalCtx, Feed, Feeds, RunSpec, Schedule, SetPass};
 use crate::nn::augment::Augment;
 use crate::nn::checkpoint;
 use crate::nn::data::{ImageSet, Sample};
@@ -130,6 +131,29 @@ pub struct AdaptSummary {
     /// Render rates and waits of a streamed source (`adapt --stream`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamReport>,
+    /// Ranks, global batch and lr rule of a data-parallel run (torchrun / srun).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parallel: Option<DataParallelSummary>,
+    /// Whether this process wrote the outputs (false on data-parallel ranks other than 0).
+    #[serde(skip)]
+    pub leader: bool,
+}
+
+/// Refuses what data-parallel mode cannot run: a render stream, and the methods whose state
+/// is computed from all of the data (SRDC's per-epoch clustering of every target feature) or
+/// updated from each batch outside the optimizer (DisClusterDA's running centroids), which
+/// per-rank batches would make differ between ranks.
+fn check_data_parallel(method: MethodKind, streaming: bool) -> Result<(), AdaptError> {
+    let why = if streaming {
+        "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) adapt from a rendered --source folder: render it first, or run --stream as one process"
+    } else if method == MethodKind::Srdc {
+        "SRDC clusters the target features of every image each epoch, which data-parallel ranks would each see only a part of; run SRDC as one process"
+    } else if method == MethodKind::DisClusterDa {
+        "DisClusterDA updates its class centroids from each batch outside the optimizer, so ranks would hold different centroids; run it as one process"
+    } else {
+        return Ok(());
+    };
+    Err(TrainError::NotDataParallel(why.to_string()).into())
 }
 
 /// Runs one adaptation as configured and writes everything to `cfg.out`.
@@ -210,12 +234,19 @@ impl AdaptConfig {
 
 fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSummary, AdaptError> {
     cfg.check()?;
+    // Before anything is logged, so that a refusal is the only line.
+    let launch = DataParallel::launch_from_env()?;
+    if launch.is_some() {
+        check_data_parallel(cfg.method, stream.is_some())?;
+    }
     if cfg.init.is_none() {
         tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
     }
     if stream.is_some() {
         check_streamable(cfg.method)?;
     }
+    let dp = launch.map(DataParallel::connect).transpose()?;
+    let leader = dp.as_ref().is_none_or(|d| d.rank() == 0);
     let source = match &stream {
         None => ImageSet::open(&cfg.source)?,
         Some(s) => ImageSet {
@@ -243,10 +274,27 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
     }
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
     let device = device::select(cfg.device).map_err(TrainError::Device)?;
+    let device = dp.as_ref().map_or(device, |d| d.device(device));
     let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
+    if let Some(d) = &dp {
+        d.share_cores(device.is_cuda());
+    }
+    // Each rank reads its own slices of the source and target training images.
+    let (source_samples, target_samples) = match &dp {
+        Some(d) => (
+            d.slice().take(&source.samples),
+            d.slice().take(&target.samples),
+        ),
+        None => (source.samples.clone(), target.samples.clone()),
+    };
+    let source_len = if stream.is_some() {
+        source_len
+    } else {
+        source_samples.len()
+    };
 
     let b = cfg.batch_size;
-    let per_epoch = (source_len.max(target.samples.len()).div_ceil(b) as u64).max(1);
+    let per_epoch = (source_len.max(target_samples.len()).div_ceil(b) as u64).max(1);
     let total = cfg
         .iters
         .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
@@ -333,9 +381,10 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
         classes: &source.classes,
         optimizer: format!("sgd ({})", cfg.method.name()),
         titles: &TITLES,
-        progress: cfg.progress,
+        progress: cfg.progress && leader,
         unit: "iterations",
         progress_note: streaming.then_some(&note as &dyn Fn() -> String),
+        dp: dp.as_ref(),
     };
     let feeds = |start: u64| -> Result<Feeds, TrainError> {
         let loader = |samples: Vec<Sample>, seed: u64| {
@@ -365,9 +414,9 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
                 cfg.resume,
                 stream_status.clone(),
             )?),
-            None => Box::new(loader(source.samples.clone(), cfg.seed)),
+            None => Box::new(loader(source_samples, cfg.seed)),
         };
-        let tgt = loader(target.samples.clone(), cfg.seed ^ 0x7a29_e7d0_5eed_0001);
+        let tgt = loader(target_samples, cfg.seed ^ 0x7a29_e7d0_5eed_0001);
         Ok(Box::new(src.zip(tgt).map(|(labelled, target)| Feed {
             labelled,
             target: Some(target),
@@ -382,7 +431,7 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
 
     // Without --keep a streamed source's images are gone: no source points to draw.
     let drawable = !streaming || kept.is_some();
-    let tsne_path = if cfg.tsne_points > 0 && o.status == "completed" && drawable {
+    let tsne_path = if cfg.tsne_points > 0 && o.status == "completed" && drawable && leader {
         let te = Instant::now();
         // A streamed source has points only when it was kept (other images are deleted).
         let source = match &kept {
@@ -428,8 +477,12 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
         init,
         config: cfg.clone(),
         stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
+        data_parallel: dp.as_ref().map(|d| d.summary(b, lr0)),
+        leader,
     };
-    engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    if leader {
+        engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    }
     if let Some((value, at)) = o.diverged {
         o.bar.abandon_with_message("diverged");
         return Err(TrainError::NonFiniteLoss {

@@ -10,10 +10,21 @@ use crate::train::stream::{StreamArgs, StreamSource};
 use crate::train::TrainArgs;
 use std::path::{Path, PathBuf};
 
+/// `--stream` in a data-parallel launch is refused before anything renders (one line).
+fn refuse_data_parallel() -> Result<(), crate::nn::TrainError> {
+    if crate::engine::DataParallel::launch_from_env()?.is_some() {
+        return Err(crate::nn::TrainError::NotDataParallel(
+            "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) train on a rendered folder: render it first with `synthgen render`, or run --stream as one process.".into(),
+        ));
+    }
+    Ok(())
+}
+
 pub fn run(args: TrainArgs) -> CliResult {
     // Numbers first: a refusal must not wait for Blender workers to start.
     let cfg = args.to_config();
     cfg.check().map_err(|e| train_failure(e.into()))?;
+    refuse_data_parallel().map_err(|e| train_failure(e.into()))?;
     let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let summary =
         crate::train::train_streamed(&cfg, source).map_err(|e| train_failure(e.into()))?;
@@ -29,6 +40,7 @@ pub fn run_adapt(args: AdaptArgs) -> CliResult {
     crate::adapt::check_streamable(args.method).map_err(|e| adapt_failure(e.into()))?;
     let cfg = args.to_config();
     cfg.check().map_err(|e| adapt_failure(e.into()))?;
+    refuse_data_parallel().map_err(|e| adapt_failure(crate::adapt::AdaptError::from(e).into()))?;
     let source = stream_source(&args.stream, args.batch_size, args.resume, &args.out)?;
     let summary =
         crate::adapt::adapt_streamed(&cfg, source).map_err(|e| adapt_failure(e.into()))?;

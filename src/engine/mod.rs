@@ -5,6 +5,7 @@
 //! `eval` (evaluation and full passes), `window` (running means of train records), `output`
 //! (plots, the atomic summary.json), `precision` (the float kind of losses: float64 stays).
 //! The thread budget is `nn::device::apply_thread_plan`.
+pub mod data_parallel;
 pub mod eval;
 pub mod output;
 pub mod precision;
@@ -13,6 +14,7 @@ pub mod schedule;
 pub mod step;
 pub mod window;
 
+pub use data_parallel::DataParallel;
 pub use eval::{EvalCtx, SetPass};
 pub use output::{draw_plots, write_json_atomic};
 pub use precision::{cross_entropy, float_kind, widen};

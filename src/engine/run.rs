@@ -10,6 +10,7 @@ use std::time::Instant;
 use indicatif::ProgressBar;
 use tch::{nn, Kind, Tensor};
 
+use super::data_parallel::DataParallel;
 use super::eval::EvalCtx;
 use super::output::draw_plots;
 use super::schedule::Schedule;
@@ -77,6 +78,20 @@ pub struct RunSpec<'a> {
     pub unit: &'static str,
     /// Extra text for the progress line (a stream's render rate).
     pub progress_note: Option<&'a dyn Fn() -> String>,
+    /// Data-parallel mode (see `data_parallel`); None: one process.
+    pub dp: Option<&'a DataParallel>,
+}
+
+impl RunSpec<'_> {
+    /// Ranks of the run (1 without data parallelism).
+    pub fn world(&self) -> usize {
+        self.dp.map_or(1, DataParallel::world)
+    }
+
+    /// Whether this process evaluates and writes (rank 0, or the only process).
+    pub fn leader(&self) -> bool {
+        self.dp.is_none_or(|d| d.rank() == 0)
+    }
 }
 
 /// What a run did; the commands turn it into their summaries.
@@ -87,6 +102,7 @@ pub struct Outcome {
     pub steps: u64,
     /// The iteration this session started from (0, or the checkpoint's on resume).
     pub start: u64,
+    /// Labelled images read by every rank (data-parallel runs: the global count).
     pub images_seen: u64,
     pub start_images: u64,
     pub skipped: u64,
@@ -133,8 +149,18 @@ pub fn run(
     if spec.resume {
         resume(spec, step, &mut o)?;
     }
+    if let Some(dp) = spec.dp {
+        dp.broadcast_model(spec.vs)?;
+        dp.attach(step);
+    }
+    let leader = spec.leader();
+    let world = spec.world() as u64;
     o.start_images = o.images_seen;
-    let mut log = MetricsLog::open(spec.out, spec.resume.then_some(o.start))?;
+    let mut log = if leader {
+        Some(MetricsLog::open(spec.out, spec.resume.then_some(o.start))?)
+    } else {
+        None
+    };
     let feeds = feeds(o.start)?;
     o.bar.set_position(o.start);
     o.started = Instant::now();
@@ -172,6 +198,9 @@ pub fn run(
         }
         if !b.is_empty() && !feed.target.as_ref().is_some_and(Batch::is_empty) {
             let ctx = spec.schedule.at(b.index, epoch);
+            if let Some(dp) = spec.dp {
+                dp.broadcast_buffers(spec.vs)?;
+            }
             tch::manual_seed(checkpoint::torch_seed(spec.seed, b.index));
             let (xs, ys) = spec.eval.to_device(b);
             let xt = feed.target.as_ref().map(|t| spec.eval.to_device(t).0);
@@ -184,17 +213,21 @@ pub fn run(
                 },
                 &ctx,
             );
+            if let Some(dp) = spec.dp {
+                dp.check()?;
+            }
             if !stats.total.is_finite() {
                 o.status = "diverged";
                 o.diverged = Some((stats.total, b.index));
                 break;
             }
-            o.images_seen += b.len() as u64;
+            o.images_seen += b.len() as u64 * world;
             o.last_loss = Some(stats.total);
             for (k, v) in &stats.terms {
                 o.last_terms.insert(k.to_string(), *v);
             }
             window.add(stats.total, stats.source_correct, b.len(), ctx.lr);
+            window.ranks(world);
         }
         // Other processes come and go (and `--stream` workers start): libtorch's team follows.
         crate::nn::device::retune_threads();
@@ -206,7 +239,10 @@ pub fn run(
                     .set_message(format!("loss {loss:.4} | {ips:.0} img/s{note}"));
                 // An adaptation iteration reads a target image with every source image.
                 let per_labelled = if feed.target.is_some() { 2.0 } else { 1.0 };
-                log.push(window.take(at, epoch, per_labelled))?;
+                let record = window.take(at, epoch, per_labelled);
+                if let Some(log) = log.as_mut() {
+                    log.push(record)?;
+                }
             }
         }
         let stopping = at >= stop_at;
@@ -215,7 +251,8 @@ pub fn run(
             .as_ref()
             .is_some_and(|e| e.evaluate_at_end && at % e.length == 0);
         let evaluating = at % spec.eval_every == 0 || at == total || epoch_end;
-        if evaluating || stopping {
+        if (evaluating || stopping) && leader {
+            let log = log.as_mut().expect("the leader keeps the metric log");
             let te = Instant::now();
             if evaluating || spec.eval_on_stop {
                 for (i, (name, set)) in spec.eval_sets.iter().enumerate() {
@@ -236,7 +273,7 @@ pub fn run(
                 }
             }
             save(spec, step, CKPT_LAST, at, &o)?;
-            draw_plots(spec.out, &log, spec.eval_sets, spec.classes, spec.titles);
+            draw_plots(spec.out, log, spec.eval_sets, spec.classes, spec.titles);
             o.eval_seconds += te.elapsed().as_secs_f64();
         }
         if stopping {
@@ -264,6 +301,15 @@ fn resume(spec: &RunSpec, step: &mut dyn TrainStep, o: &mut Outcome) -> Result<(
         Some(m) => m,
         None => checkpoint::read_meta(&meta_path)?,
     };
+    if meta.world_size != spec.world() {
+        return Err(TrainError::NotDataParallel(format!(
+            "{} was written by a run of {} rank(s) and this run has {}: resume with the same number of ranks (torchrun --nproc-per-node {n} / srun -n {n}), or start a new --out.",
+            tensors_path.display(),
+            meta.world_size,
+            spec.world(),
+            n = meta.world_size
+        )));
+    }
     if meta.arch != spec.arch || meta.classes != spec.classes || meta.optimizer != spec.optimizer {
         return Err(TrainError::BadCheckpoint {
             path: meta_path,
@@ -309,6 +355,7 @@ fn save(
         images_seen: o.images_seen,
         skipped_images: o.skipped,
         best: o.best.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        world_size: spec.world(),
     };
     checkpoint::save(spec.out, name, spec.vs, step.state_tensors(), &meta)
 }

@@ -15,6 +15,8 @@ pub struct Window {
     images: u64,
     steps: u64,
     lr: f64,
+    /// Data-parallel ranks reading as many images as this one (throughput is global).
+    ranks: u64,
     since: Instant,
 }
 
@@ -26,6 +28,7 @@ impl Default for Window {
             images: 0,
             steps: 0,
             lr: 0.0,
+            ranks: 1,
             since: Instant::now(),
         }
     }
@@ -41,12 +44,17 @@ impl Window {
         self.lr = lr;
     }
 
-    /// (mean loss, labelled images/s) if any step is pending.
+    /// Throughput counts `ranks` ranks reading as many images as this one.
+    pub fn ranks(&mut self, ranks: u64) {
+        self.ranks = ranks.max(1);
+    }
+
+    /// (mean loss, labelled images/s of all ranks) if any step is pending.
     pub fn record(&self) -> Option<(f64, f64)> {
         (self.steps > 0).then(|| {
             (
                 self.loss / self.steps as f64,
-                self.images as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
+                (self.images * self.ranks) as f64 / self.since.elapsed().as_secs_f64().max(1e-9),
             )
         })
     }

@@ -27,6 +27,13 @@ pub struct CheckpointMeta {
     pub images_seen: u64,
     pub skipped_images: u64,
     pub best: HashMap<String, BestTracker>,
+    /// Ranks of the data-parallel run that wrote it (1: one process); a resume needs as many.
+    #[serde(default = "one_rank")]
+    pub world_size: usize,
+}
+
+fn one_rank() -> usize {
+    1
 }
 
 /// Everything the run's randomness depends on.

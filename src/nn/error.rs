@@ -56,6 +56,12 @@ pub enum TrainError {
     Stream(String),
     #[error("Could not draw the plot {path}: {why}.")]
     Plot { path: PathBuf, why: String },
+    /// A rendezvous or collective of data-parallel training failed.
+    #[error("{0}")]
+    Distributed(#[from] crate::nn::distributed::DistError),
+    /// What data-parallel mode does not support (one line with the alternative).
+    #[error("{0}")]
+    NotDataParallel(String),
 }
 
 impl TrainError {
@@ -74,6 +80,8 @@ impl TrainError {
                 | TrainError::BadNumber { .. }
                 | TrainError::BadCheckpoint { .. }
                 | TrainError::StreamSetup(_)
+                | TrainError::NotDataParallel(_)
+                | TrainError::Distributed(crate::nn::distributed::DistError::BadEnv { .. })
         )
     }
 

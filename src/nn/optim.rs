@@ -5,11 +5,13 @@
 //! generator); the supervised per-iteration cosine schedule with optional linear warm-up, or an
 //! lr given at each step (the adaptation schedule); global gradient-norm clipping.
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tch::{nn, Tensor};
 
 use super::error::TrainError;
+use crate::nn::distributed::ProcessGroup;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
@@ -93,6 +95,9 @@ pub struct Optimizer {
     state: Vec<Vec<Tensor>>,
     /// Updates applied so far.
     pub step: u64,
+    /// Data-parallel mode: gradients are averaged over the group's ranks before clipping and
+    /// the update (where DistributedDataParallel's all-reduce has finished).
+    sync: Option<Arc<ProcessGroup>>,
 }
 
 impl Optimizer {
@@ -134,7 +139,13 @@ impl Optimizer {
             groups,
             state,
             step: 0,
+            sync: None,
         }
+    }
+
+    /// Averages the gradients over `group`'s ranks at every step from now on.
+    pub fn sync_gradients(&mut self, group: Arc<ProcessGroup>) {
+        self.sync = Some(group);
     }
 
     /// Number of variables optimised.
@@ -184,8 +195,21 @@ impl Optimizer {
         self.step_at(self.lr())
     }
 
-    /// As `step`, at base learning rate `lr` (times each group's multiplier).
+    /// As `step`, at base learning rate `lr` (times each group's multiplier). In data-parallel
+    /// mode a failed gradient all-reduce skips the update and returns NaN; the engine then
+    /// reports the group's failure.
     pub fn step_at(&mut self, lr: f64) -> f64 {
+        if let Some(group) = &self.sync {
+            let grads: Vec<Tensor> = self
+                .params
+                .iter()
+                .map(|(_, p)| p.grad())
+                .filter(Tensor::defined)
+                .collect();
+            if group.all_reduce_mean(&grads).is_err() {
+                return f64::NAN;
+            }
+        }
         let cfg = self.cfg.clone();
         let norm = tch::no_grad(|| {
             let grads: Vec<Option<Tensor>> = self

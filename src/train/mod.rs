@@ -145,7 +145,9 @@ impl TrainArgs {
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let cfg = args.to_config();
     let summary = train(&cfg)?;
-    print_summary(&cfg, &summary);
+    if summary.leader {
+        print_summary(&cfg, &summary);
+    }
     Ok(())
 }
 

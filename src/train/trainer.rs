@@ -11,7 +11,8 @@ use tch::nn;
 
 use super::stream::{progress_note, StreamSource, StreamStatus};
 use super::supervised::Supervised;
-use crate::engine::{self, EvalCtx, Feed, Feeds, RunSpec, Schedule};
+use crate::engine::data_parallel::DataParallelSummary;
+use crate::engine::{self, DataParallel, EvalCtx, Feed, Feeds, RunSpec, Schedule};
 use crate::nn::augment::Augment;
 use crate::nn::checkpoint;
 use crate::nn::data::ImageSet;
@@ -177,6 +178,12 @@ pub struct RunSummary {
     /// Render rates and waits of a `--stream` run.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stream: Option<StreamReport>,
+    /// Ranks, global batch and lr rule of a data-parallel run (torchrun / srun).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_parallel: Option<DataParallelSummary>,
+    /// Whether this process wrote the outputs (false on data-parallel ranks other than 0).
+    #[serde(skip)]
+    pub leader: bool,
 }
 
 /// Runs training as configured and writes everything to `cfg.out`.
@@ -193,13 +200,25 @@ pub fn train_streamed(cfg: &TrainConfig, source: StreamSource) -> Result<RunSumm
 fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSummary, TrainError> {
     cfg.check()?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
+    let launch = DataParallel::launch_from_env()?;
+    if launch.is_some() && stream.is_some() {
+        return Err(TrainError::NotDataParallel(
+            "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) train on a rendered --train folder: render it first with `synthgen render`, or run --stream as one process.".into(),
+        ));
+    }
+    let dp = launch.map(DataParallel::connect).transpose()?;
+    let leader = dp.as_ref().is_none_or(|d| d.rank() == 0);
     let device = device::select(cfg.device).map_err(TrainError::Device)?;
+    let device = dp.as_ref().map_or(device, |d| d.device(device));
     let use_autocast = device.is_cuda() && device::set_cuda_autocast_bf16();
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
 
     let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
+    if let Some(d) = &dp {
+        d.share_cores(device.is_cuda());
+    }
 
     let train_set = match &stream {
         None => ImageSet::open(&cfg.train)?,
@@ -216,8 +235,13 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         eval_sets.push((name.clone(), Arc::new(set)));
     }
     let num_classes = train_set.num_classes() as i64;
+    // Each rank reads its own slice; the length of a run in epochs counts this rank's images.
+    let samples = match &dp {
+        Some(d) => d.slice().take(&train_set.samples),
+        None => train_set.samples.clone(),
+    };
     let n = match &stream {
-        None => train_set.len(),
+        None => samples.len(),
         Some(s) => s.images_per_pass() as usize,
     };
     let b = cfg.batch_size.max(1);
@@ -294,9 +318,10 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         classes: &train_set.classes,
         optimizer: format!("{:?}", cfg.optimizer).to_lowercase(),
         titles: &TITLES,
-        progress: cfg.progress,
+        progress: cfg.progress && leader,
         unit: "steps",
         progress_note: streaming.then_some(&note as &dyn Fn() -> String),
+        dp: dp.as_ref(),
     };
     let feeds = |start: u64| -> Result<Feeds, TrainError> {
         let batches: Box<dyn Iterator<Item = Batch>> = match stream {
@@ -310,7 +335,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
                 stream_status.clone(),
             )?),
             None => Box::new(Loader::new(
-                Arc::new(train_set.samples.clone()),
+                Arc::new(samples),
                 LoaderConfig {
                     augment: cfg.augment,
                     image_size: cfg.image_size,
@@ -365,8 +390,12 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         init,
         config: cfg.clone(),
         stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
+        data_parallel: dp.as_ref().map(|d| d.summary(b, cfg.lr)),
+        leader,
     };
-    engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    if leader {
+        engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    }
     if let Some((value, at)) = o.diverged {
         o.bar.abandon_with_message("diverged");
         return Err(TrainError::NonFiniteLoss {

@@ -259,3 +259,25 @@ pub fn worker_child_of(parent: u32) -> Option<u32> {
         (ppid == parent && is_worker).then_some(pid)
     })
 }
+
+/// An ImageFolder `dir/data` of `classes` x `per_class` random R x R PNGs, R = round(SIZE *
+/// 256 / 224), so that synthgen's resize at image size `size` is the identity (as
+/// tests/parity/torchvision_train_step.py writes them).
+pub fn image_folder(dir: &Path, size: u32, classes: usize, per_class: usize) -> PathBuf {
+    use rand::{Rng, SeedableRng};
+    let side = ((size as f64) * 256.0 / 224.0).round() as u32;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+    let root = dir.join("data");
+    for c in 0..classes {
+        let folder = root.join(format!("class{c}"));
+        std::fs::create_dir_all(&folder).unwrap();
+        for i in 0..per_class {
+            let px: Vec<u8> = (0..side * side * 3).map(|_| rng.random()).collect();
+            image::RgbImage::from_raw(side, side, px)
+                .unwrap()
+                .save(folder.join(format!("{i}.png")))
+                .unwrap();
+        }
+    }
+    root
+}

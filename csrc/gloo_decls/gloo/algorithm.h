@@ -1,0 +1,3 @@
+// synthgen: see context.h. ProcessGroupGloo.hpp includes this file but uses none of it.
+#pragma once
+#include <gloo/context.h>

@@ -1,0 +1,2 @@
+// synthgen: see ../context.h. ProcessGroupGloo.hpp includes this file but uses none of it.
+#pragma once
