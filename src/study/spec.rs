@@ -332,6 +332,10 @@ impl Spec {
     /// The names of the replicates of a run, adaptation or per-replicate dataset, replicate 0
     /// first (its own name, so one replicate is the study without replicates).
     pub fn replicas(&self, name: &str) -> Vec<String> {
+        // A replicate named directly (`a@1`) is itself alone.
+        if name.contains('@') {
+            return vec![name.to_string()];
+        }
         let per_replicate_dataset = matches!(
             self.datasets.get(name),
             Some(Dataset::Render(r)) if r.per_replicate
@@ -1350,6 +1354,7 @@ tables:
             .replace("{seed: 3, set:", "{seed: 3, per_replicate: true, set:");
         let spec = parse(&text, "t.yaml").unwrap();
         assert_eq!(spec.replicas("a"), ["a", "a@1", "a@2"]);
+        assert_eq!(spec.replicas("a@1"), ["a@1"]);
         assert_eq!(spec.replicas("train"), ["train", "train@1", "train@2"]);
         // The shared test set has one rendering.
         assert_eq!(spec.replicas("test"), ["test"]);

@@ -96,9 +96,13 @@ pub fn estimate_line(plan: &Plan) -> String {
     let mut line = if stages + fits == 0 {
         "expected time: every stage is done (cached); writing the report".to_string()
     } else {
+        let amount = if seconds < 90.0 {
+            format!("{seconds:.0} s")
+        } else {
+            format!("{:.0} min", seconds / 60.0)
+        };
         format!(
-            "expected time: about {:.0} min for {stages} unfinished stage(s) on an idle 2-core machine (rates measured on the development VM: {RENDER_IMAGES_PER_S} renders/s at 64 px and 16 samples with 2 workers, resnet_tiny {RESNET_TINY_IMAGES_PER_S:.0} images/s at 64 px; a loaded machine takes several times longer)",
-            seconds / 60.0
+            "expected time: about {amount} for {stages} unfinished stage(s) on an idle 2-core machine, plus Blender's start-up per render stage (rates measured on the development VM: {RENDER_IMAGES_PER_S} renders/s at 64 px and 16 samples with 2 workers, resnet_tiny {RESNET_TINY_IMAGES_PER_S:.0} images/s at 64 px; a loaded machine takes several times longer)"
         )
     };
     if !unknown.is_empty() {

@@ -195,7 +195,11 @@ fn table(t: &Table, spec: &Spec, plan: &Plan, outcomes: &[StageOutcome]) -> Tabl
             se,
             se_over_replicates: over,
             values,
-            best: Summary::of(&bests).map(|s| s.mean),
+            best: if t.best {
+                Summary::of(&bests).map(|s| s.mean)
+            } else {
+                None
+            },
             paired: None,
             direction: Direction::NotApplicable,
         }
@@ -300,6 +304,9 @@ fn direction(c: &Cell, base: &Cell) -> Direction {
     }
 }
 
+/// (correct, total) per group.
+type GroupCounts = std::collections::BTreeMap<String, (u64, u64)>;
+
 fn breakdown(b: &Breakdown, spec: &Spec, plan: &Plan) -> BreakdownResult {
     let mut result = BreakdownResult {
         breakdown: b.clone(),
@@ -337,11 +344,11 @@ fn breakdown(b: &Breakdown, spec: &Spec, plan: &Plan) -> BreakdownResult {
             }),
         }
     };
-    let mut per_row: Vec<(String, std::collections::BTreeMap<String, (u64, u64)>)> = Vec::new();
+    let mut per_row: Vec<(String, GroupCounts)> = Vec::new();
     let mut unmatched = 0;
     let mut missing = Vec::new();
     for row in &b.rows {
-        let mut acc: std::collections::BTreeMap<String, (u64, u64)> = Default::default();
+        let mut acc = GroupCounts::new();
         for name in spec.replicas(row) {
             let Some(preds) = read_predictions(plan, &name, &b.eval) else {
                 missing.push(name);
@@ -349,7 +356,7 @@ fn breakdown(b: &Breakdown, spec: &Spec, plan: &Plan) -> BreakdownResult {
             };
             let (joined, left) = crate::dataset::predictions::join_manifest(&preds, &manifest);
             unmatched += left;
-            for (g, (c, n)) in stats::predictions::group_accuracy(&joined, &group) {
+            for (g, (c, n)) in stats::predictions::group_accuracy(&joined, group) {
                 let e = acc.entry(g).or_default();
                 e.0 += c;
                 e.1 += n;
@@ -363,6 +370,15 @@ fn breakdown(b: &Breakdown, spec: &Spec, plan: &Plan) -> BreakdownResult {
         .collect();
     groups.sort();
     groups.dedup();
+    if !b.bins.is_empty() || b.by == "view_angle" {
+        // Bin labels `lo-hi` in the order of their edges, not as text.
+        let lo = |g: &String| g.split('-').next().and_then(|x| x.parse::<f64>().ok());
+        groups.sort_by(|x, y| {
+            lo(x)
+                .partial_cmp(&lo(y))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+    }
     result.rows = per_row
         .into_iter()
         .map(|(r, m)| {

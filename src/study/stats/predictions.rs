@@ -57,15 +57,15 @@ pub fn view_angle(a: (f64, f64), b: (f64, f64)) -> f64 {
     dot.clamp(-1.0, 1.0).acos().to_degrees()
 }
 
-/// The group of a numeric value among ascending bin edges: `[lo, hi)` labels, the last bin
-/// closed; None outside the edges.
+/// The group of a numeric value among ascending bin edges: `lo-hi` labels of `[lo, hi)`, the
+/// last bin closed; None outside the edges.
 pub fn bin_label(value: f64, edges: &[f64]) -> Option<String> {
     let last = edges.len().checked_sub(1)?;
     (0..last)
         .find(|&i| {
             value >= edges[i] && (value < edges[i + 1] || (i + 1 == last && value <= edges[last]))
         })
-        .map(|i| format!("{:>3}-{}", edges[i], edges[i + 1]))
+        .map(|i| format!("{}-{}", edges[i], edges[i + 1]))
 }
 
 /// (correct, total) per group of the joined rows; rows `group` gives None for are left out.
@@ -132,9 +132,9 @@ mod tests {
         assert!((view_angle((0.0, 0.0), (90.0, 123.0)) - 90.0).abs() < 1e-9);
         assert!((view_angle((0.0, 350.0), (0.0, 10.0)) - 20.0).abs() < 1e-9);
         let edges = [0.0, 30.0, 90.0, 180.0];
-        assert_eq!(bin_label(0.0, &edges).as_deref(), Some("  0-30"));
-        assert_eq!(bin_label(30.0, &edges).as_deref(), Some(" 30-90"));
-        assert_eq!(bin_label(180.0, &edges).as_deref(), Some(" 90-180"));
+        assert_eq!(bin_label(0.0, &edges).as_deref(), Some("0-30"));
+        assert_eq!(bin_label(30.0, &edges).as_deref(), Some("30-90"));
+        assert_eq!(bin_label(180.0, &edges).as_deref(), Some("90-180"));
         assert_eq!(bin_label(181.0, &edges), None);
     }
 }
