@@ -330,33 +330,59 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
     let bad = |key: &str, value: &str, msg: String| {
         StudyError::input(format!("{}: {msg}", locate(text, source, key, value)))
     };
-    // `section` is where the value sits (`runs.NAME`, `adaptations.NAME`).
-    let check_aug = |section: &str, aug: &str| {
-        if ["none", "weak", "strong"].contains(&aug) {
-            Ok(())
-        } else {
-            Err(bad(
-                "aug",
-                aug,
-                format!("{section}.aug: `{aug}` is not none, weak or strong"),
-            ))
-        }
-    };
-    let check_arch = |section: &str, arch: &str| {
-        let known = crate::nn::models::ARCHS;
-        if known.contains(&arch) {
-            Ok(())
-        } else {
-            Err(bad(
-                "arch",
-                arch,
-                format!(
-                    "{section}.arch: `{arch}` is not one of {}",
-                    known.join(", ")
-                ),
-            ))
-        }
-    };
+    let datasets = resolve_datasets(&raw, &bad)?;
+    let fits = resolve_fits(&raw, &datasets, &bad)?;
+    let runs = resolve_runs(&raw, &datasets, &bad)?;
+    let adaptations = resolve_adaptations(&raw, &datasets, &runs, &bad)?;
+    check_tables(&raw.tables, &runs, &adaptations, &bad)?;
+    Ok(Spec {
+        name: raw.name,
+        description: raw.description,
+        design: raw.design,
+        source: source.to_string(),
+        datasets,
+        fits,
+        runs,
+        adaptations,
+        tables: raw.tables,
+    })
+}
+
+/// Locates a bad value in the spec text and says what is wrong with it.
+type Bad<'a> = dyn Fn(&str, &str, String) -> StudyError + 'a;
+
+/// `section` is where the value sits (`runs.NAME`, `adaptations.NAME`).
+fn check_aug(bad: &Bad, section: &str, aug: &str) -> Result<(), StudyError> {
+    if ["none", "weak", "strong"].contains(&aug) {
+        Ok(())
+    } else {
+        Err(bad(
+            "aug",
+            aug,
+            format!("{section}.aug: `{aug}` is not none, weak or strong"),
+        ))
+    }
+}
+
+fn check_arch(bad: &Bad, section: &str, arch: &str) -> Result<(), StudyError> {
+    let known = crate::nn::models::ARCHS;
+    if known.contains(&arch) {
+        Ok(())
+    } else {
+        Err(bad(
+            "arch",
+            arch,
+            format!(
+                "{section}.arch: `{arch}` is not one of {}",
+                known.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The `datasets:` section with `dataset_defaults` applied: each rendered dataset becomes a
+/// preset and its `--set` overrides.
+fn resolve_datasets(raw: &RawSpec, bad: &Bad) -> Result<BTreeMap<String, Dataset>, StudyError> {
     let dd = &raw.dataset_defaults;
     let mut datasets = BTreeMap::new();
     for (name, d) in &raw.datasets {
@@ -433,8 +459,15 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             "dataset_defaults.weights: give `weights:` per dataset, next to the datasets that render with the fit".into(),
         ));
     }
-    let fits = resolve_fits(&raw, &datasets, &bad)?;
+    Ok(datasets)
+}
 
+/// The `runs:` section with `run_defaults` applied, each checked against the datasets.
+fn resolve_runs(
+    raw: &RawSpec,
+    datasets: &BTreeMap<String, Dataset>,
+    bad: &Bad,
+) -> Result<BTreeMap<String, Run>, StudyError> {
     let rd = &raw.run_defaults;
     let mut runs = BTreeMap::new();
     for (name, r) in &raw.runs {
@@ -464,13 +497,13 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 ),
             ));
         }
-        if let Some(e) = eval.iter().find(|e| is_streamed(&datasets, e)) {
+        if let Some(e) = eval.iter().find(|e| is_streamed(datasets, e)) {
             return Err(bad("eval", e, format!(
                 "runs.{name}.eval: `{e}` is streamed (stream: true) and evaluation sets are ordinary folders; evaluate on a dataset without stream"
             )));
         }
         let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
-        check_aug(&format!("runs.{name}"), &aug)?;
+        check_aug(bad, &format!("runs.{name}"), &aug)?;
         let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
         let non_repetitive = match mode.as_str() {
             "fixed" => false,
@@ -483,7 +516,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 ))
             }
         };
-        if is_streamed(&datasets, &train) && !non_repetitive {
+        if is_streamed(datasets, &train) && !non_repetitive {
             return Err(bad("train", &train, format!(
                 "runs.{name}: `{train}` is streamed (stream: true), so each of its images is seen once; set mode: non_repetitive, or drop stream from the dataset"
             )));
@@ -501,7 +534,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             .clone()
             .or(rd.arch.clone())
             .unwrap_or("resnet18".into());
-        check_arch(&format!("runs.{name}"), &arch)?;
+        check_arch(bad, &format!("runs.{name}"), &arch)?;
         runs.insert(
             name.clone(),
             Run {
@@ -519,7 +552,17 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             },
         );
     }
+    Ok(runs)
+}
 
+/// The `adaptations:` section, each checked against the datasets and the runs it starts from.
+fn resolve_adaptations(
+    raw: &RawSpec,
+    datasets: &BTreeMap<String, Dataset>,
+    runs: &BTreeMap<String, Run>,
+    bad: &Bad,
+) -> Result<BTreeMap<String, Adapt>, StudyError> {
+    let rd = &raw.run_defaults;
     let mut adaptations = BTreeMap::new();
     for (name, a) in &raw.adaptations {
         if runs.contains_key(name) {
@@ -540,7 +583,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 ),
                 ));
             }
-            if is_streamed(&datasets, d) {
+            if is_streamed(datasets, d) {
                 return Err(bad(name, name, format!(
                     "adaptations.{name}: `{d}` is streamed (stream: true); a study's adaptations read rendered folders, so use a dataset without stream"
                 )));
@@ -561,13 +604,13 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             )));
         }
         let aug = a.aug.clone().unwrap_or("weak".into());
-        check_aug(&format!("adaptations.{name}"), &aug)?;
+        check_aug(bad, &format!("adaptations.{name}"), &aug)?;
         let arch = a
             .arch
             .clone()
             .or(rd.arch.clone())
             .unwrap_or("resnet18".into());
-        check_arch(&format!("adaptations.{name}"), &arch)?;
+        check_arch(bad, &format!("adaptations.{name}"), &arch)?;
         if a.iters == 0 {
             return Err(bad(
                 name,
@@ -595,8 +638,18 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             },
         );
     }
+    Ok(adaptations)
+}
 
-    for t in &raw.tables {
+/// The `tables:`: known metrics, rows that are runs or adaptations evaluated on every column,
+/// a baseline among the rows.
+fn check_tables(
+    tables: &[Table],
+    runs: &BTreeMap<String, Run>,
+    adaptations: &BTreeMap<String, Adapt>,
+    bad: &Bad,
+) -> Result<(), StudyError> {
+    for t in tables {
         if t.metric != "acc" && t.metric != "mean" {
             return Err(bad(
                 "metric",
@@ -644,17 +697,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             }
         }
     }
-    Ok(Spec {
-        name: raw.name,
-        description: raw.description,
-        design: raw.design,
-        source: source.to_string(),
-        datasets,
-        fits,
-        runs,
-        adaptations,
-        tables: raw.tables,
-    })
+    Ok(())
 }
 
 /// The `fits:` section, and every dataset's `weights:` checked against it. A fit reads a
