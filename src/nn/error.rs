@@ -57,7 +57,7 @@ pub enum TrainError {
     #[error("Could not draw the plot {path}: {why}.")]
     Plot { path: PathBuf, why: String },
     /// A rendezvous or collective of data-parallel training failed.
-    #[error("{0}")]
+    #[error(transparent)]
     Distributed(#[from] crate::nn::distributed::DistError),
     /// What data-parallel mode does not support (one line with the alternative).
     #[error("{0}")]

@@ -172,11 +172,21 @@ impl ProcessGroup {
     /// the timeout / the message.
     fn blame(&self, why: &str) -> String {
         let host = this_host();
-        let dead = self
-            .peers
-            .iter()
-            .enumerate()
-            .find(|(r, p)| *r != self.rank && p.host == host && has_ended(p.pid));
+        let find = || {
+            self.peers
+                .iter()
+                .enumerate()
+                .find(|(r, p)| *r != self.rank && p.host == host && has_ended(p.pid))
+        };
+        // A dying process closes its sockets before it ends: give it up to 2 s to finish.
+        let mut dead = find();
+        for _ in 0..40 {
+            if dead.is_some() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            dead = find();
+        }
         match dead {
             Some((r, p)) => format!("rank {r} (pid {}) has died", p.pid),
             None => format!(
