@@ -48,6 +48,8 @@ pub enum TrainError {
     StreamSetup(String),
     #[error("The render stream failed: {0}. Fix the cause and run again with --resume.")]
     Stream(String),
+    #[error("The shards {path} cannot be read: {why}.")]
+    Shards { path: PathBuf, why: String },
     #[error("Could not draw the plot {path}: {why}.")]
     Plot { path: PathBuf, why: String },
 }
@@ -67,6 +69,7 @@ impl TrainError {
                 | TrainError::BadImageSize { .. }
                 | TrainError::BadCheckpoint { .. }
                 | TrainError::StreamSetup(_)
+                | TrainError::Shards { .. }
         )
     }
 

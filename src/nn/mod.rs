@@ -15,6 +15,7 @@ pub mod models;
 pub mod optim;
 pub mod plots;
 pub mod records;
+pub mod shards;
 pub mod torch_import;
 
 pub use error::TrainError;
