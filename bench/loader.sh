@@ -10,7 +10,7 @@ per_class=${1:-30}
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
 export OMP_NUM_THREADS=1
-echo "machine: $(nproc) cores, $(uptime)"
+echo "machine: $(getconf _NPROCESSORS_ONLN) cores, $(uptime)"
 cargo bench --bench train_loader -- write-data "$dir/folder" "$per_class" >/dev/null
 cargo bench --bench train_loader -- shards "$dir/folder" "$dir/shards"
 n=$((per_class * 10))

@@ -23,8 +23,9 @@ fn main() {
         }
         Some("loader") if args.len() >= 2 => loader_throughput(&args[1]),
         Some("shards") if args.len() >= 3 => shard_throughput(&args[1], &args[2]),
+        Some("epoch") if args.len() >= 2 => shard_epoch(&args[1]),
         _ => {
-            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder> | shards <folder> <shard folder>");
+            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder> | shards <folder> <shard folder> | epoch <shards>");
             std::process::exit(2)
         }
     }
@@ -147,4 +148,39 @@ fn shard_throughput(dir: &str, shard_dir: &str) {
             "synthgen {size}px, 1 thread: imagefolder {folder:.1} img/s, shards {sharded:.1} img/s ({n} / {m} images)"
         );
     }
+}
+
+/// One epoch of the shard stream over `path` (a folder, index or brace pattern) at 16 px, no
+/// augmentation, every core decoding: the scale benchmark's loader pass (bench/scale.sh).
+fn shard_epoch(path: &str) {
+    use synthgen::nn::shards::{ShardSet, ShardStream, ShardStreamConfig};
+    let t = Instant::now();
+    let set = Arc::new(
+        ShardSet::detect(std::path::Path::new(path))
+            .unwrap()
+            .expect("shards"),
+    );
+    let opened = t.elapsed().as_secs_f64();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cfg = ShardStreamConfig {
+        augment: Augment::None,
+        image_size: 16,
+        batch_size: 256,
+        workers,
+        seed: 0,
+        streams: 4,
+        shuffle_buffer: 1000,
+        rank: 0,
+        world: 1,
+        start_batch: 0,
+        end_batch: Some(set.len().div_ceil(256)),
+    };
+    let t = Instant::now();
+    let n: usize = ShardStream::new(set.clone(), cfg).map(|b| b.len()).sum();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "epoch over {} shards: {n} samples in {s:.1}s = {:.0} samples/s ({workers} decode threads; opening took {opened:.1}s)",
+        set.shards.len(),
+        n as f64 / s
+    );
 }
