@@ -1,6 +1,7 @@
 """The camera: on a shell around the origin (where the model is centred), aimed at `look_at`."""
 import bpy
 
+from .fixed import CLIP_END_MIN, CLIP_END_PER_DISTANCE, CLIP_START
 from .shell import look_at_quaternion, shell_point
 
 CAMERA_NAME = "synthgen_camera"
@@ -31,9 +32,8 @@ def apply_camera(params):
     data.sensor_width = sensor
     data.shift_x = 0.0
     data.shift_y = 0.0
-    # Models are normalized to a largest side of 1 (times the object scale, a few units at most).
-    data.clip_start = 0.01
-    data.clip_end = max(100.0, 4.0 * distance)
+    data.clip_start = CLIP_START
+    data.clip_end = max(CLIP_END_MIN, CLIP_END_PER_DISTANCE * distance)
     eye = shell_point(distance, params["elevation_deg"], params["azimuth_deg"])
     camera.rotation_mode = "QUATERNION"
     camera.location = eye

@@ -22,16 +22,12 @@ import os
 
 import bpy
 
+from .fixed import IMPORTANCE_MAP_RESOLUTION, SKY_TYPE
 from .shell import look_at_quaternion, shell_point
 
 LAMP_PREFIX = "synthgen_lamp_"
 WORLD_NAME = "synthgen_world"
 HDRI_TAG = "synthgen_hdri"
-# HOSEK_WILKIE is analytic: about 0.02 s per render. The scattering skies (SINGLE_ and
-# MULTIPLE_SCATTERING) precompute a sky image for every still: 0.45 s and 0.7 s per render
-# measured at 32 px on 2 cores, more than the whole 128 px image costs.
-SKY_TYPE = "HOSEK_WILKIE"
-IMPORTANCE_MAP_RESOLUTION = 256
 # HDRIs kept loaded between requests: Blender bundles 8 (about 8 MB each decoded), so a run
 # over them decodes each file once instead of once per view.
 HDRI_KEEP = 8
@@ -99,8 +95,7 @@ def apply_world(params):
     if world is None:
         world = bpy.data.worlds.new(WORLD_NAME)
     bpy.context.scene.world = world
-    # Cycles' AUTOMATIC importance map for a 1024x512 HDRI costs about 3 s per render (it is
-    # rebuilt for every still); a 256 map costs about 0.03 s and is enough for soft world light.
+    # The importance map's size is fixed (fixed.py says why).
     world.cycles.sampling_method = "MANUAL"
     world.cycles.sample_map_resolution = IMPORTANCE_MAP_RESOLUTION
     tree = world.node_tree

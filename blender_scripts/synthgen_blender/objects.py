@@ -32,12 +32,13 @@ class LoadedModel:
 def load_model(model):
     """Import `model` (a ModelRef dict) and normalize it. Raises ModelError on any failure."""
     path = str(model["path"])
-    fmt = str(model.get("format", "obj")).lower()
+    # format and up_axis are required by the schema every request is checked against.
+    fmt = str(model["format"]).lower()
     if fmt != "obj":
         raise ModelError(f"model {model['key']}: format '{fmt}' is not supported, only 'obj'.")
     if not os.path.isfile(path):
         raise ModelError(f"model {model['key']}: file {path} does not exist.")
-    up_axis = str(model.get("up_axis", "Y")).upper()
+    up_axis = str(model["up_axis"]).upper()
     # Blender is Z-up: a Y-up file needs the usual (-Z forward, Y up) conversion, a Z-up none.
     if up_axis == "Y":
         forward_axis = "NEGATIVE_Z"

@@ -141,15 +141,10 @@ pub(super) fn prepare(args: &RenderArgs) -> Result<Prepared, CliError> {
     let ctx = SamplingContext::prepare(&preset)
         .map_err(|e| CliError::Input(format!("preset {}: {e}", preset.name)))?;
     let opts = RunOptions {
-        out: args.out.clone(),
-        workers: preset.workers.count as usize,
-        resume: args.resume,
-        worker: job::worker_spec(&preset).map_err(job_input)?,
-        max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
-        max_model_failures: preset.workers.max_model_failures.max(1),
         show_progress: std::io::stderr().is_terminal(),
         keep_requests: args.keep_requests.clone(),
         shard: args.shard,
+        ..RunOptions::from_preset(&preset, &args.out, args.resume).map_err(job_input)?
     };
     Ok(Prepared {
         preset,

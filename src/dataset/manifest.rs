@@ -1,5 +1,5 @@
 //! The manifest: one JSON line per image with everything needed to reproduce it.
-use crate::sample::SceneParams;
+use crate::scene::params::SceneParams;
 use crate::validate::ValidationReport;
 use serde::{Deserialize, Serialize};
 use std::fs::{File, OpenOptions};
@@ -44,6 +44,11 @@ pub struct ManifestRecord {
     /// colours would fail validation); absent when the sampled material was rendered as drawn.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub material_override: Option<String>,
+    /// Textures of the model's own materials that Blender could not load, so it rendered the
+    /// sampled material (or the base colour) in their place: the pixels differ from what
+    /// `keep_original` says. Absent when every texture loaded (and in older manifests).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub missing_textures: Vec<String>,
     pub cycles_seed: u32,
     pub params: SceneParams,
     pub render_seconds: f64,
@@ -154,4 +159,37 @@ impl ManifestWriter {
 /// Canonical order of a finished dataset: by label, then index.
 pub fn sort_records(records: &mut [ManifestRecord]) {
     records.sort_by_key(|r| (r.label, r.index));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ManifestRecord;
+
+    /// A manifest line written by 8e54fc7 (`synthgen render --preset demo --per-class 1
+    /// --classes chair`), before `missing_textures` was recorded.
+    const OLD_LINE: &str = include_str!("testdata/manifest-8e54fc7.jsonl");
+
+    #[test]
+    fn old_manifests_read_and_write_back_unchanged() {
+        let line = OLD_LINE.trim_end();
+        let rec: ManifestRecord = serde_json::from_str(line).unwrap();
+        assert!(rec.missing_textures.is_empty());
+        // Without a fallback the record writes back the same fields and values (compared as
+        // parsed JSON: serde_json's default float parsing is not exact in the last digit).
+        let old: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(serde_json::to_value(&rec).unwrap(), old);
+    }
+
+    #[test]
+    fn a_texture_fallback_is_in_the_record() {
+        let mut rec: ManifestRecord = serde_json::from_str(OLD_LINE.trim_end()).unwrap();
+        rec.missing_textures = vec!["wood.jpg".into()];
+        let json = serde_json::to_string(&rec).unwrap();
+        assert!(
+            json.contains(r#""missing_textures":["wood.jpg"]"#),
+            "{json}"
+        );
+        let back: ManifestRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.missing_textures, ["wood.jpg"]);
+    }
 }

@@ -3,7 +3,7 @@
 //! file (or `--set`) that set it.
 use super::dist::{fmt_num, CategoryDist, NumberDist};
 use super::schema::{Factors, Preset, ALL_HDRIS, BUNDLED_HDRIS, CATALOGS};
-use crate::sample::{
+use crate::scene::params::{
     BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS,
 };
 

@@ -2,11 +2,16 @@
 //! randomization), so any file is valid on its own and a child file lists only what it changes.
 //! Field names are the paths users type in `--set` (e.g. `factors.camera.distance`).
 use super::dist::{CategoryDist, NumberDist};
-use crate::sample::{BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS};
 use crate::scene::contract::RenderSettings;
+use crate::scene::params::{BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+
+/// `image_folder: debian-photos` names the photographs that Debian's wallpaper packages
+/// install (mate-backgrounds: 12 nature photos, GPL-2+; lomiri-wallpapers: 19 photos,
+/// CC-BY / CC-BY-SA); `make setup` installs them. `sample` looks them up.
+pub const BUILTIN_PHOTOS: &str = "debian-photos";
 
 /// The 8 CC0 HDRIs bundled in the bpy wheel (file stems under `paths::bundled_hdri_dir()`).
 pub const BUNDLED_HDRIS: &[&str] = &[
@@ -580,7 +585,7 @@ impl Default for BackgroundFactor {
                 max: 20.0,
             },
             crop_size: NumberDist::uniform(0.3, 1.0),
-            image_folder: Some(PathBuf::from(crate::sample::BUILTIN_PHOTOS)),
+            image_folder: Some(PathBuf::from(BUILTIN_PHOTOS)),
         }
     }
 }

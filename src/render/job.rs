@@ -347,6 +347,25 @@ pub fn build_plans(
 }
 
 /// The worker process to start: this executable's hidden `__worker` subcommand.
+impl RunOptions {
+    /// The run options a preset implies (worker count, recycling, failure limits, the worker
+    /// command) for a run into `out`; no progress bar, no kept requests, the whole job list.
+    /// The CLI, the study's streams and library renders all start from this.
+    pub fn from_preset(preset: &Preset, out: &Path, resume: bool) -> Result<RunOptions, JobError> {
+        Ok(RunOptions {
+            out: out.to_path_buf(),
+            workers: preset.workers.count as usize,
+            resume,
+            worker: worker_spec(preset)?,
+            max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
+            max_model_failures: preset.workers.max_model_failures.max(1),
+            show_progress: false,
+            keep_requests: None,
+            shard: None,
+        })
+    }
+}
+
 pub fn worker_spec(preset: &Preset) -> Result<WorkerSpec, JobError> {
     let exe = std::env::current_exe()
         .map_err(|e| JobError::Input(format!("cannot find the synthgen executable: {e}")))?;
@@ -398,15 +417,8 @@ pub fn render_keeping_failures(
     let ctx = SamplingContext::prepare(&preset)
         .map_err(|e| JobError::Input(format!("preset {}: {e}", preset.name)))?;
     let opts = RunOptions {
-        out: out.to_path_buf(),
-        workers: preset.workers.count as usize,
-        resume,
-        worker: worker_spec(&preset)?,
-        max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
-        max_model_failures: preset.workers.max_model_failures.max(1),
         show_progress,
-        keep_requests: None,
-        shard: None,
+        ..RunOptions::from_preset(&preset, out, resume)?
     };
     let stats = run::run(preset, classes, ctx, ModelCache::default_location(), opts)?;
     if let Some(deny) = sources.shapenet_denylist {

@@ -1,6 +1,7 @@
 //! Rendering: the worker pool (parent side) and the embedded-Blender worker.
 pub mod denylist;
 mod driver;
+mod image;
 pub mod job;
 pub mod phases;
 pub mod plan;

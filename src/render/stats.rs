@@ -44,6 +44,10 @@ pub struct RunStats {
     /// were rendered with the sampled material instead (`material_override` in the manifest).
     #[serde(default)]
     pub material_overrides: usize,
+    /// Saved images in which Blender replaced textures it could not load
+    /// (`missing_textures` in the manifest).
+    #[serde(default)]
+    pub missing_texture_images: usize,
     /// Images still missing after every attempt (also in failures.jsonl).
     pub failed: Vec<FailedImage>,
     pub denylisted: Vec<DenyEntry>,
@@ -185,6 +189,13 @@ impl RunStats {
                 self.material_overrides
             );
         }
+        if self.missing_texture_images > 0 {
+            let _ = writeln!(
+                s,
+                "textures Blender could not load: {} image(s) rendered with a fallback material (missing_textures in the manifest)",
+                self.missing_texture_images
+            );
+        }
         if self.worker_restarts > 0 || self.worker_recycles > 0 {
             let _ = writeln!(
                 s,
@@ -199,5 +210,27 @@ impl RunStats {
             let _ = writeln!(s, "MISSING {} ({}): {}", f.id, f.class, f.reason);
         }
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RunStats;
+
+    #[test]
+    fn the_summary_counts_texture_fallbacks_only_when_there_were_some() {
+        let mut st = RunStats::new(&["chair".to_string()]);
+        assert!(!st.summary_text().contains("could not load"));
+        st.missing_texture_images = 2;
+        assert!(st
+            .summary_text()
+            .contains("textures Blender could not load: 2 image(s)"));
+        // Older summary.json files, without the count, still read.
+        let mut json = serde_json::to_value(&st).unwrap();
+        json.as_object_mut()
+            .unwrap()
+            .remove("missing_texture_images");
+        let old: RunStats = serde_json::from_value(json).unwrap();
+        assert_eq!(old.missing_texture_images, 0);
     }
 }

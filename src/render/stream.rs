@@ -182,17 +182,7 @@ impl StreamPlan {
         let classes = job::build_plans(&preset, &sources.entries, &sources.classes)?;
         let ctx = SamplingContext::prepare(&preset)
             .map_err(|e| job::JobError::Input(format!("preset {}: {e}", preset.name)))?;
-        let run = RunOptions {
-            out: out.to_path_buf(),
-            workers: preset.workers.count as usize,
-            resume: true,
-            worker: job::worker_spec(&preset)?,
-            max_jobs_per_worker: u64::from(preset.workers.max_jobs_per_worker.max(1)),
-            max_model_failures: preset.workers.max_model_failures.max(1),
-            show_progress: false,
-            keep_requests: None,
-            shard: None,
-        };
+        let run = RunOptions::from_preset(&preset, out, true)?;
         Ok(StreamPlan {
             preset,
             classes,

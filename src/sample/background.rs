@@ -1,9 +1,9 @@
 //! Background factor (composited in Rust behind the RGBA render).
 use super::color::hsv_to_linear;
-use super::params::{BackgroundParams, WorldParams};
 use super::streams::Streams;
 use super::{pick, SampleError};
 use crate::preset::{BackgroundFactor, NumberDist};
+use crate::scene::params::{BackgroundParams, WorldParams};
 use rand::{Rng, RngCore};
 use std::path::PathBuf;
 

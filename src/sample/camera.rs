@@ -1,7 +1,7 @@
 //! Camera viewpoint factor: a point on a spherical shell, looking at a jittered centre.
-use super::params::CameraParams;
 use super::streams::Streams;
 use crate::preset::CameraFactor;
+use crate::scene::params::CameraParams;
 
 /// `size` is the object's sampled largest side (the framing option measures it in frames).
 pub fn sample_camera(f: &CameraFactor, s: &Streams, size: f64) -> CameraParams {

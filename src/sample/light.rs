@@ -6,10 +6,10 @@
 //! exporter): a point or spot lamp of power P gives P / (4 pi r^2) at distance r, an area lamp
 //! P / (pi r^2) along its axis, a sun its strength.
 use super::color::{hsv_to_linear, temperature_to_linear};
-use super::params::{LampParams, LightParams, WorldParams};
 use super::streams::Streams;
 use super::{pick, SampleError};
 use crate::preset::{LightFactor, NumberDist, WorldFactor, ALL_HDRIS, MAX_LAMPS};
+use crate::scene::params::{LampParams, LightParams, WorldParams};
 use std::f64::consts::PI;
 use std::path::{Path, PathBuf};
 

@@ -1,9 +1,9 @@
 //! Material texture factor.
 use super::color::hsv_to_linear;
-use super::params::MaterialParams;
 use super::streams::Streams;
 use super::{pick, SampleError};
 use crate::preset::MaterialFactor;
+use crate::scene::params::MaterialParams;
 use rand::Rng;
 use std::path::PathBuf;
 

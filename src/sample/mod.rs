@@ -8,21 +8,17 @@ mod camera;
 pub mod color;
 mod light;
 mod material;
-mod params;
 mod scale;
 mod streams;
 
-pub use params::*;
+pub use crate::preset::BUILTIN_PHOTOS;
+pub use crate::scene::params::*;
 pub use streams::{sample_seed_for_cycles, Streams};
 
 use crate::preset::{Preset, ALL_HDRIS};
 use rand::Rng;
 use std::path::{Path, PathBuf};
 
-/// `image_folder: debian-photos` names the photographs that Debian's wallpaper packages
-/// install (mate-backgrounds: 12 nature photos, GPL-2+; lomiri-wallpapers: 19 photos,
-/// CC-BY / CC-BY-SA); `make setup` installs them.
-pub const BUILTIN_PHOTOS: &str = "debian-photos";
 const BUILTIN_PHOTO_DIRS: &[&str] = &[
     "/usr/share/backgrounds/mate/nature",
     "/usr/share/backgrounds",

@@ -1,7 +1,7 @@
 //! Object scale factor.
-use super::params::ScaleParams;
 use super::streams::Streams;
 use crate::preset::ScaleFactor;
+use crate::scene::params::ScaleParams;
 
 pub fn sample_scale(f: &ScaleFactor, s: &Streams) -> ScaleParams {
     ScaleParams {
