@@ -22,8 +22,10 @@ fn main() {
             write_bench_data(&args[1], per_class)
         }
         Some("loader") if args.len() >= 2 => loader_throughput(&args[1]),
+        Some("shards") if args.len() >= 3 => shard_throughput(&args[1], &args[2]),
+        Some("epoch") if args.len() >= 2 => shard_epoch(&args[1]),
         _ => {
-            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder>");
+            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder> | shards <folder> <shard folder> | epoch <shards>");
             std::process::exit(2)
         }
     }
@@ -77,4 +79,108 @@ fn loader_throughput(dir: &str) {
             );
         }
     }
+}
+
+/// Packs the ImageFolder `dir` into shards in `shard_dir` (same PNG bytes), then measures one
+/// decode + strong-augmentation thread at 64, 128 and 224 px from the ImageFolder (`Loader`)
+/// and from the shards (`ShardStream`, 4 readers, 1,000-sample shuffle buffer), side by side.
+fn shard_throughput(dir: &str, shard_dir: &str) {
+    use synthgen::dataset::webdataset::{ShardLimits, ShardNaming, ShardWriter};
+    use synthgen::nn::shards::{ShardSet, ShardStream, ShardStreamConfig};
+    let set = ImageSet::open(std::path::Path::new(&dir)).unwrap();
+    let out = std::path::Path::new(shard_dir);
+    std::fs::create_dir_all(out).unwrap();
+    let mut w = ShardWriter::new(
+        out,
+        ShardNaming::single("bench"),
+        ShardLimits {
+            max_samples: 100,
+            max_bytes: 1 << 30,
+        },
+        0,
+    );
+    for (i, s) in set.samples.iter().enumerate() {
+        let png = std::fs::read(&s.path).unwrap();
+        let cls = s.label.to_string();
+        w.append(
+            &format!("s_{i:06}"),
+            &[("png", &png), ("cls", cls.as_bytes())],
+        )
+        .unwrap();
+    }
+    w.finish().unwrap();
+    std::fs::write(out.join("classes.txt"), set.classes.join("\n") + "\n").unwrap();
+    let shards = Arc::new(ShardSet::detect(out).unwrap().unwrap());
+    let samples = Arc::new(set.samples.clone());
+    for size in [64u32, 128, 224] {
+        let t = Instant::now();
+        let cfg = LoaderConfig {
+            augment: Augment::Strong,
+            image_size: size,
+            batch_size: 32,
+            workers: 1,
+            prefetch: 4,
+            seed: 0,
+            order: Order::Once,
+            start_batch: 0,
+            end_batch: None,
+        };
+        let n: usize = Loader::new(samples.clone(), cfg).map(|b| b.len()).sum();
+        let folder = n as f64 / t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        let batches = shards.len().div_ceil(32);
+        let cfg = ShardStreamConfig {
+            augment: Augment::Strong,
+            image_size: size,
+            batch_size: 32,
+            workers: 1,
+            seed: 0,
+            streams: 4,
+            shuffle_buffer: 1000,
+            rank: 0,
+            world: 1,
+            start_batch: 0,
+            end_batch: Some(batches),
+        };
+        let m: usize = ShardStream::new(shards.clone(), cfg).map(|b| b.len()).sum();
+        let sharded = m as f64 / t.elapsed().as_secs_f64();
+        println!(
+            "synthgen {size}px, 1 thread: imagefolder {folder:.1} img/s, shards {sharded:.1} img/s ({n} / {m} images)"
+        );
+    }
+}
+
+/// One epoch of the shard stream over `path` (a folder, index or brace pattern) at 16 px, no
+/// augmentation, every core decoding: the scale benchmark's loader pass (bench/scale.sh).
+fn shard_epoch(path: &str) {
+    use synthgen::nn::shards::{ShardSet, ShardStream, ShardStreamConfig};
+    let t = Instant::now();
+    let set = Arc::new(
+        ShardSet::detect(std::path::Path::new(path))
+            .unwrap()
+            .expect("shards"),
+    );
+    let opened = t.elapsed().as_secs_f64();
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let cfg = ShardStreamConfig {
+        augment: Augment::None,
+        image_size: 16,
+        batch_size: 256,
+        workers,
+        seed: 0,
+        streams: 4,
+        shuffle_buffer: 1000,
+        rank: 0,
+        world: 1,
+        start_batch: 0,
+        end_batch: Some(set.len().div_ceil(256)),
+    };
+    let t = Instant::now();
+    let n: usize = ShardStream::new(set.clone(), cfg).map(|b| b.len()).sum();
+    let s = t.elapsed().as_secs_f64();
+    println!(
+        "epoch over {} shards: {n} samples in {s:.1}s = {:.0} samples/s ({workers} decode threads; opening took {opened:.1}s)",
+        set.shards.len(),
+        n as f64 / s
+    );
 }

@@ -54,6 +54,8 @@ pub enum TrainError {
     StreamSetup(String),
     #[error("The render stream failed: {0}. Fix the cause and run again with --resume.")]
     Stream(String),
+    #[error("The shards {path} cannot be read: {why}.")]
+    Shards { path: PathBuf, why: String },
     #[error("Could not draw the plot {path}: {why}.")]
     Plot { path: PathBuf, why: String },
     /// A rendezvous or collective of data-parallel training failed.
@@ -82,6 +84,7 @@ impl TrainError {
                 | TrainError::StreamSetup(_)
                 | TrainError::NotDataParallel(_)
                 | TrainError::Distributed(crate::nn::distributed::DistError::BadEnv { .. })
+                | TrainError::Shards { .. }
         )
     }
 

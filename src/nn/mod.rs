@@ -17,6 +17,7 @@ pub mod models;
 pub mod optim;
 pub mod plots;
 pub mod records;
+pub mod shards;
 pub mod threads;
 pub mod torch_import;
 

@@ -23,6 +23,7 @@ use crate::nn::metrics::BestTracker;
 use crate::nn::models::{count_trainable, Classifier};
 use crate::nn::optim::{OptimConfig, Optimizer, OptimizerKind};
 use crate::nn::plots;
+use crate::nn::shards::{ShardSet, ShardStream, ShardStreamConfig};
 use crate::render::stream::StreamReport;
 
 /// How long to train.
@@ -197,6 +198,11 @@ pub fn train_streamed(cfg: &TrainConfig, source: StreamSource) -> Result<RunSumm
     train_from(cfg, Some(source))
 }
 
+/// Shard readers per rank and the samples each one's shuffle buffer holds (webdataset's
+/// examples shuffle with a buffer of 1,000; four readers interleave four shards at a time).
+const SHARD_STREAMS: usize = 4;
+const SHARD_SHUFFLE_BUFFER: usize = 1000;
+
 fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSummary, TrainError> {
     cfg.check()?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
@@ -220,13 +226,29 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         d.share_cores(device.is_cuda());
     }
 
-    let train_set = match &stream {
-        None => ImageSet::open(&cfg.train)?,
-        Some(s) => ImageSet {
+    // A folder of shards, a wids index or a brace pattern streams from its shards.
+    let shard_set = match &stream {
+        None => ShardSet::detect(&cfg.train)?.map(Arc::new),
+        Some(_) => None,
+    };
+    if dp.is_some() && shard_set.is_some() {
+        return Err(TrainError::NotDataParallel(format!(
+            "{} holds WebDataset shards, which data-parallel runs do not split between ranks yet: train on an ImageFolder render (`synthgen render` without --format webdataset), or run one process.",
+            cfg.train.display()
+        )));
+    }
+    let train_set = match (&stream, &shard_set) {
+        (Some(s), _) => ImageSet {
             source: cfg.train.clone(),
             classes: s.class_names(),
             samples: Vec::new(),
         },
+        (None, Some(set)) => ImageSet {
+            source: cfg.train.clone(),
+            classes: set.classes.clone(),
+            samples: Vec::new(),
+        },
+        (None, None) => ImageSet::open(&cfg.train)?,
     };
     let mut eval_sets = Vec::new();
     for (name, path) in &cfg.evals {
@@ -240,9 +262,10 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         Some(d) => d.slice().take(&train_set.samples),
         None => train_set.samples.clone(),
     };
-    let n = match &stream {
-        None => samples.len(),
-        Some(s) => s.images_per_pass() as usize,
+    let n = match (&stream, &shard_set) {
+        (Some(s), _) => s.images_per_pass() as usize,
+        (None, Some(set)) => set.len() as usize,
+        (None, None) => samples.len(),
     };
     let b = cfg.batch_size.max(1);
     let mut total = match cfg.length {
@@ -334,6 +357,22 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
                 cfg.resume,
                 stream_status.clone(),
             )?),
+            None if shard_set.is_some() => Box::new(ShardStream::new(
+                shard_set.clone().expect("shards"),
+                ShardStreamConfig {
+                    augment: cfg.augment,
+                    image_size: cfg.image_size,
+                    batch_size: b,
+                    workers,
+                    seed: cfg.seed,
+                    streams: SHARD_STREAMS,
+                    shuffle_buffer: SHARD_SHUFFLE_BUFFER,
+                    rank: 0,
+                    world: 1,
+                    start_batch: start,
+                    end_batch: Some(total),
+                },
+            )),
             None => Box::new(Loader::new(
                 Arc::new(samples),
                 LoaderConfig {

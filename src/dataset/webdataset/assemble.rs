@@ -13,8 +13,8 @@ use super::writer::{SealedShard, ShardLimits, ShardNaming, ShardWriter};
 use super::{
     io_err, key_of, member_path, ShardError, ShardIndex, EXT_CLASS, EXT_IMAGE, EXT_MASK, EXT_RECORD,
 };
-use crate::dataset::ManifestRecord;
 use crate::dataset::shard::Shard;
+use crate::dataset::ManifestRecord;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
