@@ -162,6 +162,8 @@ pub fn run(
         None
     };
     let feeds = feeds(o.start)?;
+    // Inputs, resume point and data are checked: from here on the run trains.
+    crate::nn::device::announce();
     o.bar.set_position(o.start);
     o.started = Instant::now();
     let log_every = log_every(total);

@@ -63,6 +63,7 @@ impl DeepFeatures {
         }
         let meta: CheckpointMeta = checkpoint::read_meta(&meta_file)?;
         let device = device::select(choice).map_err(TrainError::Device)?;
+        device::announce();
         let vs = nn::VarStore::new(device);
         let model = Classifier::new(
             &vs.root(),

@@ -104,10 +104,20 @@ pub fn select(choice: DeviceChoice) -> Result<Device, String> {
     }
 }
 
-/// Logs the device line once per process (a study trains many times).
+/// The device line of the first `select`, logged by `announce` (a study trains many times).
+static DEVICE_LINE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 fn report(line: String) {
+    let _ = DEVICE_LINE.set(line);
+}
+
+/// Logs which torch device `select` chose, once per process. Callers announce once the run's
+/// inputs have been checked, so that a refused input stays the only line on stderr.
+pub fn announce() {
     static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| tracing::info!("{line}"));
+    if let Some(line) = DEVICE_LINE.get() {
+        ONCE.call_once(|| tracing::info!("{line}"));
+    }
 }
 
 /// How a run shares the machine's cores between the batch loader and libtorch.
