@@ -140,13 +140,37 @@ impl PositionMap {
 }
 
 /// Produces batches in order from worker threads; dropping it stops the workers.
-pub struct Loader {
+pub struct Loader(InOrder);
+
+/// Batches that decode threads send in any order, handed out by index (`next`, then
+/// `next + 1`, ...) until `end`; dropping it stops and joins the threads. The loader and the
+/// shard stream share it.
+pub(crate) struct InOrder {
     rx: Option<Receiver<Batch>>,
     pending: BTreeMap<u64, Batch>,
     next: u64,
     end: Option<u64>,
     stop: Arc<AtomicBool>,
     handles: Vec<JoinHandle<()>>,
+}
+
+impl InOrder {
+    pub(crate) fn new(
+        rx: Receiver<Batch>,
+        next: u64,
+        end: Option<u64>,
+        stop: Arc<AtomicBool>,
+        handles: Vec<JoinHandle<()>>,
+    ) -> Self {
+        InOrder {
+            rx: Some(rx),
+            pending: BTreeMap::new(),
+            next,
+            end,
+            stop,
+            handles,
+        }
+    }
 }
 
 impl Loader {
@@ -191,14 +215,7 @@ impl Loader {
                 }
             }));
         }
-        Loader {
-            rx: Some(rx),
-            pending: BTreeMap::new(),
-            next: cfg.start_batch,
-            end,
-            stop,
-            handles,
-        }
+        Loader(InOrder::new(rx, cfg.start_batch, end, stop, handles))
     }
 }
 
@@ -252,6 +269,14 @@ impl Iterator for Loader {
     type Item = Batch;
 
     fn next(&mut self) -> Option<Batch> {
+        self.0.next()
+    }
+}
+
+impl Iterator for InOrder {
+    type Item = Batch;
+
+    fn next(&mut self) -> Option<Batch> {
         if self.end.is_some_and(|e| self.next >= e) {
             return None;
         }
@@ -267,7 +292,7 @@ impl Iterator for Loader {
     }
 }
 
-impl Drop for Loader {
+impl Drop for InOrder {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         // Dropping the receiver unblocks workers waiting in `send`.

@@ -11,20 +11,19 @@
 //! sample's augmentation depends on (seed, epoch, position), so a run resumed at step `k`
 //! (the sequence replayed without decoding up to `k B`) equals the uninterrupted run, whatever
 //! the number of decode threads.
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::io::BufReader;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{sync_channel, SyncSender};
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
 
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::augment::{augment_into, sample_rng, Augment};
-use super::loader::Batch;
+use super::loader::{Batch, InOrder};
 use super::TrainError;
 use crate::dataset::webdataset::tar::TarReader;
 use crate::dataset::webdataset::{split_member, ShardIndex, INDEX_FILE};
@@ -399,14 +398,7 @@ struct RawBatch {
 }
 
 /// Batches from shards; dropping it stops its threads.
-pub struct ShardStream {
-    rx: Option<Receiver<Batch>>,
-    pending: BTreeMap<u64, Batch>,
-    next: u64,
-    end: Option<u64>,
-    stop: Arc<AtomicBool>,
-    handles: Vec<JoinHandle<()>>,
-}
+pub struct ShardStream(InOrder);
 
 impl ShardStream {
     pub fn new(set: Arc<ShardSet>, cfg: ShardStreamConfig) -> Self {
@@ -432,14 +424,13 @@ impl ShardStream {
                 }
             }));
         }
-        ShardStream {
-            rx: Some(rx),
-            pending: BTreeMap::new(),
-            next: cfg.start_batch,
-            end: cfg.end_batch,
+        ShardStream(InOrder::new(
+            rx,
+            cfg.start_batch,
+            cfg.end_batch,
             stop,
             handles,
-        }
+        ))
     }
 }
 
@@ -536,27 +527,7 @@ impl Iterator for ShardStream {
     type Item = Batch;
 
     fn next(&mut self) -> Option<Batch> {
-        if self.end.is_some_and(|e| self.next >= e) {
-            return None;
-        }
-        loop {
-            if let Some(batch) = self.pending.remove(&self.next) {
-                self.next += 1;
-                return Some(batch);
-            }
-            let batch = self.rx.as_ref()?.recv().ok()?;
-            self.pending.insert(batch.index, batch);
-        }
-    }
-}
-
-impl Drop for ShardStream {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        self.rx.take();
-        for h in self.handles.drain(..) {
-            let _ = h.join();
-        }
+        self.0.next()
     }
 }
 
