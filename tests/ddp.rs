@@ -113,6 +113,23 @@ fn one_process(scratch: &Path, args: &[String]) -> Output {
         .unwrap()
 }
 
+/// Runs synthgen as rank 0 of 2 under torchrun's variables and returns its stderr, which must
+/// be one refusal line with exit 2 (no rendezvous is ever waited for).
+fn refused_as_rank_0_of_2(d: &Path, args: &[impl AsRef<std::ffi::OsStr>]) -> String {
+    let o = common::synthgen(d)
+        .args(args)
+        .env("RANK", "0")
+        .env("WORLD_SIZE", "2")
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", free_port().to_string())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    err
+}
+
 fn summary(out: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap()
 }
@@ -366,18 +383,10 @@ fn plain_process_in_an_allocation_stays_one_and_stream_is_refused() {
 
     // --stream under torchrun's variables: refused before any rendezvous or render.
     let t = Instant::now();
-    let o = common::synthgen(d)
-        .args(["train", "--stream", "demo", "--out"])
-        .arg(d.join("streamed"))
-        .env("RANK", "0")
-        .env("WORLD_SIZE", "2")
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", free_port().to_string())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let streamed = d.join("streamed");
+    let mut args = vec!["train", "--stream", "demo", "--out"];
+    args.push(streamed.to_str().unwrap());
+    let err = refused_as_rank_0_of_2(d, &args);
     assert!(
         err.contains("--stream") && err.contains("one process"),
         "{err}"
@@ -429,16 +438,6 @@ fn dann_adapts_over_two_ranks_and_srdc_is_refused() {
     assert_eq!(s["data_parallel"]["global_batch"], 4);
 
     // Refused before the rendezvous: one process with torchrun's variables returns at once.
-    let o = common::synthgen(d)
-        .args(adapt("srdc", "srdc"))
-        .env("RANK", "0")
-        .env("WORLD_SIZE", "2")
-        .env("MASTER_ADDR", "127.0.0.1")
-        .env("MASTER_PORT", free_port().to_string())
-        .output()
-        .unwrap();
-    assert_eq!(o.status.code(), Some(2), "{}", common::text(&o));
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let err = refused_as_rank_0_of_2(d, &adapt("srdc", "srdc"));
     assert!(err.contains("SRDC") && err.contains("one process"), "{err}");
 }
