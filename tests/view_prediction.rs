@@ -77,7 +77,7 @@ struct Compared {
 fn render_views(dir: &Path, name: &str, obj: &str) -> Vec<Compared> {
     let path = dir.join(format!("{name}.obj"));
     std::fs::write(&path, obj).unwrap();
-    let geometry = ModelGeometry::from_obj(&path, "Y").unwrap();
+    let geometry = ModelGeometry::from_obj(&path, "Y", None).unwrap();
     let preset = Preset::load("base", &[format!("render.resolution={RESOLUTION}")]).unwrap();
     let ctx = SamplingContext::prepare(&preset).unwrap();
     let mut settings = preset.render.settings();
@@ -109,6 +109,7 @@ fn render_views(dir: &Path, name: &str, obj: &str) -> Vec<Compared> {
                     path: path.clone(),
                     format: "obj".into(),
                     up_axis: "Y".into(),
+                    rotation: None,
                 },
                 params: Box::new(scene_of(&params).unwrap()),
                 settings: Box::new(settings.clone()),
@@ -166,4 +167,125 @@ fn predicted_coverage_and_truncation_match_real_renders() {
         assert!(c <= COVERAGE_TOLERANCE, "{name}: coverage error {c}");
         assert!(t <= TRUNCATION_TOLERANCE, "{name}: truncation error {t}");
     }
+}
+
+/// A catalog entry carrying Sweet Home 3D's quarter turn (Scopia#beige_sofa_2seats'
+/// `modelRotation`, 0 0 -1 0 1 0 1 0 0) reaches the worker turned and is predicted turned: a
+/// bench long along the file's x, seen from +x, is end-on without the turn and side-on with
+/// it, in the real render and in the prediction alike.
+#[test]
+fn a_turned_catalog_entry_renders_and_predicts_turned() {
+    use synthgen::assets::{ModelCache, ModelEntry, ModelLocation};
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bench.obj");
+    // 3 long (x), 0.5 high, 0.4 deep, with a 1-high post at its +x end.
+    std::fs::write(
+        &path,
+        boxes_obj(&[
+            ([0.0, 0.25, 0.0], [3.0, 0.5, 0.4]),
+            ([1.35, 0.75, 0.0], [0.3, 0.5, 0.4]),
+        ]),
+    )
+    .unwrap();
+    let entry = |key: &str, model_rotation: Option<[f32; 9]>| ModelEntry {
+        key: key.to_string(),
+        source: "sweethome3d".into(),
+        name: key.to_string(),
+        category: "Living room".into(),
+        tags: Vec::new(),
+        creator: String::new(),
+        license: "Public domain".into(),
+        size_cm: [200.0, 50.0, 100.0],
+        location: ModelLocation::File { path: path.clone() },
+        format: "obj".into(),
+        up_axis: "Y".into(),
+        model_rotation,
+        class: Some("sofa".into()),
+    };
+    let cache = ModelCache::new(dir.path().join("cache"));
+    let preset = Preset::load("base", &[format!("render.resolution={RESOLUTION}")]).unwrap();
+    let ctx = SamplingContext::prepare(&preset).unwrap();
+    let mut params = sample_scene(&preset, &ctx, 0, "bench", 0, 0).unwrap();
+    params.scale.size = 4.0;
+    let cam = &mut params.camera;
+    (
+        cam.distance,
+        cam.elevation_deg,
+        cam.azimuth_deg,
+        cam.roll_deg,
+    ) = (7.0, 0.0, 0.0, 0.0);
+    (cam.focal_length_mm, cam.sensor_width_mm, cam.look_at) = (35.0, 32.0, [0.0; 3]);
+    let mut settings = preset.render.settings();
+    settings.samples = 4;
+    settings.denoise = false;
+    let validation = preset.validation_config();
+    let spec = WorkerSpec {
+        exe: common::synthgen_bin(),
+        scripts_dir: synthgen::paths::blender_scripts_dir(),
+        site_packages: synthgen::paths::venv_site_packages(),
+        work_dir: dir.path().join("worker"),
+        reply_timeout: Duration::from_secs(120),
+        gpu: None,
+    };
+    let mut worker = WorkerProcess::spawn(&spec).expect("a Blender worker starts");
+    let mut coverage = Vec::new();
+    for model in [
+        entry("test:plain", None),
+        entry(
+            "test:turned",
+            Some([0.0, 0.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0]),
+        ),
+    ] {
+        let model_ref = model.to_model_ref(&cache).unwrap();
+        assert_eq!(model_ref.rotation.is_some(), model.model_rotation.is_some());
+        let geometry = ModelGeometry::from_obj(
+            &model_ref.path,
+            &model_ref.up_axis,
+            model_ref.rotation.as_deref(),
+        )
+        .unwrap();
+        let predicted = predict_view(&geometry, &params, RESOLUTION).unwrap();
+        let output = dir
+            .path()
+            .join(format!("{}.png", model.name.replace(':', "_")));
+        let reply = worker
+            .request(&WorkerRequest::Render {
+                id: model.name.clone(),
+                model: model_ref,
+                params: Box::new(scene_of(&params).unwrap()),
+                settings: Box::new(settings.clone()),
+                seed: 1,
+                output: output.clone(),
+            })
+            .unwrap();
+        assert!(reply.ok, "{reply:?}");
+        let rgba = image::open(&output).unwrap().to_rgba8();
+        let rendered = synthgen::validate::check_render(&rgba, RESOLUTION, &validation)
+            .coverage
+            .unwrap();
+        eprintln!(
+            "{}: coverage predicted {:.4}, rendered {rendered:.4}",
+            model.key, predicted.coverage
+        );
+        assert!(
+            (predicted.coverage - rendered).abs() <= COVERAGE_TOLERANCE,
+            "{}: predicted {} rendered {rendered}",
+            model.key,
+            predicted.coverage
+        );
+        coverage.push((predicted.coverage, rendered));
+    }
+    worker.shutdown();
+    let [(plain_p, plain_r), (turned_p, turned_r)] = coverage[..] else {
+        unreachable!()
+    };
+    // About 0.077 side-on and 0.034 end-on (perspective included).
+    assert!(
+        turned_r > 1.8 * plain_r,
+        "render: side-on {turned_r} vs end-on {plain_r}"
+    );
+    assert!(
+        turned_p > 1.8 * plain_p,
+        "prediction: side-on {turned_p} vs end-on {plain_p}"
+    );
 }

@@ -69,7 +69,11 @@ def load_model(model):
     # The importer sets the axis conversion as object rotation: bake world matrices first so
     # the bounding box below is exact whatever the transforms are.
     bpy.context.view_layer.update()
-    lo, hi = _world_bounds(meshes)
+    # The rest of the catalog's own rotation (Rust computed it: ModelRef.rotation), applied on
+    # top of each part's world matrix before the bounding box is taken.
+    turn = _rotation_matrix(model.get("rotation"))
+    world = {o: o.matrix_world.copy() if turn is None else turn @ o.matrix_world for o in meshes}
+    lo, hi = _world_bounds(meshes, world)
     size = float(np.max(hi - lo))
     if not np.isfinite(size) or size <= 0.0:
         _remove_objects(imported)
@@ -91,7 +95,7 @@ def load_model(model):
     for obj in meshes:
         if obj.data.users > 1:
             obj.data = obj.data.copy()
-        obj.data.transform(normalize @ obj.matrix_world)
+        obj.data.transform(normalize @ world[obj])
     for obj in imported:
         obj.parent = None
         obj.matrix_parent_inverse.identity()
@@ -155,7 +159,15 @@ def _remove_objects(objects):
     purge_orphans()
 
 
-def _world_bounds(meshes):
+def _rotation_matrix(rotation):
+    """The 4x4 of a row-major 3x3 rotation (ModelRef.rotation), or None when absent."""
+    if rotation is None:
+        return None
+    r = [float(v) for v in rotation]
+    return Matrix((r[0:3], r[3:6], r[6:9])).to_4x4()
+
+
+def _world_bounds(meshes, world):
     lows, highs = [], []
     for obj in meshes:
         mesh = obj.data
@@ -165,10 +177,10 @@ def _world_bounds(meshes):
         co = np.empty(count * 3, dtype=np.float64)
         mesh.vertices.foreach_get("co", co)
         co = co.reshape(-1, 3)
-        matrix = np.array(obj.matrix_world, dtype=np.float64)
-        world = co @ matrix[:3, :3].T + matrix[:3, 3]
-        lows.append(world.min(axis=0))
-        highs.append(world.max(axis=0))
+        matrix = np.array(world[obj], dtype=np.float64)
+        placed = co @ matrix[:3, :3].T + matrix[:3, 3]
+        lows.append(placed.min(axis=0))
+        highs.append(placed.max(axis=0))
     return np.min(lows, axis=0), np.max(highs, axis=0)
 
 

@@ -315,6 +315,72 @@ def check_sweet_home_model(tmp):
     print("ok: Sweet Home 3D armchair imports upright, centred, largest side 1")
 
 
+BENCH_OBJ = """\
+# A Y-up bench 2 long (x), 0.5 high, 0.5 deep, with a 1-high post at its +x end.
+v -1 0 -0.25
+v -1 0 0.25
+v -1 0.5 -0.25
+v -1 0.5 0.25
+v 1 0 -0.25
+v 1 0 0.25
+v 1 0.5 -0.25
+v 1 0.5 0.25
+v 0.8 0.5 -0.25
+v 0.8 0.5 0.25
+v 0.8 1 -0.25
+v 0.8 1 0.25
+v 1 1 -0.25
+v 1 1 0.25
+f 1 2 4 3
+f 5 13 14 6
+f 1 5 6 2
+f 3 4 8 7
+f 1 3 7 5
+f 2 6 8 4
+f 9 10 12 11
+f 13 11 12 14
+f 9 11 13 7
+f 10 8 14 12
+"""
+
+
+def check_model_rotation(tmp):
+    """ModelRef.rotation (row-major, Blender's frame) turns the model before normalizing: the
+    quarter turn Rust derives from Scopia#beige_sofa_2seats' modelRotation (0 0 -1 0 1 0 1 0
+    0) takes the file's +x to -y, so the bench's post moves from +x to -y and, seen from +x,
+    the bench turns from end-on to side-on with its post on the left."""
+    path = f"{tmp}/bench.obj"
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(BENCH_OBJ)
+    quarter = [0.0, 1.0, 0.0, -1.0, 0.0, 0.0, 0.0, 0.0, 1.0]
+    views = {"camera__azimuth_deg": 0.0, "camera__elevation_deg": 0.0, "camera__distance": 3.0}
+    masks, bounds = {}, {}
+    for name, rotation in (("plain", None), ("turned", quarter)):
+        model = model_ref(path, key=f"bench-{name}", rotation=rotation)
+        render_ok(render_request(model, f"{tmp}/bench-{name}.png", name, **views))
+        masks[name] = read_rgba(f"{tmp}/bench-{name}.png")[..., 3] > 0
+        root = entry.CURRENT_MODEL.root
+        corners = np.array([tuple(obj.matrix_world @ v.co)
+                            for obj in root.children for v in obj.data.vertices])
+        bounds[name] = corners
+    plain, turned = bounds["plain"], bounds["turned"]
+    extent = lambda c: c.max(axis=0) - c.min(axis=0)  # noqa: E731
+    assert np.allclose(extent(plain), [1.0, 0.25, 0.5], atol=1e-6), extent(plain)
+    assert np.allclose(extent(turned), [0.25, 1.0, 0.5], atol=1e-6), extent(turned)
+    top = lambda c: c[c[:, 2] > c[:, 2].max() - 1e-6]  # noqa: E731
+    assert np.allclose(top(plain)[:, 0].mean(), 0.45, atol=1e-6), top(plain)
+    assert np.allclose(top(turned)[:, 1].mean(), -0.45, atol=1e-6), top(turned)
+    # The masks, seen from +x (the image's right is +y): end-on, then side-on.
+    width = {k: np.flatnonzero(m.any(axis=0)).ptp() + 1 for k, m in masks.items()}
+    assert width["turned"] > 2.5 * width["plain"], width
+    columns = np.flatnonzero(masks["turned"].any(axis=0))
+    heights = masks["turned"].sum(axis=0)
+    tallest = np.flatnonzero(heights == heights.max()).mean()
+    assert tallest < (columns.min() + columns.max()) / 2, (tallest, columns.min(), columns.max())
+    print(f"ok: ModelRef.rotation turns the model (seen from +x: {width['plain']} px end-on, "
+          f"{width['turned']} px side-on, post on the left)")
+
+
 def check_hdri_convention(tmp):
     """The equirectangular convention documented in lighting.py, checked on a marker image."""
     entry.shutdown()
@@ -420,6 +486,7 @@ def main():
         check_errors(tmp)
         check_memory_flat(tmp)
         check_sweet_home_model(tmp)
+        check_model_rotation(tmp)
         check_hdri_convention(tmp)
         shutdown = json.loads(entry.handle_request('{"type": "shutdown"}'))
         assert shutdown["ok"], shutdown

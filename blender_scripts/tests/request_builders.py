@@ -71,9 +71,12 @@ def lamp(kind, **fields):
     return {"kind": kind, **base, **LAMP_KIND_FIELDS[kind], **fields}
 
 
-def model_ref(name, key=None, up_axis="Y"):
+def model_ref(name, key=None, up_axis="Y", rotation=None):
     path = name if os.path.isabs(name) else os.path.join(DATA, name)
-    return {"key": key or f"test:{name}", "path": path, "format": "obj", "up_axis": up_axis}
+    ref = {"key": key or f"test:{name}", "path": path, "format": "obj", "up_axis": up_axis}
+    if rotation is not None:
+        ref["rotation"] = rotation
+    return ref
 
 
 def render_request(model, output, request_id="r", resolution=64, samples=16, seed=7, **edits):

@@ -37,9 +37,9 @@ pub struct ModelEntry {
     pub format: String,
     /// "Y" or "Z".
     pub up_axis: String,
-    /// Row-major 3x3 rotation Sweet Home 3D applies to the file to stand it upright, when not
-    /// identity. Its up axis is folded into `up_axis`; the turn about the vertical is not
-    /// carried to the renderer (the camera azimuth is randomized anyway).
+    /// Row-major 3x3 rotation Sweet Home 3D applies to the file to stand it upright and turn
+    /// its front to +Z, when not identity. Its up axis is folded into `up_axis`; the rest (the
+    /// turn about the vertical, any tilt) reaches the renderer as `ModelRef::rotation`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub model_rotation: Option<[f32; 9]>,
     /// The dataset class this model stands for, set by a `ClassMap`.
@@ -57,7 +57,16 @@ impl ModelEntry {
             path,
             format: self.format.clone(),
             up_axis: self.up_axis.clone(),
+            rotation: self.rotation_after_import().map(Box::new),
         })
+    }
+
+    /// What the renderer must still turn the model by after importing it with `up_axis`
+    /// (row-major, Blender's frame), or None when nothing.
+    pub fn rotation_after_import(&self) -> Option<[f64; 9]> {
+        self.model_rotation
+            .as_ref()
+            .and_then(|r| super::orientation::after_import(r, &self.up_axis))
     }
 }
 

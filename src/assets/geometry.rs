@@ -30,8 +30,13 @@ pub struct ModelGeometry {
 
 impl ModelGeometry {
     /// Reads `v` and `f` lines of an OBJ; `up_axis` "Y" turns the file's Y-up into Z-up the
-    /// way Blender's importer does (x, y, z) -> (x, -z, y).
-    pub fn from_obj(path: &Path, up_axis: &str) -> Result<Self, GeometryError> {
+    /// way Blender's importer does (x, y, z) -> (x, -z, y); `rotation` (row-major, Blender's
+    /// frame: `ModelRef::rotation`) then turns it as the worker does, before normalizing.
+    pub fn from_obj(
+        path: &Path,
+        up_axis: &str,
+        rotation: Option<&[f64; 9]>,
+    ) -> Result<Self, GeometryError> {
         let shown = path.display().to_string();
         let file = std::fs::File::open(path).map_err(|source| GeometryError::Io {
             path: shown.clone(),
@@ -84,7 +89,14 @@ impl ModelGeometry {
             "Z" => |p| p,
             other => return Err(GeometryError::UpAxis(other.to_string())),
         };
-        let points: Vec<[f64; 3]> = vertices.into_iter().map(turn).collect();
+        let points: Vec<[f64; 3]> = vertices
+            .into_iter()
+            .map(turn)
+            .map(|p| match rotation {
+                Some(m) => super::orientation::apply(m, p),
+                None => p,
+            })
+            .collect();
         Self::normalized(points, &used, triangles, &shown)
     }
 
@@ -143,7 +155,7 @@ mod tests {
         }
         text.push_str("f 2 3 4 5\nf -1 -2 -3 -4\n");
         std::fs::write(&path, text).unwrap();
-        let g = ModelGeometry::from_obj(&path, "Y").unwrap();
+        let g = ModelGeometry::from_obj(&path, "Y", None).unwrap();
         assert_eq!(g.triangles.len(), 4, "two quads, two triangles each");
         let extent = |k: usize| {
             // The loose first vertex is no part of the model.
@@ -157,5 +169,49 @@ mod tests {
         assert_eq!(extent(2), (-0.5, 0.5));
         assert_eq!(extent(0), (-0.25, 0.25));
         assert_eq!(extent(1), (-0.125, 0.125));
+    }
+
+    #[test]
+    fn a_quarter_turned_catalog_entry_turns_its_geometry() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bench.obj");
+        // A Y-up bench 2 long (file x), 0.5 high, 0.5 deep, with a 1-high back post at its
+        // +x end: asymmetric, so the sign of the turn shows.
+        let mut text = String::new();
+        for (k, (lo, hi)) in [
+            ([-1.0, 0.0, -0.25], [1.0, 0.5, 0.25]),
+            ([0.8, 0.5, -0.25], [1.0, 1.0, 0.25]),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            for x in [lo[0], hi[0]] {
+                for y in [lo[1], hi[1]] {
+                    for z in [lo[2], hi[2]] {
+                        text.push_str(&format!("v {x} {y} {z}\n"));
+                    }
+                }
+            }
+            let o = 8 * k;
+            text.push_str(&format!("f {} {} {}\n", o + 1, o + 2, o + 8));
+        }
+        std::fs::write(&path, text).unwrap();
+        // Scopia#beige_sofa_2seats' modelRotation: the file's +x is the model's front.
+        let entry_rotation = [0.0, 0.0, -1.0, 0.0, 1.0, 0.0, 1.0, 0.0, 0.0];
+        let rotation = crate::assets::orientation::after_import(&entry_rotation, "Y").unwrap();
+        let plain = ModelGeometry::from_obj(&path, "Y", None).unwrap();
+        let turned = ModelGeometry::from_obj(&path, "Y", Some(&rotation)).unwrap();
+        let extent = |g: &ModelGeometry, k: usize| {
+            let v = g.points.iter().map(|p| p[k]);
+            v.clone().fold(f64::NEG_INFINITY, f64::max) - v.fold(f64::INFINITY, f64::min)
+        };
+        assert_eq!((extent(&plain, 0), extent(&plain, 1)), (1.0, 0.25));
+        assert_eq!((extent(&turned, 0), extent(&turned, 1)), (0.25, 1.0));
+        // The post (the highest vertices) sits at +x unturned and at -y (the scene's front
+        // direction) turned.
+        let post = |g: &ModelGeometry| g.points[15];
+        assert_eq!(post(&plain)[0], 0.5);
+        assert_eq!(post(&turned)[1], -0.5);
+        assert_eq!(post(&turned)[2], post(&plain)[2]);
     }
 }

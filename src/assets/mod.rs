@@ -14,6 +14,7 @@ pub mod geometry;
 mod index_cache;
 pub mod look;
 pub mod model_cache;
+pub mod orientation;
 pub mod properties;
 pub mod shapenet;
 pub mod shapenet_denylist;

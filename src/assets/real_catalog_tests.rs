@@ -139,3 +139,43 @@ fn real_catalog_loads_caches_classifies_and_extracts() {
         );
     }
 }
+
+/// Every Sweet Home 3D entry whose `modelRotation` turns it about the vertical reaches the
+/// renderer with that turn (`ModelRef::rotation`), e.g. Scopia#beige_sofa_2seats' quarter
+/// turn, which takes the file's +x (its front) to the scene's front, -y.
+#[test]
+fn real_catalog_turns_reach_the_renderer() {
+    let cache = tempfile::tempdir().unwrap();
+    let Some(source) = real_source(cache.path()) else {
+        return;
+    };
+    let mut catalog = Catalog::new();
+    catalog.add_source(&source).unwrap();
+    catalog.apply_class_map(&ClassMap::load_default_sweethome3d().unwrap());
+    let mut turned: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for e in catalog.entries() {
+        if let Some(m) = e.rotation_after_import() {
+            let class = e.class.clone().unwrap_or_else(|| "(no class)".into());
+            let deg = orientation::turn_about_vertical_deg(&m);
+            turned
+                .entry(class)
+                .or_default()
+                .push(format!("{} ({deg:+.0} deg)", e.key));
+        }
+    }
+    for (class, keys) in &turned {
+        eprintln!("turned {class:>12} {:>2}: {}", keys.len(), keys.join(" | "));
+    }
+    let sofa = catalog
+        .entries()
+        .iter()
+        .find(|e| e.key == "sweethome3d:Scopia#beige_sofa_2seats")
+        .expect("the Scopia sofa is in the catalog");
+    assert_eq!(sofa.class.as_deref(), Some("sofa"));
+    let model_ref = sofa.to_model_ref(&ModelCache::new(cache.path())).unwrap();
+    let m = model_ref
+        .rotation
+        .expect("the sofa's turn reaches the renderer");
+    assert!((orientation::turn_about_vertical_deg(&m) + 90.0).abs() < 1e-6);
+    assert!(turned.values().map(Vec::len).sum::<usize>() >= 14);
+}

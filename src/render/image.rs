@@ -536,7 +536,7 @@ impl Driver<'_> {
         cache
             .entry(key.to_string())
             .or_insert_with(|| {
-                ModelGeometry::from_obj(&model.path, &model.up_axis)
+                ModelGeometry::from_obj(&model.path, &model.up_axis, model.rotation.as_deref())
                     .map_err(|e| tracing::debug!("no view prediction for {key}: {e}"))
                     .ok()
                     .map(Arc::new)
@@ -652,6 +652,7 @@ mod tests {
             path: PathBuf::from("/models/m.obj"),
             format: "obj".into(),
             up_axis: "Y".into(),
+            rotation: None,
         };
         let settings = Preset::default().render.settings();
         let req = request(

@@ -46,6 +46,12 @@ pub struct ModelRef {
     /// Up axis of the file: "Y" (Sweet Home 3D, ShapeNet) or "Z".
     #[schemars(regex(pattern = r"^[YZ]$"))]
     pub up_axis: String,
+    /// Row-major 3x3 rotation applied to the model after the up-axis import, in Blender's
+    /// frame (Z up), before it is normalized: the rest of the catalog's own rotation (Sweet
+    /// Home 3D's `modelRotation`: its turn about the vertical and any tilt), so that every
+    /// model of the catalog faces one way (`assets::orientation`). Absent: none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rotation: Option<Box<[f64; 9]>>,
 }
 
 /// Render settings that are constant over a run (from the preset's `render:` section).
