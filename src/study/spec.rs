@@ -462,78 +462,121 @@ fn find_word(hay: &str, word: &str) -> Option<usize> {
     })
 }
 
+/// Builds the error of a spec value: `bad(key, value, message)` locates `key: value` in the
+/// spec text.
+type Bad<'a> = dyn Fn(&str, &str, String) -> StudyError + 'a;
+
 fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
     let bad = |key: &str, value: &str, msg: String| {
         StudyError::input(format!("{}: {msg}", locate(text, source, key, value)))
     };
-    // `section` is where the value sits (`runs.NAME`, `adaptations.NAME`).
-    let check_aug = |section: &str, aug: &str| {
-        if ["none", "weak", "strong"].contains(&aug) {
-            Ok(())
-        } else {
-            Err(bad(
-                "aug",
-                aug,
-                format!("{section}.aug: `{aug}` is not none, weak or strong"),
-            ))
-        }
+    let (datasets, optional_real) = resolve_datasets(&raw, &bad)?;
+    let fits = resolve_fits(&raw, &datasets, &bad)?;
+    let runs = resolve_runs(&raw, &datasets, &bad)?;
+    let adaptations = resolve_adaptations(&raw, &datasets, &runs, &bad)?;
+    check_tables(&raw.tables, &runs, &adaptations, &bad)?;
+    let replicates = resolve_replicates(&raw, &bad)?;
+    check_per_replicate(&datasets, &fits, &runs, &adaptations, &bad)?;
+    check_optional_use(&optional_real, &fits, &adaptations, &bad)?;
+    check_breakdowns(&raw.breakdowns, &datasets, &runs, &adaptations, &bad)?;
+    let mut spec = Spec {
+        name: raw.name,
+        description: raw.description,
+        design: raw.design,
+        source: source.to_string(),
+        datasets,
+        fits,
+        runs,
+        adaptations,
+        tables: raw.tables,
+        replicates,
+        breakdowns: raw.breakdowns,
+        optional_real,
+        notes: Vec::new(),
     };
-    let check_arch = |section: &str, arch: &str| {
-        let known = crate::nn::models::ARCHS;
-        if known.contains(&arch) {
-            Ok(())
-        } else {
-            Err(bad(
-                "arch",
-                arch,
-                format!(
-                    "{section}.arch: `{arch}` is not one of {}",
-                    known.join(", ")
-                ),
-            ))
-        }
-    };
-    // The numbers of a run or an adaptation (`section` is `runs.NAME` or `adaptations.NAME`).
-    let check_numbers = |section: &str,
-                         arch: &str,
-                         batch_size: usize,
-                         lr: Option<f64>,
-                         image_size: u32,
-                         eval_every: Option<u64>| {
-        if batch_size == 0 {
-            return Err(bad(
-                "batch_size",
-                "0",
-                format!("{section}.batch_size: must be at least 1 (got 0)"),
-            ));
-        }
-        if let Some(lr) = lr {
-            crate::numbers::check_positive(lr)
-                .map_err(|why| bad("lr", &lr.to_string(), format!("{section}.lr: {why}")))?;
-        }
-        if eval_every == Some(0) {
-            return Err(bad(
-                "eval_every",
-                "0",
-                format!("{section}.eval_every: must be at least 1 (got 0)"),
-            ));
-        }
-        crate::nn::models::check_image_size(arch, image_size as i64).map_err(|e| {
-            let why = match e {
-                crate::nn::TrainError::BadImageSize { why, .. } => why,
-                e => e.to_string(),
-            };
-            bad(
-                "image_size",
-                &image_size.to_string(),
-                format!(
-                    "{section}.image_size: {image_size} does not suit {arch}: {}",
-                    why.replace("--image-size", "image_size:")
-                ),
-            )
-        })
-    };
-    let dd = &raw.dataset_defaults;
+    expand_replicates(&mut spec);
+    Ok(spec)
+}
+
+/// `section` is where the value sits (`runs.NAME`, `adaptations.NAME`).
+fn check_aug(bad: &Bad, section: &str, aug: &str) -> Result<(), StudyError> {
+    if ["none", "weak", "strong"].contains(&aug) {
+        Ok(())
+    } else {
+        Err(bad(
+            "aug",
+            aug,
+            format!("{section}.aug: `{aug}` is not none, weak or strong"),
+        ))
+    }
+}
+
+fn check_arch(bad: &Bad, section: &str, arch: &str) -> Result<(), StudyError> {
+    let known = crate::nn::models::ARCHS;
+    if known.contains(&arch) {
+        Ok(())
+    } else {
+        Err(bad(
+            "arch",
+            arch,
+            format!(
+                "{section}.arch: `{arch}` is not one of {}",
+                known.join(", ")
+            ),
+        ))
+    }
+}
+
+/// The numbers of a run or an adaptation (`section` is `runs.NAME` or `adaptations.NAME`).
+fn check_numbers(
+    bad: &Bad,
+    section: &str,
+    arch: &str,
+    batch_size: usize,
+    lr: Option<f64>,
+    image_size: u32,
+    eval_every: Option<u64>,
+) -> Result<(), StudyError> {
+    if batch_size == 0 {
+        return Err(bad(
+            "batch_size",
+            "0",
+            format!("{section}.batch_size: must be at least 1 (got 0)"),
+        ));
+    }
+    if let Some(lr) = lr {
+        crate::numbers::check_positive(lr)
+            .map_err(|why| bad("lr", &lr.to_string(), format!("{section}.lr: {why}")))?;
+    }
+    if eval_every == Some(0) {
+        return Err(bad(
+            "eval_every",
+            "0",
+            format!("{section}.eval_every: must be at least 1 (got 0)"),
+        ));
+    }
+    crate::nn::models::check_image_size(arch, image_size as i64).map_err(|e| {
+        let why = match e {
+            crate::nn::TrainError::BadImageSize { why, .. } => why,
+            e => e.to_string(),
+        };
+        bad(
+            "image_size",
+            &image_size.to_string(),
+            format!(
+                "{section}.image_size: {image_size} does not suit {arch}: {}",
+                why.replace("--image-size", "image_size:")
+            ),
+        )
+    })
+}
+
+/// The datasets, and the names of the optional real ones.
+#[allow(clippy::type_complexity)]
+fn resolve_datasets(
+    raw: &RawSpec,
+    bad: &Bad,
+) -> Result<(BTreeMap<String, Dataset>, Vec<String>), StudyError> {
     let mut datasets = BTreeMap::new();
     let mut optional_real = Vec::new();
     for (name, d) in &raw.datasets {
@@ -549,169 +592,216 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 "datasets.{name}.optional: only a real dataset (real: true) can be optional; drop optional"
             )));
         }
-        let Some(preset) = d.preset.clone().or(dd.preset.clone()) else {
-            return Err(bad(name, name, format!(
-                "datasets.{name}.preset: missing; name a scene preset (e.g. base), here or in dataset_defaults"
-            )));
-        };
-        let classes = d.classes.clone().or(dd.classes.clone()).unwrap_or_default();
-        if classes.is_empty() {
-            return Err(bad(
-                name,
-                name,
-                format!("datasets.{name}.classes: missing or empty; list the classes to render"),
-            ));
-        }
-        let per_class = d.per_class.or(dd.per_class).unwrap_or(0);
-        if per_class == 0 {
-            return Err(bad(
-                name,
-                name,
-                format!("datasets.{name}.per_class: missing or 0; give the images per class"),
-            ));
-        }
-        let seed = d.seed.or(dd.seed).unwrap_or(0);
-        let split = d
-            .split
-            .clone()
-            .or(dd.split.clone())
-            .unwrap_or("train".into());
-        if !["train", "test", "all"].contains(&split.as_str()) {
-            return Err(bad(
-                "split",
-                &split,
-                format!("datasets.{name}.split: `{split}` is not train, test or all"),
-            ));
-        }
-        let mut overrides = dd.set.clone();
-        overrides.extend(d.set.iter().cloned());
-        overrides.push(format!("classes=[{}]", classes.join(", ")));
-        overrides.push(format!("images_per_class={per_class}"));
-        overrides.push(format!("seed={seed}"));
-        overrides.push(format!("split.use={split}"));
-        if let Some(r) = d.resolution.or(dd.resolution) {
-            overrides.push(format!("render.resolution={r}"));
-        }
-        if let Some(s) = d.samples.or(dd.samples) {
-            overrides.push(format!("render.samples={s}"));
-        }
-        if let Some(w) = d.workers.or(dd.workers) {
-            overrides.push(format!("workers.count={w}"));
-        }
-        datasets.insert(
-            name.clone(),
-            Dataset::Render(RenderDataset {
-                preset,
-                overrides,
-                classes,
-                per_class,
-                seed,
-                stream: d.stream,
-                weights: d.weights.clone(),
-                per_replicate: d.per_replicate,
-            }),
-        );
+        let rendered = render_dataset(name, d, &raw.dataset_defaults, bad)?;
+        datasets.insert(name.clone(), Dataset::Render(rendered));
     }
-    if let Some(w) = &dd.weights {
+    if let Some(w) = &raw.dataset_defaults.weights {
         return Err(bad(
             "weights",
             w,
             "dataset_defaults.weights: give `weights:` per dataset, next to the datasets that render with the fit".into(),
         ));
     }
-    let fits = resolve_fits(&raw, &datasets, &bad)?;
+    Ok((datasets, optional_real))
+}
 
-    let rd = &raw.run_defaults;
+/// A rendered dataset: `d` over the defaults `dd`, as preset overrides.
+fn render_dataset(
+    name: &str,
+    d: &RawDataset,
+    dd: &RawDataset,
+    bad: &Bad,
+) -> Result<RenderDataset, StudyError> {
+    let Some(preset) = d.preset.clone().or(dd.preset.clone()) else {
+        return Err(bad(name, name, format!(
+            "datasets.{name}.preset: missing; name a scene preset (e.g. base), here or in dataset_defaults"
+        )));
+    };
+    let classes = d.classes.clone().or(dd.classes.clone()).unwrap_or_default();
+    if classes.is_empty() {
+        return Err(bad(
+            name,
+            name,
+            format!("datasets.{name}.classes: missing or empty; list the classes to render"),
+        ));
+    }
+    let per_class = d.per_class.or(dd.per_class).unwrap_or(0);
+    if per_class == 0 {
+        return Err(bad(
+            name,
+            name,
+            format!("datasets.{name}.per_class: missing or 0; give the images per class"),
+        ));
+    }
+    let seed = d.seed.or(dd.seed).unwrap_or(0);
+    let split = d
+        .split
+        .clone()
+        .or(dd.split.clone())
+        .unwrap_or("train".into());
+    if !["train", "test", "all"].contains(&split.as_str()) {
+        return Err(bad(
+            "split",
+            &split,
+            format!("datasets.{name}.split: `{split}` is not train, test or all"),
+        ));
+    }
+    let mut overrides = dd.set.clone();
+    overrides.extend(d.set.iter().cloned());
+    overrides.push(format!("classes=[{}]", classes.join(", ")));
+    overrides.push(format!("images_per_class={per_class}"));
+    overrides.push(format!("seed={seed}"));
+    overrides.push(format!("split.use={split}"));
+    if let Some(r) = d.resolution.or(dd.resolution) {
+        overrides.push(format!("render.resolution={r}"));
+    }
+    if let Some(s) = d.samples.or(dd.samples) {
+        overrides.push(format!("render.samples={s}"));
+    }
+    if let Some(w) = d.workers.or(dd.workers) {
+        overrides.push(format!("workers.count={w}"));
+    }
+    Ok(RenderDataset {
+        preset,
+        overrides,
+        classes,
+        per_class,
+        seed,
+        stream: d.stream,
+        weights: d.weights.clone(),
+        per_replicate: d.per_replicate,
+    })
+}
+
+fn resolve_runs(
+    raw: &RawSpec,
+    datasets: &BTreeMap<String, Dataset>,
+    bad: &Bad,
+) -> Result<BTreeMap<String, Run>, StudyError> {
     let mut runs = BTreeMap::new();
     for (name, r) in &raw.runs {
-        let Some(train) = r.train.clone().or(rd.train.clone()) else {
-            return Err(bad(
-                name,
-                name,
-                format!("runs.{name}.train: missing; name the dataset to train on"),
-            ));
-        };
-        let eval = r.eval.clone().or(rd.eval.clone()).unwrap_or_default();
-        for d in std::iter::once(&train).chain(&eval) {
-            if !datasets.contains_key(d) {
-                let key = if *d == train { "train" } else { "eval" };
-                return Err(bad(key, d, format!(
-                    "runs.{name}: dataset `{d}` is not defined; define it under datasets: or use one of {}",
-                    datasets.keys().cloned().collect::<Vec<_>>().join(", ")
-                )));
-            }
-        }
-        if matches!(datasets[&train], Dataset::Real) {
-            return Err(bad(
-                "train",
-                &train,
-                format!(
-                    "runs.{name}.train: `{train}` is the real folder; train on a rendered dataset"
-                ),
-            ));
-        }
-        if let Some(e) = eval.iter().find(|e| is_streamed(&datasets, e)) {
-            return Err(bad("eval", e, format!(
-                "runs.{name}.eval: `{e}` is streamed (stream: true) and evaluation sets are ordinary folders; evaluate on a dataset without stream"
-            )));
-        }
-        let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
-        check_aug(&format!("runs.{name}"), &aug)?;
-        let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
-        let non_repetitive = match mode.as_str() {
-            "fixed" => false,
-            "non_repetitive" => true,
-            _ => {
-                return Err(bad(
-                    "mode",
-                    &mode,
-                    format!("runs.{name}.mode: `{mode}` is not fixed or non_repetitive"),
-                ))
-            }
-        };
-        if is_streamed(&datasets, &train) && !non_repetitive {
-            return Err(bad("train", &train, format!(
-                "runs.{name}: `{train}` is streamed (stream: true), so each of its images is seen once; set mode: non_repetitive, or drop stream from the dataset"
-            )));
-        }
-        let iters = r.iters.or(rd.iters).unwrap_or(0);
-        if iters == 0 {
-            return Err(bad(
-                name,
-                name,
-                format!("runs.{name}.iters: missing or 0; give the optimisation steps"),
-            ));
-        }
-        let arch = r
-            .arch
-            .clone()
-            .or(rd.arch.clone())
-            .unwrap_or("resnet18".into());
-        check_arch(&format!("runs.{name}"), &arch)?;
-        let run = Run {
-            train,
-            eval,
-            arch,
-            aug,
-            non_repetitive,
-            iters,
-            batch_size: r.batch_size.or(rd.batch_size).unwrap_or(32),
-            lr: r.lr.or(rd.lr).unwrap_or(0.01),
-            image_size: r.image_size.or(rd.image_size).unwrap_or(224),
-            seed: r.seed.or(rd.seed).unwrap_or(0),
-            eval_every: r.eval_every.or(rd.eval_every),
-        };
-        check_numbers(
-            &format!("runs.{name}"),
-            &run.arch,
-            run.batch_size,
-            Some(run.lr),
-            run.image_size,
-            run.eval_every,
-        )?;
-        runs.insert(name.clone(), run);
+        runs.insert(
+            name.clone(),
+            resolve_run(name, r, &raw.run_defaults, datasets, bad)?,
+        );
     }
+    Ok(runs)
+}
 
+/// The datasets a run trains on and evaluates on: defined, trained on a rendering, and
+/// evaluated on ordinary folders.
+fn check_run_datasets(
+    name: &str,
+    train: &String,
+    eval: &[String],
+    datasets: &BTreeMap<String, Dataset>,
+    bad: &Bad,
+) -> Result<(), StudyError> {
+    for d in std::iter::once(train).chain(eval) {
+        if !datasets.contains_key(d) {
+            let key = if d == train { "train" } else { "eval" };
+            return Err(bad(key, d, format!(
+                "runs.{name}: dataset `{d}` is not defined; define it under datasets: or use one of {}",
+                datasets.keys().cloned().collect::<Vec<_>>().join(", ")
+            )));
+        }
+    }
+    if matches!(datasets[train], Dataset::Real) {
+        return Err(bad(
+            "train",
+            train,
+            format!("runs.{name}.train: `{train}` is the real folder; train on a rendered dataset"),
+        ));
+    }
+    if let Some(e) = eval.iter().find(|e| is_streamed(datasets, e)) {
+        return Err(bad("eval", e, format!(
+            "runs.{name}.eval: `{e}` is streamed (stream: true) and evaluation sets are ordinary folders; evaluate on a dataset without stream"
+        )));
+    }
+    Ok(())
+}
+
+/// One run: `r` over the defaults `rd`.
+fn resolve_run(
+    name: &str,
+    r: &RawRun,
+    rd: &RawRun,
+    datasets: &BTreeMap<String, Dataset>,
+    bad: &Bad,
+) -> Result<Run, StudyError> {
+    let Some(train) = r.train.clone().or(rd.train.clone()) else {
+        return Err(bad(
+            name,
+            name,
+            format!("runs.{name}.train: missing; name the dataset to train on"),
+        ));
+    };
+    let eval = r.eval.clone().or(rd.eval.clone()).unwrap_or_default();
+    check_run_datasets(name, &train, &eval, datasets, bad)?;
+    let aug = r.aug.clone().or(rd.aug.clone()).unwrap_or("none".into());
+    check_aug(bad, &format!("runs.{name}"), &aug)?;
+    let mode = r.mode.clone().or(rd.mode.clone()).unwrap_or("fixed".into());
+    let non_repetitive = match mode.as_str() {
+        "fixed" => false,
+        "non_repetitive" => true,
+        _ => {
+            return Err(bad(
+                "mode",
+                &mode,
+                format!("runs.{name}.mode: `{mode}` is not fixed or non_repetitive"),
+            ))
+        }
+    };
+    if is_streamed(datasets, &train) && !non_repetitive {
+        return Err(bad("train", &train, format!(
+            "runs.{name}: `{train}` is streamed (stream: true), so each of its images is seen once; set mode: non_repetitive, or drop stream from the dataset"
+        )));
+    }
+    let iters = r.iters.or(rd.iters).unwrap_or(0);
+    if iters == 0 {
+        return Err(bad(
+            name,
+            name,
+            format!("runs.{name}.iters: missing or 0; give the optimisation steps"),
+        ));
+    }
+    let arch = r
+        .arch
+        .clone()
+        .or(rd.arch.clone())
+        .unwrap_or("resnet18".into());
+    check_arch(bad, &format!("runs.{name}"), &arch)?;
+    let run = Run {
+        train,
+        eval,
+        arch,
+        aug,
+        non_repetitive,
+        iters,
+        batch_size: r.batch_size.or(rd.batch_size).unwrap_or(32),
+        lr: r.lr.or(rd.lr).unwrap_or(0.01),
+        image_size: r.image_size.or(rd.image_size).unwrap_or(224),
+        seed: r.seed.or(rd.seed).unwrap_or(0),
+        eval_every: r.eval_every.or(rd.eval_every),
+    };
+    check_numbers(
+        bad,
+        &format!("runs.{name}"),
+        &run.arch,
+        run.batch_size,
+        Some(run.lr),
+        run.image_size,
+        run.eval_every,
+    )?;
+    Ok(run)
+}
+
+fn resolve_adaptations(
+    raw: &RawSpec,
+    datasets: &BTreeMap<String, Dataset>,
+    runs: &BTreeMap<String, Run>,
+    bad: &Bad,
+) -> Result<BTreeMap<String, Adapt>, StudyError> {
     let mut adaptations = BTreeMap::new();
     for (name, a) in &raw.adaptations {
         if runs.contains_key(name) {
@@ -719,85 +809,116 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
                 "adaptations.{name}: a run has the same name; give each run and adaptation its own name"
             )));
         }
-        for d in [Some(&a.source), Some(&a.target), a.target_eval.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if !datasets.contains_key(d) {
-                return Err(bad(
-                    name,
-                    d,
-                    format!(
-                    "adaptations.{name}: dataset `{d}` is not defined; define it under datasets:"
-                ),
-                ));
-            }
-            if is_streamed(&datasets, d) {
-                return Err(bad(name, name, format!(
-                    "adaptations.{name}: `{d}` is streamed (stream: true); a study's adaptations read rendered folders, so use a dataset without stream"
-                )));
-            }
-        }
-        if let Some(init) = &a.init {
-            if !runs.contains_key(init) {
-                return Err(bad("init", init, format!(
-                    "adaptations.{name}.init: `{init}` is not a run; name a training run whose weights to start from"
-                )));
-            }
-        }
-        if serde_json::from_value::<crate::adapt::MethodKind>(serde_json::json!(a.method)).is_err()
-        {
-            return Err(bad("method", &a.method, format!(
-                "adaptations.{name}.method: `{}` is not source-only, dann, mcd, rca, srdc or disclusterda",
-                a.method
-            )));
-        }
-        let aug = a.aug.clone().unwrap_or("weak".into());
-        check_aug(&format!("adaptations.{name}"), &aug)?;
-        let arch = a
-            .arch
-            .clone()
-            .or(rd.arch.clone())
-            .unwrap_or("resnet18".into());
-        check_arch(&format!("adaptations.{name}"), &arch)?;
-        if a.iters == 0 {
-            return Err(bad(
-                name,
-                name,
-                format!("adaptations.{name}.iters: give the iterations (more than 0)"),
-            ));
-        }
-        check_numbers(
-            &format!("adaptations.{name}"),
-            &arch,
-            a.batch_size.or(rd.batch_size).unwrap_or(32),
-            a.lr,
-            a.image_size.or(rd.image_size).unwrap_or(224),
-            a.eval_every,
-        )?;
+        check_adaptation_inputs(name, a, datasets, runs, bad)?;
         adaptations.insert(
             name.clone(),
-            Adapt {
-                source: a.source.clone(),
-                target: a.target.clone(),
-                target_eval: a.target_eval.clone(),
-                eval: a.target_eval.clone().unwrap_or(a.target.clone()),
-                method: a.method.clone(),
-                init: a.init.clone(),
-                pretrained: a.pretrained,
-                arch,
-                aug,
-                iters: a.iters,
-                batch_size: a.batch_size.or(rd.batch_size).unwrap_or(32),
-                lr: a.lr,
-                image_size: a.image_size.or(rd.image_size).unwrap_or(224),
-                seed: a.seed.or(rd.seed).unwrap_or(0),
-                eval_every: a.eval_every,
-            },
+            resolve_adaptation(name, a, &raw.run_defaults, bad)?,
         );
     }
+    Ok(adaptations)
+}
 
-    for t in &raw.tables {
+/// An adaptation's datasets (defined, not streamed), its init run and its method.
+fn check_adaptation_inputs(
+    name: &str,
+    a: &RawAdapt,
+    datasets: &BTreeMap<String, Dataset>,
+    runs: &BTreeMap<String, Run>,
+    bad: &Bad,
+) -> Result<(), StudyError> {
+    for d in [Some(&a.source), Some(&a.target), a.target_eval.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        if !datasets.contains_key(d) {
+            return Err(bad(
+                name,
+                d,
+                format!(
+                    "adaptations.{name}: dataset `{d}` is not defined; define it under datasets:"
+                ),
+            ));
+        }
+        if is_streamed(datasets, d) {
+            return Err(bad(name, name, format!(
+                "adaptations.{name}: `{d}` is streamed (stream: true); a study's adaptations read rendered folders, so use a dataset without stream"
+            )));
+        }
+    }
+    if let Some(init) = &a.init {
+        if !runs.contains_key(init) {
+            return Err(bad("init", init, format!(
+                "adaptations.{name}.init: `{init}` is not a run; name a training run whose weights to start from"
+            )));
+        }
+    }
+    if serde_json::from_value::<crate::adapt::MethodKind>(serde_json::json!(a.method)).is_err() {
+        return Err(bad("method", &a.method, format!(
+            "adaptations.{name}.method: `{}` is not source-only, dann, mcd, rca, srdc or disclusterda",
+            a.method
+        )));
+    }
+    Ok(())
+}
+
+/// One adaptation: `a` over the run defaults `rd`.
+fn resolve_adaptation(
+    name: &str,
+    a: &RawAdapt,
+    rd: &RawRun,
+    bad: &Bad,
+) -> Result<Adapt, StudyError> {
+    let aug = a.aug.clone().unwrap_or("weak".into());
+    check_aug(bad, &format!("adaptations.{name}"), &aug)?;
+    let arch = a
+        .arch
+        .clone()
+        .or(rd.arch.clone())
+        .unwrap_or("resnet18".into());
+    check_arch(bad, &format!("adaptations.{name}"), &arch)?;
+    if a.iters == 0 {
+        return Err(bad(
+            name,
+            name,
+            format!("adaptations.{name}.iters: give the iterations (more than 0)"),
+        ));
+    }
+    check_numbers(
+        bad,
+        &format!("adaptations.{name}"),
+        &arch,
+        a.batch_size.or(rd.batch_size).unwrap_or(32),
+        a.lr,
+        a.image_size.or(rd.image_size).unwrap_or(224),
+        a.eval_every,
+    )?;
+    Ok(Adapt {
+        source: a.source.clone(),
+        target: a.target.clone(),
+        target_eval: a.target_eval.clone(),
+        eval: a.target_eval.clone().unwrap_or(a.target.clone()),
+        method: a.method.clone(),
+        init: a.init.clone(),
+        pretrained: a.pretrained,
+        arch,
+        aug,
+        iters: a.iters,
+        batch_size: a.batch_size.or(rd.batch_size).unwrap_or(32),
+        lr: a.lr,
+        image_size: a.image_size.or(rd.image_size).unwrap_or(224),
+        seed: a.seed.or(rd.seed).unwrap_or(0),
+        eval_every: a.eval_every,
+    })
+}
+
+/// Each table's metric, rows (defined, evaluated on every column) and baseline (a row).
+fn check_tables(
+    tables: &[Table],
+    runs: &BTreeMap<String, Run>,
+    adaptations: &BTreeMap<String, Adapt>,
+    bad: &Bad,
+) -> Result<(), StudyError> {
+    for t in tables {
         if t.metric != "acc" && t.metric != "mean" {
             return Err(bad(
                 "metric",
@@ -845,7 +966,13 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             }
         }
     }
-    if dd.per_replicate {
+    Ok(())
+}
+
+/// `replicates:` (1 when absent); per-replicate rendering is set per dataset, never as a
+/// default.
+fn resolve_replicates(raw: &RawSpec, bad: &Bad) -> Result<u32, StudyError> {
+    if raw.dataset_defaults.per_replicate {
         return Err(bad("per_replicate", "per_replicate", "dataset_defaults.per_replicate: give `per_replicate: true` per training dataset; evaluation sets are shared by the replicates".into()));
     }
     let replicates = raw.replicates.unwrap_or(1);
@@ -856,7 +983,16 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             "replicates: 0 runs nothing; give 1 or more".into(),
         ));
     }
-    check_per_replicate(&datasets, &fits, &runs, &adaptations, &bad)?;
+    Ok(replicates)
+}
+
+/// An optional real dataset is only an evaluation column: no adaptation or fit may read it.
+fn check_optional_use(
+    optional_real: &[String],
+    fits: &BTreeMap<String, Fit>,
+    adaptations: &BTreeMap<String, Adapt>,
+    bad: &Bad,
+) -> Result<(), StudyError> {
     let optional_use = adaptations
         .iter()
         .flat_map(|(n, a)| {
@@ -876,24 +1012,7 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
             )));
         }
     }
-    check_breakdowns(&raw.breakdowns, &datasets, &runs, &adaptations, &bad)?;
-    let mut spec = Spec {
-        name: raw.name,
-        description: raw.description,
-        design: raw.design,
-        source: source.to_string(),
-        datasets,
-        fits,
-        runs,
-        adaptations,
-        tables: raw.tables,
-        replicates,
-        breakdowns: raw.breakdowns,
-        optional_real,
-        notes: Vec::new(),
-    };
-    expand_replicates(&mut spec);
-    Ok(spec)
+    Ok(())
 }
 
 /// Evaluation sets are shared by every replicate (the paired test compares the same images),
@@ -903,7 +1022,7 @@ fn check_per_replicate(
     fits: &BTreeMap<String, Fit>,
     runs: &BTreeMap<String, Run>,
     adaptations: &BTreeMap<String, Adapt>,
-    bad: &dyn Fn(&str, &str, String) -> StudyError,
+    bad: &Bad,
 ) -> Result<(), StudyError> {
     let per = |d: &str| matches!(datasets.get(d), Some(Dataset::Render(r)) if r.per_replicate);
     let names = datasets
@@ -960,7 +1079,7 @@ fn check_breakdowns(
     datasets: &BTreeMap<String, Dataset>,
     runs: &BTreeMap<String, Run>,
     adaptations: &BTreeMap<String, Adapt>,
-    bad: &dyn Fn(&str, &str, String) -> StudyError,
+    bad: &Bad,
 ) -> Result<(), StudyError> {
     for b in breakdowns {
         let t = &b.title;
@@ -1091,7 +1210,7 @@ fn expand_replicates(spec: &mut Spec) {
 fn resolve_fits(
     raw: &RawSpec,
     datasets: &BTreeMap<String, Dataset>,
-    bad: &dyn Fn(&str, &str, String) -> StudyError,
+    bad: &Bad,
 ) -> Result<BTreeMap<String, Fit>, StudyError> {
     let weighted =
         |d: &str| matches!(&datasets.get(d), Some(Dataset::Render(r)) if r.weights.is_some());

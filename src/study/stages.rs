@@ -99,18 +99,70 @@ pub fn plan(
     pretrained: Option<&Path>,
     resume: bool,
 ) -> Result<Plan, StudyError> {
-    let pretrained_part = match pretrained {
-        Some(p) => {
-            let meta = std::fs::metadata(p).ok().filter(|m| m.is_file()).ok_or_else(|| {
-                StudyError::input(format!(
-                    "--pretrained {}: not a readable file; give the weight file (e.g. torchvision's resnet50 ImageNet state_dict saved with torch.save)",
-                    p.display()
-                ))
-            })?;
-            Some(format!("pretrained {} {}", p.display(), meta.len()))
-        }
-        None => None,
+    let pretrained_part = pretrained_part(pretrained)?;
+    let mut datasets = plan_unweighted_datasets(spec, out, real)?;
+    let mut fits = BTreeMap::new();
+    for (name, f) in &spec.fits {
+        let planned = super::fit_stage::plan_fit(spec, name, f, &datasets, out)?;
+        fits.insert(name.clone(), planned);
+    }
+    for (name, d) in &spec.datasets {
+        let Dataset::Render(r) = d else { continue };
+        let Some(w) = &r.weights else { continue };
+        let preset = load_preset(spec, name, r)?;
+        super::fit_stage::check_weights_fit(spec, name, &preset, &fits[w])?;
+        let hash = cache::hash_parts(&["render", &preset.to_yaml(), "weights", &fits[w].hash]);
+        datasets.insert(name.clone(), rendered(out, name, r, preset, hash));
+    }
+    let runs = plan_runs(spec, out, &datasets)?;
+    let adaptations = plan_adaptations(
+        spec,
+        out,
+        &datasets,
+        &runs,
+        pretrained,
+        pretrained_part.as_deref(),
+    )?;
+    let plan = Plan {
+        datasets,
+        fits,
+        runs,
+        adaptations,
     };
+    if !resume {
+        if let Some(dir) = plan
+            .stage_dirs()
+            .find(|d| cache::state(d) == StageState::Unfinished)
+        {
+            return Err(StudyError::input(format!(
+                "{} is an unfinished stage of an interrupted run; finish it with --resume (or delete it)",
+                dir.display()
+            )));
+        }
+    }
+    Ok(plan)
+}
+
+/// What the `--pretrained` file adds to the hash of the adaptations that start from it.
+fn pretrained_part(pretrained: Option<&Path>) -> Result<Option<String>, StudyError> {
+    let Some(p) = pretrained else {
+        return Ok(None);
+    };
+    let meta = std::fs::metadata(p).ok().filter(|m| m.is_file()).ok_or_else(|| {
+        StudyError::input(format!(
+            "--pretrained {}: not a readable file; give the weight file (e.g. torchvision's resnet50 ImageNet state_dict saved with torch.save)",
+            p.display()
+        ))
+    })?;
+    Ok(Some(format!("pretrained {} {}", p.display(), meta.len())))
+}
+
+/// The datasets rendered without fitted weights, and the real folders some stage uses.
+fn plan_unweighted_datasets(
+    spec: &Spec,
+    out: &Path,
+    real: Option<&Path>,
+) -> Result<BTreeMap<String, PlannedDataset>, StudyError> {
     let mut datasets = BTreeMap::new();
     // Unweighted datasets first: a fit's hash covers its dataset's and its target's.
     for (name, d) in &spec.datasets {
@@ -137,19 +189,14 @@ pub fn plan(
         };
         datasets.insert(name.clone(), planned);
     }
-    let mut fits = BTreeMap::new();
-    for (name, f) in &spec.fits {
-        let planned = super::fit_stage::plan_fit(spec, name, f, &datasets, out)?;
-        fits.insert(name.clone(), planned);
-    }
-    for (name, d) in &spec.datasets {
-        let Dataset::Render(r) = d else { continue };
-        let Some(w) = &r.weights else { continue };
-        let preset = load_preset(spec, name, r)?;
-        super::fit_stage::check_weights_fit(spec, name, &preset, &fits[w])?;
-        let hash = cache::hash_parts(&["render", &preset.to_yaml(), "weights", &fits[w].hash]);
-        datasets.insert(name.clone(), rendered(out, name, r, preset, hash));
-    }
+    Ok(datasets)
+}
+
+fn plan_runs(
+    spec: &Spec,
+    out: &Path,
+    datasets: &BTreeMap<String, PlannedDataset>,
+) -> Result<BTreeMap<String, PlannedRun>, StudyError> {
     let mut runs = BTreeMap::new();
     for (name, run) in &spec.runs {
         let train = &datasets[&run.train];
@@ -183,6 +230,17 @@ pub fn plan(
             },
         );
     }
+    Ok(runs)
+}
+
+fn plan_adaptations(
+    spec: &Spec,
+    out: &Path,
+    datasets: &BTreeMap<String, PlannedDataset>,
+    runs: &BTreeMap<String, PlannedRun>,
+    pretrained: Option<&Path>,
+    pretrained_part: Option<&str>,
+) -> Result<BTreeMap<String, PlannedAdapt>, StudyError> {
     let mut adaptations = BTreeMap::new();
     for (name, a) in &spec.adaptations {
         let source = &datasets[&a.source];
@@ -210,7 +268,7 @@ pub fn plan(
         }
         let init_file = pretrained.filter(|_| a.pretrained).map(Path::to_path_buf);
         match (&init_file, &a.init) {
-            (Some(_), _) => parts.push(pretrained_part.as_deref().expect("set with the file")),
+            (Some(_), _) => parts.push(pretrained_part.expect("set with the file")),
             (None, Some(init)) => parts.push(runs[init].hash.as_str()),
             (None, None) => {}
         }
@@ -226,24 +284,7 @@ pub fn plan(
             },
         );
     }
-    let plan = Plan {
-        datasets,
-        fits,
-        runs,
-        adaptations,
-    };
-    if !resume {
-        if let Some(dir) = plan
-            .stage_dirs()
-            .find(|d| cache::state(d) == StageState::Unfinished)
-        {
-            return Err(StudyError::input(format!(
-                "{} is an unfinished stage of an interrupted run; finish it with --resume (or delete it)",
-                dir.display()
-            )));
-        }
-    }
-    Ok(plan)
+    Ok(adaptations)
 }
 
 impl Plan {

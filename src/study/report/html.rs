@@ -110,6 +110,24 @@ pub fn render(r: &Report) -> String {
     for line in super::notes(r) {
         s.push_str(&format!("<p>{}</p>", esc(&line)));
     }
+    tables(&mut s, r);
+    breakdowns(&mut s, r);
+    for f in r.plan.fits.values() {
+        s.push_str(&fit_section(f));
+    }
+    learning_curves(&mut s, r);
+    tsne(&mut s, r);
+    samples_section(&mut s, r);
+    provenance(&mut s, r);
+    s.push_str(
+        "<script>window.addEventListener('load',function(){var n=0;for(const i of document.images){if(i.complete&&i.naturalWidth>0)n++;}\
+document.body.setAttribute('data-images-loaded',String(n));});</script></body></html>\n",
+    );
+    s
+}
+
+/// The result tables: each cell our value ± SE [best] / the paper's, with the paired test.
+fn tables(s: &mut String, r: &Report) {
     for t in &r.tables {
         s.push_str(&format!(
             "<h2>{}</h2><p>{}</p><table class=\"results\"><tr><th></th>",
@@ -156,6 +174,10 @@ pub fn render(r: &Report) -> String {
         }
         s.push_str("</table>");
     }
+}
+
+/// Accuracy by a manifest field's groups, per row.
+fn breakdowns(s: &mut String, r: &Report) {
     for b in &r.breakdowns {
         s.push_str(&format!(
             "<h2>{}</h2><p>{}</p><table class=\"results\"><tr><th></th>",
@@ -175,9 +197,10 @@ pub fn render(r: &Report) -> String {
         }
         s.push_str("</table>");
     }
-    for f in r.plan.fits.values() {
-        s.push_str(&fit_section(f));
-    }
+}
+
+/// Acc on each evaluation set against the step, per run and adaptation.
+fn learning_curves(s: &mut String, r: &Report) {
     s.push_str(
         "<h2>Learning curves</h2><p>Acc on each evaluation set against the training step.</p><div>",
     );
@@ -194,7 +217,11 @@ pub fn render(r: &Report) -> String {
         ));
     }
     s.push_str("</div>");
-    let tsne: Vec<_> = r
+}
+
+/// The adaptations' t-SNE figures, where they wrote one.
+fn tsne(s: &mut String, r: &Report) {
+    let figures: Vec<_> = r
         .plan
         .adaptations
         .values()
@@ -203,9 +230,9 @@ pub fn render(r: &Report) -> String {
             Some((a.name.clone(), png))
         })
         .collect();
-    if !tsne.is_empty() {
+    if !figures.is_empty() {
         s.push_str("<h2>t-SNE of adapted features</h2><p>Source and target features, coloured by class.</p>");
-        for (name, png) in tsne {
+        for (name, png) in figures {
             s.push_str(&format!(
                 "<figure><img class=\"tsne\" alt=\"t-SNE {0}\" style=\"max-width:480px\" src=\"data:image/png;base64,{1}\"><figcaption>{0}</figcaption></figure>",
                 esc(&name),
@@ -213,6 +240,10 @@ pub fn render(r: &Report) -> String {
             ));
         }
     }
+}
+
+/// A few images per class of every dataset.
+fn samples_section(s: &mut String, r: &Report) {
     s.push_str("<h2>Samples</h2>");
     for d in r.plan.datasets.values() {
         s.push_str(&format!(
@@ -240,6 +271,10 @@ pub fn render(r: &Report) -> String {
         }
         s.push_str("</table>");
     }
+}
+
+/// Command, version, machine, stage records and resolved presets.
+fn provenance(s: &mut String, r: &Report) {
     s.push_str(&format!(
         "<h2>Provenance</h2><ul><li>command: <code>{}</code></li><li>synthgen {}</li><li>machine: {}</li><li>written: {}</li><li>spec: {}</li></ul>\
 <table class=\"stages\"><tr><th>stage</th><th>this invocation</th><th>seconds</th><th>seed</th><th>hash</th></tr>",
@@ -270,11 +305,6 @@ pub fn render(r: &Report) -> String {
             ));
         }
     }
-    s.push_str(
-        "<script>window.addEventListener('load',function(){var n=0;for(const i of document.images){if(i.complete&&i.naturalWidth>0)n++;}\
-document.body.setAttribute('data-images-loaded',String(n));});</script></body></html>\n",
-    );
-    s
 }
 
 /// A fit's held-out MMD before and after, its chart and a table of weights per factor.
