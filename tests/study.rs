@@ -108,7 +108,11 @@ fn bad_input_is_one_line_exit_2_and_writes_nothing() {
             "runs.r.aug=heavy",
         ],
     );
-    assert_input_error(&o, "runs.r.aug: `heavy` is not none, weak or strong", &out);
+    assert_input_error(
+        &o,
+        "runs.r.aug: `heavy` is not none, crop, weak or strong",
+        &out,
+    );
 
     // A real folder whose classes do not match the training data's.
     let real_spec = TINY.replace(

@@ -5,6 +5,7 @@
 //! Geometry at image size S (224 in the paper) with resize side R = round(S * 256 / 224):
 //! - `none` and eval: shorter side resized to R (aspect kept), centre S x S crop.
 //! - `weak`: shorter side resized to R, uniformly placed S x S crop, horizontal flip p 0.5.
+//! - `crop`: `weak` without the flip (a fixed view stays one view, not two mirror images).
 //! - `strong`: RandomResizedCrop (area 8-100 %, aspect 3/4-4/3, 10 tries then a centre crop)
 //!   resized to S x S, flip p 0.5, ColorJitter(0.4, 0.4, 0.2, 0.1) in random order with p 0.8,
 //!   grayscale p 0.2, Gaussian blur p 0.5 with sigma U[0.1, 2.0] (kernel radius ceil(3 sigma)).
@@ -25,6 +26,8 @@ pub enum Augment {
     None,
     /// Resize + random crop + horizontal flip.
     Weak,
+    /// Resize + random crop, no flip.
+    Crop,
     /// RandomResizedCrop + flip + colour jitter + grayscale + blur.
     Strong,
 }
@@ -144,12 +147,12 @@ pub fn plan(aug: Augment, w: u32, h: u32, size: u32, rng: &mut ChaCha8Rng) -> Pl
                 blur_sigma: None,
             }
         }
-        Augment::Weak => {
+        Augment::Weak | Augment::Crop => {
             let (rw, rh) = shorter_side_resize(w, h, side);
             let (cw, ch) = (size.min(rw), size.min(rh));
             let y = rng.random_range(0..=rh - ch);
             let x = rng.random_range(0..=rw - cw);
-            let flip = rng.random_bool(0.5);
+            let flip = aug == Augment::Weak && rng.random_bool(0.5);
             Plan {
                 resize_to: Some((rw, rh)),
                 crop: CropBox { x, y, w: cw, h: ch },
@@ -392,6 +395,19 @@ mod tests {
         assert_eq!(p.resize_to, Some((128, 128)));
         assert_eq!((p.crop.w, p.crop.h), (112, 112));
         assert!(p.crop.x <= 16 && p.crop.y <= 16);
+    }
+
+    #[test]
+    fn crop_is_weak_without_the_flip() {
+        let mut flips = 0;
+        for i in 0..64 {
+            let weak = plan(Augment::Weak, 80, 64, 64, &mut sample_rng(5, 1, i));
+            let crop = plan(Augment::Crop, 80, 64, 64, &mut sample_rng(5, 1, i));
+            assert_eq!((crop.resize_to, crop.crop), (weak.resize_to, weak.crop));
+            assert!(!crop.flip);
+            flips += usize::from(weak.flip);
+        }
+        assert!(flips > 16, "weak flipped {flips} of 64");
     }
 
     #[test]

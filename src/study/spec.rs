@@ -500,13 +500,13 @@ fn resolve(raw: RawSpec, text: &str, source: &str) -> Result<Spec, StudyError> {
 
 /// `section` is where the value sits (`runs.NAME`, `adaptations.NAME`).
 fn check_aug(bad: &Bad, section: &str, aug: &str) -> Result<(), StudyError> {
-    if ["none", "weak", "strong"].contains(&aug) {
+    if ["none", "crop", "weak", "strong"].contains(&aug) {
         Ok(())
     } else {
         Err(bad(
             "aug",
             aug,
-            format!("{section}.aug: `{aug}` is not none, weak or strong"),
+            format!("{section}.aug: `{aug}` is not none, crop, weak or strong"),
         ))
     }
 }
