@@ -34,4 +34,4 @@ pub use shapenet_denylist::ShapeNetDenylist;
 pub use split::{split_models, ModelSplit};
 pub use sweethome3d::SweetHome3dSource;
 #[cfg(test)]
-mod real_catalog_tests;
+pub(crate) mod real_catalog_tests;

@@ -242,8 +242,7 @@ impl ShapeNetIndex {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| AssetError::io("create", dir, e))?;
         }
-        crate::dataset::atomic::write_atomic(path, &json)
-            .map_err(|e| AssetError::io("write", path, e))
+        crate::fsio::write_atomic(path, &json).map_err(|e| AssetError::io("write", path, e))
     }
 
     /// Loads the index at `path` and refreshes it against the tree (rewriting it when

@@ -255,7 +255,7 @@ pub fn load_init(
         return Err(TrainError::BadCheckpoint {
             path: file.to_path_buf(),
             why: format!(
-                "expected the backbone of this --arch (names like `model.backbone.conv1.weight` or torchvision's `conv1.weight`, same shapes), but {} of its {} backbone tensors do not fit ({}){}; is it a state dict of another architecture?",
+                "expected the backbone of this --arch (names like `model.backbone.conv1.weight` or torchvision's `conv1.weight`, same shapes), but {} of its {} backbone tensors do not fit ({}){}; it looks like a state dict of another architecture",
                 missing.len() + misshapen.len(),
                 loaded + missing.len() + misshapen.len(),
                 examples.join(", "),

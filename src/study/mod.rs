@@ -12,6 +12,9 @@ pub mod stats;
 mod stream;
 pub mod timing;
 
+#[cfg(test)]
+mod class_choice_tests;
+
 pub use error::StudyError;
 use std::path::{Path, PathBuf};
 

@@ -310,12 +310,18 @@ impl TrainConfig {
 
 /// The log line of the `--init` weights.
 fn describe_init(file: &std::path::Path, r: &checkpoint::InitReport) -> String {
+    // Name the misshapen tensors only when there are any (a bare "()" reads as a bug).
+    let fresh = match r.shape_mismatch.len() {
+        0 => "none kept fresh".to_string(),
+        n => format!(
+            "{n} kept fresh (shape differs: {})",
+            r.shape_mismatch.join(", ")
+        ),
+    };
     format!(
-        "--init {}: loaded {} tensors, kept {} fresh (shape differs: {}), {} not in the file",
+        "--init {}: loaded {} tensors, {fresh}, {} not in the file",
         file.display(),
         r.loaded.len(),
-        r.shape_mismatch.len(),
-        r.shape_mismatch.join(", "),
         r.missing.len()
     )
 }
