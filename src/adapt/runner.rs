@@ -4,30 +4,31 @@
 //! Mean), the t-SNE picture and summary.json. Epochs follow the released code: one epoch is
 //! max(len(source), len(target)) / batch iterations.
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use tch::nn;
 
-use super::data::{open_eval, open_target};
+use super::data::{open_eval, open_target, TargetSet};
 use super::error::AdaptError;
 use super::evaluate::tsne_picture;
 use super::method::{build, MethodKind, MethodSetup};
 use crate::engine::data_parallel::DataParallelSummary;
-use crate::engine::{self, DataParallel, Epochs, EvalCtx, Feed, Feeds, RunSpec, Schedule, SetPass};
+use crate::engine::{
+    self, DataParallel, Epochs, EvalCtx, EvalSummary, Feed, Feeds, RunSpec, Schedule, Session,
+    SetPass, StreamSource, StreamWatch,
+};
 use crate::nn::augment::Augment;
 use crate::nn::checkpoint;
 use crate::nn::data::{ImageSet, Sample};
-use crate::nn::device::{self, DeviceChoice};
+use crate::nn::device::DeviceChoice;
+use crate::nn::distributed::Launch;
 use crate::nn::loader::{Batch, Loader, LoaderConfig, Order};
 use crate::nn::models::count_trainable;
 use crate::nn::plots;
 use crate::nn::TrainError;
 use crate::render::stream::StreamReport;
-use crate::train::stream::{progress_note, StreamSource, StreamStatus};
-use crate::train::trainer::EvalSummary;
 
 /// Evaluations per run in the released DA scripts.
 pub const EVALUATIONS_PER_RUN: u64 = 200;
@@ -233,112 +234,27 @@ impl AdaptConfig {
 }
 
 fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSummary, AdaptError> {
-    cfg.check()?;
-    // Before anything is logged, so that a refusal is the only line.
-    let launch = DataParallel::launch_from_env()?;
-    if launch.is_some() {
-        check_data_parallel(cfg.method, stream.is_some())?;
-    }
-    if cfg.init.is_none() {
-        tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
-    }
-    if stream.is_some() {
-        check_streamable(cfg.method)?;
-    }
-    let dp = launch.map(DataParallel::connect).transpose()?;
-    let leader = dp.as_ref().is_none_or(|d| d.rank() == 0);
-    let source = match &stream {
-        None => ImageSet::open(&cfg.source)?,
-        Some(s) => ImageSet {
-            source: cfg.source.clone(),
-            classes: s.class_names(),
-            samples: Vec::new(),
-        },
-    };
-    let kept = stream
-        .as_ref()
-        .filter(|s| s.plan.keep)
-        .map(|s| s.plan.run.out.clone());
-    // A stream's length in epochs counts passes over its preset (images_per_class x classes).
-    let source_len = stream
-        .as_ref()
-        .map_or(source.len(), |s| s.images_per_pass() as usize);
-    let target = open_target(&cfg.target, &source)?;
-    let mut eval_sets: Vec<(String, Arc<ImageSet>)> = Vec::new();
-    match (&cfg.target_eval, &target.labelled) {
-        (Some(p), _) => eval_sets.push(("target_eval".into(), Arc::new(open_eval(p, &source)?))),
-        (None, Some(t)) => eval_sets.push(("target".into(), Arc::new(t.clone()))),
-        (None, None) => tracing::warn!(
-            "the target has no labels and no --target-eval was given: no accuracy will be reported"
-        ),
-    }
+    let launch = preflight(cfg, stream.is_some())?;
+    let session = Session::connect(launch)?;
+    let data = AdaptData::open(cfg, stream.as_ref())?;
     std::fs::create_dir_all(&cfg.out).map_err(|e| TrainError::io(&cfg.out, e))?;
-    let device = device::select(cfg.device).map_err(TrainError::Device)?;
-    let device = dp.as_ref().map_or(device, |d| d.device(device));
-    let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
-    if let Some(d) = &dp {
-        d.share_cores(device.is_cuda());
-    }
+    let (device, workers) = session.place(cfg.device, cfg.workers)?;
     // Each rank reads its own slices of the source and target training images.
-    let (source_samples, target_samples) = match &dp {
-        Some(d) => (
-            d.slice().take(&source.samples),
-            d.slice().take(&target.samples),
-        ),
-        None => (source.samples.clone(), target.samples.clone()),
+    let source_samples = session.take(&data.source.samples);
+    let target_samples = session.take(&data.target.samples);
+    let source_len = match &stream {
+        // A stream's length in epochs counts passes over its preset (images_per_class x classes).
+        Some(s) => s.images_per_pass() as usize,
+        None => source_samples.len(),
     };
-    let source_len = if stream.is_some() {
-        source_len
-    } else {
-        source_samples.len()
-    };
-
     let b = cfg.batch_size;
-    let per_epoch = (source_len.max(target_samples.len()).div_ceil(b) as u64).max(1);
-    let total = cfg
-        .iters
-        .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
-        .max(1);
-    // The schedule's E: the configured epochs, or what --iters amounts to.
-    let epochs = match cfg.iters {
-        Some(_) => total as f64 / per_epoch as f64,
-        None => cfg.epochs,
-    };
-    let eval_every = cfg
-        .eval_every
-        .unwrap_or((total / EVALUATIONS_PER_RUN).max(1))
-        .max(1);
+    let len = Lengths::new(cfg, source_len, target_samples.len());
 
-    tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
-    let vs = nn::VarStore::new(device);
-    let backbone_lr_mult = if cfg.init.is_some() { 0.1 } else { 1.0 };
-    let setup = MethodSetup {
-        arch: cfg.arch.clone(),
-        num_classes: source.num_classes() as i64,
-        image_size: cfg.image_size as i64,
-        backbone_lr_mult,
-        momentum: cfg.momentum,
-        weight_decay: cfg.weight_decay,
-        target_images: target.samples.len(),
-        srdc_bottleneck: cfg.srdc_bottleneck,
-        mcd_dropout: cfg.mcd_dropout,
-    };
+    let vs = engine::seeded_store(cfg.seed, device);
+    let setup = cfg.method_setup(&data);
     let mut method = build(cfg.method, &vs, &setup)?;
     let params = count_trainable(&vs);
-    let init = match &cfg.init {
-        Some(file) => {
-            let r = checkpoint::load_init(&vs, file, false)?;
-            tracing::info!(
-                "--init {}: loaded {} backbone tensors, {} kept fresh, {} method tensors fresh",
-                file.display(),
-                r.loaded.len(),
-                r.shape_mismatch.len() + r.missing.len(),
-                r.dropped.len()
-            );
-            Some(r)
-        }
-        None => None,
-    };
+    let init = engine::load_init(&vs, cfg.init.as_deref(), false, describe_init)?;
     let lr0 = cfg.lr.unwrap_or(cfg.method.default_lr());
 
     let eval = EvalCtx {
@@ -346,31 +262,32 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
         image_size: cfg.image_size,
         batch_size: b,
         workers,
-        classes: &source.classes,
+        classes: &data.source.classes,
         announce: false,
     };
     let full_pass = SetPass {
         ctx: &eval,
-        source: &source.samples,
-        target: &target.samples,
+        source: &data.source.samples,
+        target: &data.target.samples,
     };
-    let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
-    let streaming = stream.is_some();
-    let note = || progress_note(&stream_status.lock().expect("stream status").report);
+    let watch = StreamWatch::new(stream.is_some());
     let spec = RunSpec {
         out: &cfg.out,
         vs: &vs,
         eval: &eval,
-        eval_sets: &eval_sets,
-        schedule: Schedule::Annealed { lr0, epochs },
-        total,
+        eval_sets: &data.eval_sets,
+        schedule: Schedule::Annealed {
+            lr0,
+            epochs: len.epochs,
+        },
+        total: len.total,
         // The released cadence: every int(total / 200) iterations and at every epoch's end.
         epochs: Some(Epochs {
-            length: per_epoch,
+            length: len.per_epoch,
             data: &full_pass,
             evaluate_at_end: true,
         }),
-        eval_every,
+        eval_every: len.eval_every,
         // A stop checkpoints without evaluating, so that best/last match an uninterrupted run.
         eval_on_stop: false,
         keep_best: true,
@@ -378,72 +295,31 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
         resume: cfg.resume,
         seed: cfg.seed,
         arch: &cfg.arch,
-        classes: &source.classes,
+        classes: &data.source.classes,
         optimizer: format!("sgd ({})", cfg.method.name()),
         titles: &TITLES,
-        progress: cfg.progress && leader,
+        progress: cfg.progress && session.leader,
         unit: "iterations",
-        progress_note: streaming.then_some(&note as &dyn Fn() -> String),
-        dp: dp.as_ref(),
+        stream: &watch,
+        dp: session.dp.as_ref(),
     };
-    let feeds = |start: u64| -> Result<Feeds, TrainError> {
-        let loader = |samples: Vec<Sample>, seed: u64| {
-            Loader::new(
-                Arc::new(samples),
-                LoaderConfig {
-                    augment: cfg.augment,
-                    image_size: cfg.image_size,
-                    batch_size: b,
-                    workers: workers.div_ceil(2),
-                    prefetch: workers.max(2),
-                    seed,
-                    order: Order::Cycle,
-                    start_batch: start,
-                    end_batch: Some(total),
-                },
-            )
-        };
-        // WHY another seed for the target: the two streams must not share shuffles.
-        let src: Box<dyn Iterator<Item = Batch>> = match stream {
-            Some(s) => Box::new(s.batches(
-                cfg.augment,
-                cfg.image_size,
-                cfg.seed,
-                b as u64,
-                (start, total),
-                cfg.resume,
-                stream_status.clone(),
-            )?),
-            None => Box::new(loader(source_samples, cfg.seed)),
-        };
-        let tgt = loader(target_samples, cfg.seed ^ 0x7a29_e7d0_5eed_0001);
-        Ok(Box::new(src.zip(tgt).map(|(labelled, target)| Feed {
-            labelled,
-            target: Some(target),
-        })))
+    let source_batches = SourceBatches {
+        stream,
+        samples: source_samples,
     };
-    let mut o = engine::run(&spec, method.as_mut(), feeds)?;
-    if let Some(e) = stream_status.lock().expect("stream status").error.take() {
-        o.bar.abandon_with_message("stream failed");
-        return Err(TrainError::Stream(e).into());
-    }
+    let mut o = engine::run(&spec, method.as_mut(), |start| {
+        feeds(
+            cfg,
+            source_batches,
+            target_samples,
+            (start, len.total),
+            workers,
+            &watch,
+        )
+    })?;
+    watch.check(&o.bar)?;
     let train_seconds = o.started.elapsed().as_secs_f64() - o.eval_seconds;
-
-    // Without --keep a streamed source's images are gone: no source points to draw.
-    let drawable = !streaming || kept.is_some();
-    let tsne_path = if cfg.tsne_points > 0 && o.status == "completed" && drawable && leader {
-        let te = Instant::now();
-        // A streamed source has points only when it was kept (other images are deleted).
-        let source = match &kept {
-            Some(dir) if streaming => ImageSet::open(dir)?,
-            _ => source.clone(),
-        };
-        let picture = tsne_picture(cfg, &eval, method.model(), &source, &target, &eval_sets)?;
-        o.eval_seconds += te.elapsed().as_secs_f64();
-        picture
-    } else {
-        None
-    };
+    let tsne_path = data.tsne(cfg, &eval, method.model(), &mut o, session.leader)?;
 
     let summary = AdaptSummary {
         method: cfg.method,
@@ -451,49 +327,234 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
         arch: cfg.arch.clone(),
         params,
         device: format!("{device:?}"),
-        classes: source.classes.clone(),
-        source_images: if streaming {
-            (total * b as u64) as usize
+        classes: data.source.classes.clone(),
+        source_images: if data.streaming {
+            (len.total * b as u64) as usize
         } else {
-            source.len()
+            data.source.len()
         },
-        target_images: target.samples.len(),
-        target_labelled: target.labelled.is_some(),
+        target_images: data.target.samples.len(),
+        target_labelled: data.target.labelled.is_some(),
         steps: o.steps,
-        total_steps: total,
+        total_steps: len.total,
         lr: lr0,
-        backbone_lr_mult,
-        last_losses: o.last_terms,
+        backbone_lr_mult: setup.backbone_lr_mult,
+        last_losses: std::mem::take(&mut o.last_terms),
         skipped_images: o.skipped,
         seconds: o.started.elapsed().as_secs_f64(),
         eval_seconds: o.eval_seconds,
         iterations_per_second: (o.steps - o.start) as f64 / train_seconds.max(1e-9),
-        evals: o
-            .best
-            .iter()
-            .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
-            .collect(),
+        evals: o.evals(),
         tsne: tsne_path,
         init,
         config: cfg.clone(),
-        stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
-        data_parallel: dp.as_ref().map(|d| d.summary(b, lr0)),
-        leader,
+        stream: watch.report(),
+        data_parallel: session.summary(b, lr0),
+        leader: session.leader,
     };
-    if leader {
-        engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
+    engine::finish(&cfg.out, session.leader, &o, summary).map_err(AdaptError::from)
+}
+
+/// The refusals and the warning that come before anything else is logged, so that a refusal
+/// is the only line; returns the data-parallel launch, if any.
+fn preflight(cfg: &AdaptConfig, streaming: bool) -> Result<Option<Launch>, AdaptError> {
+    cfg.check()?;
+    let launch = DataParallel::launch_from_env()?;
+    if launch.is_some() {
+        check_data_parallel(cfg.method, streaming)?;
     }
-    if let Some((value, at)) = o.diverged {
-        o.bar.abandon_with_message("diverged");
-        return Err(TrainError::NonFiniteLoss {
-            value,
-            step: at + 1,
-            out: o.checkpoint,
+    if cfg.init.is_none() {
+        tracing::warn!("adapt without --init trains the backbone from scratch; the paper's protocol starts from a pre-trained one: pass --init with a `synthgen train` checkpoint (checkpoint-last.safetensors) or a converted torchvision ResNet state dict");
+    }
+    if streaming {
+        check_streamable(cfg.method)?;
+    }
+    Ok(launch)
+}
+
+impl AdaptConfig {
+    /// What the method's networks and optimizers are built from (the backbone learns at a
+    /// tenth of the lr when it starts from `--init`).
+    fn method_setup(&self, data: &AdaptData) -> MethodSetup {
+        MethodSetup {
+            arch: self.arch.clone(),
+            num_classes: data.source.num_classes() as i64,
+            image_size: self.image_size as i64,
+            backbone_lr_mult: if self.init.is_some() { 0.1 } else { 1.0 },
+            momentum: self.momentum,
+            weight_decay: self.weight_decay,
+            target_images: data.target.samples.len(),
+            srdc_bottleneck: self.srdc_bottleneck,
+            mcd_dropout: self.mcd_dropout,
         }
-        .into());
     }
-    o.bar.finish_and_clear();
-    Ok(summary)
+}
+
+/// The log line of the `--init` weights.
+fn describe_init(file: &Path, r: &checkpoint::InitReport) -> String {
+    format!(
+        "--init {}: loaded {} backbone tensors, {} kept fresh, {} method tensors fresh",
+        file.display(),
+        r.loaded.len(),
+        r.shape_mismatch.len() + r.missing.len(),
+        r.dropped.len()
+    )
+}
+
+/// How long a run is: the released code's epochs of max(len(source), len(target)) / batch
+/// iterations, and its evaluation cadence.
+struct Lengths {
+    per_epoch: u64,
+    total: u64,
+    /// The schedule's E: the configured epochs, or what --iters amounts to.
+    epochs: f64,
+    eval_every: u64,
+}
+
+impl Lengths {
+    fn new(cfg: &AdaptConfig, source_len: usize, target_len: usize) -> Lengths {
+        let per_epoch = (source_len.max(target_len).div_ceil(cfg.batch_size) as u64).max(1);
+        let total = cfg
+            .iters
+            .unwrap_or(((cfg.epochs * per_epoch as f64).ceil() as u64).max(1))
+            .max(1);
+        let epochs = match cfg.iters {
+            Some(_) => total as f64 / per_epoch as f64,
+            None => cfg.epochs,
+        };
+        let eval_every = cfg
+            .eval_every
+            .unwrap_or((total / EVALUATIONS_PER_RUN).max(1))
+            .max(1);
+        Lengths {
+            per_epoch,
+            total,
+            epochs,
+            eval_every,
+        }
+    }
+}
+
+/// The sets of a run: the source (a stream's holds only its classes), the target, and the
+/// labelled sets each evaluation reads.
+struct AdaptData {
+    source: ImageSet,
+    /// Where a streamed source keeps its images (`--keep`), the t-SNE picture's source points.
+    kept: Option<PathBuf>,
+    streaming: bool,
+    target: TargetSet,
+    eval_sets: Vec<(String, Arc<ImageSet>)>,
+}
+
+impl AdaptData {
+    fn open(cfg: &AdaptConfig, stream: Option<&StreamSource>) -> Result<AdaptData, AdaptError> {
+        let source = match stream {
+            None => ImageSet::open(&cfg.source)?,
+            Some(s) => ImageSet {
+                source: cfg.source.clone(),
+                classes: s.class_names(),
+                samples: Vec::new(),
+            },
+        };
+        let kept = stream
+            .filter(|s| s.plan.keep)
+            .map(|s| s.plan.run.out.clone());
+        let target = open_target(&cfg.target, &source)?;
+        let mut eval_sets: Vec<(String, Arc<ImageSet>)> = Vec::new();
+        match (&cfg.target_eval, &target.labelled) {
+            (Some(p), _) => {
+                eval_sets.push(("target_eval".into(), Arc::new(open_eval(p, &source)?)))
+            }
+            (None, Some(t)) => eval_sets.push(("target".into(), Arc::new(t.clone()))),
+            (None, None) => tracing::warn!(
+                "the target has no labels and no --target-eval was given: no accuracy will be reported"
+            ),
+        }
+        Ok(AdaptData {
+            source,
+            kept,
+            streaming: stream.is_some(),
+            target,
+            eval_sets,
+        })
+    }
+
+    /// The leader's t-SNE picture of a completed run (its time counts as evaluation time). Without
+    /// --keep a streamed source's images are gone: no source points to draw.
+    fn tsne(
+        &self,
+        cfg: &AdaptConfig,
+        eval: &EvalCtx,
+        model: &dyn engine::EvalModel,
+        o: &mut engine::Outcome,
+        leader: bool,
+    ) -> Result<Option<PathBuf>, AdaptError> {
+        let drawable = !self.streaming || self.kept.is_some();
+        if cfg.tsne_points == 0 || o.status != "completed" || !drawable || !leader {
+            return Ok(None);
+        }
+        let te = Instant::now();
+        // A streamed source has points only when it was kept (other images are deleted).
+        let source = match &self.kept {
+            Some(dir) if self.streaming => ImageSet::open(dir)?,
+            _ => self.source.clone(),
+        };
+        let picture = tsne_picture(cfg, eval, model, &source, &self.target, &self.eval_sets)?;
+        o.eval_seconds += te.elapsed().as_secs_f64();
+        Ok(picture)
+    }
+}
+
+/// The labelled batches of a run: a render stream, or this rank's source images.
+struct SourceBatches {
+    stream: Option<StreamSource>,
+    samples: Vec<Sample>,
+}
+
+/// Iterations `start..total` as the engine's feeds: a source batch zipped with a target batch.
+fn feeds(
+    cfg: &AdaptConfig,
+    source: SourceBatches,
+    target: Vec<Sample>,
+    (start, total): (u64, u64),
+    workers: usize,
+    watch: &StreamWatch,
+) -> Result<Feeds, TrainError> {
+    let b = cfg.batch_size;
+    let loader = |samples: Vec<Sample>, seed: u64| {
+        Loader::new(
+            Arc::new(samples),
+            LoaderConfig {
+                augment: cfg.augment,
+                image_size: cfg.image_size,
+                batch_size: b,
+                workers: workers.div_ceil(2),
+                prefetch: workers.max(2),
+                seed,
+                order: Order::Cycle,
+                start_batch: start,
+                end_batch: Some(total),
+            },
+        )
+    };
+    // WHY another seed for the target: the two streams must not share shuffles.
+    let src: Box<dyn Iterator<Item = Batch>> = match source.stream {
+        Some(s) => Box::new(s.batches(
+            cfg.augment,
+            cfg.image_size,
+            cfg.seed,
+            b as u64,
+            (start, total),
+            cfg.resume,
+            watch.status(),
+        )?),
+        None => Box::new(loader(source.samples, cfg.seed)),
+    };
+    let tgt = loader(target, cfg.seed ^ 0x7a29_e7d0_5eed_0001);
+    Ok(Box::new(src.zip(tgt).map(|(labelled, target)| Feed {
+        labelled,
+        target: Some(target),
+    })))
 }
 
 const TITLES: plots::RunChartTitles = plots::RunChartTitles {

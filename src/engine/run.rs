@@ -15,6 +15,7 @@ use super::eval::EvalCtx;
 use super::output::draw_plots;
 use super::schedule::Schedule;
 use super::step::{FullPass, StepBatch, TrainStep};
+use super::stream::StreamWatch;
 use super::window::{log_every, Window};
 use crate::nn::checkpoint::{self, CheckpointMeta, RngState};
 use crate::nn::data::ImageSet;
@@ -76,8 +77,8 @@ pub struct RunSpec<'a> {
     pub progress: bool,
     /// "steps" or "iterations".
     pub unit: &'static str,
-    /// Extra text for the progress line (a stream's render rate).
-    pub progress_note: Option<&'a dyn Fn() -> String>,
+    /// The render stream the run reads, if any (its render rate joins the progress line).
+    pub stream: &'a StreamWatch,
     /// Data-parallel mode (see `data_parallel`); None: one process.
     pub dp: Option<&'a DataParallel>,
 }
@@ -236,7 +237,7 @@ pub fn run(
         o.bar.set_position(at);
         if at % log_every == 0 || at == total {
             if let Some((loss, ips)) = window.record() {
-                let note = spec.progress_note.map(|f| f()).unwrap_or_default();
+                let note = spec.stream.note();
                 o.bar
                     .set_message(format!("loss {loss:.4} | {ips:.0} img/s{note}"));
                 // An adaptation iteration reads a target image with every source image.

@@ -4,22 +4,22 @@
 //! so that tests and other commands can drive it.
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tch::nn;
 
-use super::stream::{progress_note, StreamSource, StreamStatus};
 use super::supervised::Supervised;
 use crate::engine::data_parallel::DataParallelSummary;
-use crate::engine::{self, DataParallel, EvalCtx, Feed, Feeds, RunSpec, Schedule};
+pub use crate::engine::EvalSummary;
+use crate::engine::{
+    self, DataParallel, EvalCtx, Feed, Feeds, RunSpec, Schedule, Session, StreamSource, StreamWatch,
+};
 use crate::nn::augment::Augment;
 use crate::nn::checkpoint;
-use crate::nn::data::ImageSet;
+use crate::nn::data::{ImageSet, Sample};
 use crate::nn::device::{self, DeviceChoice};
 use crate::nn::error::TrainError;
 use crate::nn::loader::{batches_per_pass, Batch, Loader, LoaderConfig, Order};
-use crate::nn::metrics::BestTracker;
 use crate::nn::models::{count_trainable, Classifier};
 use crate::nn::optim::{OptimConfig, Optimizer, OptimizerKind};
 use crate::nn::plots;
@@ -130,29 +130,6 @@ impl TrainConfig {
     }
 }
 
-/// Best / last numbers of one evaluation set.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct EvalSummary {
-    pub best_acc: Option<(u64, f64)>,
-    pub best_mean: Option<(u64, f64)>,
-    pub last_acc: Option<f64>,
-    pub last_mean: Option<f64>,
-    pub last_per_class: Vec<Option<f64>>,
-}
-
-impl From<&BestTracker> for EvalSummary {
-    fn from(t: &BestTracker) -> Self {
-        let last = t.last.as_ref();
-        EvalSummary {
-            best_acc: t.best_acc,
-            best_mean: t.best_mean,
-            last_acc: last.map(|r| r.acc),
-            last_mean: last.map(|r| r.mean),
-            last_per_class: last.map(|r| r.per_class.clone()).unwrap_or_default(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunSummary {
     /// "completed", "stopped" (stop_after) or "diverged".
@@ -212,98 +189,29 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
             "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) train on a rendered --train folder: render it first with `synthgen render`, or run --stream as one process.".into(),
         ));
     }
-    let dp = launch.map(DataParallel::connect).transpose()?;
-    let leader = dp.as_ref().is_none_or(|d| d.rank() == 0);
-    let device = device::select(cfg.device).map_err(TrainError::Device)?;
-    let device = dp.as_ref().map_or(device, |d| d.device(device));
+    let session = Session::connect(launch)?;
+    let (device, workers) = session.place(cfg.device, cfg.workers)?;
     let use_autocast = device.is_cuda() && device::set_cuda_autocast_bf16();
     if device.is_cuda() {
         tch::Cuda::cudnn_set_benchmark(true);
     }
-
-    let workers = device::apply_thread_plan(cfg.workers, device.is_cuda());
-    if let Some(d) = &dp {
-        d.share_cores(device.is_cuda());
-    }
-
-    // A folder of shards, a wids index or a brace pattern streams from its shards.
-    let shard_set = match &stream {
-        None => ShardSet::detect(&cfg.train)?.map(Arc::new),
-        Some(_) => None,
-    };
-    if dp.is_some() && shard_set.is_some() {
-        return Err(TrainError::NotDataParallel(format!(
-            "{} holds WebDataset shards, which data-parallel runs do not split between ranks yet: train on an ImageFolder render (`synthgen render` without --format webdataset), or run one process.",
-            cfg.train.display()
-        )));
-    }
-    let train_set = match (&stream, &shard_set) {
-        (Some(s), _) => ImageSet {
-            source: cfg.train.clone(),
-            classes: s.class_names(),
-            samples: Vec::new(),
-        },
-        (None, Some(set)) => ImageSet {
-            source: cfg.train.clone(),
-            classes: set.classes.clone(),
-            samples: Vec::new(),
-        },
-        (None, None) => ImageSet::open(&cfg.train)?,
-    };
-    let mut eval_sets = Vec::new();
-    for (name, path) in &cfg.evals {
-        let set = ImageSet::open(path)?;
-        train_set.check_same_classes(name, &set)?;
-        eval_sets.push((name.clone(), Arc::new(set)));
-    }
-    let num_classes = train_set.num_classes() as i64;
-    // Each rank reads its own slice; the length of a run in epochs counts this rank's images.
-    let samples = match &dp {
-        Some(d) => d.slice().take(&train_set.samples),
-        None => train_set.samples.clone(),
-    };
-    let n = match (&stream, &shard_set) {
-        (Some(s), _) => s.images_per_pass() as usize,
-        (None, Some(set)) => set.len() as usize,
-        (None, None) => samples.len(),
-    };
+    let watch = StreamWatch::new(stream.is_some());
+    let TrainData {
+        set,
+        eval_sets,
+        images,
+        source,
+    } = TrainData::open(cfg, stream, &session)?;
     let b = cfg.batch_size.max(1);
-    let mut total = match cfg.length {
-        Length::Iters(i) => i,
-        Length::Epochs(e) => ((e * n as f64) / b as f64).ceil().max(1.0) as u64,
-    };
-    if cfg.non_repetitive {
-        total = total.min(batches_per_pass(n, b));
-    }
+    let total = cfg.total_steps(images);
 
-    tch::manual_seed(checkpoint::torch_seed(cfg.seed, u64::MAX));
-    let vs = nn::VarStore::new(device);
+    let vs = engine::seeded_store(cfg.seed, device);
+    let num_classes = set.num_classes() as i64;
     let net = Classifier::new(&vs.root(), &cfg.arch, num_classes, cfg.image_size as i64)?;
     let params = count_trainable(&vs);
-    let init = match &cfg.init {
-        Some(file) => {
-            let r = checkpoint::load_init(&vs, file, cfg.init_keep_head)?;
-            tracing::info!(
-                "--init {}: loaded {} tensors, kept {} fresh (shape differs: {}), {} not in the file",
-                file.display(),
-                r.loaded.len(),
-                r.shape_mismatch.len(),
-                r.shape_mismatch.join(", "),
-                r.missing.len()
-            );
-            Some(r)
-        }
-        None => None,
-    };
-    let ocfg = OptimConfig {
-        kind: cfg.optimizer,
-        lr: cfg.lr,
-        weight_decay: cfg.weight_decay,
-        warmup_iters: cfg.warmup_iters,
-        ..OptimConfig::paper_sgd(cfg.lr, total)
-    };
+    let init = engine::load_init(&vs, cfg.init.as_deref(), cfg.init_keep_head, describe_init)?;
     let mut step = Supervised {
-        opt: Optimizer::new(&vs, ocfg),
+        opt: Optimizer::new(&vs, cfg.optim_config(total)),
         net,
         autocast: use_autocast,
     };
@@ -313,12 +221,9 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         image_size: cfg.image_size,
         batch_size: b,
         workers,
-        classes: &train_set.classes,
+        classes: &set.classes,
         announce: true,
     };
-    let stream_status = Arc::new(Mutex::new(StreamStatus::default()));
-    let streaming = stream.is_some();
-    let note = || progress_note(&stream_status.lock().expect("stream status").report);
     let spec = RunSpec {
         out: &cfg.out,
         vs: &vs,
@@ -338,27 +243,178 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         resume: cfg.resume,
         seed: cfg.seed,
         arch: &cfg.arch,
-        classes: &train_set.classes,
+        classes: &set.classes,
         optimizer: format!("{:?}", cfg.optimizer).to_lowercase(),
         titles: &TITLES,
-        progress: cfg.progress && leader,
+        progress: cfg.progress && session.leader,
         unit: "steps",
-        progress_note: streaming.then_some(&note as &dyn Fn() -> String),
-        dp: dp.as_ref(),
+        stream: &watch,
+        dp: session.dp.as_ref(),
     };
-    let feeds = |start: u64| -> Result<Feeds, TrainError> {
-        let batches: Box<dyn Iterator<Item = Batch>> = match stream {
-            Some(source) => Box::new(source.batches(
+    let o = engine::run(&spec, &mut step, |start| {
+        source.feeds(cfg, (start, total), workers, &watch)
+    })?;
+    watch.check(&o.bar)?;
+
+    let seconds = o.started.elapsed().as_secs_f64();
+    let summary = RunSummary {
+        status: o.status.to_string(),
+        arch: cfg.arch.clone(),
+        params,
+        device: format!("{device:?}"),
+        classes: set.classes.clone(),
+        train_images: images,
+        steps: o.steps,
+        total_steps: total,
+        images_seen: o.images_seen,
+        skipped_images: o.skipped,
+        skipped_examples: o.skipped_examples.clone(),
+        last_loss: o.last_loss,
+        seconds,
+        eval_seconds: o.eval_seconds,
+        images_per_second: (o.images_seen - o.start_images) as f64
+            / (seconds - o.eval_seconds).max(1e-9),
+        evals: o.evals(),
+        init,
+        config: cfg.clone(),
+        stream: watch.report(),
+        data_parallel: session.summary(b, cfg.lr),
+        leader: session.leader,
+    };
+    engine::finish(&cfg.out, session.leader, &o, summary)
+}
+
+impl TrainConfig {
+    /// Steps of the run over `images` training images per epoch.
+    fn total_steps(&self, images: usize) -> u64 {
+        let b = self.batch_size.max(1);
+        let total = match self.length {
+            Length::Iters(i) => i,
+            Length::Epochs(e) => ((e * images as f64) / b as f64).ceil().max(1.0) as u64,
+        };
+        if self.non_repetitive {
+            total.min(batches_per_pass(images, b))
+        } else {
+            total
+        }
+    }
+
+    /// The optimizer of a run of `total` steps.
+    fn optim_config(&self, total: u64) -> OptimConfig {
+        OptimConfig {
+            kind: self.optimizer,
+            lr: self.lr,
+            weight_decay: self.weight_decay,
+            warmup_iters: self.warmup_iters,
+            ..OptimConfig::paper_sgd(self.lr, total)
+        }
+    }
+}
+
+/// The log line of the `--init` weights.
+fn describe_init(file: &std::path::Path, r: &checkpoint::InitReport) -> String {
+    format!(
+        "--init {}: loaded {} tensors, kept {} fresh (shape differs: {}), {} not in the file",
+        file.display(),
+        r.loaded.len(),
+        r.shape_mismatch.len(),
+        r.shape_mismatch.join(", "),
+        r.missing.len()
+    )
+}
+
+/// The training data of a run: its classes, the evaluation sets, the images one epoch counts
+/// and where the batches come from.
+struct TrainData {
+    set: ImageSet,
+    eval_sets: Vec<(String, Arc<ImageSet>)>,
+    /// Images per epoch: this rank's folder images, the shards' samples, or one pass over a
+    /// stream's preset.
+    images: usize,
+    source: Batches,
+}
+
+/// Where the training batches come from.
+enum Batches {
+    Stream(Box<StreamSource>),
+    /// A folder of shards, a wids index or a brace pattern streams from its shards.
+    Shards(Arc<ShardSet>),
+    /// This rank's slice of an image folder's samples.
+    Folder(Vec<Sample>),
+}
+
+impl TrainData {
+    fn open(
+        cfg: &TrainConfig,
+        stream: Option<StreamSource>,
+        session: &Session,
+    ) -> Result<TrainData, TrainError> {
+        let shard_set = match &stream {
+            None => ShardSet::detect(&cfg.train)?.map(Arc::new),
+            Some(_) => None,
+        };
+        if session.dp.is_some() && shard_set.is_some() {
+            return Err(TrainError::NotDataParallel(format!(
+                "{} holds WebDataset shards, which data-parallel runs do not split between ranks yet: train on an ImageFolder render (`synthgen render` without --format webdataset), or run one process.",
+                cfg.train.display()
+            )));
+        }
+        let listed = |classes| ImageSet {
+            source: cfg.train.clone(),
+            classes,
+            samples: Vec::new(),
+        };
+        let set = match (&stream, &shard_set) {
+            (Some(s), _) => listed(s.class_names()),
+            (None, Some(shards)) => listed(shards.classes.clone()),
+            (None, None) => ImageSet::open(&cfg.train)?,
+        };
+        let mut eval_sets = Vec::new();
+        for (name, path) in &cfg.evals {
+            let eval = ImageSet::open(path)?;
+            set.check_same_classes(name, &eval)?;
+            eval_sets.push((name.clone(), Arc::new(eval)));
+        }
+        // Each rank reads its own slice; the length of a run in epochs counts this rank's images.
+        let (images, source) = match (stream, shard_set) {
+            (Some(s), _) => (s.images_per_pass() as usize, Batches::Stream(Box::new(s))),
+            (None, Some(shards)) => (shards.len() as usize, Batches::Shards(shards)),
+            (None, None) => {
+                let samples = session.take(&set.samples);
+                (samples.len(), Batches::Folder(samples))
+            }
+        };
+        Ok(TrainData {
+            set,
+            eval_sets,
+            images,
+            source,
+        })
+    }
+}
+
+impl Batches {
+    /// Batches `start..total` as the engine's feeds.
+    fn feeds(
+        self,
+        cfg: &TrainConfig,
+        (start, total): (u64, u64),
+        workers: usize,
+        watch: &StreamWatch,
+    ) -> Result<Feeds, TrainError> {
+        let b = cfg.batch_size.max(1);
+        let batches: Box<dyn Iterator<Item = Batch>> = match self {
+            Batches::Stream(source) => Box::new((*source).batches(
                 cfg.augment,
                 cfg.image_size,
                 cfg.seed,
                 b as u64,
                 (start, total),
                 cfg.resume,
-                stream_status.clone(),
+                watch.status(),
             )?),
-            None if shard_set.is_some() => Box::new(ShardStream::new(
-                shard_set.clone().expect("shards"),
+            Batches::Shards(shards) => Box::new(ShardStream::new(
+                shards,
                 ShardStreamConfig {
                     augment: cfg.augment,
                     image_size: cfg.image_size,
@@ -373,7 +429,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
                     end_batch: Some(total),
                 },
             )),
-            None => Box::new(Loader::new(
+            Batches::Folder(samples) => Box::new(Loader::new(
                 Arc::new(samples),
                 LoaderConfig {
                     augment: cfg.augment,
@@ -396,55 +452,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
             labelled,
             target: None,
         })))
-    };
-    let o = engine::run(&spec, &mut step, feeds)?;
-
-    if let Some(e) = stream_status.lock().expect("stream status").error.take() {
-        o.bar.abandon_with_message("stream failed");
-        return Err(TrainError::Stream(e));
     }
-    let seconds = o.started.elapsed().as_secs_f64();
-    let summary = RunSummary {
-        status: o.status.to_string(),
-        arch: cfg.arch.clone(),
-        params,
-        device: format!("{device:?}"),
-        classes: train_set.classes.clone(),
-        train_images: n,
-        steps: o.steps,
-        total_steps: total,
-        images_seen: o.images_seen,
-        skipped_images: o.skipped,
-        skipped_examples: o.skipped_examples.clone(),
-        last_loss: o.last_loss,
-        seconds,
-        eval_seconds: o.eval_seconds,
-        images_per_second: (o.images_seen - o.start_images) as f64
-            / (seconds - o.eval_seconds).max(1e-9),
-        evals: o
-            .best
-            .iter()
-            .map(|(k, t)| (k.clone(), EvalSummary::from(t)))
-            .collect(),
-        init,
-        config: cfg.clone(),
-        stream: streaming.then(|| stream_status.lock().expect("stream status").report.clone()),
-        data_parallel: dp.as_ref().map(|d| d.summary(b, cfg.lr)),
-        leader,
-    };
-    if leader {
-        engine::write_json_atomic(&cfg.out.join("summary.json"), &summary)?;
-    }
-    if let Some((value, at)) = o.diverged {
-        o.bar.abandon_with_message("diverged");
-        return Err(TrainError::NonFiniteLoss {
-            value,
-            step: at + 1,
-            out: o.checkpoint,
-        });
-    }
-    o.bar.finish_and_clear();
-    Ok(summary)
 }
 
 const TITLES: plots::RunChartTitles = plots::RunChartTitles {
