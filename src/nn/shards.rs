@@ -251,6 +251,8 @@ struct Raw {
 struct Reader {
     shards: VecDeque<PathBuf>,
     current: Option<(PathBuf, TarReader<BufReader<std::fs::File>>)>,
+    /// File name of the shard read last: samples are named `<shard file>#<key>`.
+    current_name: String,
     buffer: Vec<Raw>,
     capacity: usize,
     rng: ChaCha8Rng,
@@ -266,6 +268,9 @@ impl Reader {
                 let path = self.shards.pop_front()?;
                 match std::fs::File::open(&path) {
                     Ok(f) => {
+                        self.current_name = path
+                            .file_name()
+                            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
                         self.current =
                             Some((path, TarReader::new(BufReader::with_capacity(1 << 20, f))))
                     }
@@ -317,7 +322,8 @@ impl Reader {
 
     /// The sample collected so far, if it has an image and a label (else it is skipped).
     fn take_pending(&mut self) -> Option<Raw> {
-        let (name, image, label) = self.pending.take()?;
+        let (key, image, label) = self.pending.take()?;
+        let name = format!("{}#{key}", self.current_name);
         match (image, label) {
             (Some(image), Some(label)) => Some(Raw { image, label, name }),
             _ => {
@@ -350,8 +356,13 @@ struct EpochSequence {
 }
 
 impl EpochSequence {
+    /// Epoch `epoch` of a training stream: this rank's shards, shuffled for the epoch.
     fn new(set: &ShardSet, cfg: &ShardStreamConfig, epoch: u64) -> Self {
         let shards = set.rank_shards(cfg.seed, epoch, cfg.rank, cfg.world);
+        Self::over(&shards, cfg, epoch)
+    }
+
+    fn over(shards: &[(PathBuf, u64)], cfg: &ShardStreamConfig, epoch: u64) -> Self {
         let streams = cfg.streams.max(1);
         let readers = (0..streams)
             .map(|s| {
@@ -365,6 +376,7 @@ impl EpochSequence {
                         .map(|(p, _)| p.clone())
                         .collect(),
                     current: None,
+                    current_name: String::new(),
                     buffer: Vec::new(),
                     capacity: cfg.shuffle_buffer.max(1),
                     rng,
@@ -400,8 +412,55 @@ struct RawBatch {
 /// Batches from shards; dropping it stops its threads.
 pub struct ShardStream(InOrder);
 
+/// The sample names (`<shard file>#<key>`) of an evaluation pass, by position, filled as the
+/// pass reads ahead of its batches.
+pub type PassNames = Arc<Mutex<Vec<String>>>;
+
+/// What the reading thread produces.
+enum Mode {
+    /// The training sequence, epoch after epoch, from `cfg.start_batch`.
+    Train,
+    /// One pass over the shards in their listed order, the last batch partial, naming each
+    /// sample.
+    Evaluation(PassNames),
+}
+
 impl ShardStream {
     pub fn new(set: Arc<ShardSet>, cfg: ShardStreamConfig) -> Self {
+        Self::start(set, cfg, Mode::Train)
+    }
+
+    /// One pass over every sample of `set` in shard order with the evaluation transform
+    /// (resize and centre crop, no augmentation), `batch_size` at a time; memory stays that
+    /// of a few batches whatever the number of samples. The names fill as the pass goes:
+    /// batch sample `i` is `names[batch.samples[i]]`.
+    pub fn evaluation(
+        set: Arc<ShardSet>,
+        image_size: u32,
+        batch_size: usize,
+        workers: usize,
+    ) -> (Self, PassNames) {
+        let cfg = ShardStreamConfig {
+            augment: Augment::None,
+            image_size,
+            batch_size,
+            workers,
+            seed: 0,
+            streams: 1,
+            shuffle_buffer: 1,
+            rank: 0,
+            world: 1,
+            start_batch: 0,
+            end_batch: None,
+        };
+        let names = PassNames::default();
+        (
+            Self::start(set, cfg, Mode::Evaluation(names.clone())),
+            names,
+        )
+    }
+
+    fn start(set: Arc<ShardSet>, cfg: ShardStreamConfig, mode: Mode) -> Self {
         let workers = cfg.workers.max(1);
         let (raw_tx, raw_rx) = sync_channel::<RawBatch>(2 * workers);
         let raw_rx = Arc::new(Mutex::new(raw_rx));
@@ -410,8 +469,9 @@ impl ShardStream {
         let mut handles = Vec::new();
         {
             let (set, cfg, stop) = (set.clone(), cfg.clone(), stop.clone());
-            handles.push(std::thread::spawn(move || {
-                produce(&set, &cfg, &raw_tx, &stop)
+            handles.push(std::thread::spawn(move || match mode {
+                Mode::Train => produce(&set, &cfg, &raw_tx, &stop),
+                Mode::Evaluation(names) => produce_pass(&set, &cfg, &raw_tx, &stop, &names),
             }));
         }
         for _ in 0..workers {
@@ -431,6 +491,40 @@ impl ShardStream {
             stop,
             handles,
         ))
+    }
+}
+
+/// One pass over the shards in listed order: batches of positions `[k B, (k + 1) B)`, the
+/// last one partial; each sample's name is pushed to `names` before its batch is sent.
+fn produce_pass(
+    set: &ShardSet,
+    cfg: &ShardStreamConfig,
+    tx: &SyncSender<RawBatch>,
+    stop: &AtomicBool,
+    names: &PassNames,
+) {
+    let b = cfg.batch_size.max(1);
+    let mut seq = EpochSequence::over(&set.shards, cfg, 0);
+    let mut pos = 0u64;
+    for index in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut batch = RawBatch {
+            index,
+            epoch: 0,
+            items: Vec::with_capacity(b),
+        };
+        while batch.items.len() < b {
+            let Some(raw) = seq.next() else { break };
+            names.lock().expect("names").push(raw.name.clone());
+            batch.items.push((pos, raw));
+            pos += 1;
+        }
+        let last = batch.items.len() < b;
+        if batch.items.is_empty() || tx.send(batch).is_err() || last {
+            return;
+        }
     }
 }
 
@@ -617,6 +711,26 @@ mod tests {
             );
         }
         assert_eq!(resumed.len(), 4);
+    }
+
+    #[test]
+    fn an_evaluation_pass_reads_every_sample_once_in_shard_order_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Arc::new(write_shards(dir.path(), 10, 4));
+        let (pass, names) = ShardStream::evaluation(set, 16, 4, 3);
+        let batches: Vec<Batch> = pass.collect();
+        assert_eq!(
+            batches.iter().map(Batch::len).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
+        let labels: Vec<i64> = batches.iter().flat_map(|b| b.labels.clone()).collect();
+        assert_eq!(labels, (0..10).map(|i| i % 3).collect::<Vec<i64>>());
+        let positions: Vec<usize> = batches.iter().flat_map(|b| b.samples.clone()).collect();
+        assert_eq!(positions, (0..10).collect::<Vec<_>>());
+        let names = names.lock().unwrap().clone();
+        assert_eq!(names.len(), 10);
+        assert_eq!(names[0], "t-000000.tar#s_0000");
+        assert_eq!(names[9], "t-000002.tar#s_0009");
     }
 
     #[test]

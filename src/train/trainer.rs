@@ -363,6 +363,7 @@ impl TrainData {
             source: cfg.train.clone(),
             classes,
             samples: Vec::new(),
+            shards: None,
         };
         let set = match (&stream, &shard_set) {
             (Some(s), _) => listed(s.class_names()),
@@ -371,7 +372,7 @@ impl TrainData {
         };
         let mut eval_sets = Vec::new();
         for (name, path) in &cfg.evals {
-            let eval = ImageSet::open(path)?;
+            let eval = ImageSet::open_evaluation(path)?;
             set.check_same_classes(name, &eval)?;
             eval_sets.push((name.clone(), Arc::new(eval)));
         }
