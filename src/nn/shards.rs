@@ -205,16 +205,33 @@ impl ShardSet {
             .collect()
     }
 
-    /// Samples one epoch of `rank` holds (the same every epoch only when shards are equal).
-    pub fn rank_len(&self, rank: usize, world: usize) -> u64 {
+    /// Samples rank `rank` of `world` reads in epoch `epoch` (shards differ in size, so with
+    /// several ranks this depends on the epoch's draw).
+    pub fn rank_len(&self, seed: u64, epoch: u64, rank: usize, world: usize) -> u64 {
         if world <= 1 {
             return self.len();
         }
-        // Shards differ in size, so a rank's epoch length depends on its draw; epoch 0 is used.
-        self.rank_shards(0, 0, rank, world)
+        self.rank_shards(seed, epoch, rank, world)
             .iter()
             .map(|(_, n)| n)
             .sum()
+    }
+
+    /// The epoch of a rank's sequence that holds position `pos` (epochs laid end to end) and
+    /// the position that epoch starts at; `None` when an epoch of the rank is empty.
+    pub fn locate(&self, seed: u64, pos: u64, rank: usize, world: usize) -> Option<(u64, u64)> {
+        let (mut epoch, mut first) = (0u64, 0u64);
+        loop {
+            let len = self.rank_len(seed, epoch, rank, world);
+            if len == 0 {
+                return None;
+            }
+            if pos < first + len {
+                return Some((epoch, first));
+            }
+            first += len;
+            epoch += 1;
+        }
     }
 }
 
@@ -532,15 +549,12 @@ fn produce_pass(
 /// decoding) the samples before the start, and sends raw batches until the end batch.
 fn produce(set: &ShardSet, cfg: &ShardStreamConfig, tx: &SyncSender<RawBatch>, stop: &AtomicBool) {
     let b = cfg.batch_size.max(1) as u64;
-    let per_epoch = set.rank_len(cfg.rank, cfg.world);
-    if per_epoch == 0 {
-        return;
-    }
     let start = cfg.start_batch * b;
-    let mut epoch = start / per_epoch;
+    let Some((mut epoch, mut pos)) = set.locate(cfg.seed, start, cfg.rank, cfg.world) else {
+        return;
+    };
     let mut seq = EpochSequence::new(set, cfg, epoch);
     let mut in_epoch = 0u64;
-    let mut pos = epoch * per_epoch;
     // Skip to the start position without decoding.
     while pos < start {
         if seq.next().is_none() {
@@ -731,6 +745,33 @@ mod tests {
         assert_eq!(names.len(), 10);
         assert_eq!(names[0], "t-000000.tar#s_0000");
         assert_eq!(names[9], "t-000002.tar#s_0009");
+    }
+
+    #[test]
+    fn a_rank_of_uneven_shards_resumes_exactly_in_any_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        // 5 shards of 4, 4, 4, 4 and 3 samples: two ranks draw 7 to 12 samples per epoch.
+        let set = Arc::new(write_shards(dir.path(), 19, 4));
+        let rank1 = |start, end| ShardStreamConfig {
+            rank: 1,
+            world: 2,
+            ..cfg(2, start, end)
+        };
+        let lens: Vec<u64> = (0..6).map(|e| set.rank_len(3, e, 1, 2)).collect();
+        assert!(lens.iter().all(|&n| (7..=12).contains(&n)), "{lens:?}");
+        let whole: Vec<Batch> = ShardStream::new(set.clone(), rank1(0, 12)).collect();
+        assert_eq!(whole.len(), 12, "the stream runs every batch asked for");
+        // Epoch 0 is positions 0..lens[0] of the rank, epoch 1 the next lens[1]...
+        assert_eq!(set.locate(3, lens[0], 1, 2), Some((1, lens[0])));
+        for start in [3, 5, 9] {
+            let resumed: Vec<Batch> = ShardStream::new(set.clone(), rank1(start, 12)).collect();
+            for (a, b) in whole[start as usize..].iter().zip(&resumed) {
+                assert_eq!(
+                    (a.index, a.epoch, &a.labels, &a.images),
+                    (b.index, b.epoch, &b.labels, &b.images)
+                );
+            }
+        }
     }
 
     #[test]
