@@ -43,6 +43,11 @@ fn bad(path: &Path, why: impl Into<String>) -> TrainError {
     }
 }
 
+/// Whether `text` is a brace pattern (`a-{000000..000099}.tar`), not a path.
+fn is_pattern(text: &str) -> bool {
+    text.contains('{') && text.contains('}') && text.contains("..")
+}
+
 /// Expands one `{a..b}` range (zero-padded to the width of `a`); text without one is itself.
 pub fn brace_expand(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('{') else {
@@ -96,75 +101,77 @@ impl ShardSet {
     /// a `.json` wids index, a brace pattern, or a folder with a wids index or `.tar` files
     /// and no image list. Class names come from `classes.txt` beside the shards.
     pub fn detect(path: &Path) -> Result<Option<ShardSet>, TrainError> {
-        let text = path.to_string_lossy();
-        let (shards, dir) = if text.contains('{') && text.contains("..") {
-            let names = brace_expand(&text).map_err(|e| bad(path, e))?;
-            let mut shards = Vec::new();
-            for n in names {
-                let p = PathBuf::from(n);
-                if !p.is_file() {
-                    return Err(bad(path, format!("{} does not exist", p.display())));
-                }
-                let count = count_samples(&p)?;
-                shards.push((p, count));
-            }
-            (
-                shards,
-                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            )
-        } else if path.is_file() && text.ends_with(".json") {
-            (
-                Self::from_index(path)?,
-                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            )
-        } else if path.is_dir() && path.join(INDEX_FILE).is_file() {
-            (
-                Self::from_index(&path.join(INDEX_FILE))?,
-                path.to_path_buf(),
-            )
-        } else if path.is_dir() && !path.join("image_list.txt").is_file() {
-            let mut tars: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| TrainError::io(path, e))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tar"))
-                .collect();
-            if tars.is_empty() {
-                return Ok(None);
-            }
-            tars.sort();
-            let mut shards = Vec::new();
-            for p in tars {
-                let count = count_samples(&p)?;
-                shards.push((p, count));
-            }
-            (shards, path.to_path_buf())
-        } else {
+        let Some((shards, dir)) = Self::find(path)? else {
             return Ok(None);
         };
         if shards.iter().all(|(_, n)| *n == 0) {
             return Err(bad(path, "the shards hold no samples"));
         }
-        let classes_path = dir.join("classes.txt");
-        let classes: Vec<String> = std::fs::read_to_string(&classes_path)
-            .map_err(|e| {
-                bad(
-                    path,
-                    format!(
-                        "{} is needed beside the shards ({e}); synthgen render and merge write it",
-                        classes_path.display()
-                    ),
-                )
-            })?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
         Ok(Some(ShardSet {
             source: path.to_path_buf(),
             shards,
-            classes,
+            classes: read_classes(path, &dir)?,
         }))
+    }
+
+    /// The shards `path` names with their sample counts, and the folder that holds
+    /// `classes.txt`.
+    #[allow(clippy::type_complexity)]
+    fn find(path: &Path) -> Result<Option<(Vec<(PathBuf, u64)>, PathBuf)>, TrainError> {
+        let text = path.to_string_lossy();
+        let parent = || path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if is_pattern(&text) {
+            return Ok(Some((Self::from_pattern(path)?, parent())));
+        }
+        if path.is_file() && text.ends_with(".json") {
+            return Ok(Some((Self::from_index(path)?, parent())));
+        }
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        if path.join(INDEX_FILE).is_file() {
+            let shards = Self::from_index(&path.join(INDEX_FILE))?;
+            return Ok(Some((shards, path.to_path_buf())));
+        }
+        if path.join("image_list.txt").is_file() {
+            return Ok(None);
+        }
+        Ok(Self::from_folder(path)?.map(|shards| (shards, path.to_path_buf())))
+    }
+
+    /// Every file of a brace pattern, counted.
+    fn from_pattern(path: &Path) -> Result<Vec<(PathBuf, u64)>, TrainError> {
+        let names = brace_expand(&path.to_string_lossy()).map_err(|e| bad(path, e))?;
+        let mut shards = Vec::new();
+        for n in names {
+            let p = PathBuf::from(n);
+            if !p.is_file() {
+                return Err(bad(path, format!("{} does not exist", p.display())));
+            }
+            let count = count_samples(&p)?;
+            shards.push((p, count));
+        }
+        Ok(shards)
+    }
+
+    /// The `.tar` files of a folder in name order, counted; `None` when it has none.
+    fn from_folder(path: &Path) -> Result<Option<Vec<(PathBuf, u64)>>, TrainError> {
+        let mut tars: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| TrainError::io(path, e))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tar"))
+            .collect();
+        if tars.is_empty() {
+            return Ok(None);
+        }
+        tars.sort();
+        let mut shards = Vec::new();
+        for p in tars {
+            let count = count_samples(&p)?;
+            shards.push((p, count));
+        }
+        Ok(Some(shards))
     }
 
     fn from_index(index_path: &Path) -> Result<Vec<(PathBuf, u64)>, TrainError> {
@@ -233,6 +240,25 @@ impl ShardSet {
             epoch += 1;
         }
     }
+}
+
+/// The class names in `classes.txt` of `dir`, beside the shards `path` names.
+fn read_classes(path: &Path, dir: &Path) -> Result<Vec<String>, TrainError> {
+    let classes_path = dir.join("classes.txt");
+    let text = std::fs::read_to_string(&classes_path).map_err(|e| {
+        bad(
+            path,
+            format!(
+                "{} is needed beside the shards ({e}); synthgen render and merge write it",
+                classes_path.display()
+            ),
+        )
+    })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 const SHARD_ORDER_SALT: u64 = 0x5a4d_0000_0000_0001;
