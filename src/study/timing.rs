@@ -51,6 +51,9 @@ pub fn estimate_line(plan: &Plan) -> String {
             stages += 1;
         }
     }
+    // A streamed arm renders its images while its first run trains, unless they are kept
+    // already; the other runs on it (replicates, other augmentations) train on the kept images.
+    let mut streamed = std::collections::HashSet::new();
     for r in plan.runs.values() {
         if cache::state(&r.stage) == StageState::Done {
             continue;
@@ -58,12 +61,11 @@ pub fn estimate_line(plan: &Plan) -> String {
         stages += 1;
         let run = &r.run;
         let train = &plan.datasets[&run.train];
-        // A streamed arm renders its images while it trains, unless they are kept already.
         let kept = train
             .data
             .join(crate::dataset::manifest::MANIFEST_FILE)
             .is_file();
-        if train.stream && !kept {
+        if train.stream && !kept && streamed.insert(run.train.as_str()) {
             seconds += render(train).unwrap_or(0.0);
         }
         match train_seconds(
@@ -133,5 +135,54 @@ mod tests {
         );
         assert!((train_seconds("resnet_tiny", 2300.0, 64).unwrap() - 1.0).abs() < 1e-12);
         assert_eq!(train_seconds("resnet50", 1.0, 224), None);
+    }
+
+    fn minutes(line: &str) -> f64 {
+        let after = line.split("about ").nth(1).expect("an amount");
+        after.split(' ').next().unwrap().parse().expect("a number")
+    }
+
+    /// The fixed-vs-nonrepetitive mini streams its non-repetitive arm into the first run and
+    /// trains its other runs (augmentations, replicates) on the kept images: replicates add
+    /// training time only, never another pass of the stream's renders.
+    #[test]
+    fn a_streamed_arm_renders_once_whatever_the_replicates() {
+        let text = crate::study::builtin::text("fixed-vs-nonrepetitive", "mini").unwrap();
+        let spec_with = |k: u32| {
+            let mut raw: serde_yaml::Value = serde_yaml::from_str(text).unwrap();
+            raw["replicates"] = k.into();
+            let text = serde_yaml::to_string(&raw).unwrap();
+            crate::study::spec::parse(&text, "test")
+                .unwrap()
+                .without_optional_real()
+        };
+        let out = tempfile::tempdir().unwrap();
+        let line = |k| {
+            let plan =
+                crate::study::stages::plan(&spec_with(k), out.path(), None, None, false).unwrap();
+            estimate_line(&plan)
+        };
+        let (one, three) = (minutes(&line(1)), minutes(&line(3)));
+        let plan =
+            crate::study::stages::plan(&spec_with(1), out.path(), None, None, false).unwrap();
+        let training: f64 = plan
+            .runs
+            .values()
+            .map(|r| {
+                let run = &r.run;
+                train_seconds(
+                    &run.arch,
+                    (run.iters * run.batch_size as u64) as f64,
+                    run.image_size,
+                )
+                .unwrap()
+            })
+            .sum();
+        // Two more replicates add two more of every run's training, and nothing else.
+        let expected = one + 2.0 * training / 60.0;
+        assert!(
+            (three - expected).abs() <= 1.0,
+            "1 replicate: {one} min, 3 replicates: {three} min, expected about {expected:.1}"
+        );
     }
 }
