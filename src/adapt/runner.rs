@@ -242,13 +242,8 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
     // Each rank reads its own slices of the source and target training images.
     let source_samples = session.take(&data.source.samples);
     let target_samples = session.take(&data.target.samples);
-    let source_len = match &stream {
-        // A stream's length in epochs counts passes over its preset (images_per_class x classes).
-        Some(s) => s.images_per_pass() as usize,
-        None => source_samples.len(),
-    };
     let b = cfg.batch_size;
-    let len = Lengths::new(cfg, source_len, target_samples.len());
+    let len = Lengths::new(cfg, stream.as_ref(), &source_samples, &target_samples);
 
     let vs = engine::seeded_store(cfg.seed, device);
     let setup = cfg.method_setup(&data);
@@ -328,11 +323,7 @@ fn adapt_from(cfg: &AdaptConfig, stream: Option<StreamSource>) -> Result<AdaptSu
         params,
         device: format!("{device:?}"),
         classes: data.source.classes.clone(),
-        source_images: if data.streaming {
-            (len.total * b as u64) as usize
-        } else {
-            data.source.len()
-        },
+        source_images: data.source_images(len.total * b as u64),
         target_images: data.target.samples.len(),
         target_labelled: data.target.labelled.is_some(),
         steps: o.steps,
@@ -412,7 +403,16 @@ struct Lengths {
 }
 
 impl Lengths {
-    fn new(cfg: &AdaptConfig, source_len: usize, target_len: usize) -> Lengths {
+    /// The lengths over this rank's `source` and `target` images (a stream's epoch counts one
+    /// pass over its preset: images_per_class x classes).
+    fn new(
+        cfg: &AdaptConfig,
+        stream: Option<&StreamSource>,
+        source: &[Sample],
+        target: &[Sample],
+    ) -> Lengths {
+        let source_len = stream.map_or(source.len(), |s| s.images_per_pass() as usize);
+        let target_len = target.len();
         let per_epoch = (source_len.max(target_len).div_ceil(cfg.batch_size) as u64).max(1);
         let total = cfg
             .iters
@@ -482,6 +482,15 @@ impl AdaptData {
             target,
             eval_sets,
         })
+    }
+
+    /// Source images the run read: a stream's `streamed`, or the source folder's.
+    fn source_images(&self, streamed: u64) -> usize {
+        if self.streaming {
+            streamed as usize
+        } else {
+            self.source.len()
+        }
     }
 
     /// The leader's t-SNE picture of a completed run (its time counts as evaluation time). Without

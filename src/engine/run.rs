@@ -123,6 +123,43 @@ pub struct Outcome {
     pub bar: ProgressBar,
 }
 
+impl Outcome {
+    /// A run that has not started.
+    fn new(spec: &RunSpec) -> Outcome {
+        Outcome {
+            status: "completed",
+            steps: 0,
+            start: 0,
+            images_seen: 0,
+            start_images: 0,
+            skipped: 0,
+            skipped_examples: Vec::new(),
+            last_loss: None,
+            last_terms: BTreeMap::new(),
+            started: Instant::now(),
+            eval_seconds: 0.0,
+            best: BTreeMap::new(),
+            diverged: None,
+            checkpoint: checkpoint::paths(spec.out, CKPT_LAST).0,
+            bar: crate::progress::bar(spec.total, spec.progress, spec.unit),
+        }
+    }
+
+    /// Counts the images of `feed` that did not decode (the first 10 by name).
+    fn count_skipped(&mut self, feed: &Feed) {
+        let batches = std::iter::once(&feed.labelled).chain(&feed.target);
+        for skipped in batches.map(|b| &b.skipped) {
+            self.skipped += skipped.len() as u64;
+            for (p, _) in skipped
+                .iter()
+                .take(10usize.saturating_sub(self.skipped_examples.len()))
+            {
+                self.skipped_examples.push(p.display().to_string());
+            }
+        }
+    }
+}
+
 /// Runs `step` over the batches `feeds(start)` gives (start: the resumed iteration, or 0).
 pub fn run(
     spec: &RunSpec,
@@ -130,23 +167,7 @@ pub fn run(
     feeds: impl FnOnce(u64) -> Result<Feeds, TrainError>,
 ) -> Result<Outcome, TrainError> {
     let total = spec.total;
-    let mut o = Outcome {
-        status: "completed",
-        steps: 0,
-        start: 0,
-        images_seen: 0,
-        start_images: 0,
-        skipped: 0,
-        skipped_examples: Vec::new(),
-        last_loss: None,
-        last_terms: BTreeMap::new(),
-        started: Instant::now(),
-        eval_seconds: 0.0,
-        best: BTreeMap::new(),
-        diverged: None,
-        checkpoint: checkpoint::paths(spec.out, CKPT_LAST).0,
-        bar: crate::progress::bar(total, spec.progress, spec.unit),
-    };
+    let mut o = Outcome::new(spec);
     if spec.resume {
         resume(spec, step, &mut o)?;
     }
@@ -154,10 +175,8 @@ pub fn run(
         dp.broadcast_model(spec.vs)?;
         dp.attach(step);
     }
-    let leader = spec.leader();
-    let world = spec.world() as u64;
     o.start_images = o.images_seen;
-    let mut log = if leader {
+    let mut log = if spec.leader() {
         Some(MetricsLog::open(spec.out, spec.resume.then_some(o.start))?)
     } else {
         None
@@ -171,27 +190,22 @@ pub fn run(
     let stop_at = spec.stop_after.unwrap_or(u64::MAX);
     let mut window = Window::default();
     let mut at = o.start;
-    let no_target = Tensor::zeros(
-        [
-            0,
-            3,
-            spec.eval.image_size as i64,
-            spec.eval.image_size as i64,
-        ],
-        (Kind::Float, spec.eval.device),
-    );
+    let iteration = Iteration {
+        spec,
+        no_target: Tensor::zeros(
+            [
+                0,
+                3,
+                spec.eval.image_size as i64,
+                spec.eval.image_size as i64,
+            ],
+            (Kind::Float, spec.eval.device),
+        ),
+    };
 
     for feed in feeds {
         let b = &feed.labelled;
-        for skipped in std::iter::once(b).chain(&feed.target).map(|b| &b.skipped) {
-            o.skipped += skipped.len() as u64;
-            for (p, _) in skipped
-                .iter()
-                .take(10usize.saturating_sub(o.skipped_examples.len()))
-            {
-                o.skipped_examples.push(p.display().to_string());
-            }
-        }
+        o.count_skipped(&feed);
         at = b.index + 1;
         let epoch = spec.epochs.as_ref().map_or(b.epoch, |e| b.index / e.length);
         if let Some(e) = spec.epochs.as_ref().filter(|e| b.index % e.length == 0) {
@@ -200,37 +214,10 @@ pub fn run(
             o.eval_seconds += te.elapsed().as_secs_f64();
         }
         if !b.is_empty() && !feed.target.as_ref().is_some_and(Batch::is_empty) {
-            let ctx = spec.schedule.at(b.index, epoch);
-            if let Some(dp) = spec.dp {
-                dp.broadcast_buffers(spec.vs)?;
-            }
-            tch::manual_seed(checkpoint::torch_seed(spec.seed, b.index));
-            let (xs, ys) = spec.eval.to_device(b);
-            let xt = feed.target.as_ref().map(|t| spec.eval.to_device(t).0);
-            let stats = step.step(
-                &StepBatch {
-                    xs: &xs,
-                    ys: &ys,
-                    xt: xt.as_ref().unwrap_or(&no_target),
-                    target_index: feed.target.as_ref().map_or(&[][..], |t| &t.samples[..]),
-                },
-                &ctx,
-            );
-            if let Some(dp) = spec.dp {
-                dp.check()?;
-            }
-            if !stats.total.is_finite() {
-                o.status = "diverged";
-                o.diverged = Some((stats.total, b.index));
+            let diverged = iteration.train(step, &feed, epoch, &mut o, &mut window)?;
+            if diverged {
                 break;
             }
-            o.images_seen += b.len() as u64 * world;
-            o.last_loss = Some(stats.total);
-            for (k, v) in &stats.terms {
-                o.last_terms.insert(k.to_string(), *v);
-            }
-            window.add(stats.total, stats.source_correct, b.len(), ctx.lr);
-            window.ranks(world);
         }
         // Other processes come and go (and `--stream` workers start): libtorch's team follows.
         crate::nn::device::retune_threads();
@@ -254,26 +241,11 @@ pub fn run(
             .as_ref()
             .is_some_and(|e| e.evaluate_at_end && at % e.length == 0);
         let evaluating = at % spec.eval_every == 0 || at == total || epoch_end;
-        if (evaluating || stopping) && leader {
+        if (evaluating || stopping) && spec.leader() {
             let log = log.as_mut().expect("the leader keeps the metric log");
             let te = Instant::now();
             if evaluating || spec.eval_on_stop {
-                for (i, (name, set)) in spec.eval_sets.iter().enumerate() {
-                    let (report, rows) =
-                        spec.eval
-                            .evaluate_with_predictions(step.model(), name, set, at)?;
-                    // The last evaluation's per-image predictions (docs/STUDIES.md).
-                    let file = spec.out.join(crate::dataset::predictions::file_name(name));
-                    crate::dataset::predictions::write(&file, &rows)
-                        .map_err(|e| TrainError::io(&file, e))?;
-                    let tracker = o.best.entry(name.clone()).or_default();
-                    let improved = tracker.best_mean.is_none_or(|(_, m)| report.mean > m);
-                    tracker.update(&report);
-                    log.push(Record::Eval(report))?;
-                    if improved && i == 0 && spec.keep_best {
-                        save(spec, step, CKPT_BEST, at, &o)?;
-                    }
-                }
+                evaluate(spec, step, at, &mut o, log)?;
             }
             save(spec, step, CKPT_LAST, at, &o)?;
             draw_plots(spec.out, log, spec.eval_sets, spec.classes, spec.titles);
@@ -286,6 +258,89 @@ pub fn run(
     }
     o.steps = o.diverged.map_or(at, |(_, i)| i);
     Ok(o)
+}
+
+/// One training iteration's work around the step.
+struct Iteration<'a> {
+    spec: &'a RunSpec<'a>,
+    /// The target batch of a run without a target domain (0 images).
+    no_target: Tensor,
+}
+
+impl Iteration<'_> {
+    /// Moves the batches to the device, seeds torch for this iteration and runs the step;
+    /// returns whether the loss diverged (then `o` says where and nothing was counted).
+    fn train(
+        &self,
+        step: &mut dyn TrainStep,
+        feed: &Feed,
+        epoch: u64,
+        o: &mut Outcome,
+        window: &mut Window,
+    ) -> Result<bool, TrainError> {
+        let spec = self.spec;
+        let b = &feed.labelled;
+        let ctx = spec.schedule.at(b.index, epoch);
+        if let Some(dp) = spec.dp {
+            dp.broadcast_buffers(spec.vs)?;
+        }
+        tch::manual_seed(checkpoint::torch_seed(spec.seed, b.index));
+        let (xs, ys) = spec.eval.to_device(b);
+        let xt = feed.target.as_ref().map(|t| spec.eval.to_device(t).0);
+        let stats = step.step(
+            &StepBatch {
+                xs: &xs,
+                ys: &ys,
+                xt: xt.as_ref().unwrap_or(&self.no_target),
+                target_index: feed.target.as_ref().map_or(&[][..], |t| &t.samples[..]),
+            },
+            &ctx,
+        );
+        if let Some(dp) = spec.dp {
+            dp.check()?;
+        }
+        if !stats.total.is_finite() {
+            o.status = "diverged";
+            o.diverged = Some((stats.total, b.index));
+            return Ok(true);
+        }
+        let world = spec.world() as u64;
+        o.images_seen += b.len() as u64 * world;
+        o.last_loss = Some(stats.total);
+        for (k, v) in &stats.terms {
+            o.last_terms.insert(k.to_string(), *v);
+        }
+        window.add(stats.total, stats.source_correct, b.len(), ctx.lr);
+        window.ranks(world);
+        Ok(false)
+    }
+}
+
+/// Evaluates every evaluation set after iteration `at`: the per-image predictions file, the
+/// best/last trackers, the metric log, and `CKPT_BEST` when the first set's Mean improved.
+fn evaluate(
+    spec: &RunSpec,
+    step: &dyn TrainStep,
+    at: u64,
+    o: &mut Outcome,
+    log: &mut MetricsLog,
+) -> Result<(), TrainError> {
+    for (i, (name, set)) in spec.eval_sets.iter().enumerate() {
+        let (report, rows) = spec
+            .eval
+            .evaluate_with_predictions(step.model(), name, set, at)?;
+        // The last evaluation's per-image predictions (docs/STUDIES.md).
+        let file = spec.out.join(crate::dataset::predictions::file_name(name));
+        crate::dataset::predictions::write(&file, &rows).map_err(|e| TrainError::io(&file, e))?;
+        let tracker = o.best.entry(name.clone()).or_default();
+        let improved = tracker.best_mean.is_none_or(|(_, m)| report.mean > m);
+        tracker.update(&report);
+        log.push(Record::Eval(report))?;
+        if improved && i == 0 && spec.keep_best {
+            save(spec, step, CKPT_BEST, at, o)?;
+        }
+    }
+    Ok(())
 }
 
 /// Restores model, step state, counters and best/last from `<out>/checkpoint-last.*`.

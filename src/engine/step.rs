@@ -1,8 +1,9 @@
 //! The interface between the engine and what trains: supervised training (`train::supervised`)
-//! and every adaptation method (`adapt::methods::*`) are `TrainStep`s. A step owns its
-//! networks (in the run's VarStore, so that checkpoints and --init see them), its optimizers
-//! and any run state, which it hands to checkpoints; the engine feeds it batches, the schedule
-//! and, once per epoch, full passes over the training data.
+//! and every adaptation method (`adapt::methods::*`) are `Method`s, which the engine runs as
+//! `TrainStep`s through `Trainee`: the trainee holds the method's model (in the run's
+//! VarStore, so that checkpoints and --init see it) and its optimizers, and answers the engine
+//! for them, so that a method holds only its own step and run state. The engine feeds a step
+//! batches, the schedule and, once per epoch, full passes over the training data.
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -138,5 +139,111 @@ pub trait TrainStep {
             o.load_state(t, file, step)?;
         }
         self.load_method_state(t, file)
+    }
+}
+
+/// A method's optimizers, in the order checkpoints keep their buffers.
+pub trait Optimizers {
+    fn all(&self) -> Vec<&Optimizer>;
+    fn all_mut(&mut self) -> Vec<&mut Optimizer>;
+}
+
+impl Optimizers for Optimizer {
+    fn all(&self) -> Vec<&Optimizer> {
+        vec![self]
+    }
+
+    fn all_mut(&mut self) -> Vec<&mut Optimizer> {
+        vec![self]
+    }
+}
+
+impl<const N: usize> Optimizers for [Optimizer; N] {
+    fn all(&self) -> Vec<&Optimizer> {
+        self.iter().collect()
+    }
+
+    fn all_mut(&mut self) -> Vec<&mut Optimizer> {
+        self.iter_mut().collect()
+    }
+}
+
+/// One way of training (supervised, or an adaptation method): its step over the model and the
+/// optimizers its `Trainee` holds, and any run state of its own.
+pub trait Method {
+    /// What evaluation and the t-SNE picture read.
+    type Model: EvalModel;
+    /// One `Optimizer`, or an array of them.
+    type Optimizers: Optimizers;
+    /// One training iteration (see `TrainStep::step`).
+    fn step(
+        &mut self,
+        model: &Self::Model,
+        opts: &mut Self::Optimizers,
+        batch: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats;
+    /// Called before the first iteration of each epoch (runs with epochs of a fixed length).
+    fn epoch_start(
+        &mut self,
+        _model: &Self::Model,
+        _epoch: u64,
+        _data: &dyn FullPass,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+    /// Run state beyond the optimizers (`method.*`: centroids, cluster centres, labels).
+    fn method_state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores what `method_state` gave.
+    fn load_method_state(
+        &mut self,
+        _t: &HashMap<String, Tensor>,
+        _file: &Path,
+    ) -> Result<(), TrainError> {
+        Ok(())
+    }
+}
+
+/// A method with the model and the optimizers it trains: the `TrainStep` the engine runs.
+pub struct Trainee<M: Method> {
+    pub method: M,
+    pub model: M::Model,
+    pub optimizers: M::Optimizers,
+}
+
+impl<M: Method> TrainStep for Trainee<M> {
+    fn step(&mut self, batch: &StepBatch, ctx: &StepCtx) -> StepStats {
+        self.method
+            .step(&self.model, &mut self.optimizers, batch, ctx)
+    }
+
+    fn model(&self) -> &dyn EvalModel {
+        &self.model
+    }
+
+    fn epoch_start(&mut self, epoch: u64, data: &dyn FullPass) -> Result<(), TrainError> {
+        self.method.epoch_start(&self.model, epoch, data)
+    }
+
+    fn optimizers(&self) -> Vec<&Optimizer> {
+        self.optimizers.all()
+    }
+
+    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
+        self.optimizers.all_mut()
+    }
+
+    fn method_state(&self) -> Vec<(String, Tensor)> {
+        self.method.method_state()
+    }
+
+    fn load_method_state(
+        &mut self,
+        t: &HashMap<String, Tensor>,
+        file: &Path,
+    ) -> Result<(), TrainError> {
+        self.method.load_method_state(t, file)
     }
 }

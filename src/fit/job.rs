@@ -6,12 +6,13 @@
 use super::classes::{
     fit_per_class, target_labels, Labelling, PerClass, PerClassInputs, PerClassMode,
 };
+use super::descriptors::ImageItem;
 use super::features::{FeatureDevice, FeatureKind, FeatureSource};
 use super::mmd::Features;
 use super::optimise::FitOptions;
 use super::pool::{list_target, space_of, FitError, ProbePool, MIN_TARGET_IMAGES};
 use super::refine::{self, RefineError, RefineOptions, Refinement};
-use super::run::{describe_probe, describe_target, fit_round, Measure, Round};
+use super::run::{describe_probe, describe_target, fit_round, Measure, Round, Target};
 use super::val_set::ValSet;
 use super::{report, FactorLevels, LevelWeights};
 use crate::preset::Preset;
@@ -131,68 +132,28 @@ pub struct FitOutcome {
 
 /// Runs the fit and writes the weights file (`job.out`) and the report files in `job.work`.
 pub fn run(job: &FitJob) -> Result<FitOutcome, FitJobError> {
-    if !(job.holdout > 0.0 && job.holdout < 1.0) {
-        return Err(FitJobError::Input(format!(
-            "--holdout must lie strictly between 0 and 1 (got {})",
-            job.holdout
-        )));
-    }
-    if !(job.min_ess > 0.0 && job.min_ess < 1.0) {
-        return Err(FitJobError::Input(format!(
-            "--min-ess is a fraction of the probe pool and must lie strictly between 0 and 1 (got {})",
-            job.min_ess
-        )));
-    }
-    let preset =
-        Preset::load(&job.preset, &job.overrides).map_err(|e| FitJobError::Input(e.to_string()))?;
-    let space = space_of(&preset)?;
-    // Feature source and validation set first: their errors must not wait for a render.
-    let source = FeatureSource::open(job.features, job.checkpoint.as_deref(), job.device)
-        .map_err(FitError::from)?;
-    let val = open_val(job, &preset)?;
-    std::fs::create_dir_all(&job.work).map_err(io(&job.work))?;
-    let target_items = list_target(&job.target)?;
-    if target_items.len() < MIN_TARGET_IMAGES {
-        return Err(FitError::TooFewTargets {
-            dir: job.target.display().to_string(),
-            found: target_items.len(),
-            unreadable: 0,
-            min: MIN_TARGET_IMAGES,
-        }
-        .into());
-    }
-    let probes = Probes {
+    let Inputs {
+        preset,
+        space,
+        source,
+        val,
+        target_items,
+    } = Inputs::open(job)?;
+    let mut probes = Probes {
         job,
         preset: &preset,
         space: &space,
+        source: &source,
+        with_mask: false,
+        failed: 0,
+        unreadable: 0,
     };
     let uniform = LevelWeights::uniform(&preset);
-    // Probe images that failed validation in rendered rounds (left out, counted).
-    let mut probe_failed = 0usize;
     let mut pool = match &job.probe {
         Some(dir) => ProbePool::load(dir, &space)?,
-        None => probes.render(&uniform, 0, &mut probe_failed)?,
+        None => probes.render(&uniform, 0)?,
     };
-    // Mask statistics only when both sides have masks for every image.
-    let with_mask = pool.items.iter().all(|i| i.mask.is_some())
-        && target_items.iter().all(|i| i.mask.is_some());
-    let t0 = Instant::now();
-    let target = describe_target(
-        &source,
-        &job.target,
-        &target_items,
-        with_mask,
-        job.holdout,
-        job.seed,
-    )?;
-    let (mut probe, mut probe_unreadable) = describe_probe(&source, &mut pool, with_mask)?;
-    let describe_s = t0.elapsed().as_secs_f64();
-    tracing::info!(
-        "descriptors: {} target ({} unreadable skipped), {} probe in {describe_s:.1} s",
-        target.train.len() + target.held.len(),
-        target.unreadable,
-        probe.len()
-    );
+    let (target, mut probe, describe_s) = probes.describe_first(&target_items, &mut pool)?;
     let t1 = Instant::now();
     let measure = Measure::new(&target, &probe);
     let opts = FitOptions {
@@ -207,40 +168,13 @@ pub fn run(job: &FitJob) -> Result<FitOutcome, FitJobError> {
             target_labels(&job.target, &target_items, &preset.classes),
             Labelling::Labelled(_)
         );
-    let reserved_round = usize::from(labelled && job.rounds > 1);
-    let mut start = uniform.weights.clone();
-    let mut rounds = Vec::new();
-    loop {
-        let round = fit_round(&measure, &pool, &probe, &start, &opts);
-        tracing::info!(
-            "round {}: held-out MMD^2 {:.5} -> {:.5}, ESS {:.0} of {}{}",
-            rounds.len(),
-            round.held_before,
-            round.held_after,
-            round.result.ess,
-            probe.len(),
-            if round.result.ess_limited {
-                " (ESS guard)"
-            } else {
-                ""
-            }
-        );
-        start = round.result.weights.clone();
-        let again =
-            round.result.ess_limited && rounds.len() + 1 + reserved_round < job.rounds as usize;
-        rounds.push(round);
-        if !again {
-            break;
-        }
-        let current = LevelWeights {
-            factors: space.clone(),
-            weights: start.clone(),
-        };
-        pool = probes.render(&current, rounds.len(), &mut probe_failed)?;
-        let (p, u) = describe_probe(&source, &mut pool, with_mask)?;
-        probe = p;
-        probe_unreadable += u;
-    }
+    let fit = Fit {
+        measure: &measure,
+        opts: &opts,
+        target: &target,
+        reserved_round: usize::from(labelled && job.rounds > 1),
+    };
+    let rounds = fit.rounds(&mut probes, &mut pool, &mut probe, &uniform.weights)?;
     let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
     let refinement = match &val {
         Some(val) => Some(refine_weights(
@@ -249,7 +183,7 @@ pub fn run(job: &FitJob) -> Result<FitOutcome, FitJobError> {
             val,
             &pool,
             &probe,
-            with_mask,
+            probes.with_mask,
             &last.result.weights,
         )?),
         None => None,
@@ -261,54 +195,15 @@ pub fn run(job: &FitJob) -> Result<FitOutcome, FitJobError> {
             .map_or(&last.result.weights, |r| &r.after().weights)
             .clone(),
     };
-    // Per class, starting from the class-agnostic weights; a round left may render a probe
-    // from them when a class's share of the last pool is too thin.
-    let rounds_left = (job.rounds as usize).saturating_sub(rounds.len());
-    let inputs = PerClassInputs {
-        mode: job.per_class,
-        target_dir: &job.target,
-        classes: &preset.classes,
-        target: &target,
-        measure: &measure,
-        agnostic: &fitted.weights,
-        opts: &opts,
-    };
-    let per_class = fit_per_class(&inputs, &pool, &probe, || {
-        if rounds_left == 0 {
-            return Ok(None);
-        }
-        let mut p = probes.render(&fitted, rounds.len(), &mut probe_failed)?;
-        let (f, u) = describe_probe(&source, &mut p, with_mask)?;
-        probe_unreadable += u;
-        Ok::<_, FitJobError>(Some((p, f)))
-    })?;
-    let fit_s = t1.elapsed().as_secs_f64();
-    let mut info = Mapping::new();
-    let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);
-    put("target", Value::String(job.target.display().to_string()));
-    put(
-        "target_images",
-        int((target.train.len() + target.held.len()) as u64),
-    );
-    put("target_unreadable", int(target.unreadable as u64));
-    put("probe_images", int(first_pool.items.len() as u64));
-    put("probe_unreadable", int(probe_unreadable as u64));
-    put("probe_failed", int(probe_failed as u64));
-    put("rounds", int(rounds.len() as u64));
-    put("seed", int(job.seed));
-    put("heldout_mmd2_before", num(first.held_before));
-    put("heldout_mmd2_after", num(last.held_after));
-    put("effective_sample_size", num(last.result.ess));
-    put("mask_statistics", Value::Bool(with_mask));
-    put("describe_seconds", num(describe_s));
-    put("fit_seconds", num(fit_s));
-    put("features", Value::String(source.describe_source()));
+    let per_class = fit.per_class(&mut probes, &fitted, (&pool, &probe), rounds.len())?;
+    let seconds = (describe_s, t1.elapsed().as_secs_f64());
+    let mut info = probes.record(&target, &first_pool, &rounds, seconds);
     if let Some(r) = &refinement {
         let (problem, kph) = measure.problem(&pool, &probe);
         let mmd = measure.held_mmd2(&problem, &kph, &problem.image_weights(&fitted.weights));
-        put("refinement", refinement_record(job, r, mmd));
+        info.insert("refinement".into(), refinement_record(job, r, mmd));
     }
-    put("per_class", per_class.record());
+    info.insert("per_class".into(), per_class.record());
     let text = fitted.to_yaml_with_classes(
         &preset.name,
         Value::Mapping(info.clone()),
@@ -339,23 +234,240 @@ pub fn run(job: &FitJob) -> Result<FitOutcome, FitJobError> {
     })
 }
 
+/// What a fit reads before anything is rendered.
+struct Inputs {
+    preset: Preset,
+    space: Vec<FactorLevels>,
+    source: FeatureSource,
+    val: Option<ValSet>,
+    target_items: Vec<ImageItem>,
+}
+
+impl Inputs {
+    /// Checks the job's numbers and opens its inputs, creating the work folder.
+    fn open(job: &FitJob) -> Result<Inputs, FitJobError> {
+        check_fractions(job)?;
+        let preset = Preset::load(&job.preset, &job.overrides)
+            .map_err(|e| FitJobError::Input(e.to_string()))?;
+        let space = space_of(&preset)?;
+        // Feature source and validation set first: their errors must not wait for a render.
+        let source = FeatureSource::open(job.features, job.checkpoint.as_deref(), job.device)
+            .map_err(FitError::from)?;
+        let val = open_val(job, &preset)?;
+        std::fs::create_dir_all(&job.work).map_err(io(&job.work))?;
+        let target_items = list_target(&job.target)?;
+        if target_items.len() < MIN_TARGET_IMAGES {
+            return Err(FitError::TooFewTargets {
+                dir: job.target.display().to_string(),
+                found: target_items.len(),
+                unreadable: 0,
+                min: MIN_TARGET_IMAGES,
+            }
+            .into());
+        }
+        Ok(Inputs {
+            preset,
+            space,
+            source,
+            val,
+            target_items,
+        })
+    }
+}
+
+/// `--holdout` and `--min-ess` are fractions strictly between 0 and 1.
+fn check_fractions(job: &FitJob) -> Result<(), FitJobError> {
+    if !(job.holdout > 0.0 && job.holdout < 1.0) {
+        return Err(FitJobError::Input(format!(
+            "--holdout must lie strictly between 0 and 1 (got {})",
+            job.holdout
+        )));
+    }
+    if !(job.min_ess > 0.0 && job.min_ess < 1.0) {
+        return Err(FitJobError::Input(format!(
+            "--min-ess is a fraction of the probe pool and must lie strictly between 0 and 1 (got {})",
+            job.min_ess
+        )));
+    }
+    Ok(())
+}
+
+/// The class-agnostic fit: what each round measures and how it optimises.
+struct Fit<'a> {
+    measure: &'a Measure,
+    opts: &'a FitOptions,
+    target: &'a Target,
+    /// 1 when the last probe round is kept for the per-class step.
+    reserved_round: usize,
+}
+
+impl Fit<'_> {
+    /// Per class, starting from the class-agnostic weights `fitted`; a probe round left
+    /// (after `rounds_done`) may render a probe from them when a class's share of the last
+    /// pool is too thin.
+    fn per_class(
+        &self,
+        probes: &mut Probes,
+        fitted: &LevelWeights,
+        (pool, probe): (&ProbePool, &Features),
+        rounds_done: usize,
+    ) -> Result<PerClass, FitJobError> {
+        let job = probes.job;
+        let rounds_left = (job.rounds as usize).saturating_sub(rounds_done);
+        let inputs = PerClassInputs {
+            mode: job.per_class,
+            target_dir: &job.target,
+            classes: &probes.preset.classes,
+            target: self.target,
+            measure: self.measure,
+            agnostic: &fitted.weights,
+            opts: self.opts,
+        };
+        fit_per_class(&inputs, pool, probe, || {
+            if rounds_left == 0 {
+                return Ok(None);
+            }
+            let mut p = probes.render(fitted, rounds_done)?;
+            let f = probes.describe(&mut p)?;
+            Ok::<_, FitJobError>(Some((p, f)))
+        })
+    }
+
+    /// Fit rounds from `start`: while the ESS guard limits a round and rounds are left, the
+    /// next probe round renders from the round's weights and the next fit starts there.
+    fn rounds(
+        &self,
+        probes: &mut Probes,
+        pool: &mut ProbePool,
+        probe: &mut Features,
+        start: &[Vec<f64>],
+    ) -> Result<Vec<Round>, FitJobError> {
+        let job = probes.job;
+        let mut start = start.to_vec();
+        let mut rounds = Vec::new();
+        loop {
+            let round = fit_round(self.measure, pool, probe, &start, self.opts);
+            tracing::info!(
+                "round {}: held-out MMD^2 {:.5} -> {:.5}, ESS {:.0} of {}{}",
+                rounds.len(),
+                round.held_before,
+                round.held_after,
+                round.result.ess,
+                probe.len(),
+                if round.result.ess_limited {
+                    " (ESS guard)"
+                } else {
+                    ""
+                }
+            );
+            start = round.result.weights.clone();
+            let again = round.result.ess_limited
+                && rounds.len() + 1 + self.reserved_round < job.rounds as usize;
+            rounds.push(round);
+            if !again {
+                return Ok(rounds);
+            }
+            let current = LevelWeights {
+                factors: probes.space.to_vec(),
+                weights: start.clone(),
+            };
+            *pool = probes.render(&current, rounds.len())?;
+            *probe = probes.describe(pool)?;
+        }
+    }
+}
+
 /// The probe plan: round `r` renders `probe_per_class` images per class of the preset with
-/// seed `seed + r` and the round's weights, into `<work>/probe-<r>`.
+/// seed `seed + r` and the round's weights, into `<work>/probe-<r>`; its pools are described
+/// by `source`. Counts the probe images left out.
 struct Probes<'a> {
     job: &'a FitJob,
     preset: &'a Preset,
     space: &'a [FactorLevels],
+    source: &'a FeatureSource,
+    /// Mask statistics in the descriptors (both sides have masks for every image).
+    with_mask: bool,
+    /// Images that failed validation in rendered rounds (left out).
+    failed: usize,
+    /// Probe images that could not be described (left out).
+    unreadable: usize,
 }
 
 impl Probes<'_> {
-    /// Renders probe round `round` with `weights` (resuming a finished or interrupted one)
-    /// and loads it; images that failed validation are left out and added to `failed_total`.
-    fn render(
+    /// Describes the target and the first probe pool, with mask statistics only when both
+    /// sides have masks for every image; returns the seconds it took too.
+    fn describe_first(
+        &mut self,
+        target_items: &[ImageItem],
+        pool: &mut ProbePool,
+    ) -> Result<(Target, Features, f64), FitJobError> {
+        let job = self.job;
+        self.with_mask = pool.items.iter().all(|i| i.mask.is_some())
+            && target_items.iter().all(|i| i.mask.is_some());
+        let t0 = Instant::now();
+        let target = describe_target(
+            self.source,
+            &job.target,
+            target_items,
+            self.with_mask,
+            job.holdout,
+            job.seed,
+        )?;
+        let probe = self.describe(pool)?;
+        let describe_s = t0.elapsed().as_secs_f64();
+        tracing::info!(
+            "descriptors: {} target ({} unreadable skipped), {} probe in {describe_s:.1} s",
+            target.train.len() + target.held.len(),
+            target.unreadable,
+            probe.len()
+        );
+        Ok((target, probe, describe_s))
+    }
+
+    /// The descriptors of `pool`, which keeps only the images that could be described.
+    fn describe(&mut self, pool: &mut ProbePool) -> Result<Features, FitJobError> {
+        let (features, unreadable) = describe_probe(self.source, pool, self.with_mask)?;
+        self.unreadable += unreadable;
+        Ok(features)
+    }
+
+    /// The weights file's `fit:` record, without the refinement and per-class parts;
+    /// `seconds`: (describing, fitting).
+    fn record(
         &self,
-        weights: &LevelWeights,
-        round: usize,
-        failed_total: &mut usize,
-    ) -> Result<ProbePool, FitJobError> {
+        target: &Target,
+        first_pool: &ProbePool,
+        rounds: &[Round],
+        (describe_s, fit_s): (f64, f64),
+    ) -> Mapping {
+        let job = self.job;
+        let (first, last) = (&rounds[0], &rounds[rounds.len() - 1]);
+        let mut info = Mapping::new();
+        let mut put = |k: &str, v: Value| info.insert(Value::String(k.into()), v);
+        put("target", Value::String(job.target.display().to_string()));
+        put(
+            "target_images",
+            int((target.train.len() + target.held.len()) as u64),
+        );
+        put("target_unreadable", int(target.unreadable as u64));
+        put("probe_images", int(first_pool.items.len() as u64));
+        put("probe_unreadable", int(self.unreadable as u64));
+        put("probe_failed", int(self.failed as u64));
+        put("rounds", int(rounds.len() as u64));
+        put("seed", int(job.seed));
+        put("heldout_mmd2_before", num(first.held_before));
+        put("heldout_mmd2_after", num(last.held_after));
+        put("effective_sample_size", num(last.result.ess));
+        put("mask_statistics", Value::Bool(self.with_mask));
+        put("describe_seconds", num(describe_s));
+        put("fit_seconds", num(fit_s));
+        put("features", Value::String(self.source.describe_source()));
+        info
+    }
+
+    /// Renders probe round `round` with `weights` (resuming a finished or interrupted one)
+    /// and loads it; images that failed validation are left out and counted in `failed`.
+    fn render(&mut self, weights: &LevelWeights, round: usize) -> Result<ProbePool, FitJobError> {
         let job = self.job;
         // The round's weights file, read back as `render --weights` reads one, so the probe
         // can be rendered again by hand from what is on disk.
@@ -418,7 +530,7 @@ impl Probes<'_> {
                 "probe round {round}: {failed} of {requested} images failed validation and are left out (listed in {})",
                 failures.display()
             );
-            *failed_total += failed;
+            self.failed += failed;
         }
         Ok(pool?)
     }

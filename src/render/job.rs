@@ -139,48 +139,14 @@ pub fn benchmark_sources(
             map.path.display()
         )));
     }
-    let sh3d_map = ClassMap::load_default_sweethome3d().map_err(input)?;
-    map.check_sweethome3d(&sh3d_map).map_err(input)?;
-    // Sweet Home 3D is only a stand-in here: with ShapeNet, a missing install is not fatal.
-    let sh3d = match Catalog::load_default() {
-        Ok(mut c) => {
-            c.apply_class_map(&sh3d_map);
-            c
+    let sh3d = stand_ins(args, &map)?;
+    let (shapenet, shapenet_denylist) = match &args.root {
+        Some(root) => {
+            let (catalog, denylist) = shapenet_catalog(root, args, &map, &wanted)?;
+            (catalog, Some(denylist))
         }
-        Err(e) if args.root.is_some() => {
-            tracing::warn!("Sweet Home 3D catalog unavailable, using ShapeNet only: {e}");
-            Catalog::new()
-        }
-        Err(e) => return Err(input(e)),
+        None => (Catalog::new(), None),
     };
-
-    let mut shapenet = Catalog::new();
-    let mut shapenet_denylist = None;
-    if let Some(root) = &args.root {
-        let index_path = args
-            .index
-            .clone()
-            .unwrap_or_else(|| shapenet::default_index_path(root));
-        let deny_path = args
-            .denylist
-            .clone()
-            .unwrap_or_else(|| shapenet::default_denylist_path(&index_path));
-        let denylist = ShapeNetDenylist::open(&deny_path).map_err(input)?;
-        let source = ShapeNetSource {
-            root: root.clone(),
-            index_path,
-            denylist: denylist.clone(),
-        };
-        shapenet.add_source(&source).map_err(input)?;
-        let taxonomy_path = root.join(shapenet::TAXONOMY_FILE);
-        let taxonomy = Taxonomy::load(&taxonomy_path).map_err(input)?;
-        map.check_synsets(&wanted, &taxonomy, &taxonomy_path)
-            .map_err(input)?;
-        for s in shapenet.skipped() {
-            tracing::debug!("ShapeNet skipped {}: {}", s.label, s.reason);
-        }
-        shapenet_denylist = Some(denylist);
-    }
 
     let mut entries = Vec::new();
     let (mut rendered, mut from_sh3d, mut missing) = (Vec::new(), Vec::new(), Vec::new());
@@ -243,6 +209,58 @@ pub fn benchmark_sources(
         classes: rendered,
         shapenet_denylist,
     })
+}
+
+/// The Sweet Home 3D catalog with the class map's stand-in classes. It is only a stand-in
+/// here: with ShapeNet, a missing install is not fatal.
+fn stand_ins(args: &ShapeNetOptions, map: &BenchmarkMap) -> Result<Catalog, JobError> {
+    let sh3d_map = ClassMap::load_default_sweethome3d().map_err(input)?;
+    map.check_sweethome3d(&sh3d_map).map_err(input)?;
+    match Catalog::load_default() {
+        Ok(mut c) => {
+            c.apply_class_map(&sh3d_map);
+            Ok(c)
+        }
+        Err(e) if args.root.is_some() => {
+            tracing::warn!("Sweet Home 3D catalog unavailable, using ShapeNet only: {e}");
+            Ok(Catalog::new())
+        }
+        Err(e) => Err(input(e)),
+    }
+}
+
+/// The ShapeNet models under `root` (its index and denylist as `args` name them, checked
+/// against the class map's synsets for the `wanted` classes), and the denylist.
+fn shapenet_catalog(
+    root: &Path,
+    args: &ShapeNetOptions,
+    map: &BenchmarkMap,
+    wanted: &[String],
+) -> Result<(Catalog, ShapeNetDenylist), JobError> {
+    let index_path = args
+        .index
+        .clone()
+        .unwrap_or_else(|| shapenet::default_index_path(root));
+    let deny_path = args
+        .denylist
+        .clone()
+        .unwrap_or_else(|| shapenet::default_denylist_path(&index_path));
+    let denylist = ShapeNetDenylist::open(&deny_path).map_err(input)?;
+    let source = ShapeNetSource {
+        root: root.to_path_buf(),
+        index_path,
+        denylist: denylist.clone(),
+    };
+    let mut shapenet = Catalog::new();
+    shapenet.add_source(&source).map_err(input)?;
+    let taxonomy_path = root.join(shapenet::TAXONOMY_FILE);
+    let taxonomy = Taxonomy::load(&taxonomy_path).map_err(input)?;
+    map.check_synsets(wanted, &taxonomy, &taxonomy_path)
+        .map_err(input)?;
+    for s in shapenet.skipped() {
+        tracing::debug!("ShapeNet skipped {}: {}", s.label, s.reason);
+    }
+    Ok((shapenet, denylist))
 }
 
 /// The one short block shown before a partial benchmark run.

@@ -145,16 +145,8 @@ pub fn run(
     opts: RunOptions,
 ) -> Result<RunStats, RunError> {
     let out = opts.out.clone();
-    std::fs::create_dir_all(&out).map_err(io_err(&out))?;
-    let manifest_path = out.join(MANIFEST_FILE);
-    let preset_yaml = preset.to_yaml();
-    check_output_folder(&out, &manifest_path, &preset_yaml, opts.resume)?;
-    remove_stale_temps(&out);
-
     let class_names: Vec<String> = classes.iter().map(|c| c.class.clone()).collect();
-    crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), preset_yaml.as_bytes())
-        .map_err(io_err(&out))?;
-    layout::write_classes(&out, &class_names).map_err(io_err(&out))?;
+    let manifest_path = prepare_output(&out, &preset, &class_names, opts.resume)?;
 
     let existing = read_manifest(&manifest_path)?;
     let mut assembler = match preset.output.format {
@@ -172,20 +164,7 @@ pub fn run(
     let mut assembler = assembler.map(|(a, _)| a);
     let deny = Denylist::open(&out.join(layout::DENYLIST_FILE))?;
 
-    let per_class = preset.images_per_class;
-    let jobs: Vec<ImageJob> = (0..classes.len())
-        .flat_map(|c| (0..per_class).map(move |index| ImageJob { class: c, index }))
-        .filter(|j| {
-            opts.shard
-                .is_none_or(|s| s.owns(classes[j.class].label, j.index))
-        })
-        .filter(|j| {
-            !done.contains(&crate::dataset::shard::image_id(
-                &classes[j.class].class,
-                j.index,
-            ))
-        })
-        .collect();
+    let jobs = pending_jobs(&classes, preset.images_per_class, opts.shard, &done);
     let total_jobs = jobs.len();
     let workers = opts.workers.max(1).min(total_jobs.max(1));
     // Small batches keep all workers busy; big enough that a worker reuses its loaded model.
@@ -221,31 +200,17 @@ pub fn run(
         .collect();
     drop(tx);
 
-    let mut writer = ManifestWriter::open(&manifest_path)?;
     let mut records = existing;
     records.retain(|r| done.contains(&r.id));
-    let mut failures: Vec<FailedImage> = Vec::new();
-    for outcome in rx {
-        match outcome {
-            Outcome::Saved(rec) => {
-                writer.append(&rec)?;
-                shared.stats.lock().expect("stats").record_saved(&rec);
-                if let Some(a) = &mut assembler {
-                    a.offer((*rec).clone())?;
-                }
-                records.push(*rec);
-            }
-            Outcome::Failed(f) => {
-                if let Some(a) = &mut assembler {
-                    if let Some(c) = shared.classes.iter().find(|c| c.class == f.class) {
-                        a.fail(c.label, f.index)?;
-                    }
-                }
-                failures.push(f)
-            }
-        }
-        progress.inc(1);
-    }
+    let mut writer = ManifestWriter::open(&manifest_path)?;
+    let failures = record_outcomes(
+        rx,
+        &shared,
+        &mut writer,
+        assembler.as_mut(),
+        &mut records,
+        &progress,
+    )?;
     for h in handles {
         let _ = h.join();
     }
@@ -254,17 +219,8 @@ pub fn run(
     if let Some(msg) = shared.fatal.lock().expect("fatal").take() {
         return Err(RunError::WorkersBroken(msg));
     }
+    finish_outputs(&out, assembler, records, &failures)?;
 
-    match &mut assembler {
-        None => layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?,
-        Some(a) => {
-            let index = a.finish()?;
-            let mut records: Vec<_> = records.into_iter().map(|r| a.final_record(r)).collect();
-            layout::finalize_manifest(&out, &mut records).map_err(io_err(&out))?;
-            index.write(&out.join(INDEX_FILE))?;
-        }
-    }
-    write_failures(&out, &failures)?;
     let mut stats = std::mem::replace(
         &mut *shared.stats.lock().expect("stats"),
         RunStats::new(&[]),
@@ -279,6 +235,99 @@ pub fn run(
         .map_err(io_err(&out))?;
     let _ = std::fs::remove_dir_all(out.join(layout::WORK_DIR).join("render"));
     Ok(stats)
+}
+
+/// Creates the output folder (or checks that a `--resume` may continue it), clears stale
+/// temporary files and writes the preset and the class list; returns the manifest's path.
+fn prepare_output(
+    out: &Path,
+    preset: &Preset,
+    class_names: &[String],
+    resume: bool,
+) -> Result<PathBuf, RunError> {
+    std::fs::create_dir_all(out).map_err(io_err(out))?;
+    let manifest_path = out.join(MANIFEST_FILE);
+    let preset_yaml = preset.to_yaml();
+    check_output_folder(out, &manifest_path, &preset_yaml, resume)?;
+    remove_stale_temps(out);
+    crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), preset_yaml.as_bytes())
+        .map_err(io_err(out))?;
+    layout::write_classes(out, class_names).map_err(io_err(out))?;
+    Ok(manifest_path)
+}
+
+/// The jobs of this run: every (class, index) of this shard that is not done yet.
+fn pending_jobs(
+    classes: &[ClassPlan],
+    per_class: u64,
+    shard: Option<crate::dataset::shard::Shard>,
+    done: &HashSet<String>,
+) -> Vec<ImageJob> {
+    (0..classes.len())
+        .flat_map(|c| (0..per_class).map(move |index| ImageJob { class: c, index }))
+        .filter(|j| shard.is_none_or(|s| s.owns(classes[j.class].label, j.index)))
+        .filter(|j| {
+            !done.contains(&crate::dataset::shard::image_id(
+                &classes[j.class].class,
+                j.index,
+            ))
+        })
+        .collect()
+}
+
+/// Records the workers' outcomes as they arrive (manifest line, statistics, the shard
+/// assembler) until every worker has hung up; returns the failed images.
+fn record_outcomes(
+    rx: mpsc::Receiver<Outcome>,
+    shared: &Shared,
+    writer: &mut ManifestWriter,
+    mut assembler: Option<&mut Assembler>,
+    records: &mut Vec<crate::dataset::ManifestRecord>,
+    progress: &indicatif::ProgressBar,
+) -> Result<Vec<FailedImage>, RunError> {
+    let mut failures: Vec<FailedImage> = Vec::new();
+    for outcome in rx {
+        match outcome {
+            Outcome::Saved(rec) => {
+                writer.append(&rec)?;
+                shared.stats.lock().expect("stats").record_saved(&rec);
+                if let Some(a) = assembler.as_deref_mut() {
+                    a.offer((*rec).clone())?;
+                }
+                records.push(*rec);
+            }
+            Outcome::Failed(f) => {
+                if let Some(a) = assembler.as_deref_mut() {
+                    if let Some(c) = shared.classes.iter().find(|c| c.class == f.class) {
+                        a.fail(c.label, f.index)?;
+                    }
+                }
+                failures.push(f)
+            }
+        }
+        progress.inc(1);
+    }
+    Ok(failures)
+}
+
+/// Writes the dataset's lists (an image folder) or the last shards, the final manifest and
+/// the index (WebDataset), and the failures.
+fn finish_outputs(
+    out: &Path,
+    assembler: Option<Assembler>,
+    mut records: Vec<crate::dataset::ManifestRecord>,
+    failures: &[FailedImage],
+) -> Result<(), RunError> {
+    match assembler {
+        None => layout::finalize_lists(out, &mut records).map_err(io_err(out))?,
+        Some(mut a) => {
+            let index = a.finish()?;
+            let mut records: Vec<_> = records.into_iter().map(|r| a.final_record(r)).collect();
+            layout::finalize_manifest(out, &mut records).map_err(io_err(out))?;
+            index.write(&out.join(INDEX_FILE))?;
+        }
+    }
+    write_failures(out, failures)
 }
 
 /// Images of a WebDataset render wait here until their shard is written.

@@ -1,21 +1,43 @@
-//! Supervised training as an engine step: cross-entropy of the classifier on the labelled
+//! Supervised training as an engine method: cross-entropy of the classifier on the labelled
 //! batch, one update of the one optimizer (SGD or Adam, clipping) at the engine's lr.
 use tch::{Kind, Tensor};
 
-use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{EvalModel, Method, StepBatch, StepCtx, StepStats, Trainee};
 use crate::nn::models::Classifier;
 use crate::nn::optim::Optimizer;
 
-pub struct Supervised {
+/// The step of supervised training (no state of its own).
+pub struct Supervised;
+
+impl Supervised {
+    /// `net` trained by `opt`, with bf16 autocast of the forward passes when `autocast` (CUDA).
+    pub fn trainee(net: Classifier, opt: Optimizer, autocast: bool) -> Trainee<Supervised> {
+        Trainee {
+            method: Supervised,
+            model: Autocast { net, autocast },
+            optimizers: opt,
+        }
+    }
+}
+
+/// The classifier, its forward passes under bf16 autocast when `autocast` (CUDA).
+pub struct Autocast {
     pub net: Classifier,
-    pub opt: Optimizer,
-    /// bf16 autocast of the forward passes (CUDA).
     pub autocast: bool,
 }
 
-impl TrainStep for Supervised {
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
-        let logits = tch::autocast(self.autocast, || self.net.forward(b.xs, true));
+impl Method for Supervised {
+    type Model = Autocast;
+    type Optimizers = Optimizer;
+
+    fn step(
+        &mut self,
+        m: &Autocast,
+        opt: &mut Optimizer,
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
+        let logits = tch::autocast(m.autocast, || m.net.forward(b.xs, true));
         let loss = crate::engine::cross_entropy(&logits, b.ys);
         let value = loss.double_value(&[]);
         if !value.is_finite() {
@@ -24,9 +46,9 @@ impl TrainStep for Supervised {
                 ..StepStats::default()
             };
         }
-        self.opt.zero_grad();
+        opt.zero_grad();
         loss.backward();
-        self.opt.step_at(ctx.lr);
+        opt.step_at(ctx.lr);
         let correct = logits
             .argmax(-1, false)
             .eq_tensor(b.ys)
@@ -38,21 +60,9 @@ impl TrainStep for Supervised {
             source_correct: correct,
         }
     }
-
-    fn model(&self) -> &dyn EvalModel {
-        self
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt]
-    }
 }
 
-impl EvalModel for Supervised {
+impl EvalModel for Autocast {
     fn predict(&self, xs: &Tensor) -> Tensor {
         tch::autocast(self.autocast, || self.net.forward(xs, false))
     }

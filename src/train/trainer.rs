@@ -219,11 +219,8 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     let net = Classifier::new(&vs.root(), &cfg.arch, num_classes, cfg.image_size as i64)?;
     let params = count_trainable(&vs);
     let init = engine::load_init(&vs, cfg.init.as_deref(), cfg.init_keep_head, describe_init)?;
-    let mut step = Supervised {
-        opt: Optimizer::new(&vs, cfg.optim_config(total)),
-        net,
-        autocast: use_autocast,
-    };
+    let opt = Optimizer::new(&vs, cfg.optim_config(total));
+    let mut step = Supervised::trainee(net, opt, use_autocast);
 
     let eval = EvalCtx {
         device,

@@ -9,7 +9,7 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::grl::grad_reverse;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, MethodSetup};
-use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{Method, StepBatch, StepCtx, StepStats, Trainee};
 use crate::nn::models::{torch_linear, Classifier};
 use crate::nn::optim::Optimizer;
 
@@ -23,53 +23,48 @@ pub fn domain_loss(d_source: &Tensor, d_target: &Tensor) -> Tensor {
 }
 
 pub struct Dann {
-    net: Classifier,
     disc: nn::Linear,
-    opt: Optimizer,
 }
 
 impl Dann {
-    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
+    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Trainee<Self>, AdaptError> {
         let net = classifier(vs, s)?;
         let disc = torch_linear(vs.root() / "domain_fc", net.backbone.feature_dim(), 2);
-        Ok(Dann {
-            net,
-            disc,
-            opt: sgd(vs, s, |n| {
+        Ok(Trainee {
+            method: Dann { disc },
+            model: net,
+            optimizers: sgd(vs, s, |n| {
                 n.starts_with("head.") || n.starts_with("domain_fc.")
             }),
         })
     }
 }
 
-impl TrainStep for Dann {
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
-        let fs = self.net.backbone.features(b.xs, true);
-        let logits = self.net.head.forward(&fs);
+impl Method for Dann {
+    type Model = Classifier;
+    type Optimizers = Optimizer;
+
+    fn step(
+        &mut self,
+        net: &Classifier,
+        opt: &mut Optimizer,
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
+        let fs = net.backbone.features(b.xs, true);
+        let logits = net.head.forward(&fs);
         let ds = self.disc.forward(&grad_reverse(&fs, ctx.lambda));
-        let ft = self.net.backbone.features(b.xt, true);
+        let ft = net.backbone.features(b.xt, true);
         let dt = self.disc.forward(&grad_reverse(&ft, ctx.lambda));
         let ce = cross_entropy(&logits, b.ys);
         let adv = domain_loss(&ds, &dt);
         let loss = &ce + &adv;
-        self.opt.minimise(&loss, ctx.lr);
+        opt.minimise(&loss, ctx.lr);
         StepStats::read(
             &loss,
             &[("ce_source", &ce), ("domain", &adv)],
             correct(&logits, b.ys),
         )
-    }
-
-    fn model(&self) -> &dyn EvalModel {
-        &self.net
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt]
     }
 }
 

@@ -30,7 +30,7 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 pub use crate::adapt::method::class_balance;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, state_tensor, MethodSetup};
-use crate::engine::{float_kind, widen, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, widen, Method, StepBatch, StepCtx, StepStats, Trainee};
 use crate::nn::models::Classifier;
 use crate::nn::optim::Optimizer;
 use crate::nn::TrainError;
@@ -108,15 +108,13 @@ pub fn source_to_centroid(feats: &Tensor, centroids: &Tensor, labels: &Tensor) -
 }
 
 pub struct DisClusterDa {
-    net: Classifier,
     /// Source / target class centroids in feature space (run state, no gradient).
     cs: Tensor,
     ct: Tensor,
-    opt: Optimizer,
 }
 
 impl DisClusterDa {
-    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
+    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Trainee<Self>, AdaptError> {
         let net = classifier(vs, s)?;
         let zeros = || {
             Tensor::zeros(
@@ -124,19 +122,29 @@ impl DisClusterDa {
                 (vs.kind(), vs.device()),
             )
         };
-        Ok(DisClusterDa {
-            cs: zeros(),
-            ct: zeros(),
-            net,
-            opt: sgd(vs, s, |n| n.starts_with("head.")),
+        Ok(Trainee {
+            method: DisClusterDa {
+                cs: zeros(),
+                ct: zeros(),
+            },
+            model: net,
+            optimizers: sgd(vs, s, |n| n.starts_with("head.")),
         })
     }
 }
 
-impl TrainStep for DisClusterDa {
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
+impl Method for DisClusterDa {
+    type Model = Classifier;
+    type Optimizers = Optimizer;
+
+    fn step(
+        &mut self,
+        net: &Classifier,
+        opt: &mut Optimizer,
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
         // Two passes, as the released code: batch norm sees each domain on its own.
-        let net = &self.net;
         let fs = widen(&net.backbone.features(b.xs, true));
         let ft = widen(&net.backbone.features(b.xt, true));
         let ls = net.head.forward(&fs);
@@ -157,7 +165,7 @@ impl TrainStep for DisClusterDa {
         let lam = ctx.lambda;
         let cluster = &cen_cls + &src_cen + &tgt_cen + &sep;
         let loss = &ce + (&ent + &cluster) * lam + &balance * BALANCE_WEIGHT;
-        self.opt.minimise(&loss, ctx.lr);
+        opt.minimise(&loss, ctx.lr);
         self.cs = cs.detach();
         self.ct = ct.detach();
         StepStats::read(
@@ -173,18 +181,6 @@ impl TrainStep for DisClusterDa {
             ],
             correct(&ls, b.ys),
         )
-    }
-
-    fn model(&self) -> &dyn EvalModel {
-        &self.net
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt]
     }
 
     fn method_state(&self) -> Vec<(String, Tensor)> {

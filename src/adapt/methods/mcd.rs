@@ -15,7 +15,7 @@ use tch::Tensor;
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, class_balance, correct, cross_entropy, MethodSetup};
-use crate::engine::{float_kind, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, EvalModel, Method, StepBatch, StepCtx, StepStats, Trainee};
 use crate::nn::models::Backbone;
 use crate::nn::optim::{Group, OptimConfig, Optimizer};
 
@@ -88,16 +88,18 @@ impl McdClassifier {
     }
 }
 
-pub struct Mcd {
+/// MCD's step (no state of its own); its optimizers are the generator's and the classifiers'.
+pub struct Mcd;
+
+/// The generator and the two classifiers.
+pub struct McdNet {
     backbone: Box<dyn Backbone>,
     c1: McdClassifier,
     c2: McdClassifier,
-    opt_g: Optimizer,
-    opt_c: Optimizer,
 }
 
 impl Mcd {
-    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
+    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Trainee<Mcd>, AdaptError> {
         let backbone = backbone(vs, s)?;
         let dim = backbone.feature_dim();
         let c1 = McdClassifier::new(vs.root() / "head", dim, s.num_classes, s.mcd_dropout);
@@ -117,20 +119,20 @@ impl Mcd {
         let opt_c = Optimizer::with_groups(vs, cfg, vec![classifiers], |n| {
             (n.starts_with("head.") || n.starts_with("head2.")).then_some(0)
         });
-        Ok(Mcd {
-            backbone,
-            c1,
-            c2,
-            opt_g,
-            opt_c,
+        Ok(Trainee {
+            method: Mcd,
+            model: McdNet { backbone, c1, c2 },
+            optimizers: [opt_g, opt_c],
         })
     }
+}
 
-    fn zero_all(&mut self) {
-        self.opt_g.zero_grad();
-        self.opt_c.zero_grad();
-    }
+fn zero_all(opt_g: &mut Optimizer, opt_c: &mut Optimizer) {
+    opt_g.zero_grad();
+    opt_c.zero_grad();
+}
 
+impl McdNet {
     /// Source CE of both classifiers, target logits of both, and the balance terms.
     fn forward_both(&self, b: &StepBatch) -> (Tensor, Tensor, Tensor, Tensor) {
         let fs = self.backbone.features(b.xs, true);
@@ -144,35 +146,44 @@ impl Mcd {
     }
 }
 
-impl TrainStep for Mcd {
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
+impl Method for Mcd {
+    type Model = McdNet;
+    type Optimizers = [Optimizer; 2];
+
+    fn step(
+        &mut self,
+        net: &McdNet,
+        [opt_g, opt_c]: &mut [Optimizer; 2],
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
         // (A) source classification (and balance) for generator and both classifiers.
-        self.zero_all();
-        let (ce_a, bal_a, s1, _) = self.forward_both(b);
+        zero_all(opt_g, opt_c);
+        let (ce_a, bal_a, s1, _) = net.forward_both(b);
         let loss_a = &ce_a + &bal_a * BALANCE_WEIGHT;
         loss_a.backward();
-        self.opt_g.step_at(ctx.lr);
-        self.opt_c.step_at(ctx.lr);
+        opt_g.step_at(ctx.lr);
+        opt_c.step_at(ctx.lr);
         let source_correct = correct(&s1, b.ys);
 
         // (B) classifiers: keep the source, maximise the target discrepancy (generator fixed).
-        self.zero_all();
-        let (ce_b, bal_b, _, disc_b) = self.forward_both(b);
+        zero_all(opt_g, opt_c);
+        let (ce_b, bal_b, _, disc_b) = net.forward_both(b);
         let loss_b = &ce_b - &disc_b + &bal_b * BALANCE_WEIGHT;
         loss_b.backward();
-        self.opt_c.step_at(ctx.lr);
+        opt_c.step_at(ctx.lr);
 
         // (C) generator: minimise the discrepancy (classifiers fixed).
         let mut disc_c = Vec::new();
         for _ in 0..GENERATOR_STEPS {
-            self.zero_all();
-            let ft = self.backbone.features(b.xt, true);
-            let d = discrepancy(&self.c1.forward(&ft, true), &self.c2.forward(&ft, true));
+            zero_all(opt_g, opt_c);
+            let ft = net.backbone.features(b.xt, true);
+            let d = discrepancy(&net.c1.forward(&ft, true), &net.c2.forward(&ft, true));
             d.backward();
-            self.opt_g.step_at(ctx.lr);
+            opt_g.step_at(ctx.lr);
             disc_c.push(d.detach());
         }
-        self.zero_all();
+        zero_all(opt_g, opt_c);
         StepStats::read(
             &loss_a,
             &[
@@ -188,21 +199,9 @@ impl TrainStep for Mcd {
             source_correct,
         )
     }
-
-    fn model(&self) -> &dyn EvalModel {
-        self
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt_g, &self.opt_c]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt_g, &mut self.opt_c]
-    }
 }
 
-impl EvalModel for Mcd {
+impl EvalModel for McdNet {
     /// The first classifier, as the released evaluation reports it.
     fn predict(&self, xs: &Tensor) -> Tensor {
         self.c1.forward(&self.backbone.features(xs, false), false)

@@ -16,7 +16,7 @@ use crate::adapt::error::AdaptError;
 use crate::adapt::method::{
     class_balance, classifier, correct, cross_entropy, entropy, sgd, MethodSetup,
 };
-use crate::engine::{float_kind, EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{float_kind, Method, StepBatch, StepCtx, StepStats, Trainee};
 use crate::nn::models::{torch_linear, Classifier};
 use crate::nn::optim::Optimizer;
 
@@ -48,39 +48,48 @@ fn frozen(layer: &nn::Linear, x: &Tensor) -> Tensor {
 }
 
 pub struct Rca {
-    net: Classifier,
     joint: nn::Linear,
     k: i64,
-    opt: Optimizer,
 }
 
 impl Rca {
-    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
+    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Trainee<Self>, AdaptError> {
         let net = classifier(vs, s)?;
         let dim = net.backbone.feature_dim();
         let joint = torch_linear(vs.root() / "joint_fc", dim, 2 * s.num_classes);
-        Ok(Rca {
-            net,
-            joint,
-            k: s.num_classes,
-            opt: sgd(vs, s, |n| {
+        Ok(Trainee {
+            method: Rca {
+                joint,
+                k: s.num_classes,
+            },
+            model: net,
+            optimizers: sgd(vs, s, |n| {
                 n.starts_with("head.") || n.starts_with("joint_fc.")
             }),
         })
     }
 }
 
-impl TrainStep for Rca {
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
+impl Method for Rca {
+    type Model = Classifier;
+    type Optimizers = Optimizer;
+
+    fn step(
+        &mut self,
+        net: &Classifier,
+        opt: &mut Optimizer,
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
         let lam = ctx.lambda;
-        let fs = self.net.backbone.features(b.xs, true);
-        let ft = self.net.backbone.features(b.xt, true);
-        let yt_hat = self.net.head.forward(&ft.detach()).argmax(-1, false);
+        let fs = net.backbone.features(b.xs, true);
+        let ft = net.backbone.features(b.xt, true);
+        let yt_hat = net.head.forward(&ft.detach()).argmax(-1, false);
         // WHY the detaches: one backward pass routes L_min to the heads (features cut) and
         // L_max to the backbone (head weights cut), as the released per-name routing does.
         let (fs_d, ft_d) = (fs.detach(), ft.detach());
-        let ls_min = self.net.head.forward(&fs_d);
-        let lt_min = self.net.head.forward(&ft_d);
+        let ls_min = net.head.forward(&fs_d);
+        let lt_min = net.head.forward(&ft_d);
         let ce = cross_entropy(&ls_min, b.ys);
         let joint = joint_loss(
             &self.joint.forward(&fs_d),
@@ -92,8 +101,8 @@ impl TrainStep for Rca {
         let balance = class_balance(&lt_min.softmax(-1, float_kind(&lt_min)));
         let loss_min = &ce + &joint * lam + &balance * BALANCE_WEIGHT;
 
-        let ls_max = frozen(self.net.head.linear(), &fs);
-        let lt_max = frozen(self.net.head.linear(), &ft);
+        let ls_max = frozen(net.head.linear(), &fs);
+        let lt_max = frozen(net.head.linear(), &ft);
         let confusion = alignment_loss(
             &frozen(&self.joint, &fs),
             b.ys,
@@ -103,7 +112,7 @@ impl TrainStep for Rca {
         );
         let ent = entropy(&lt_max);
         let loss_max = cross_entropy(&ls_max, b.ys) + (&confusion + &ent) * lam;
-        self.opt.minimise(&(&loss_min + &loss_max), ctx.lr);
+        opt.minimise(&(&loss_min + &loss_max), ctx.lr);
         StepStats::read(
             &loss_min,
             &[
@@ -116,18 +125,6 @@ impl TrainStep for Rca {
             ],
             correct(&ls_min, b.ys),
         )
-    }
-
-    fn model(&self) -> &dyn EvalModel {
-        &self.net
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt]
     }
 }
 

@@ -5,41 +5,36 @@ use tch::nn;
 
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{classifier, correct, cross_entropy, sgd, MethodSetup};
-use crate::engine::{EvalModel, StepBatch, StepCtx, StepStats, TrainStep};
+use crate::engine::{Method, StepBatch, StepCtx, StepStats, Trainee};
 use crate::nn::models::Classifier;
 use crate::nn::optim::Optimizer;
 
-pub struct SourceOnly {
-    net: Classifier,
-    opt: Optimizer,
-}
+pub struct SourceOnly;
 
 impl SourceOnly {
-    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
-        Ok(SourceOnly {
-            net: classifier(vs, s)?,
-            opt: sgd(vs, s, |n| n.starts_with("head.")),
+    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Trainee<Self>, AdaptError> {
+        Ok(Trainee {
+            method: SourceOnly,
+            model: classifier(vs, s)?,
+            optimizers: sgd(vs, s, |n| n.starts_with("head.")),
         })
     }
 }
 
-impl TrainStep for SourceOnly {
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
-        let logits = self.net.forward(b.xs, true);
+impl Method for SourceOnly {
+    type Model = Classifier;
+    type Optimizers = Optimizer;
+
+    fn step(
+        &mut self,
+        net: &Classifier,
+        opt: &mut Optimizer,
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
+        let logits = net.forward(b.xs, true);
         let loss = cross_entropy(&logits, b.ys);
-        self.opt.minimise(&loss, ctx.lr);
+        opt.minimise(&loss, ctx.lr);
         StepStats::read(&loss, &[("ce_source", &loss)], correct(&logits, b.ys))
-    }
-
-    fn model(&self) -> &dyn EvalModel {
-        &self.net
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt]
     }
 }

@@ -30,7 +30,7 @@ use tch::{Kind, Tensor};
 use crate::adapt::error::AdaptError;
 use crate::adapt::method::{backbone, correct, cross_entropy, state_tensor, MethodSetup};
 use crate::engine::{
-    float_kind, widen, EvalModel, FullPass, StepBatch, StepCtx, StepStats, TrainStep,
+    float_kind, widen, EvalModel, FullPass, Method, StepBatch, StepCtx, StepStats, Trainee,
 };
 use crate::nn::models::{torch_batch_norm1d, torch_linear, Backbone};
 use crate::nn::optim::{Group, OptimConfig, Optimizer};
@@ -103,21 +103,25 @@ pub fn kmeans(f: &Tensor, init: &Tensor, iters: usize) -> (Tensor, Tensor) {
     (c, labels)
 }
 
-pub struct Srdc {
+/// The backbone, the bottleneck (linear, batch norm, ReLU) and the class head.
+pub struct SrdcNet {
     backbone: Box<dyn Backbone>,
     bottleneck: nn::Linear,
     bn: nn::BatchNorm,
     head: nn::Linear,
+}
+
+/// SRDC's run state: the cluster centres of both feature levels and the pseudo-labels.
+pub struct Srdc {
     centres1: Tensor,
     centres2: Tensor,
     /// Level-1 K-means cluster of every target image (the pseudo-labels of this epoch).
     pseudo: Tensor,
     k: i64,
-    opt: Optimizer,
 }
 
 impl Srdc {
-    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Self, AdaptError> {
+    pub fn new(vs: &nn::VarStore, s: &MethodSetup) -> Result<Trainee<Self>, AdaptError> {
         let backbone = backbone(vs, s)?;
         let d1 = backbone.feature_dim();
         let d2 = s.srdc_bottleneck.unwrap_or((d1 / 4).max(1));
@@ -149,19 +153,25 @@ impl Srdc {
                 }
             },
         );
-        Ok(Srdc {
-            backbone,
-            bottleneck,
-            bn,
-            head,
-            centres1,
-            centres2,
-            pseudo: Tensor::zeros([s.target_images.max(1) as i64], (Kind::Int64, vs.device())),
-            k: s.num_classes,
-            opt,
+        Ok(Trainee {
+            method: Srdc {
+                centres1,
+                centres2,
+                pseudo: Tensor::zeros([s.target_images.max(1) as i64], (Kind::Int64, vs.device())),
+                k: s.num_classes,
+            },
+            model: SrdcNet {
+                backbone,
+                bottleneck,
+                bn,
+                head,
+            },
+            optimizers: opt,
         })
     }
+}
 
+impl SrdcNet {
     /// (backbone features, bottleneck features, logits).
     fn forward3(&self, x: &Tensor, train: bool) -> (Tensor, Tensor, Tensor) {
         let f1 = widen(&self.backbone.features(x, train));
@@ -174,16 +184,24 @@ impl Srdc {
     }
 }
 
-impl TrainStep for Srdc {
-    fn epoch_start(&mut self, epoch: u64, data: &dyn FullPass) -> Result<(), TrainError> {
+impl Method for Srdc {
+    type Model = SrdcNet;
+    type Optimizers = Optimizer;
+
+    fn epoch_start(
+        &mut self,
+        net: &SrdcNet,
+        epoch: u64,
+        data: &dyn FullPass,
+    ) -> Result<(), TrainError> {
         let k = self.k;
         tch::no_grad(|| -> Result<(), TrainError> {
             let src = data.source(&mut |x| {
-                let (f1, f2, _) = self.forward3(x, false);
+                let (f1, f2, _) = net.forward3(x, false);
                 vec![f1, f2]
             })?;
             let tgt = data.target(&mut |x| {
-                let (f1, f2, l) = self.forward3(x, false);
+                let (f1, f2, l) = net.forward3(x, false);
                 vec![f1, f2, l]
             })?;
             if tgt.outputs.is_empty() || src.outputs.is_empty() {
@@ -206,7 +224,13 @@ impl TrainStep for Srdc {
         })
     }
 
-    fn step(&mut self, b: &StepBatch, ctx: &StepCtx) -> StepStats {
+    fn step(
+        &mut self,
+        net: &SrdcNet,
+        opt: &mut Optimizer,
+        b: &StepBatch,
+        ctx: &StepCtx,
+    ) -> StepStats {
         let first = ctx.epoch == 0;
         let w = if first { 1.0 } else { ctx.lambda };
         let index: Vec<i64> = b.target_index.iter().map(|&i| i as i64).collect();
@@ -214,20 +238,20 @@ impl TrainStep for Srdc {
             0,
             &Tensor::from_slice(&index).to_device(self.pseudo.device()),
         );
-        let (ft1, ft2, lt) = self.forward3(b.xt, true);
+        let (ft1, ft2, lt) = net.forward3(b.xt, true);
         let t_out = target_cluster_loss(&lt, &yt, first);
         let t_f1 = target_cluster_loss(&student_t(&ft1, &self.centres1), &yt, first);
         let t_f2 = target_cluster_loss(&student_t(&ft2, &self.centres2), &yt, first);
-        let (fs1, fs2, ls) = self.forward3(b.xs, true);
+        let (fs1, fs2, ls) = net.forward3(b.xs, true);
         let ce = cross_entropy(&ls, b.ys);
         let s_f1 = cross_entropy(&student_t(&fs1, &self.centres1), b.ys);
         let s_f2 = cross_entropy(&student_t(&fs2, &self.centres2), b.ys);
         let loss = (&t_out + &t_f1 + &t_f2) * w + &ce + (&s_f1 + &s_f2) * w;
         // As released: `model.zero_grad()` clears the network only; the centres (outside the
         // model) keep accumulating their gradients from iteration to iteration.
-        self.opt.zero_grad_where(|n| !n.starts_with("srdc."));
+        opt.zero_grad_where(|n| !n.starts_with("srdc."));
         loss.backward();
-        self.opt.step_at(ctx.lr);
+        opt.step_at(ctx.lr);
         StepStats::read(
             &loss,
             &[
@@ -240,18 +264,6 @@ impl TrainStep for Srdc {
             ],
             correct(&ls, b.ys),
         )
-    }
-
-    fn model(&self) -> &dyn EvalModel {
-        self
-    }
-
-    fn optimizers(&self) -> Vec<&Optimizer> {
-        vec![&self.opt]
-    }
-
-    fn optimizers_mut(&mut self) -> Vec<&mut Optimizer> {
-        vec![&mut self.opt]
     }
 
     fn method_state(&self) -> Vec<(String, Tensor)> {
@@ -286,7 +298,7 @@ impl TrainStep for Srdc {
     }
 }
 
-impl EvalModel for Srdc {
+impl EvalModel for SrdcNet {
     fn predict(&self, xs: &Tensor) -> Tensor {
         self.forward3(xs, false).2
     }

@@ -259,244 +259,298 @@ impl<'a> Machine<'a> {
     fn run(&mut self) -> Result<Value, PickleError> {
         loop {
             let op = self.byte()?;
-            match op {
-                0x80 => {
-                    let proto = self.byte()?;
-                    if proto > 5 {
-                        return err(format!("pickle protocol {proto} is newer than 5"));
-                    }
-                }
-                0x95 => {
-                    self.u64()?; // FRAME: a length hint only
-                }
-                b'.' => return self.pop(),
-                b'(' => self.marks.push(self.stack.len()),
-                b'0' => {
-                    self.pop()?;
-                }
-                b'1' => {
-                    self.pop_mark()?;
-                }
-                b'2' => {
-                    let v = self.top()?.clone();
-                    self.stack.push(v);
-                }
-                b'N' => self.stack.push(Value::None),
-                0x88 => self.stack.push(Value::Bool(true)),
-                0x89 => self.stack.push(Value::Bool(false)),
-                b'J' => {
-                    let v = self.u32()? as i32;
-                    self.stack.push(Value::Int(v as i128));
-                }
-                b'K' => {
-                    let v = self.byte()?;
-                    self.stack.push(Value::Int(v as i128));
-                }
-                b'M' => {
-                    let v = self.u16()?;
-                    self.stack.push(Value::Int(v as i128));
-                }
-                0x8a => {
-                    let n = self.byte()? as usize;
-                    let v = self.long(n)?;
-                    self.stack.push(v);
-                }
-                0x8b => {
-                    let n = self.u32()? as usize;
-                    let v = self.long(n)?;
-                    self.stack.push(v);
-                }
-                b'I' | b'L' => {
-                    let line = self.line()?.trim_end_matches('L');
-                    let v = match line {
-                        "00" => Value::Bool(false),
-                        "01" => Value::Bool(true),
-                        s => Value::Int(
-                            s.parse()
-                                .map_err(|_| PickleError(format!("`{s}` is not an integer")))?,
-                        ),
-                    };
-                    self.stack.push(v);
-                }
-                b'G' => {
-                    let b = self.take(8)?;
-                    let mut a = [0u8; 8];
-                    a.copy_from_slice(b);
-                    self.stack.push(Value::Float(f64::from_be_bytes(a)));
-                }
-                b'F' => {
-                    let s = self.line()?;
-                    let v = s
-                        .parse()
-                        .map_err(|_| PickleError(format!("`{s}` is not a float")))?;
-                    self.stack.push(Value::Float(v));
-                }
-                b'X' => {
-                    let n = self.u32()? as usize;
-                    let s = self.utf8(n)?;
-                    self.stack.push(Value::Str(s));
-                }
-                0x8c => {
-                    let n = self.byte()? as usize;
-                    let s = self.utf8(n)?;
-                    self.stack.push(Value::Str(s));
-                }
-                0x8d => {
-                    let n = self.u64()? as usize;
-                    let s = self.utf8(n)?;
-                    self.stack.push(Value::Str(s));
-                }
-                b'V' => {
-                    let s = self.line()?.to_string();
-                    self.stack.push(Value::Str(s));
-                }
-                b'T' | b'B' => {
-                    let n = self.u32()? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
-                }
-                b'U' | b'C' => {
-                    let n = self.byte()? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
-                }
-                0x8e => {
-                    let n = self.u64()? as usize;
-                    let b = self.take(n)?.to_vec();
-                    self.stack.push(Value::Bytes(b));
-                }
-                b'}' => self.stack.push(Value::dict()),
-                b']' => self.stack.push(Value::list(Vec::new())),
-                b')' => self.stack.push(Value::Tuple(Vec::new())),
-                b'd' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::dict());
-                    self.set_items(items)?;
-                }
-                b'l' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::list(items));
-                }
-                b't' => {
-                    let items = self.pop_mark()?;
-                    self.stack.push(Value::Tuple(items));
-                }
-                0x85..=0x87 => {
-                    let n = (op - 0x84) as usize;
-                    if self.stack.len() < n {
-                        return err("a tuple opcode finds too few values");
-                    }
-                    let items = self.stack.split_off(self.stack.len() - n);
-                    self.stack.push(Value::Tuple(items));
-                }
-                b's' => {
-                    let v = self.pop()?;
-                    let k = self.pop()?;
-                    self.set_items(vec![k, v])?;
-                }
-                b'u' => {
-                    let items = self.pop_mark()?;
-                    self.set_items(items)?;
-                }
-                b'a' => {
-                    let v = self.pop()?;
-                    self.append(vec![v])?;
-                }
-                b'e' => {
-                    let items = self.pop_mark()?;
-                    self.append(items)?;
-                }
-                b'q' => {
-                    let i = self.byte()? as usize;
-                    self.memo_put(i)?;
-                }
-                b'r' => {
-                    let i = self.u32()? as usize;
-                    self.memo_put(i)?;
-                }
-                0x94 => {
-                    let i = self.memo.len();
-                    self.memo_put(i)?;
-                }
-                b'p' => {
-                    let s = self.line()?;
-                    let i = s
-                        .parse()
-                        .map_err(|_| PickleError(format!("PUT index `{s}` is not a number")))?;
-                    self.memo_put(i)?;
-                }
-                b'h' => {
-                    let i = self.byte()? as usize;
-                    self.memo_get(i)?;
-                }
-                b'j' => {
-                    let i = self.u32()? as usize;
-                    self.memo_get(i)?;
-                }
-                b'g' => {
-                    let s = self.line()?;
-                    let i = s
-                        .parse()
-                        .map_err(|_| PickleError(format!("GET index `{s}` is not a number")))?;
-                    self.memo_get(i)?;
-                }
-                b'c' => {
-                    let module = self.line()?.to_string();
-                    let name = self.line()?.to_string();
-                    self.stack.push(Value::Global { module, name });
-                }
-                0x93 => {
-                    let name = self.pop()?;
-                    let module = self.pop()?;
-                    match (module, name) {
-                        (Value::Str(module), Value::Str(name)) => {
-                            self.stack.push(Value::Global { module, name })
-                        }
-                        _ => return err("STACK_GLOBAL expects two strings"),
-                    }
-                }
-                b'R' => {
-                    let args = self.pop()?;
-                    let callable = self.pop()?;
-                    let v = reduce(callable, args)?;
-                    self.stack.push(v);
-                }
-                0x81 => {
-                    let _args = self.pop()?;
-                    let class = self.pop()?;
-                    self.stack.push(Value::Object(class.kind()));
-                }
-                0x92 => {
-                    let _kwargs = self.pop()?;
-                    let _args = self.pop()?;
-                    let class = self.pop()?;
-                    self.stack.push(Value::Object(class.kind()));
-                }
-                b'b' => {
-                    // BUILD sets an object's state (an OrderedDict's `_metadata`, an
-                    // unknown object's fields): nothing this reader keeps.
-                    self.pop()?;
-                    self.top()?;
-                }
-                b'Q' => {
-                    let pid = self.pop()?;
-                    let v = persistent_load(pid)?;
-                    self.stack.push(v);
-                }
-                b'P' => {
-                    let s = self.line()?.to_string();
-                    return err(format!(
-                        "a text persistent id `{s}` (not written by torch.save)"
-                    ));
-                }
-                op => {
-                    return err(format!(
-                        "pickle opcode 0x{op:02x} at byte {} is outside what torch.save writes",
-                        self.pos - 1
-                    ))
-                }
+            if op == b'.' {
+                return self.pop();
+            }
+            let known = self.control(op)?
+                || self.number(op)?
+                || self.text(op)?
+                || self.container(op)?
+                || self.memo_op(op)?
+                || self.object(op)?;
+            if !known {
+                return err(format!(
+                    "pickle opcode 0x{op:02x} at byte {} is outside what torch.save writes",
+                    self.pos - 1
+                ));
             }
         }
+    }
+
+    /// Protocol, framing, mark and stack opcodes. False when `op` is not one of them.
+    fn control(&mut self, op: u8) -> Result<bool, PickleError> {
+        match op {
+            0x80 => {
+                let proto = self.byte()?;
+                if proto > 5 {
+                    return err(format!("pickle protocol {proto} is newer than 5"));
+                }
+            }
+            0x95 => {
+                self.u64()?; // FRAME: a length hint only
+            }
+            b'(' => self.marks.push(self.stack.len()),
+            b'0' => {
+                self.pop()?;
+            }
+            b'1' => {
+                self.pop_mark()?;
+            }
+            b'2' => {
+                let v = self.top()?.clone();
+                self.stack.push(v);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Numbers: None, booleans, integers and floats. False when `op` is not one of them.
+    fn number(&mut self, op: u8) -> Result<bool, PickleError> {
+        match op {
+            b'N' => self.stack.push(Value::None),
+            0x88 => self.stack.push(Value::Bool(true)),
+            0x89 => self.stack.push(Value::Bool(false)),
+            b'J' => {
+                let v = self.u32()? as i32;
+                self.stack.push(Value::Int(v as i128));
+            }
+            b'K' => {
+                let v = self.byte()?;
+                self.stack.push(Value::Int(v as i128));
+            }
+            b'M' => {
+                let v = self.u16()?;
+                self.stack.push(Value::Int(v as i128));
+            }
+            0x8a => {
+                let n = self.byte()? as usize;
+                let v = self.long(n)?;
+                self.stack.push(v);
+            }
+            0x8b => {
+                let n = self.u32()? as usize;
+                let v = self.long(n)?;
+                self.stack.push(v);
+            }
+            b'I' | b'L' => {
+                let line = self.line()?.trim_end_matches('L');
+                let v = match line {
+                    "00" => Value::Bool(false),
+                    "01" => Value::Bool(true),
+                    s => Value::Int(
+                        s.parse()
+                            .map_err(|_| PickleError(format!("`{s}` is not an integer")))?,
+                    ),
+                };
+                self.stack.push(v);
+            }
+            b'G' => {
+                let b = self.take(8)?;
+                let mut a = [0u8; 8];
+                a.copy_from_slice(b);
+                self.stack.push(Value::Float(f64::from_be_bytes(a)));
+            }
+            b'F' => {
+                let s = self.line()?;
+                let v = s
+                    .parse()
+                    .map_err(|_| PickleError(format!("`{s}` is not a float")))?;
+                self.stack.push(Value::Float(v));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Strings and bytes. False when `op` is not one of them.
+    fn text(&mut self, op: u8) -> Result<bool, PickleError> {
+        match op {
+            b'X' => {
+                let n = self.u32()? as usize;
+                let s = self.utf8(n)?;
+                self.stack.push(Value::Str(s));
+            }
+            0x8c => {
+                let n = self.byte()? as usize;
+                let s = self.utf8(n)?;
+                self.stack.push(Value::Str(s));
+            }
+            0x8d => {
+                let n = self.u64()? as usize;
+                let s = self.utf8(n)?;
+                self.stack.push(Value::Str(s));
+            }
+            b'V' => {
+                let s = self.line()?.to_string();
+                self.stack.push(Value::Str(s));
+            }
+            b'T' | b'B' => {
+                let n = self.u32()? as usize;
+                let b = self.take(n)?.to_vec();
+                self.stack.push(Value::Bytes(b));
+            }
+            b'U' | b'C' => {
+                let n = self.byte()? as usize;
+                let b = self.take(n)?.to_vec();
+                self.stack.push(Value::Bytes(b));
+            }
+            0x8e => {
+                let n = self.u64()? as usize;
+                let b = self.take(n)?.to_vec();
+                self.stack.push(Value::Bytes(b));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Dicts, lists and tuples, and their items. False when `op` is not one of them.
+    fn container(&mut self, op: u8) -> Result<bool, PickleError> {
+        match op {
+            b'}' => self.stack.push(Value::dict()),
+            b']' => self.stack.push(Value::list(Vec::new())),
+            b')' => self.stack.push(Value::Tuple(Vec::new())),
+            b'd' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::dict());
+                self.set_items(items)?;
+            }
+            b'l' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::list(items));
+            }
+            b't' => {
+                let items = self.pop_mark()?;
+                self.stack.push(Value::Tuple(items));
+            }
+            0x85..=0x87 => {
+                let n = (op - 0x84) as usize;
+                if self.stack.len() < n {
+                    return err("a tuple opcode finds too few values");
+                }
+                let items = self.stack.split_off(self.stack.len() - n);
+                self.stack.push(Value::Tuple(items));
+            }
+            b's' => {
+                let v = self.pop()?;
+                let k = self.pop()?;
+                self.set_items(vec![k, v])?;
+            }
+            b'u' => {
+                let items = self.pop_mark()?;
+                self.set_items(items)?;
+            }
+            b'a' => {
+                let v = self.pop()?;
+                self.append(vec![v])?;
+            }
+            b'e' => {
+                let items = self.pop_mark()?;
+                self.append(items)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// The memo: PUT and GET in their forms. False when `op` is not one of them.
+    fn memo_op(&mut self, op: u8) -> Result<bool, PickleError> {
+        match op {
+            b'q' => {
+                let i = self.byte()? as usize;
+                self.memo_put(i)?;
+            }
+            b'r' => {
+                let i = self.u32()? as usize;
+                self.memo_put(i)?;
+            }
+            0x94 => {
+                let i = self.memo.len();
+                self.memo_put(i)?;
+            }
+            b'p' => {
+                let s = self.line()?;
+                let i = s
+                    .parse()
+                    .map_err(|_| PickleError(format!("PUT index `{s}` is not a number")))?;
+                self.memo_put(i)?;
+            }
+            b'h' => {
+                let i = self.byte()? as usize;
+                self.memo_get(i)?;
+            }
+            b'j' => {
+                let i = self.u32()? as usize;
+                self.memo_get(i)?;
+            }
+            b'g' => {
+                let s = self.line()?;
+                let i = s
+                    .parse()
+                    .map_err(|_| PickleError(format!("GET index `{s}` is not a number")))?;
+                self.memo_get(i)?;
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
+    /// Globals, calls, object construction and persistent ids (tensor storages). False when `op` is not one of them.
+    fn object(&mut self, op: u8) -> Result<bool, PickleError> {
+        match op {
+            b'c' => {
+                let module = self.line()?.to_string();
+                let name = self.line()?.to_string();
+                self.stack.push(Value::Global { module, name });
+            }
+            0x93 => {
+                let name = self.pop()?;
+                let module = self.pop()?;
+                match (module, name) {
+                    (Value::Str(module), Value::Str(name)) => {
+                        self.stack.push(Value::Global { module, name })
+                    }
+                    _ => return err("STACK_GLOBAL expects two strings"),
+                }
+            }
+            b'R' => {
+                let args = self.pop()?;
+                let callable = self.pop()?;
+                let v = reduce(callable, args)?;
+                self.stack.push(v);
+            }
+            0x81 => {
+                let _args = self.pop()?;
+                let class = self.pop()?;
+                self.stack.push(Value::Object(class.kind()));
+            }
+            0x92 => {
+                let _kwargs = self.pop()?;
+                let _args = self.pop()?;
+                let class = self.pop()?;
+                self.stack.push(Value::Object(class.kind()));
+            }
+            b'b' => {
+                // BUILD sets an object's state (an OrderedDict's `_metadata`, an
+                // unknown object's fields): nothing this reader keeps.
+                self.pop()?;
+                self.top()?;
+            }
+            b'Q' => {
+                let pid = self.pop()?;
+                let v = persistent_load(pid)?;
+                self.stack.push(v);
+            }
+            b'P' => {
+                let s = self.line()?.to_string();
+                return err(format!(
+                    "a text persistent id `{s}` (not written by torch.save)"
+                ));
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
     }
 
     /// A little-endian two's-complement integer of `n` bytes (LONG1 / LONG4).
