@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Counts imports that run upward in the house (issue 19), ground floor first:
 scene vocabulary, preset, assets, dataset, sample, composite, render, nn parts, engine,
-train/adapt/fit, study, cli. `paths`, `progress` and `validate` are ground-floor utilities.
+train/adapt/fit, study, cli. `paths`, `progress`, `validate` and `fsio` are ground-floor utilities.
 Every `crate::<top>` reference in a non-test line of src/<folder>/ counts once per (file, top).
 Usage: scripts/upward_imports.py [REPO]   (prints each upward edge, then the totals)
 """
@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 
 ORDER = [
-    ["scene", "paths", "progress", "validate"],
+    ["scene", "paths", "progress", "validate", "fsio"],
     ["preset"],
     ["assets"],
     ["dataset"],

@@ -11,6 +11,7 @@ pub mod dataset;
 #[cfg(feature = "train")]
 pub mod engine;
 pub mod fit;
+pub mod fsio;
 #[cfg(feature = "train")]
 pub mod nn;
 pub mod numbers;

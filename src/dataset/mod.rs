@@ -1,5 +1,6 @@
 //! Dataset output: atomic writes, the manifest, and the ImageFolder / VisDA list layouts.
-pub mod atomic;
+/// Atomic writes live on the ground floor (`crate::fsio`); this name stays for the callers.
+pub use crate::fsio as atomic;
 pub mod layout;
 pub mod manifest;
 pub mod merge;

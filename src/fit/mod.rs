@@ -1,31 +1,29 @@
 //! `synthgen fit`: weighted rendering. Learns, from target images, how often each level of
 //! each variation factor should be rendered (see docs/FIT.md).
 //!
-//! `levels` maps preset parameters to levels, `weights` is the overlay file, `descriptors`
-//! turns images into feature vectors (`features` chooses them, a checkpoint's from
-//! `deep_features`, or both), `mmd` builds kernels and `optimise` fits the weights;
-//! `classes` adds per-class weights when the target is labelled; `val_set`, `refine` and
-//! `align` refine the weights on a labelled validation set (`--val`); `report` draws the
-//! chart (labels in `font`'s bitmap font) and sample grids; `job` runs a whole fit (probe
-//! renders, rounds, outputs) for the command and the study.
-#[cfg(feature = "train")]
-pub mod align;
-pub mod classes;
-#[cfg(feature = "train")]
-pub mod deep_features;
+//! `levels` maps preset parameters to levels and `weights` is the overlay file; the folders
+//! hold one concept each:
+//! - `descriptors/`: images to feature vectors (`features` chooses them: the handcrafted ones
+//!   of `descriptors`, a checkpoint's from `deep_features`, or both);
+//! - `optimisation/`: `mmd` builds kernels and `optimise` fits the weights; `classes` adds
+//!   per-class weights when the target is labelled; `val_set`, `refine` and `align` refine the
+//!   weights on a labelled validation set (`--val`);
+//! - `probes/`: `pool` loads a rendered probe, `run` describes target and probes and runs a
+//!   fit round, `job` runs a whole fit (probe renders, rounds, outputs) for the command and
+//!   the study;
+//! - `report/`: the chart (labels in `font`'s bitmap font) and sample grids.
 pub mod descriptors;
-pub mod features;
-mod font;
-pub mod job;
 pub mod levels;
-pub mod mmd;
-pub mod optimise;
-pub mod pool;
-pub mod refine;
+pub mod optimisation;
+pub mod probes;
 pub mod report;
-pub mod run;
-pub mod val_set;
 pub mod weights;
 
+// The modules other folders name, at the paths they had before the sub-folders.
+#[cfg(feature = "train")]
+pub use descriptors::deep_features;
+pub use descriptors::features;
 pub use levels::{fit_space, FactorLevels, Levels, FIT_FACTORS};
+pub use optimisation::{classes, mmd, optimise};
+pub use probes::{job, pool, run};
 pub use weights::{LevelWeights, Overlay, WeightsError};

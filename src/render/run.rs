@@ -3,11 +3,11 @@
 //! worker count, order and crashes change timings, never images or parameters.
 use crate::assets::geometry::ModelGeometry;
 use crate::assets::ModelCache;
-use crate::dataset::atomic::remove_stale_temps;
 use crate::dataset::layout;
 use crate::dataset::manifest::{read_manifest, ManifestWriter, MANIFEST_FILE};
 use crate::dataset::webdataset::assemble::{Assembler, PositionOrder};
 use crate::dataset::webdataset::{ShardLimits, ShardNaming, INDEX_FILE};
+use crate::fsio::remove_stale_temps;
 use crate::preset::{OutputFormat, Preset};
 use crate::render::denylist::Denylist;
 use crate::render::driver::{drive_worker, Outcome};
@@ -231,7 +231,7 @@ pub fn run(
     stats.images_total = images_total;
     stats.denylisted = shared.deny.lock().expect("deny").entries().collect();
     let summary = serde_json::to_string_pretty(&stats).expect("stats serialize");
-    crate::dataset::atomic::write_atomic(&out.join(layout::SUMMARY_FILE), summary.as_bytes())
+    crate::fsio::write_atomic(&out.join(layout::SUMMARY_FILE), summary.as_bytes())
         .map_err(io_err(&out))?;
     let _ = std::fs::remove_dir_all(out.join(layout::WORK_DIR).join("render"));
     Ok(stats)
@@ -250,7 +250,7 @@ fn prepare_output(
     let preset_yaml = preset.to_yaml();
     check_output_folder(out, &manifest_path, &preset_yaml, resume)?;
     remove_stale_temps(out);
-    crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), preset_yaml.as_bytes())
+    crate::fsio::write_atomic(&out.join(layout::PRESET_FILE), preset_yaml.as_bytes())
         .map_err(io_err(out))?;
     layout::write_classes(out, class_names).map_err(io_err(out))?;
     Ok(manifest_path)
@@ -413,7 +413,7 @@ pub(super) fn write_failures(out: &Path, failures: &[FailedImage]) -> Result<(),
         .iter()
         .map(|f| serde_json::to_string(f).expect("serializes") + "\n")
         .collect();
-    crate::dataset::atomic::write_atomic(&path, text.as_bytes()).map_err(io_err(out))
+    crate::fsio::write_atomic(&path, text.as_bytes()).map_err(io_err(out))
 }
 
 /// Reply timeout from the render settings: generous, since the first request also imports bpy.

@@ -3,9 +3,9 @@
 //! under the groups, a 0..1 axis) and sample grids of probe images drawn with the old and new
 //! weights. Drawn with `image` and a built-in bitmap font so the report needs no plotting
 //! feature and is deterministic.
-use super::descriptors::ImageItem;
-use super::font;
-use super::levels::FactorLevels;
+mod font;
+use crate::fit::descriptors::ImageItem;
+use crate::fit::levels::FactorLevels;
 use image::{imageops::FilterType, Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 

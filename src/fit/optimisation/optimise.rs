@@ -235,7 +235,7 @@ fn softmax(t: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::mmd::{Features, Kernel};
+    use crate::fit::optimisation::mmd::{Features, Kernel};
     use rand::{Rng, SeedableRng};
 
     /// Planted truth on synthetic descriptors: two factors of 4 levels, each level moving its

@@ -1,7 +1,7 @@
 //! Where a fit's image features come from: the handcrafted descriptors, the pooled
 //! penultimate features of a trained synthgen checkpoint, or both side by side. The
 //! measure standardises every column, so the two kinds need no common scale.
-use super::descriptors::{describe_all, ImageItem, BASE_NAMES, MASK_NAMES};
+use crate::fit::descriptors::{describe_all, ImageItem, BASE_NAMES, MASK_NAMES};
 use std::path::{Path, PathBuf};
 
 /// `--features`: which features the fit matches.

@@ -3,18 +3,18 @@
 //! resumed; images that fail validation are counted and left out), descriptors, the fit
 //! rounds, the optional `--val` refinement and per-class step, and the outputs (weights file,
 //! chart, sample grids, report), each written atomically.
-use super::classes::{
+use super::pool::{list_target, space_of, FitError, ProbePool, MIN_TARGET_IMAGES};
+use super::run::{describe_probe, describe_target, fit_round, Measure, Round, Target};
+use crate::fit::descriptors::features::{FeatureDevice, FeatureKind, FeatureSource};
+use crate::fit::descriptors::ImageItem;
+use crate::fit::optimisation::classes::{
     fit_per_class, target_labels, Labelling, PerClass, PerClassInputs, PerClassMode,
 };
-use super::descriptors::ImageItem;
-use super::features::{FeatureDevice, FeatureKind, FeatureSource};
-use super::mmd::Features;
-use super::optimise::FitOptions;
-use super::pool::{list_target, space_of, FitError, ProbePool, MIN_TARGET_IMAGES};
-use super::refine::{self, RefineError, RefineOptions, Refinement};
-use super::run::{describe_probe, describe_target, fit_round, Measure, Round, Target};
-use super::val_set::ValSet;
-use super::{report, FactorLevels, LevelWeights};
+use crate::fit::optimisation::mmd::Features;
+use crate::fit::optimisation::optimise::FitOptions;
+use crate::fit::optimisation::refine::{self, RefineError, RefineOptions, Refinement};
+use crate::fit::optimisation::val_set::ValSet;
+use crate::fit::{report, FactorLevels, LevelWeights};
 use crate::preset::Preset;
 use crate::render::job::{JobError, ShapeNetOptions};
 use serde_yaml::{Mapping, Value};
@@ -209,7 +209,7 @@ pub fn run(job: &FitJob) -> Result<FitOutcome, FitJobError> {
         Value::Mapping(info.clone()),
         &per_class.weights(&space),
     );
-    crate::dataset::atomic::write_atomic(&job.out, text.as_bytes()).map_err(io(&job.out))?;
+    crate::fsio::write_atomic(&job.out, text.as_bytes()).map_err(io(&job.out))?;
     let shown = Shown {
         first_pool: &first_pool,
         first,
@@ -473,7 +473,7 @@ impl Probes<'_> {
         // can be rendered again by hand from what is on disk.
         let wfile = job.work.join(format!("probe-{round}.weights.yaml"));
         let text = weights.to_yaml(&self.preset.name, Value::Null);
-        crate::dataset::atomic::write_atomic(&wfile, text.as_bytes()).map_err(io(&wfile))?;
+        crate::fsio::write_atomic(&wfile, text.as_bytes()).map_err(io(&wfile))?;
         let out = job.work.join(format!("probe-{round}"));
         let per_class = job.probe_per_class.max(1);
         let mut overrides = job.overrides.clone();
@@ -576,7 +576,7 @@ fn write_report(
                 path: path.display().to_string(),
                 message: e.to_string(),
             })?;
-        crate::dataset::atomic::write_atomic(&path, &png).map_err(io(&path))
+        crate::fsio::write_atomic(&path, &png).map_err(io(&path))
     };
     save_png(CHART_FILE, report::bar_chart(space, before, after))?;
     save_png(
@@ -605,7 +605,7 @@ fn write_report(
         md.push_str(&refine::report_section(space, r));
     }
     let path = work.join("report.md");
-    crate::dataset::atomic::write_atomic(&path, md.as_bytes()).map_err(io(&path))
+    crate::fsio::write_atomic(&path, md.as_bytes()).map_err(io(&path))
 }
 
 /// The `--val` folder, listed and checked before any render.

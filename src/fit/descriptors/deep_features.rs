@@ -2,7 +2,7 @@
 //! activations (what the classifier head sees), with images prepared exactly as the
 //! trainer's evaluation transform does (shorter side to S * 256 / 224, centre crop S,
 //! ImageNet normalisation). The architecture and S come from the checkpoint's JSON sidecar.
-use super::descriptors::ImageItem;
+use crate::fit::descriptors::ImageItem;
 use crate::nn::checkpoint::{self, CheckpointMeta};
 use crate::nn::data::Sample;
 use crate::nn::device::{self, DeviceChoice};

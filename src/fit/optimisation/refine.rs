@@ -3,11 +3,11 @@
 //! validation features in the fit's feature space, probe labels from the manifest, one
 //! standardisation for both) and writes the report section; `align` needs the `train`
 //! feature (tch).
-use super::features::{FeatureError, FeatureSource};
-use super::levels::FactorLevels;
 use super::mmd::{Features, Standardiser};
-use super::pool::ProbePool;
 use super::val_set::{ValError, ValSet};
+use crate::fit::descriptors::features::{FeatureError, FeatureSource};
+use crate::fit::levels::FactorLevels;
+use crate::fit::probes::pool::ProbePool;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RefineError {

@@ -6,14 +6,14 @@
 //! A target is labelled when it is a rendered dataset whose manifest names classes of the
 //! preset, or a folder whose images all lie in top-level subfolders named after classes of
 //! the preset (ImageFolder layout). Anything else is fitted class-agnostic only.
-use super::descriptors::ImageItem;
-use super::levels::FactorLevels;
 use super::mmd::Features;
 use super::optimise::{ess, fit, importance_weights, FitOptions};
-use super::pool::{ProbePool, MIN_TARGET_IMAGES};
-use super::run::{Measure, Target};
-use super::LevelWeights;
 use crate::dataset::manifest::{read_manifest, MANIFEST_FILE};
+use crate::fit::descriptors::ImageItem;
+use crate::fit::levels::FactorLevels;
+use crate::fit::probes::pool::{ProbePool, MIN_TARGET_IMAGES};
+use crate::fit::probes::run::{Measure, Target};
+use crate::fit::LevelWeights;
 use serde_yaml::{Mapping, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -228,7 +228,7 @@ impl PerClass {
                 s.push_str(&format!(
                     "\n### {}\n\nbefore: class-agnostic, after: the class's own.\n\n{}",
                     c.class,
-                    super::report::weights_table(space, agnostic, weights)
+                    crate::fit::report::weights_table(space, agnostic, weights)
                 ));
             }
         }

@@ -1,9 +1,9 @@
 //! The labelled validation set of `--val`: an ImageFolder (`<dir>/<class>/<image>`) whose
 //! class folders are class names of the preset, and the class of every probe image (from
 //! the probe dataset's manifest) in the same label space.
-use super::descriptors::ImageItem;
-use super::pool::ProbePool;
 use crate::dataset::manifest::{read_manifest, MANIFEST_FILE};
+use crate::fit::descriptors::ImageItem;
+use crate::fit::probes::pool::ProbePool;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -1,11 +1,11 @@
 //! One fit, from image sets to weights: descriptors, a fixed measure (standardisation and
 //! kernel from the training target, so probe rounds are comparable), the optimiser, and the
 //! held-out MMD before and after.
-use super::descriptors::ImageItem;
-use super::features::FeatureSource;
-use super::mmd::{weighted_mmd2, Features, Kernel, Standardiser};
-use super::optimise::{fit, FitOptions, FitResult, Problem};
 use super::pool::{FitError, ProbePool, MIN_TARGET_IMAGES};
+use crate::fit::descriptors::features::FeatureSource;
+use crate::fit::descriptors::ImageItem;
+use crate::fit::optimisation::mmd::{weighted_mmd2, Features, Kernel, Standardiser};
+use crate::fit::optimisation::optimise::{fit, FitOptions, FitResult, Problem};
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use std::path::Path;

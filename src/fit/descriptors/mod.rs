@@ -2,6 +2,9 @@
 //! statistics, luminance percentiles (contrast), saturation, Sobel edge density and
 //! orientation, band energies (a coarse spectrum) and, where a mask exists, object versus
 //! background statistics. Cheap on purpose: 10,000 images must take seconds, not minutes.
+#[cfg(feature = "train")]
+pub mod deep_features;
+pub mod features;
 use image::{imageops::FilterType, GrayImage, RgbImage};
 use rayon::prelude::*;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,9 @@
 //! The image sets of a fit: the probe pool (a rendered dataset whose manifest gives every
 //! image's level per factor) and the target (a folder of images, or a rendered dataset).
-use super::descriptors::ImageItem;
-use super::levels::{dist_of, fit_space, observed, FactorLevels};
 use crate::dataset::layout::PRESET_FILE;
 use crate::dataset::manifest::{read_manifest, MANIFEST_FILE};
+use crate::fit::descriptors::ImageItem;
+use crate::fit::levels::{dist_of, fit_space, observed, FactorLevels};
 use crate::preset::Preset;
 use std::path::{Path, PathBuf};
 
@@ -25,7 +25,7 @@ pub enum FitError {
     #[error("probe {dir}: {message}")]
     Probe { dir: String, message: String },
     #[error(transparent)]
-    Features(#[from] super::features::FeatureError),
+    Features(#[from] crate::fit::descriptors::features::FeatureError),
     #[error("preset {preset} has no factor with two or more levels to reweight; a fit needs a preset that varies scale, camera, light, material or background")]
     NothingToFit { preset: String },
 }
