@@ -441,3 +441,75 @@ fn dann_adapts_over_two_ranks_and_srdc_is_refused() {
     let err = refused_as_rank_0_of_2(d, &adapt("srdc", "srdc"));
     assert!(err.contains("SRDC") && err.contains("one process"), "{err}");
 }
+
+/// The images of `folder` (class folders, as `common::image_folder` writes them) as shards of
+/// `per_shard` samples in `out`, with classes.txt.
+fn write_shards(folder: &Path, out: &Path, per_shard: u64) {
+    use synthgen::dataset::webdataset::{ShardLimits, ShardNaming, ShardWriter};
+    std::fs::create_dir_all(out).unwrap();
+    let limits = ShardLimits {
+        max_samples: per_shard,
+        max_bytes: 1 << 30,
+    };
+    let mut w = ShardWriter::new(out, ShardNaming::single("s"), limits, 0);
+    let mut classes: Vec<PathBuf> = std::fs::read_dir(folder)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    classes.sort();
+    for (label, class) in classes.iter().enumerate() {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(class)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        files.sort();
+        for (i, f) in files.iter().enumerate() {
+            let png = std::fs::read(f).unwrap();
+            let cls = label.to_string();
+            let key = format!("c{label}_{i:04}");
+            w.append(&key, &[("png", &png), ("cls", cls.as_bytes())])
+                .unwrap();
+        }
+    }
+    w.finish().unwrap();
+    let names: Vec<String> = classes
+        .iter()
+        .map(|c| c.file_name().unwrap().to_string_lossy().into_owned() + "\n")
+        .collect();
+    std::fs::write(out.join("classes.txt"), names.concat()).unwrap();
+}
+
+/// Two ranks on shards of uneven size (3 shards of 4, 4 and 2 samples, so a rank draws 2 to 8
+/// samples an epoch) each read their own shards, run the same number of steps and finish;
+/// one shard for two ranks is refused by a rank with one line, before any rendezvous.
+#[test]
+fn two_ranks_split_uneven_shards_and_too_few_shards_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let data = common::image_folder(d, 40, 2, 5);
+    let shards = d.join("shards");
+    write_shards(&data, &shards, 4);
+    let flags = [
+        "--arch",
+        "mixer_tiny",
+        "--image-size",
+        "40",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "2",
+    ];
+    two_ranks(d, &train_args(&shards, &d.join("two"), &flags));
+    let s = summary(&d.join("two"));
+    assert_eq!(s["status"], "completed");
+    assert_eq!(s["data_parallel"]["world_size"], 2);
+    // An epoch counts a rank's share (10 samples / 2 ranks); 3 epochs of batches of 2.
+    assert_eq!(s["train_images"], 5);
+    assert_eq!(s["steps"], 8);
+    assert_eq!(s["images_seen"], 8 * 2 * 2);
+
+    let one = d.join("one-shard");
+    write_shards(&data, &one, 100);
+    let err = refused_as_rank_0_of_2(d, &train_args(&one, &d.join("refused"), &flags));
+    assert!(err.contains("1 shard(s) for 2 ranks"), "{err}");
+}

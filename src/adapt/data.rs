@@ -65,9 +65,22 @@ pub fn open_target(path: &Path, source: &ImageSet) -> Result<TargetSet, AdaptErr
     }
 }
 
+/// Adaptation reads its source and target as lists of images: WebDataset shards given as
+/// either are refused with one line (evaluation sets may be shards).
+pub fn refuse_shards(flag: &'static str, path: &Path) -> Result<(), AdaptError> {
+    if crate::nn::shards::ShardSet::detect(path)?.is_none() {
+        return Ok(());
+    }
+    Err(AdaptError::BadOption {
+        flag,
+        value: path.display().to_string(),
+        why: "it holds WebDataset shards, which adapt does not stream as training data yet (--target-eval may be shards); render it as an ImageFolder (without --format webdataset)".into(),
+    })
+}
+
 /// Opens a labelled evaluation set and checks its classes against the source.
 pub fn open_eval(path: &Path, source: &ImageSet) -> Result<ImageSet, AdaptError> {
-    let set = ImageSet::open(path)?;
+    let set = ImageSet::open_evaluation(path)?;
     check_classes(source, &set, "--target-eval")?;
     Ok(set)
 }

@@ -28,8 +28,10 @@ pub(super) fn tsne_picture(
     target: &TargetSet,
     eval_sets: &[(String, Arc<ImageSet>)],
 ) -> Result<Option<PathBuf>, AdaptError> {
-    // Target points carry labels only when some labelled target data exists.
-    let target_samples = match eval_sets.first() {
+    // Target points carry labels only when some labelled target data exists (as a list of
+    // images: an evaluation set in shards is streamed, so the picture uses the target).
+    let labelled = eval_sets.first().filter(|(_, set)| set.shards.is_none());
+    let target_samples = match labelled {
         Some((_, set)) => spread(&set.samples, cfg.tsne_points),
         None => spread(&target.samples, cfg.tsne_points),
     };
@@ -40,7 +42,7 @@ pub(super) fn tsne_picture(
         .zip(&ls)
         .map(|(f, &l)| (f, l, tsne::Domain::Source))
         .chain(ft.chunks(dim.max(1)).zip(&lt).map(|(f, &l)| {
-            let label = if eval_sets.is_empty() { -1 } else { l };
+            let label = if labelled.is_none() { -1 } else { l };
             (f, label, tsne::Domain::Target)
         }))
         .map(|(f, label, domain)| tsne::Point {

@@ -448,12 +448,17 @@ struct AdaptData {
 
 impl AdaptData {
     fn open(cfg: &AdaptConfig, stream: Option<&StreamSource>) -> Result<AdaptData, AdaptError> {
+        if stream.is_none() {
+            super::data::refuse_shards("source", &cfg.source)?;
+        }
+        super::data::refuse_shards("target", &cfg.target)?;
         let source = match stream {
             None => ImageSet::open(&cfg.source)?,
             Some(s) => ImageSet {
                 source: cfg.source.clone(),
                 classes: s.class_names(),
                 samples: Vec::new(),
+                shards: None,
             },
         };
         let kept = stream

@@ -15,9 +15,9 @@ pub struct RenderArgs {
     /// Preset name (a file in scene_presets/) or path to a preset YAML file.
     #[arg(long)]
     pub preset: String,
-    /// Output folder of the dataset.
+    /// Output folder of the dataset (required unless --estimate).
     #[arg(long)]
-    pub out: PathBuf,
+    pub out: Option<PathBuf>,
     /// Images per class (sets `images_per_class`).
     #[arg(long, value_parser = crate::numbers::count_u64, allow_negative_numbers = true)]
     pub per_class: Option<u64>,
@@ -69,6 +69,42 @@ pub struct RenderArgs {
     /// their levels with these weights; preset.yaml records the result (see docs/FIT.md).
     #[arg(long, value_name = "FILE")]
     pub weights: Option<PathBuf>,
+    #[command(flatten)]
+    pub estimate: EstimateArgs,
+}
+
+/// `render --estimate`: price the full dataset from a calibration render, writing nothing.
+#[derive(Debug, Default, clap::Args)]
+pub struct EstimateArgs {
+    /// Print what rendering the preset's full dataset costs (images, core-hours, bytes per
+    /// format, wall time on --nodes), measured on a small calibration render here; no --out.
+    #[arg(long)]
+    pub estimate: bool,
+    /// Calibration images for --estimate, spread over the classes [default: 8].
+    #[arg(long, value_name = "N", value_parser = crate::numbers::count_u64, allow_negative_numbers = true)]
+    pub calibrate: Option<u64>,
+    /// Nodes (or array tasks) the --estimate wall time is for [default: 1].
+    #[arg(long, value_name = "N", value_parser = crate::numbers::count_u64, allow_negative_numbers = true)]
+    pub nodes: Option<u64>,
+    /// CPU cores per node for --estimate [default: this machine's].
+    #[arg(long, value_name = "N", value_parser = crate::numbers::count_u64, allow_negative_numbers = true)]
+    pub cores_per_node: Option<u64>,
+}
+
+impl EstimateArgs {
+    /// The first estimate flag given without --estimate.
+    fn stray(&self) -> Option<&'static str> {
+        if self.estimate {
+            return None;
+        }
+        [
+            (self.calibrate.is_some(), "--calibrate"),
+            (self.nodes.is_some(), "--nodes"),
+            (self.cores_per_node.is_some(), "--cores-per-node"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
 }
 
 impl RenderArgs {
@@ -120,8 +156,9 @@ pub(super) struct Prepared {
     shapenet_denylist: Option<ShapeNetDenylist>,
 }
 
-/// Preset -> sources -> class plans -> worker options (no files written).
-pub(super) fn prepare(args: &RenderArgs) -> Result<Prepared, CliError> {
+/// Preset -> sources -> class plans -> worker options for output folder `out` (no files
+/// written).
+pub(super) fn prepare(args: &RenderArgs, out: &Path) -> Result<Prepared, CliError> {
     let mut preset = Preset::load(&args.preset, &args.overrides())
         .map_err(|e| CliError::Input(e.to_string()))?;
     if let Some(file) = &args.weights {
@@ -144,7 +181,7 @@ pub(super) fn prepare(args: &RenderArgs) -> Result<Prepared, CliError> {
         show_progress: std::io::stderr().is_terminal(),
         keep_requests: args.keep_requests.clone(),
         shard: args.shard,
-        ..RunOptions::from_preset(&preset, &args.out, args.resume).map_err(job_input)?
+        ..RunOptions::from_preset(&preset, out, args.resume).map_err(job_input)?
     };
     Ok(Prepared {
         preset,
@@ -156,14 +193,27 @@ pub(super) fn prepare(args: &RenderArgs) -> Result<Prepared, CliError> {
 }
 
 pub fn run(args: RenderArgs) -> CliResult {
+    if let Some(flag) = args.estimate.stray() {
+        return Err(CliError::Input(format!(
+            "{flag} belongs to --estimate; add --estimate (price the dataset) or drop {flag}"
+        )));
+    }
+    if args.estimate.estimate {
+        return estimate(&args);
+    }
+    let Some(out) = args.out.clone() else {
+        return Err(CliError::Input(
+            "render needs --out DIR (the dataset folder), or --estimate to price the preset without rendering it".into(),
+        ));
+    };
     let Prepared {
         preset,
         classes,
         ctx,
         opts,
         shapenet_denylist,
-    } = prepare(&args)?;
-    shard_file::claim(&args.out, args.shard, args.resume)?;
+    } = prepare(&args, &out)?;
+    shard_file::claim(&out, args.shard, args.resume)?;
     let settings = preset.render.settings();
     let total = preset.images_per_class * classes.len() as u64;
     let shard_text = args
@@ -176,7 +226,7 @@ pub fn run(args: RenderArgs) -> CliResult {
         settings.resolution,
         settings.samples,
         opts.workers,
-        args.out.display()
+        out.display()
     );
     let stats = match run::run(preset, classes, ctx, ModelCache::default_location(), opts) {
         Ok(s) => s,
@@ -189,15 +239,91 @@ pub fn run(args: RenderArgs) -> CliResult {
         }
     }
     print!("{}", stats.summary_text());
-    println!("dataset: {}", args.out.display());
+    println!("dataset: {}", out.display());
     if !stats.failed.is_empty() {
         return Err(CliError::Run(anyhow::anyhow!(
             "{} image(s) could not be rendered (listed in {}); fix the cause and run again with --resume",
             stats.failed.len(),
-            args.out.join(crate::dataset::layout::FAILURES_FILE).display()
+            out.join(crate::dataset::layout::FAILURES_FILE).display()
         )));
     }
     Ok(())
+}
+
+/// `render --estimate`: a calibration render in a scratch folder, then the projection.
+fn estimate(args: &RenderArgs) -> CliResult {
+    use crate::render::estimate::{self, Cluster, EstimateError, Inputs, Scratch};
+    for (given, flag) in [
+        (args.out.is_some(), "--out"),
+        (args.resume, "--resume"),
+        (args.shard.is_some(), "--shard"),
+        (args.keep_requests.is_some(), "--keep-requests"),
+    ] {
+        if given {
+            return Err(CliError::Input(format!(
+                "--estimate renders its calibration into a temporary folder and keeps nothing; drop {flag} (or drop --estimate to render the dataset)"
+            )));
+        }
+    }
+    let scratch = Scratch::create().map_err(|e| CliError::Run(e.into()))?;
+    let Prepared {
+        preset,
+        classes,
+        ctx,
+        mut opts,
+        ..
+    } = prepare(args, &scratch.dataset())?;
+    opts.show_progress = false;
+    let models = models_sentence(&preset, args.shapenet.as_deref(), classes.len());
+    let cluster = Cluster {
+        nodes: args.estimate.nodes.unwrap_or(1),
+        cores_per_node: args
+            .estimate
+            .cores_per_node
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |c| c.get() as u64)),
+    };
+    let images = args
+        .estimate
+        .calibrate
+        .unwrap_or(estimate::DEFAULT_CALIBRATION);
+    eprintln!(
+        "estimate: rendering {images} calibration image(s) of preset {} in a temporary folder",
+        preset.name
+    );
+    let inputs = Inputs {
+        preset: preset.clone(),
+        classes,
+        ctx,
+        cache: ModelCache::default_location(),
+        opts,
+        models: models.clone(),
+    };
+    let cal = match estimate::calibrate(inputs, images, &scratch) {
+        Ok(c) => c,
+        Err(EstimateError::Input(m)) => return Err(CliError::Input(m)),
+        Err(EstimateError::Run(e @ run::RunError::Setup(_))) => {
+            return Err(CliError::Input(e.to_string()))
+        }
+        Err(e) => return Err(CliError::Run(e.into())),
+    };
+    let projection = estimate::project(&cal, &preset, cluster);
+    print!("{}", estimate::report(&preset, &models, &cal, &projection));
+    Ok(())
+}
+
+/// Where the calibration's models come from, in one sentence.
+fn models_sentence(preset: &Preset, shapenet: Option<&Path>, with_models: usize) -> String {
+    let all = preset.classes.len();
+    match (preset.catalog.as_str(), shapenet) {
+        ("shapenet", Some(root)) => format!(
+            "ShapeNet at {} (Sweet Home 3D stand-ins where it lacks a class); {with_models} of {all} classes have models",
+            root.display()
+        ),
+        ("shapenet", None) => format!(
+            "the embedded Sweet Home 3D stand-ins, as no --shapenet (or SYNTHGEN_SHAPENET) was given; {with_models} of {all} classes have one. ShapeNet meshes differ in size and texture: pass --shapenet for figures of the real dataset"
+        ),
+        (catalog, _) => format!("the embedded {catalog} catalog ({with_models} of {all} classes)"),
+    }
 }
 
 fn job_input(e: job::JobError) -> CliError {

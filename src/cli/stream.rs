@@ -66,7 +66,7 @@ fn stream_source(
         .unwrap_or_else(|| out.join(".synthgen").join("stream"));
     let render_args = RenderArgs {
         preset: o.stream.clone().unwrap_or_default(),
-        out: images_dir,
+        out: Some(images_dir.clone()),
         per_class: None,
         classes: None,
         workers: None,
@@ -82,6 +82,7 @@ fn stream_source(
         shard: None,
         format: None,
         weights: o.weights.clone(),
+        estimate: Default::default(),
     };
     let Prepared {
         preset,
@@ -89,7 +90,7 @@ fn stream_source(
         ctx,
         mut opts,
         ..
-    } = prepare(&render_args)?;
+    } = prepare(&render_args, &images_dir)?;
     if preset.output.format == crate::preset::OutputFormat::WebDataset {
         return Err(CliError::Input(format!(
             "--stream {}: output.format webdataset is not supported for streamed runs yet (the kept folder is an ImageFolder); drop that --set, or render the shards with `synthgen render --format webdataset`",

@@ -100,6 +100,23 @@ fn read_shard_dir(dir: &Path) -> Result<ShardDir, MergeError> {
 
 /// Merges `shards` into `out` (which must not hold a dataset yet).
 pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeError> {
+    let shards = read_parts(shard_dirs, out)?;
+    let first = &shards[0];
+    let preset = crate::preset::Preset::load(&first.dir.join(PRESET_FILE).to_string_lossy(), &[])
+        .map_err(|e| {
+        MergeError::Input(format!("{}: {e}", first.dir.join(PRESET_FILE).display()))
+    })?;
+    let classes: Vec<String> = first.classes.lines().map(str::to_owned).collect();
+    if preset.output.format == crate::preset::OutputFormat::WebDataset {
+        return merge_webdataset(&shards, &preset, &classes, out);
+    }
+    let records = checked_records(&shards, &classes, preset.images_per_class)?;
+    write_merged(&shards, records, out)
+}
+
+/// The shard folders, each read, and checked to fit together: same preset and classes, one
+/// `--shard I/N` split, every part exactly once.
+fn read_parts(shard_dirs: &[PathBuf], out: &Path) -> Result<Vec<ShardDir>, MergeError> {
     let input = MergeError::Input;
     if shard_dirs.is_empty() {
         return Err(input("name the shard folders to merge".into()));
@@ -131,9 +148,17 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
             )));
         }
     }
+    check_split(&shards)?;
+    Ok(shards)
+}
+
+/// Every part of one `--shard I/N` split, each once.
+fn check_split(shards: &[ShardDir]) -> Result<(), MergeError> {
+    let input = MergeError::Input;
+    let first = &shards[0];
     let count = first.shard.count;
     let mut seen: HashMap<u32, &Path> = HashMap::new();
-    for s in &shards {
+    for s in shards {
         if s.shard.count != count {
             return Err(input(format!(
                 "{} is shard {} but {} is shard {}: all shards must come from the same --shard I/N split",
@@ -162,27 +187,24 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
             absent.join(", ")
         )));
     }
+    Ok(())
+}
 
-    let preset = crate::preset::Preset::load(&first.dir.join(PRESET_FILE).to_string_lossy(), &[])
-        .map_err(|e| input(format!("{}: {e}", first.dir.join(PRESET_FILE).display())))?;
-    let classes: Vec<String> = first.classes.lines().map(str::to_owned).collect();
-    if preset.output.format == crate::preset::OutputFormat::WebDataset {
-        return merge_webdataset(&shards, &preset, &classes, out);
-    }
-    let shard_records: Vec<Vec<ManifestRecord>> = shards
-        .iter()
-        .map(|s| {
-            read_manifest(&s.dir.join(MANIFEST_FILE))
-                .map_err(|e| MergeError::Input(format!("shard {}: {e}", s.shard)))
-        })
-        .collect::<Result<_, _>>()?;
-
-    // Every record must be one the single run would make, once, from the shard that owns it.
+/// The parts' records, each checked to be one the single run would make, once, from the
+/// part that owns it; and no image of the run missing.
+fn checked_records<'a>(
+    shards: &'a [ShardDir],
+    classes: &[String],
+    per_class: u64,
+) -> Result<Vec<(ManifestRecord, &'a ShardDir)>, MergeError> {
+    let input = MergeError::Input;
     let mut records: Vec<(ManifestRecord, &ShardDir)> = Vec::new();
     let mut ids: BTreeSet<String> = BTreeSet::new();
-    for (s, shard_records) in shards.iter().zip(&shard_records) {
-        for r in shard_records {
-            if classes.get(r.label) != Some(&r.class) || r.index >= preset.images_per_class {
+    for s in shards {
+        let part = read_manifest(&s.dir.join(MANIFEST_FILE))
+            .map_err(|e| input(format!("shard {}: {e}", s.shard)))?;
+        for r in part {
+            if classes.get(r.label) != Some(&r.class) || r.index >= per_class {
                 return Err(input(format!(
                     "{}: record {} (class {}, label {}, index {}) is not part of this run; the folder was edited or mixes runs",
                     s.dir.display(),
@@ -207,12 +229,23 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
                     s.dir.display()
                 )));
             }
-            records.push((r.clone(), s));
+            records.push((r, s));
         }
     }
+    check_complete(&ids, classes, per_class, shards[0].shard.count)?;
+    Ok(records)
+}
+
+/// Every image of the run is among `ids`.
+fn check_complete(
+    ids: &BTreeSet<String>,
+    classes: &[String],
+    per_class: u64,
+    count: u32,
+) -> Result<(), MergeError> {
     let mut missing = Vec::new();
     for (label, class) in classes.iter().enumerate() {
-        for index in 0..preset.images_per_class {
+        for index in 0..per_class {
             let id = image_id(class, index);
             if !ids.contains(&id) {
                 let owner = (1..=count)
@@ -222,15 +255,25 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
             }
         }
     }
-    if !missing.is_empty() {
-        let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
-        return Err(input(format!(
-            "{} image(s) are missing, e.g. {}; finish those shards with --resume",
-            missing.len(),
-            shown.join(", ")
-        )));
+    if missing.is_empty() {
+        return Ok(());
     }
+    let shown: Vec<&str> = missing.iter().take(5).map(String::as_str).collect();
+    Err(MergeError::Input(format!(
+        "{} image(s) are missing, e.g. {}; finish those shards with --resume",
+        missing.len(),
+        shown.join(", ")
+    )))
+}
 
+/// Copies the checked images and masks into `out` and writes the preset, classes, denylist,
+/// lists and summary of the merged ImageFolder.
+fn write_merged(
+    shards: &[ShardDir],
+    records: Vec<(ManifestRecord, &ShardDir)>,
+    out: &Path,
+) -> Result<MergeSummary, MergeError> {
+    let first = &shards[0];
     std::fs::create_dir_all(out).map_err(io("create", out))?;
     for (r, s) in &records {
         copy_checked(&s.dir, out, &r.path, Some(&r.sha256))?;
@@ -244,7 +287,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
     };
     write(PRESET_FILE, first.preset.as_bytes())?;
     write(CLASSES_FILE, first.classes.as_bytes())?;
-    let deny = merged_denylist(&shards)?;
+    let deny = merged_denylist(shards)?;
     if !deny.is_empty() {
         write(DENYLIST_FILE, deny.as_bytes())?;
     }
@@ -256,7 +299,7 @@ pub fn merge(shard_dirs: &[PathBuf], out: &Path) -> Result<MergeSummary, MergeEr
     }
     let summary = MergeSummary {
         merged_from: shards.iter().map(|s| s.dir.clone()).collect(),
-        shards: count,
+        shards: first.shard.count,
         images_total: merged.len(),
         per_class,
     };

@@ -11,6 +11,7 @@ use crate::dataset::predictions::{self, Prediction};
 use crate::nn::data::{ImageSet, Sample};
 use crate::nn::loader::{Batch, Loader, LoaderConfig};
 use crate::nn::metrics::EvalReport;
+use crate::nn::shards::{PassNames, ShardStream};
 use crate::nn::TrainError;
 
 /// Where tensors go and how evaluation batches are read.
@@ -63,55 +64,39 @@ impl EvalCtx<'_> {
         set: &ImageSet,
         step: u64,
     ) -> Result<(EvalReport, Vec<Prediction>), TrainError> {
-        // A list file's images are relative to its folder.
-        let root = if set.source.is_file() {
-            set.source
-                .parent()
-                .map(Path::to_path_buf)
-                .unwrap_or_default()
-        } else {
-            set.source.clone()
-        };
+        let (batches, names) = self.batches_of(set);
         let mut rows = Vec::with_capacity(set.len());
         let mut failed: Option<tch::TchError> = None;
-        let r = EvalReport::over_batches(
-            name,
-            step,
-            self.classes.len(),
-            self.sequential(set.samples.clone()),
-            |batch| {
-                let scores = tch::no_grad(|| model.predict(&self.to_device(batch).0));
-                let (conf, pred) = scores
-                    .to_kind(tch::Kind::Float)
-                    .softmax(-1, tch::Kind::Float)
-                    .max_dim(-1, false);
-                let read = Vec::<f32>::try_from(&conf.to_device(Device::Cpu))
-                    .and_then(|c| Ok((c, Vec::<i64>::try_from(&pred.to_device(Device::Cpu))?)));
-                match read {
-                    Ok((conf, pred)) => {
-                        for ((&i, &label), (p, c)) in batch
-                            .samples
-                            .iter()
-                            .zip(&batch.labels)
-                            .zip(pred.into_iter().zip(conf))
-                        {
-                            let path = &set.samples[i].path;
-                            rows.push(Prediction {
-                                path: predictions::relative_path(&root, path),
-                                id: path
-                                    .file_stem()
-                                    .map_or(String::new(), |s| s.to_string_lossy().into_owned()),
-                                label: label as usize,
-                                predicted: p as usize,
-                                confidence: c,
-                            });
-                        }
+        let r = EvalReport::over_batches(name, step, self.classes.len(), batches, |batch| {
+            let scores = tch::no_grad(|| model.predict(&self.to_device(batch).0));
+            let (conf, pred) = scores
+                .to_kind(tch::Kind::Float)
+                .softmax(-1, tch::Kind::Float)
+                .max_dim(-1, false);
+            let read = Vec::<f32>::try_from(&conf.to_device(Device::Cpu))
+                .and_then(|c| Ok((c, Vec::<i64>::try_from(&pred.to_device(Device::Cpu))?)));
+            match read {
+                Ok((conf, pred)) => {
+                    for ((&i, &label), (p, c)) in batch
+                        .samples
+                        .iter()
+                        .zip(&batch.labels)
+                        .zip(pred.into_iter().zip(conf))
+                    {
+                        let (path, id) = names.name(set, i);
+                        rows.push(Prediction {
+                            path,
+                            id,
+                            label: label as usize,
+                            predicted: p as usize,
+                            confidence: c,
+                        });
                     }
-                    Err(e) => failed = Some(e),
                 }
-                scores
-            },
-        )?;
+                Err(e) => failed = Some(e),
+            }
+            scores
+        })?;
         if let Some(e) = failed {
             return Err(e.into());
         }
@@ -122,6 +107,37 @@ impl EvalCtx<'_> {
             tracing::debug!("step {step}: {name} Acc {acc:.2} Mean {mean:.2}");
         }
         Ok((r, rows))
+    }
+
+    /// The evaluation batches of `set` in order: a loader over its images, or one streamed
+    /// pass over its shards.
+    fn batches_of(&self, set: &ImageSet) -> (Box<dyn Iterator<Item = Batch>>, Names) {
+        match &set.shards {
+            Some(shards) => {
+                let (pass, names) = ShardStream::evaluation(
+                    shards.clone(),
+                    self.image_size,
+                    self.batch_size,
+                    self.workers,
+                );
+                (Box::new(pass), Names::Shards(names))
+            }
+            None => {
+                // A list file's images are relative to its folder.
+                let root = if set.source.is_file() {
+                    set.source
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default()
+                } else {
+                    set.source.clone()
+                };
+                (
+                    Box::new(self.sequential(set.samples.clone())),
+                    Names::Files(root),
+                )
+            }
+        }
     }
 
     /// `f` over every image of `samples` in order (eval mode, eval transform).
@@ -178,6 +194,34 @@ impl EvalCtx<'_> {
             labels.extend(&batch.labels);
         }
         Ok((feats, dim, labels))
+    }
+}
+
+/// How an evaluated sample is named in the predictions: a file relative to the set's root, or
+/// `<shard file>#<key>` from a shard pass.
+enum Names {
+    Files(std::path::PathBuf),
+    Shards(PassNames),
+}
+
+impl Names {
+    /// (path, id) of sample `i` of `set`.
+    fn name(&self, set: &ImageSet, i: usize) -> (String, String) {
+        match self {
+            Names::Files(root) => {
+                let path = &set.samples[i].path;
+                (
+                    predictions::relative_path(root, path),
+                    path.file_stem()
+                        .map_or(String::new(), |s| s.to_string_lossy().into_owned()),
+                )
+            }
+            Names::Shards(names) => {
+                let name = names.lock().expect("names")[i].clone();
+                let id = name.split_once('#').map_or(name.clone(), |(_, k)| k.into());
+                (name, id)
+            }
+        }
     }
 }
 

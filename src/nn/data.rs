@@ -20,6 +20,9 @@ pub struct ImageSet {
     pub source: PathBuf,
     pub classes: Vec<String>,
     pub samples: Vec<Sample>,
+    /// An evaluation set in WebDataset shards (`open_evaluation`): read as a stream, so
+    /// `samples` is empty and `len` counts the shards' samples.
+    pub shards: Option<std::sync::Arc<super::shards::ShardSet>>,
 }
 
 impl ImageSet {
@@ -40,12 +43,29 @@ impl ImageSet {
         Self::from_image_folder(path)
     }
 
+    /// An evaluation set: WebDataset shards (a folder of `.tar` files, a wids index or a
+    /// brace pattern), streamed when evaluated, or anything `open` takes.
+    pub fn open_evaluation(path: &Path) -> Result<Self, TrainError> {
+        match super::shards::ShardSet::detect(path)? {
+            Some(set) => Ok(ImageSet {
+                source: path.to_path_buf(),
+                classes: set.classes.clone(),
+                samples: Vec::new(),
+                shards: Some(std::sync::Arc::new(set)),
+            }),
+            None => Self::open(path),
+        }
+    }
+
     pub fn len(&self) -> usize {
-        self.samples.len()
+        match &self.shards {
+            Some(s) => s.len() as usize,
+            None => self.samples.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
+        self.len() == 0
     }
 
     pub fn num_classes(&self) -> usize {
@@ -94,6 +114,7 @@ impl ImageSet {
             source: root.to_path_buf(),
             classes,
             samples,
+            shards: None,
         })
     }
 
@@ -163,6 +184,7 @@ impl ImageSet {
             source: list.to_path_buf(),
             classes,
             samples,
+            shards: None,
         })
     }
 
@@ -272,6 +294,7 @@ mod tests {
             source: PathBuf::new(),
             classes: c.iter().map(|s| s.to_string()).collect(),
             samples: vec![],
+            shards: None,
         };
         let err = mk(&["bus", "car"])
             .check_same_classes("real", &mk(&["bus", "truck"]))

@@ -43,6 +43,11 @@ fn bad(path: &Path, why: impl Into<String>) -> TrainError {
     }
 }
 
+/// Whether `text` is a brace pattern (`a-{000000..000099}.tar`), not a path.
+fn is_pattern(text: &str) -> bool {
+    text.contains('{') && text.contains('}') && text.contains("..")
+}
+
 /// Expands one `{a..b}` range (zero-padded to the width of `a`); text without one is itself.
 pub fn brace_expand(pattern: &str) -> Result<Vec<String>, String> {
     let Some(open) = pattern.find('{') else {
@@ -96,75 +101,77 @@ impl ShardSet {
     /// a `.json` wids index, a brace pattern, or a folder with a wids index or `.tar` files
     /// and no image list. Class names come from `classes.txt` beside the shards.
     pub fn detect(path: &Path) -> Result<Option<ShardSet>, TrainError> {
-        let text = path.to_string_lossy();
-        let (shards, dir) = if text.contains('{') && text.contains("..") {
-            let names = brace_expand(&text).map_err(|e| bad(path, e))?;
-            let mut shards = Vec::new();
-            for n in names {
-                let p = PathBuf::from(n);
-                if !p.is_file() {
-                    return Err(bad(path, format!("{} does not exist", p.display())));
-                }
-                let count = count_samples(&p)?;
-                shards.push((p, count));
-            }
-            (
-                shards,
-                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            )
-        } else if path.is_file() && text.ends_with(".json") {
-            (
-                Self::from_index(path)?,
-                path.parent().unwrap_or(Path::new(".")).to_path_buf(),
-            )
-        } else if path.is_dir() && path.join(INDEX_FILE).is_file() {
-            (
-                Self::from_index(&path.join(INDEX_FILE))?,
-                path.to_path_buf(),
-            )
-        } else if path.is_dir() && !path.join("image_list.txt").is_file() {
-            let mut tars: Vec<PathBuf> = std::fs::read_dir(path)
-                .map_err(|e| TrainError::io(path, e))?
-                .filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tar"))
-                .collect();
-            if tars.is_empty() {
-                return Ok(None);
-            }
-            tars.sort();
-            let mut shards = Vec::new();
-            for p in tars {
-                let count = count_samples(&p)?;
-                shards.push((p, count));
-            }
-            (shards, path.to_path_buf())
-        } else {
+        let Some((shards, dir)) = Self::find(path)? else {
             return Ok(None);
         };
         if shards.iter().all(|(_, n)| *n == 0) {
             return Err(bad(path, "the shards hold no samples"));
         }
-        let classes_path = dir.join("classes.txt");
-        let classes: Vec<String> = std::fs::read_to_string(&classes_path)
-            .map_err(|e| {
-                bad(
-                    path,
-                    format!(
-                        "{} is needed beside the shards ({e}); synthgen render and merge write it",
-                        classes_path.display()
-                    ),
-                )
-            })?
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect();
         Ok(Some(ShardSet {
             source: path.to_path_buf(),
             shards,
-            classes,
+            classes: read_classes(path, &dir)?,
         }))
+    }
+
+    /// The shards `path` names with their sample counts, and the folder that holds
+    /// `classes.txt`.
+    #[allow(clippy::type_complexity)]
+    fn find(path: &Path) -> Result<Option<(Vec<(PathBuf, u64)>, PathBuf)>, TrainError> {
+        let text = path.to_string_lossy();
+        let parent = || path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        if is_pattern(&text) {
+            return Ok(Some((Self::from_pattern(path)?, parent())));
+        }
+        if path.is_file() && text.ends_with(".json") {
+            return Ok(Some((Self::from_index(path)?, parent())));
+        }
+        if !path.is_dir() {
+            return Ok(None);
+        }
+        if path.join(INDEX_FILE).is_file() {
+            let shards = Self::from_index(&path.join(INDEX_FILE))?;
+            return Ok(Some((shards, path.to_path_buf())));
+        }
+        if path.join("image_list.txt").is_file() {
+            return Ok(None);
+        }
+        Ok(Self::from_folder(path)?.map(|shards| (shards, path.to_path_buf())))
+    }
+
+    /// Every file of a brace pattern, counted.
+    fn from_pattern(path: &Path) -> Result<Vec<(PathBuf, u64)>, TrainError> {
+        let names = brace_expand(&path.to_string_lossy()).map_err(|e| bad(path, e))?;
+        let mut shards = Vec::new();
+        for n in names {
+            let p = PathBuf::from(n);
+            if !p.is_file() {
+                return Err(bad(path, format!("{} does not exist", p.display())));
+            }
+            let count = count_samples(&p)?;
+            shards.push((p, count));
+        }
+        Ok(shards)
+    }
+
+    /// The `.tar` files of a folder in name order, counted; `None` when it has none.
+    fn from_folder(path: &Path) -> Result<Option<Vec<(PathBuf, u64)>>, TrainError> {
+        let mut tars: Vec<PathBuf> = std::fs::read_dir(path)
+            .map_err(|e| TrainError::io(path, e))?
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "tar"))
+            .collect();
+        if tars.is_empty() {
+            return Ok(None);
+        }
+        tars.sort();
+        let mut shards = Vec::new();
+        for p in tars {
+            let count = count_samples(&p)?;
+            shards.push((p, count));
+        }
+        Ok(Some(shards))
     }
 
     fn from_index(index_path: &Path) -> Result<Vec<(PathBuf, u64)>, TrainError> {
@@ -205,17 +212,53 @@ impl ShardSet {
             .collect()
     }
 
-    /// Samples one epoch of `rank` holds (the same every epoch only when shards are equal).
-    pub fn rank_len(&self, rank: usize, world: usize) -> u64 {
+    /// Samples rank `rank` of `world` reads in epoch `epoch` (shards differ in size, so with
+    /// several ranks this depends on the epoch's draw).
+    pub fn rank_len(&self, seed: u64, epoch: u64, rank: usize, world: usize) -> u64 {
         if world <= 1 {
             return self.len();
         }
-        // Shards differ in size, so a rank's epoch length depends on its draw; epoch 0 is used.
-        self.rank_shards(0, 0, rank, world)
+        self.rank_shards(seed, epoch, rank, world)
             .iter()
             .map(|(_, n)| n)
             .sum()
     }
+
+    /// The epoch of a rank's sequence that holds position `pos` (epochs laid end to end) and
+    /// the position that epoch starts at; `None` when an epoch of the rank is empty.
+    pub fn locate(&self, seed: u64, pos: u64, rank: usize, world: usize) -> Option<(u64, u64)> {
+        let (mut epoch, mut first) = (0u64, 0u64);
+        loop {
+            let len = self.rank_len(seed, epoch, rank, world);
+            if len == 0 {
+                return None;
+            }
+            if pos < first + len {
+                return Some((epoch, first));
+            }
+            first += len;
+            epoch += 1;
+        }
+    }
+}
+
+/// The class names in `classes.txt` of `dir`, beside the shards `path` names.
+fn read_classes(path: &Path, dir: &Path) -> Result<Vec<String>, TrainError> {
+    let classes_path = dir.join("classes.txt");
+    let text = std::fs::read_to_string(&classes_path).map_err(|e| {
+        bad(
+            path,
+            format!(
+                "{} is needed beside the shards ({e}); synthgen render and merge write it",
+                classes_path.display()
+            ),
+        )
+    })?;
+    Ok(text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 const SHARD_ORDER_SALT: u64 = 0x5a4d_0000_0000_0001;
@@ -251,6 +294,8 @@ struct Raw {
 struct Reader {
     shards: VecDeque<PathBuf>,
     current: Option<(PathBuf, TarReader<BufReader<std::fs::File>>)>,
+    /// File name of the shard read last: samples are named `<shard file>#<key>`.
+    current_name: String,
     buffer: Vec<Raw>,
     capacity: usize,
     rng: ChaCha8Rng,
@@ -266,6 +311,9 @@ impl Reader {
                 let path = self.shards.pop_front()?;
                 match std::fs::File::open(&path) {
                     Ok(f) => {
+                        self.current_name = path
+                            .file_name()
+                            .map_or(String::new(), |n| n.to_string_lossy().into_owned());
                         self.current =
                             Some((path, TarReader::new(BufReader::with_capacity(1 << 20, f))))
                     }
@@ -317,7 +365,8 @@ impl Reader {
 
     /// The sample collected so far, if it has an image and a label (else it is skipped).
     fn take_pending(&mut self) -> Option<Raw> {
-        let (name, image, label) = self.pending.take()?;
+        let (key, image, label) = self.pending.take()?;
+        let name = format!("{}#{key}", self.current_name);
         match (image, label) {
             (Some(image), Some(label)) => Some(Raw { image, label, name }),
             _ => {
@@ -350,8 +399,13 @@ struct EpochSequence {
 }
 
 impl EpochSequence {
+    /// Epoch `epoch` of a training stream: this rank's shards, shuffled for the epoch.
     fn new(set: &ShardSet, cfg: &ShardStreamConfig, epoch: u64) -> Self {
         let shards = set.rank_shards(cfg.seed, epoch, cfg.rank, cfg.world);
+        Self::over(&shards, cfg, epoch)
+    }
+
+    fn over(shards: &[(PathBuf, u64)], cfg: &ShardStreamConfig, epoch: u64) -> Self {
         let streams = cfg.streams.max(1);
         let readers = (0..streams)
             .map(|s| {
@@ -365,6 +419,7 @@ impl EpochSequence {
                         .map(|(p, _)| p.clone())
                         .collect(),
                     current: None,
+                    current_name: String::new(),
                     buffer: Vec::new(),
                     capacity: cfg.shuffle_buffer.max(1),
                     rng,
@@ -400,8 +455,55 @@ struct RawBatch {
 /// Batches from shards; dropping it stops its threads.
 pub struct ShardStream(InOrder);
 
+/// The sample names (`<shard file>#<key>`) of an evaluation pass, by position, filled as the
+/// pass reads ahead of its batches.
+pub type PassNames = Arc<Mutex<Vec<String>>>;
+
+/// What the reading thread produces.
+enum Mode {
+    /// The training sequence, epoch after epoch, from `cfg.start_batch`.
+    Train,
+    /// One pass over the shards in their listed order, the last batch partial, naming each
+    /// sample.
+    Evaluation(PassNames),
+}
+
 impl ShardStream {
     pub fn new(set: Arc<ShardSet>, cfg: ShardStreamConfig) -> Self {
+        Self::start(set, cfg, Mode::Train)
+    }
+
+    /// One pass over every sample of `set` in shard order with the evaluation transform
+    /// (resize and centre crop, no augmentation), `batch_size` at a time; memory stays that
+    /// of a few batches whatever the number of samples. The names fill as the pass goes:
+    /// batch sample `i` is `names[batch.samples[i]]`.
+    pub fn evaluation(
+        set: Arc<ShardSet>,
+        image_size: u32,
+        batch_size: usize,
+        workers: usize,
+    ) -> (Self, PassNames) {
+        let cfg = ShardStreamConfig {
+            augment: Augment::None,
+            image_size,
+            batch_size,
+            workers,
+            seed: 0,
+            streams: 1,
+            shuffle_buffer: 1,
+            rank: 0,
+            world: 1,
+            start_batch: 0,
+            end_batch: None,
+        };
+        let names = PassNames::default();
+        (
+            Self::start(set, cfg, Mode::Evaluation(names.clone())),
+            names,
+        )
+    }
+
+    fn start(set: Arc<ShardSet>, cfg: ShardStreamConfig, mode: Mode) -> Self {
         let workers = cfg.workers.max(1);
         let (raw_tx, raw_rx) = sync_channel::<RawBatch>(2 * workers);
         let raw_rx = Arc::new(Mutex::new(raw_rx));
@@ -410,8 +512,9 @@ impl ShardStream {
         let mut handles = Vec::new();
         {
             let (set, cfg, stop) = (set.clone(), cfg.clone(), stop.clone());
-            handles.push(std::thread::spawn(move || {
-                produce(&set, &cfg, &raw_tx, &stop)
+            handles.push(std::thread::spawn(move || match mode {
+                Mode::Train => produce(&set, &cfg, &raw_tx, &stop),
+                Mode::Evaluation(names) => produce_pass(&set, &cfg, &raw_tx, &stop, &names),
             }));
         }
         for _ in 0..workers {
@@ -434,19 +537,50 @@ impl ShardStream {
     }
 }
 
+/// One pass over the shards in listed order: batches of positions `[k B, (k + 1) B)`, the
+/// last one partial; each sample's name is pushed to `names` before its batch is sent.
+fn produce_pass(
+    set: &ShardSet,
+    cfg: &ShardStreamConfig,
+    tx: &SyncSender<RawBatch>,
+    stop: &AtomicBool,
+    names: &PassNames,
+) {
+    let b = cfg.batch_size.max(1);
+    let mut seq = EpochSequence::over(&set.shards, cfg, 0);
+    let mut pos = 0u64;
+    for index in 0.. {
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let mut batch = RawBatch {
+            index,
+            epoch: 0,
+            items: Vec::with_capacity(b),
+        };
+        while batch.items.len() < b {
+            let Some(raw) = seq.next() else { break };
+            names.lock().expect("names").push(raw.name.clone());
+            batch.items.push((pos, raw));
+            pos += 1;
+        }
+        let last = batch.items.len() < b;
+        if batch.items.is_empty() || tx.send(batch).is_err() || last {
+            return;
+        }
+    }
+}
+
 /// Replays the sequence from epoch 0 position 0 of the start batch's epoch, skipping (not
 /// decoding) the samples before the start, and sends raw batches until the end batch.
 fn produce(set: &ShardSet, cfg: &ShardStreamConfig, tx: &SyncSender<RawBatch>, stop: &AtomicBool) {
     let b = cfg.batch_size.max(1) as u64;
-    let per_epoch = set.rank_len(cfg.rank, cfg.world);
-    if per_epoch == 0 {
-        return;
-    }
     let start = cfg.start_batch * b;
-    let mut epoch = start / per_epoch;
+    let Some((mut epoch, mut pos)) = set.locate(cfg.seed, start, cfg.rank, cfg.world) else {
+        return;
+    };
     let mut seq = EpochSequence::new(set, cfg, epoch);
     let mut in_epoch = 0u64;
-    let mut pos = epoch * per_epoch;
     // Skip to the start position without decoding.
     while pos < start {
         if seq.next().is_none() {
@@ -617,6 +751,53 @@ mod tests {
             );
         }
         assert_eq!(resumed.len(), 4);
+    }
+
+    #[test]
+    fn an_evaluation_pass_reads_every_sample_once_in_shard_order_and_names_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = Arc::new(write_shards(dir.path(), 10, 4));
+        let (pass, names) = ShardStream::evaluation(set, 16, 4, 3);
+        let batches: Vec<Batch> = pass.collect();
+        assert_eq!(
+            batches.iter().map(Batch::len).collect::<Vec<_>>(),
+            [4, 4, 2]
+        );
+        let labels: Vec<i64> = batches.iter().flat_map(|b| b.labels.clone()).collect();
+        assert_eq!(labels, (0..10).map(|i| i % 3).collect::<Vec<i64>>());
+        let positions: Vec<usize> = batches.iter().flat_map(|b| b.samples.clone()).collect();
+        assert_eq!(positions, (0..10).collect::<Vec<_>>());
+        let names = names.lock().unwrap().clone();
+        assert_eq!(names.len(), 10);
+        assert_eq!(names[0], "t-000000.tar#s_0000");
+        assert_eq!(names[9], "t-000002.tar#s_0009");
+    }
+
+    #[test]
+    fn a_rank_of_uneven_shards_resumes_exactly_in_any_epoch() {
+        let dir = tempfile::tempdir().unwrap();
+        // 5 shards of 4, 4, 4, 4 and 3 samples: two ranks draw 7 to 12 samples per epoch.
+        let set = Arc::new(write_shards(dir.path(), 19, 4));
+        let rank1 = |start, end| ShardStreamConfig {
+            rank: 1,
+            world: 2,
+            ..cfg(2, start, end)
+        };
+        let lens: Vec<u64> = (0..6).map(|e| set.rank_len(3, e, 1, 2)).collect();
+        assert!(lens.iter().all(|&n| (7..=12).contains(&n)), "{lens:?}");
+        let whole: Vec<Batch> = ShardStream::new(set.clone(), rank1(0, 12)).collect();
+        assert_eq!(whole.len(), 12, "the stream runs every batch asked for");
+        // Epoch 0 is positions 0..lens[0] of the rank, epoch 1 the next lens[1]...
+        assert_eq!(set.locate(3, lens[0], 1, 2), Some((1, lens[0])));
+        for start in [3, 5, 9] {
+            let resumed: Vec<Batch> = ShardStream::new(set.clone(), rank1(start, 12)).collect();
+            for (a, b) in whole[start as usize..].iter().zip(&resumed) {
+                assert_eq!(
+                    (a.index, a.epoch, &a.labels, &a.images),
+                    (b.index, b.epoch, &b.labels, &b.images)
+                );
+            }
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 pub mod denylist;
 pub mod devices;
 mod driver;
+pub mod estimate;
 mod image;
 pub mod job;
 pub mod phases;

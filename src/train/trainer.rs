@@ -189,6 +189,15 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
             "--stream renders one stream for one process; data-parallel runs (torchrun / srun with 2+ ranks) train on a rendered --train folder: render it first with `synthgen render`, or run --stream as one process.".into(),
         ));
     }
+    // Shards are found and checked against the ranks before the rendezvous, so a refusal is
+    // every rank's one line and no rank waits for another.
+    let shard_set = match &stream {
+        None => ShardSet::detect(&cfg.train)?.map(Arc::new),
+        Some(_) => None,
+    };
+    if let (Some(shards), Some(l)) = (&shard_set, &launch) {
+        check_shards_for_ranks(shards, l.world)?;
+    }
     let session = Session::connect(launch)?;
     let (device, workers) = session.place(cfg.device, cfg.workers)?;
     let use_autocast = device.is_cuda() && device::set_cuda_autocast_bf16();
@@ -201,7 +210,7 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
         eval_sets,
         images,
         source,
-    } = TrainData::open(cfg, stream, &session)?;
+    } = TrainData::open(cfg, stream, shard_set, &session)?;
     let b = cfg.batch_size.max(1);
     let total = cfg.total_steps(images);
 
@@ -308,6 +317,31 @@ impl TrainConfig {
     }
 }
 
+/// Each rank reads its own shards (`ShardSet::rank_shards`), so every rank needs at least one
+/// shard, and every shard a sample, in every epoch's draw: otherwise a rank's stream would end
+/// while the others wait for it at the next all-reduce.
+fn check_shards_for_ranks(shards: &ShardSet, world: usize) -> Result<(), TrainError> {
+    if shards.shards.len() < world {
+        return Err(TrainError::NotDataParallel(format!(
+            "{} holds {} shard(s) for {world} ranks; each rank reads whole shards, so give at least one shard per rank (render with a smaller output.shard_samples, or run fewer ranks)",
+            cfg_path(shards),
+            shards.shards.len()
+        )));
+    }
+    if let Some((empty, _)) = shards.shards.iter().find(|(_, n)| *n == 0) {
+        return Err(TrainError::NotDataParallel(format!(
+            "{}: shard {} holds no samples, so a rank that draws only it would stop early; remove it (and re-merge) before a data-parallel run",
+            cfg_path(shards),
+            empty.display()
+        )));
+    }
+    Ok(())
+}
+
+fn cfg_path(shards: &ShardSet) -> String {
+    shards.source.display().to_string()
+}
+
 /// The log line of the `--init` weights.
 fn describe_init(file: &std::path::Path, r: &checkpoint::InitReport) -> String {
     // Name the misshapen tensors only when there are any (a bare "()" reads as a bug).
@@ -340,8 +374,13 @@ struct TrainData {
 /// Where the training batches come from.
 enum Batches {
     Stream(Box<StreamSource>),
-    /// A folder of shards, a wids index or a brace pattern streams from its shards.
-    Shards(Arc<ShardSet>),
+    /// A folder of shards, a wids index or a brace pattern streams from its shards; rank
+    /// `rank` of `world` reads every `world`-th shard of each epoch's shuffled list.
+    Shards {
+        shards: Arc<ShardSet>,
+        rank: usize,
+        world: usize,
+    },
     /// This rank's slice of an image folder's samples.
     Folder(Vec<Sample>),
 }
@@ -350,22 +389,14 @@ impl TrainData {
     fn open(
         cfg: &TrainConfig,
         stream: Option<StreamSource>,
+        shard_set: Option<Arc<ShardSet>>,
         session: &Session,
     ) -> Result<TrainData, TrainError> {
-        let shard_set = match &stream {
-            None => ShardSet::detect(&cfg.train)?.map(Arc::new),
-            Some(_) => None,
-        };
-        if session.dp.is_some() && shard_set.is_some() {
-            return Err(TrainError::NotDataParallel(format!(
-                "{} holds WebDataset shards, which data-parallel runs do not split between ranks yet: train on an ImageFolder render (`synthgen render` without --format webdataset), or run one process.",
-                cfg.train.display()
-            )));
-        }
         let listed = |classes| ImageSet {
             source: cfg.train.clone(),
             classes,
             samples: Vec::new(),
+            shards: None,
         };
         let set = match (&stream, &shard_set) {
             (Some(s), _) => listed(s.class_names()),
@@ -374,14 +405,30 @@ impl TrainData {
         };
         let mut eval_sets = Vec::new();
         for (name, path) in &cfg.evals {
-            let eval = ImageSet::open(path)?;
+            let eval = ImageSet::open_evaluation(path)?;
             set.check_same_classes(name, &eval)?;
             eval_sets.push((name.clone(), Arc::new(eval)));
         }
         // Each rank reads its own slice; the length of a run in epochs counts this rank's images.
         let (images, source) = match (stream, shard_set) {
             (Some(s), _) => (s.images_per_pass() as usize, Batches::Stream(Box::new(s))),
-            (None, Some(shards)) => (shards.len() as usize, Batches::Shards(shards)),
+            (None, Some(shards)) => {
+                // An epoch counts a rank's share of the samples (as a folder's slice does);
+                // every rank runs the same number of steps whatever shards it draws.
+                let (rank, world) = session
+                    .dp
+                    .as_ref()
+                    .map_or((0, 1), |d| (d.rank(), d.world()));
+                let images = (shards.len() as usize / world).max(1);
+                (
+                    images,
+                    Batches::Shards {
+                        shards,
+                        rank,
+                        world,
+                    },
+                )
+            }
             (None, None) => {
                 let samples = session.take(&set.samples);
                 (samples.len(), Batches::Folder(samples))
@@ -416,7 +463,11 @@ impl Batches {
                 cfg.resume,
                 watch.status(),
             )?),
-            Batches::Shards(shards) => Box::new(ShardStream::new(
+            Batches::Shards {
+                shards,
+                rank,
+                world,
+            } => Box::new(ShardStream::new(
                 shards,
                 ShardStreamConfig {
                     augment: cfg.augment,
@@ -426,8 +477,8 @@ impl Batches {
                     seed: cfg.seed,
                     streams: SHARD_STREAMS,
                     shuffle_buffer: SHARD_SHUFFLE_BUFFER,
-                    rank: 0,
-                    world: 1,
+                    rank,
+                    world,
                     start_batch: start,
                     end_batch: Some(total),
                 },

@@ -53,6 +53,33 @@ pub fn record_json(rec: &ManifestRecord) -> Vec<u8> {
     serde_json::to_vec(&value).expect("values serialize")
 }
 
+/// Appends one sample to `writer`: the image, the mask when the record has one, the class
+/// index and the record, whose paths are rewritten to the shard's members. Returns the shard
+/// the sample went into and the shard it sealed, if it filled one.
+pub fn append_sample(
+    writer: &mut ShardWriter,
+    rec: &mut ManifestRecord,
+    png: &[u8],
+    mask: Option<&[u8]>,
+) -> Result<(String, Option<SealedShard>), ShardError> {
+    let key = key_of(&rec.id);
+    let shard = writer.current()?.to_string();
+    rec.path = member_path(&shard, &key, EXT_IMAGE);
+    if rec.mask.is_some() {
+        rec.mask = Some(member_path(&shard, &key, EXT_MASK));
+    }
+    let json = record_json(rec);
+    let cls = rec.label.to_string();
+    let mut members: Vec<(&str, &[u8])> = vec![(EXT_IMAGE, png)];
+    if let Some(m) = mask {
+        members.push((EXT_MASK, m));
+    }
+    members.push((EXT_CLASS, cls.as_bytes()));
+    members.push((EXT_RECORD, &json));
+    let sealed = writer.append(&key, &members)?;
+    Ok((shard, sealed))
+}
+
 pub struct Assembler {
     writer: ShardWriter,
     out: PathBuf,
@@ -172,8 +199,6 @@ impl Assembler {
     }
 
     fn write(&mut self, mut rec: ManifestRecord) -> Result<(), ShardError> {
-        let key = key_of(&rec.id);
-        let shard = self.writer.current()?.to_string();
         let image_path = self.staging.join(&rec.path);
         let png = std::fs::read(&image_path).map_err(io_err("read", &image_path))?;
         let mask_path = rec.mask.as_ref().map(|m| self.staging.join(m));
@@ -181,19 +206,7 @@ impl Assembler {
             Some(p) => Some(std::fs::read(p).map_err(io_err("read", p))?),
             None => None,
         };
-        rec.path = member_path(&shard, &key, EXT_IMAGE);
-        if rec.mask.is_some() {
-            rec.mask = Some(member_path(&shard, &key, EXT_MASK));
-        }
-        let json = record_json(&rec);
-        let cls = rec.label.to_string();
-        let mut members: Vec<(&str, &[u8])> = vec![(EXT_IMAGE, &png)];
-        if let Some(m) = &mask {
-            members.push((EXT_MASK, m));
-        }
-        members.push((EXT_CLASS, cls.as_bytes()));
-        members.push((EXT_RECORD, &json));
-        let sealed = self.writer.append(&key, &members)?;
+        let (shard, sealed) = append_sample(&mut self.writer, &mut rec, &png, mask.as_deref())?;
         self.placed.insert(rec.id.clone(), shard);
         self.staged_in_open.push(image_path);
         self.staged_in_open.extend(mask_path);
