@@ -1,6 +1,5 @@
 //! Checks against the real Debian archives (skipped, with a note, where they are not
 //! installed). Run with `--nocapture` to see the per-class counts and the load timings.
-use super::geometry::ModelGeometry;
 use super::*;
 use std::time::Instant;
 
