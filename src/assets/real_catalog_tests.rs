@@ -17,6 +17,15 @@ pub(crate) fn real_source(cache: &std::path::Path) -> Option<SweetHome3dSource> 
     Some(SweetHome3dSource::new(dir, Some(cache.to_path_buf())))
 }
 
+/// The installed catalog with the default class map applied, or None where it is not installed.
+pub(crate) fn real_classified_catalog(cache: &std::path::Path) -> Option<Catalog> {
+    let source = real_source(cache)?;
+    let mut catalog = Catalog::new();
+    catalog.add_source(&source).unwrap();
+    catalog.apply_class_map(&ClassMap::load_default_sweethome3d().unwrap());
+    Some(catalog)
+}
+
 #[test]
 fn real_catalog_loads_caches_classifies_and_extracts() {
     let cache = tempfile::tempdir().unwrap();
@@ -147,12 +156,9 @@ fn real_catalog_loads_caches_classifies_and_extracts() {
 #[test]
 fn real_catalog_turns_reach_the_renderer() {
     let cache = tempfile::tempdir().unwrap();
-    let Some(source) = real_source(cache.path()) else {
+    let Some(catalog) = real_classified_catalog(cache.path()) else {
         return;
     };
-    let mut catalog = Catalog::new();
-    catalog.add_source(&source).unwrap();
-    catalog.apply_class_map(&ClassMap::load_default_sweethome3d().unwrap());
     let mut turned: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for e in catalog.entries() {
         if let Some(m) = e.rotation_after_import() {

@@ -1,8 +1,8 @@
 //! The factor-ablation mini's class choice, measured from the installed catalog's models
 //! (skipped, with a note, where the Sweet Home 3D archives are not installed).
 use crate::assets::geometry::ModelGeometry;
-use crate::assets::real_catalog_tests::real_source;
-use crate::assets::{Catalog, ClassMap, ModelCache};
+use crate::assets::real_catalog_tests::real_classified_catalog;
+use crate::assets::ModelCache;
 
 /// How much a class's silhouettes change with the viewpoint, from its models' geometry as
 /// the renderer places it (rotation applied): the footprint aspect ratio (long over short
@@ -14,12 +14,9 @@ use crate::assets::{Catalog, ClassMap, ModelCache};
 #[test]
 fn viewpoint_sensitivity_by_class_chooses_the_factor_ablation_minis_classes() {
     let cache = tempfile::tempdir().unwrap();
-    let Some(source) = real_source(cache.path()) else {
+    let Some(catalog) = real_classified_catalog(cache.path()) else {
         return;
     };
-    let mut catalog = Catalog::new();
-    catalog.add_source(&source).unwrap();
-    catalog.apply_class_map(&ClassMap::load_default_sweethome3d().unwrap());
     let models = ModelCache::new(cache.path().join("models"));
     let preset = crate::preset::Preset::load("base", &["render.resolution=64".into()]).unwrap();
     let ctx = crate::sample::SamplingContext::prepare(&preset).unwrap();
