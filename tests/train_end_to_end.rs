@@ -1,7 +1,8 @@
 //! End-to-end checks of `synthgen train` on tiny generated image sets with the real libtorch
 //! (CPU): overfitting, outputs, resume equivalence, --init, and bad inputs.
 #![cfg(feature = "train")]
-use std::collections::HashMap;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -123,20 +124,6 @@ fn cli_overfits_tiny_shapes_and_writes_all_outputs() {
     );
 }
 
-fn train_losses(out: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["kind"] == "train")
-        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
-        .collect()
-}
-
-fn model_tensors(out: &Path) -> HashMap<String, tch::Tensor> {
-    checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
-}
-
 #[test]
 fn resume_continues_exactly_like_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -162,7 +149,7 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     let s = train(&rest).unwrap();
     assert_eq!((s.status.as_str(), s.steps), ("completed", 8));
 
-    let (a, b) = (train_losses(&full), train_losses(&part));
+    let (a, b) = (common::train_losses(&full), common::train_losses(&part));
     assert_eq!(a.len(), 8);
     assert_eq!(
         a.iter().map(|x| x.0).collect::<Vec<_>>(),
@@ -171,7 +158,10 @@ fn resume_continues_exactly_like_an_uninterrupted_run() {
     for ((step, la), (_, lb)) in a.iter().zip(&b) {
         assert!((la - lb).abs() < 1e-4, "step {step}: {la} vs {lb}");
     }
-    let (ta, tb) = (model_tensors(&full), model_tensors(&part));
+    let (ta, tb) = (
+        common::last_checkpoint_tensors(&full),
+        common::last_checkpoint_tensors(&part),
+    );
     assert_eq!(ta.len(), tb.len());
     for (k, t) in &ta {
         let diff = (t - &tb[k]).abs().max().double_value(&[]);
@@ -217,7 +207,7 @@ fn an_older_checkpoint_resumes_and_another_optimizer_is_refused() {
     assert_eq!(train_cli(&data, &full, &[]).0, Some(0));
     assert_eq!(train_cli(&data, &part, &["--stop-after", "3"]).0, Some(0));
     let file = part.join("checkpoint-last.safetensors");
-    let mut old: Vec<(String, tch::Tensor)> = model_tensors(&part)
+    let mut old: Vec<(String, tch::Tensor)> = common::last_checkpoint_tensors(&part)
         .into_iter()
         .filter(|(k, _)| k != checkpoint::META_KEY)
         .collect();
@@ -237,7 +227,10 @@ fn an_older_checkpoint_resumes_and_another_optimizer_is_refused() {
         (summary["status"].as_str(), summary["steps"].as_u64()),
         (Some("completed"), Some(6))
     );
-    let (ta, tb) = (model_tensors(&full), model_tensors(&part));
+    let (ta, tb) = (
+        common::last_checkpoint_tensors(&full),
+        common::last_checkpoint_tensors(&part),
+    );
     let mut compared = 0;
     for (k, t) in ta.iter().filter(|(k, _)| !k.starts_with("meta")) {
         let diff = (t - &tb[k]).abs().max().double_value(&[]);
@@ -265,7 +258,7 @@ fn init_loads_backbone_and_skips_a_head_of_another_size() {
     assert!(r.shape_mismatch.is_empty());
     assert!(r.missing.is_empty());
     assert!(r.loaded.iter().all(|n| n.starts_with("backbone.")) && r.loaded.len() > 20);
-    let src = model_tensors(&pre);
+    let src = common::last_checkpoint_tensors(&pre);
     let w = vs.variables()["backbone.conv1.weight"].shallow_clone();
     assert!(
         (w - &src["model.backbone.conv1.weight"])

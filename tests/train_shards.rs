@@ -4,13 +4,11 @@
 #![cfg(feature = "train")]
 mod common;
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use synthgen::dataset::webdataset::{ShardLimits, ShardNaming, ShardWriter};
-use synthgen::nn::checkpoint;
 use synthgen::train::{train, Length, TrainConfig};
 
 /// 3 classes x `per_class` 40 x 40 PNGs (a coloured square on noise) in shards of 5 samples,
@@ -59,20 +57,6 @@ fn write_shards(dir: &Path, per_class: usize) {
     std::fs::write(dir.join("classes.txt"), "a\nb\nc\n").unwrap();
 }
 
-fn losses(out: &Path) -> Vec<(u64, f64)> {
-    std::fs::read_to_string(out.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
-        .filter(|v| v["kind"] == "train")
-        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
-        .collect()
-}
-
-fn tensors(out: &Path) -> HashMap<String, tch::Tensor> {
-    checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
-}
-
 #[test]
 fn training_from_shards_resumes_mid_epoch_like_an_uninterrupted_run() {
     let dir = tempfile::tempdir().unwrap();
@@ -106,13 +90,16 @@ fn training_from_shards_resumes_mid_epoch_like_an_uninterrupted_run() {
     let r = train(&rest).unwrap();
     assert_eq!((r.status.as_str(), r.steps), ("completed", 8));
 
-    let (a, b) = (losses(&full), losses(&part));
+    let (a, b) = (common::train_losses(&full), common::train_losses(&part));
     assert_eq!(a.len(), 8);
     for ((sa, la), (sb, lb)) in a.iter().zip(&b) {
         assert_eq!(sa, sb);
         assert!((la - lb).abs() < 1e-4, "step {sa}: {la} vs {lb}");
     }
-    let (ta, tb) = (tensors(&full), tensors(&part));
+    let (ta, tb) = (
+        common::last_checkpoint_tensors(&full),
+        common::last_checkpoint_tensors(&part),
+    );
     for (k, t) in &ta {
         let diff = (t - &tb[k]).abs().max().double_value(&[]);
         assert!(diff < 1e-4, "{k} differs by {diff}");

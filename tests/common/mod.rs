@@ -281,3 +281,19 @@ pub fn image_folder(dir: &Path, size: u32, classes: usize, per_class: usize) -> 
     }
     root
 }
+
+/// The (step, loss) of every training line of a run's metrics.jsonl.
+pub fn train_losses(out: &Path) -> Vec<(u64, f64)> {
+    std::fs::read_to_string(out.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|v| v["kind"] == "train")
+        .map(|v| (v["step"].as_u64().unwrap(), v["loss"].as_f64().unwrap()))
+        .collect()
+}
+
+/// The tensors of a run's last checkpoint, by name.
+pub fn last_checkpoint_tensors(out: &Path) -> std::collections::HashMap<String, tch::Tensor> {
+    synthgen::nn::checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
+}
