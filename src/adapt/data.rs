@@ -14,8 +14,9 @@ pub struct TargetSet {
     pub labelled: Option<ImageSet>,
 }
 
-/// Opens the target: a labelled set in any layout the trainer reads (its labels count only
-/// when its classes are the source's), or a flat folder of unlabelled images (recursive).
+/// Opens the target: a labelled set in any layout the trainer reads, shards included (its
+/// labels count only when its classes are the source's), or a flat folder of unlabelled images
+/// (recursive).
 pub fn open_target(path: &Path, source: &ImageSet) -> Result<TargetSet, AdaptError> {
     match ImageSet::open(path) {
         Ok(set) => {
@@ -39,10 +40,7 @@ pub fn open_target(path: &Path, source: &ImageSet) -> Result<TargetSet, AdaptErr
                 .into_iter()
                 .filter_map(Result::ok)
                 .filter(|e| e.file_type().is_file() && has_image_extension(e.path()))
-                .map(|e| Sample {
-                    path: e.into_path(),
-                    label: 0,
-                })
+                .map(|e| Sample::file(e.into_path(), 0))
                 .collect();
             samples.sort_by(|a, b| a.path.cmp(&b.path));
             if samples.is_empty() {
@@ -63,19 +61,6 @@ pub fn open_target(path: &Path, source: &ImageSet) -> Result<TargetSet, AdaptErr
         }),
         Err(e) => Err(e.into()),
     }
-}
-
-/// Adaptation reads its source and target as lists of images: WebDataset shards given as
-/// either are refused with one line (evaluation sets may be shards).
-pub fn refuse_shards(flag: &'static str, path: &Path) -> Result<(), AdaptError> {
-    if crate::nn::shards::ShardSet::detect(path)?.is_none() {
-        return Ok(());
-    }
-    Err(AdaptError::BadOption {
-        flag,
-        value: path.display().to_string(),
-        why: "it holds WebDataset shards, which adapt does not stream as training data yet (--target-eval may be shards); render it as an ImageFolder (without --format webdataset)".into(),
-    })
 }
 
 /// Opens a labelled evaluation set and checks its classes against the source.

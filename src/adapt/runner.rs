@@ -448,10 +448,6 @@ struct AdaptData {
 
 impl AdaptData {
     fn open(cfg: &AdaptConfig, stream: Option<&StreamSource>) -> Result<AdaptData, AdaptError> {
-        if stream.is_none() {
-            super::data::refuse_shards("source", &cfg.source)?;
-        }
-        super::data::refuse_shards("target", &cfg.target)?;
         let source = match stream {
             None => ImageSet::open(&cfg.source)?,
             Some(s) => ImageSet {

@@ -209,20 +209,27 @@ impl Names {
     fn name(&self, set: &ImageSet, i: usize) -> (String, String) {
         match self {
             Names::Files(root) => {
-                let path = &set.samples[i].path;
+                let sample = &set.samples[i];
+                let path = &sample.path;
+                if sample.member.is_some() {
+                    // A shard list's sample is named `<shard file>#<key>`, as a shard pass names it.
+                    return shard_name(path.to_string_lossy().into_owned());
+                }
                 (
                     predictions::relative_path(root, path),
                     path.file_stem()
                         .map_or(String::new(), |s| s.to_string_lossy().into_owned()),
                 )
             }
-            Names::Shards(names) => {
-                let name = names.lock().expect("names")[i].clone();
-                let id = name.split_once('#').map_or(name.clone(), |(_, k)| k.into());
-                (name, id)
-            }
+            Names::Shards(names) => shard_name(names.lock().expect("names")[i].clone()),
         }
     }
+}
+
+/// (path, id) of a shard sample named `<shard file>#<key>`: the id is the key.
+fn shard_name(name: String) -> (String, String) {
+    let id = name.split_once('#').map_or(name.clone(), |(_, k)| k.into());
+    (name, id)
 }
 
 /// The full passes over the training sets (source and target samples) with the eval transform.

@@ -1,8 +1,11 @@
 //! Dataset indexing: ImageFolder folders, VisDA image lists and synthgen output folders become
 //! one `ImageSet` (paths + labels + class names). Only paths are held; images are decoded lazily
-//! by the loader.
+//! by the loader. WebDataset shards become the same list (`data_shards`): each sample then
+//! names its image's place in a shard.
 use std::collections::BTreeSet;
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use super::error::TrainError;
 
@@ -10,8 +13,50 @@ const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "bmp", "webp"];
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Sample {
+    /// The image file, or `<shard file>#<key>` for an image inside a shard (`member`).
     pub path: PathBuf,
     pub label: usize,
+    /// Where the image lies inside a WebDataset shard; `None` for an image file.
+    pub member: Option<Member>,
+}
+
+/// An image stored as one member of a tar shard: read with one seek, like `wids` does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub shard: Arc<Path>,
+    /// The member data's first byte in the shard, and its length.
+    pub offset: u64,
+    pub len: u64,
+}
+
+impl Sample {
+    /// An image file with its label.
+    pub fn file(path: PathBuf, label: usize) -> Sample {
+        Sample {
+            path,
+            label,
+            member: None,
+        }
+    }
+
+    /// The decoded image, from its file or its shard member.
+    pub fn load(&self) -> image::ImageResult<image::DynamicImage> {
+        match &self.member {
+            None => image::open(&self.path),
+            Some(m) => image::load_from_memory(&m.read()?),
+        }
+    }
+}
+
+impl Member {
+    /// The member's bytes.
+    pub fn read(&self) -> std::io::Result<Vec<u8>> {
+        let mut f = std::fs::File::open(&self.shard)?;
+        f.seek(SeekFrom::Start(self.offset))?;
+        let mut data = vec![0u8; self.len as usize];
+        f.read_exact(&mut data)?;
+        Ok(data)
+    }
 }
 
 /// An indexed image set; label `i` is `classes[i]`.
@@ -26,9 +71,14 @@ pub struct ImageSet {
 }
 
 impl ImageSet {
-    /// Opens a synthgen output folder (`image_list.txt` + `classes.txt`), a VisDA list file, or
-    /// an ImageFolder directory, in that order of preference.
+    /// Opens WebDataset shards (a folder of `.tar` files, a wids index or a brace pattern: a
+    /// list of their members, `data_shards`), a synthgen output folder (`image_list.txt` +
+    /// `classes.txt`), a VisDA list file, or an ImageFolder directory, in that order of
+    /// preference.
     pub fn open(path: &Path) -> Result<Self, TrainError> {
+        if let Some(set) = super::shards::ShardSet::detect(path)? {
+            return Self::from_shards(&set);
+        }
         if !path.exists() {
             return Err(TrainError::MissingDataset(path.to_path_buf()));
         }
@@ -99,7 +149,7 @@ impl ImageSet {
                 .map(|e| e.into_path())
                 .collect();
             files.sort();
-            samples.extend(files.into_iter().map(|path| Sample { path, label }));
+            samples.extend(files.into_iter().map(|path| Sample::file(path, label)));
         }
         if samples.is_empty() {
             return Err(TrainError::EmptyDataset {
@@ -145,10 +195,7 @@ impl ImageSet {
                     label.trim()
                 ))
             })?;
-            samples.push(Sample {
-                path: base.join(rel.trim()),
-                label,
-            });
+            samples.push(Sample::file(base.join(rel.trim()), label));
         }
         if samples.is_empty() {
             return Err(TrainError::EmptyDataset {

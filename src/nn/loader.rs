@@ -243,7 +243,7 @@ fn build_batch(
     for pos in first..last {
         let (epoch, idx) = map.get(pos);
         let sample = &samples[idx];
-        match image::open(&sample.path) {
+        match sample.load() {
             Ok(img) => {
                 let mut rng = sample_rng(cfg.seed, epoch, idx as u64);
                 augment_into(
@@ -314,7 +314,7 @@ mod tests {
                 image::RgbImage::from_pixel(20, 16, image::Rgb([i as u8 * 10, 0, 0]))
                     .save(&path)
                     .unwrap();
-                Sample { path, label: i % 3 }
+                Sample::file(path, i % 3)
             })
             .collect()
     }

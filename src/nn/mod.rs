@@ -7,6 +7,7 @@
 pub mod augment;
 pub mod checkpoint;
 pub mod data;
+pub mod data_shards;
 pub mod device;
 pub mod distributed;
 pub mod error;

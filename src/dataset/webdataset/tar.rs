@@ -3,8 +3,9 @@
 //! Every header field that is not the member's name or size is fixed (mode 0644, uid and gid 0,
 //! empty user and group names, mtime 0, regular file, `ustar\0` `00`), so the bytes of a shard
 //! depend only on its members. Written here (about 150 lines) rather than with the `tar` crate:
-//! the writer needs nothing but fixed headers, and the reader must hand back member bytes from
-//! any `Read` without seeking, which is all a shard reader does.
+//! the writer needs nothing but fixed headers, and the reader hands back member bytes from any
+//! `Read` without seeking (a shard stream), or, over a file, each member's offset and length
+//! with its data skipped (the random-access list of `nn::data_shards`).
 use std::io::{self, Read, Write};
 
 pub const BLOCK: usize = 512;
@@ -121,65 +122,140 @@ impl<R: Read> TarReader<R> {
     /// The next member, `Ok(None)` at the end marker (or at a clean end of file).
     pub fn next_member(&mut self) -> Result<Option<Member>, TarError> {
         loop {
-            if self.done {
+            let Some(h) = self.next_header()? else {
                 return Ok(None);
-            }
-            let mut h = [0u8; BLOCK];
-            let got = read_full(&mut self.inner, &mut h)?;
-            if got == 0 {
-                self.done = true;
-                return Ok(None);
-            }
-            let at = self.offset;
-            if got < BLOCK {
-                return Err(TarError::BadHeader {
-                    offset: at,
-                    why: "file ends inside a header".into(),
-                });
-            }
-            self.offset += BLOCK as u64;
-            if h.iter().all(|&b| b == 0) {
-                self.done = true;
-                return Ok(None);
-            }
-            let bad = |why: &str| TarError::BadHeader {
-                offset: at,
-                why: why.to_string(),
             };
-            let stored = parse_octal(&h[148..156]).ok_or_else(|| bad("unreadable checksum"))?;
-            let mut copy = h;
-            copy[148..156].fill(b' ');
-            let sum: u64 = copy.iter().map(|&b| u64::from(b)).sum();
-            if sum != stored {
-                return Err(bad("checksum mismatch"));
-            }
-            let size = parse_octal(&h[124..136]).ok_or_else(|| bad("unreadable size"))?;
-            let field = |r: std::ops::Range<usize>| {
-                let f = &h[r];
-                let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
-                String::from_utf8_lossy(&f[..end]).into_owned()
-            };
-            let mut name = field(0..100);
-            let prefix = field(345..500);
-            if &h[257..262] == b"ustar" && !prefix.is_empty() {
-                name = format!("{prefix}/{name}");
-            }
-            let padded = (size as usize).div_ceil(BLOCK) * BLOCK;
-            let mut data = vec![0u8; size as usize];
+            let padded = padded(h.size);
+            let mut data = vec![0u8; h.size as usize];
             if read_full(&mut self.inner, &mut data)? < data.len() {
-                return Err(TarError::Truncated { name });
+                return Err(TarError::Truncated { name: h.name });
             }
-            let mut pad = vec![0u8; padded - size as usize];
+            let mut pad = vec![0u8; padded - h.size as usize];
             if read_full(&mut self.inner, &mut pad)? < pad.len() {
-                return Err(TarError::Truncated { name });
+                return Err(TarError::Truncated { name: h.name });
             }
             self.offset += padded as u64;
-            let typeflag = h[156];
-            if typeflag == b'0' || typeflag == 0 {
-                return Ok(Some(Member { name, data }));
+            if h.regular {
+                return Ok(Some(Member { name: h.name, data }));
             }
         }
     }
+
+    /// The next header (any entry type); the reader then stands at the entry's data, which
+    /// the caller reads or skips (the offset counts to the data's start).
+    fn next_header(&mut self) -> Result<Option<Header>, TarError> {
+        if self.done {
+            return Ok(None);
+        }
+        let mut h = [0u8; BLOCK];
+        let got = read_full(&mut self.inner, &mut h)?;
+        if got == 0 {
+            self.done = true;
+            return Ok(None);
+        }
+        let at = self.offset;
+        if got < BLOCK {
+            return Err(TarError::BadHeader {
+                offset: at,
+                why: "file ends inside a header".into(),
+            });
+        }
+        self.offset += BLOCK as u64;
+        if h.iter().all(|&b| b == 0) {
+            self.done = true;
+            return Ok(None);
+        }
+        let bad = |why: &str| TarError::BadHeader {
+            offset: at,
+            why: why.to_string(),
+        };
+        let stored = parse_octal(&h[148..156]).ok_or_else(|| bad("unreadable checksum"))?;
+        let mut copy = h;
+        copy[148..156].fill(b' ');
+        let sum: u64 = copy.iter().map(|&b| u64::from(b)).sum();
+        if sum != stored {
+            return Err(bad("checksum mismatch"));
+        }
+        let size = parse_octal(&h[124..136]).ok_or_else(|| bad("unreadable size"))?;
+        let field = |r: std::ops::Range<usize>| {
+            let f = &h[r];
+            let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
+            String::from_utf8_lossy(&f[..end]).into_owned()
+        };
+        let mut name = field(0..100);
+        let prefix = field(345..500);
+        if &h[257..262] == b"ustar" && !prefix.is_empty() {
+            name = format!("{prefix}/{name}");
+        }
+        Ok(Some(Header {
+            name,
+            size,
+            offset: self.offset,
+            regular: h[156] == b'0' || h[156] == 0,
+        }))
+    }
+}
+
+/// Where a member lies in its archive: its data's first byte and length.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Located {
+    pub name: String,
+    pub offset: u64,
+    pub size: u64,
+    /// The data, when the caller asked for it (`want`).
+    pub data: Option<Vec<u8>>,
+}
+
+impl TarReader<io::BufReader<std::fs::File>> {
+    /// The next regular member's name, data offset and length, reading its data only when
+    /// `want(name)` and otherwise seeking past it: a shard is indexed by reading its headers.
+    /// `file_len` is the archive's length, so a member cut short is an error, not an end.
+    pub fn next_located(
+        &mut self,
+        file_len: u64,
+        want: impl Fn(&str) -> bool,
+    ) -> Result<Option<Located>, TarError> {
+        loop {
+            let Some(h) = self.next_header()? else {
+                return Ok(None);
+            };
+            let padded = padded(h.size) as u64;
+            if h.offset + h.size > file_len {
+                return Err(TarError::Truncated { name: h.name });
+            }
+            let data = if h.regular && want(&h.name) {
+                let mut data = vec![0u8; h.size as usize];
+                self.inner.read_exact(&mut data)?;
+                self.inner.seek_relative((padded - h.size) as i64)?;
+                Some(data)
+            } else {
+                self.inner.seek_relative(padded as i64)?;
+                None
+            };
+            self.offset += padded;
+            if h.regular {
+                return Ok(Some(Located {
+                    name: h.name,
+                    offset: h.offset,
+                    size: h.size,
+                    data,
+                }));
+            }
+        }
+    }
+}
+
+/// A header as read.
+struct Header {
+    name: String,
+    size: u64,
+    /// The data's first byte in the archive.
+    offset: u64,
+    regular: bool,
+}
+
+fn padded(size: u64) -> usize {
+    (size as usize).div_ceil(BLOCK) * BLOCK
 }
 
 fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

@@ -90,10 +90,7 @@ impl DeepFeatures {
     pub fn extract(&self, items: &[ImageItem]) -> Result<Vec<Option<Vec<f32>>>, TrainError> {
         let samples: Vec<Sample> = items
             .iter()
-            .map(|i| Sample {
-                path: i.path.clone(),
-                label: 0,
-            })
+            .map(|i| Sample::file(i.path.clone(), 0))
             .collect();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         let loader = Loader::new(
