@@ -88,14 +88,15 @@ pub fn read(path: &Path) -> Result<Vec<Prediction>, PredictionsError> {
         .collect()
 }
 
-/// Each prediction with its manifest record (joined on `path`); predictions without a record
-/// (a real folder has no manifest) are left out, and counted in the second value.
+/// Each prediction with its manifest record (joined on `path`; a shard's record path
+/// `<shard file>#<key>.png` joins the row named `<shard file>#<key>`); predictions without a
+/// record (a real folder has no manifest) are left out, and counted in the second value.
 pub fn join_manifest<'a>(
     predictions: &'a [Prediction],
     manifest: &'a [ManifestRecord],
 ) -> (Vec<(&'a Prediction, &'a ManifestRecord)>, usize) {
     let by_path: BTreeMap<&str, &ManifestRecord> =
-        manifest.iter().map(|r| (r.path.as_str(), r)).collect();
+        manifest.iter().map(|r| (sample_name(&r.path), r)).collect();
     let mut joined = Vec::with_capacity(predictions.len());
     let mut missing = 0;
     for p in predictions {
@@ -107,9 +108,32 @@ pub fn join_manifest<'a>(
     (joined, missing)
 }
 
+/// The name a prediction row gives a record's image: its path, or for a shard member
+/// `<shard file>#<key>.<ext>` the sample `<shard file>#<key>` (keys hold no dot).
+fn sample_name(path: &str) -> &str {
+    match path.split_once('#') {
+        Some((shard, member)) => member
+            .find('.')
+            .map_or(path, |dot| &path[..shard.len() + 1 + dot]),
+        None => path,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shard_record_joins_the_row_named_shard_hash_key() {
+        assert_eq!(
+            sample_name("d-000001.tar#chair_000002.png"),
+            "d-000001.tar#chair_000002"
+        );
+        assert_eq!(
+            sample_name("chair/chair_000002.png"),
+            "chair/chair_000002.png"
+        );
+    }
 
     #[test]
     fn rows_round_trip_and_paths_are_relative() {

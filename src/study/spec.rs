@@ -141,6 +141,9 @@ pub struct RawDataset {
     /// Rendered anew for each replicate (another render seed); else shared by all of them.
     #[serde(default)]
     pub per_replicate: bool,
+    /// `imagefolder` (the default) or `webdataset`: written as tar shards, which training,
+    /// evaluation and adaptation read as they read a folder.
+    pub format: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -225,6 +228,9 @@ pub struct RenderDataset {
     /// Rendered anew for each replicate.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub per_replicate: bool,
+    /// Written as WebDataset shards (`format: webdataset`, `output.format` in the overrides).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub webdataset: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -581,6 +587,11 @@ fn resolve_datasets(
     let mut optional_real = Vec::new();
     for (name, d) in &raw.datasets {
         if d.real {
+            if d.format.is_some() {
+                return Err(bad("format", d.format.as_deref().unwrap_or_default(), format!(
+                        "datasets.{name}.format: a real dataset is read as it is on disk (a folder or shards); drop format"
+                )));
+            }
             datasets.insert(name.clone(), Dataset::Real);
             if d.optional {
                 optional_real.push(name.clone());
@@ -661,6 +672,10 @@ fn render_dataset(
     if let Some(w) = d.workers.or(dd.workers) {
         overrides.push(format!("workers.count={w}"));
     }
+    let webdataset = dataset_format(name, d, dd, bad)?;
+    if webdataset {
+        overrides.push("output.format=webdataset".into());
+    }
     Ok(RenderDataset {
         preset,
         overrides,
@@ -670,7 +685,31 @@ fn render_dataset(
         stream: d.stream,
         weights: d.weights.clone(),
         per_replicate: d.per_replicate,
+        webdataset,
     })
+}
+
+/// Whether a rendered dataset is written as WebDataset shards (`format:`, here or in the
+/// defaults).
+fn dataset_format(
+    name: &str,
+    d: &RawDataset,
+    dd: &RawDataset,
+    bad: &Bad,
+) -> Result<bool, StudyError> {
+    let format = d.format.clone().or(dd.format.clone());
+    match format.as_deref() {
+        None | Some("imagefolder") => Ok(false),
+        Some("webdataset") if d.stream => Err(bad("format", "webdataset", format!(
+            "datasets.{name}.format: a streamed dataset (stream: true) keeps its images as an ImageFolder; drop format: webdataset here or stream: true"
+        ))),
+        Some("webdataset") => Ok(true),
+        Some(other) => Err(bad(
+            "format",
+            other,
+            format!("datasets.{name}.format: `{other}` is not imagefolder or webdataset"),
+        )),
+    }
 }
 
 fn resolve_runs(
@@ -1278,6 +1317,14 @@ fn resolve_fits(
                 "fits.{name}: `{d}` is streamed (stream: true); a fit reads rendered folders, so use a dataset without stream"
             )));
         }
+        if let Some(d) = [&f.dataset, &f.target]
+            .into_iter()
+            .find(|d| matches!(datasets.get(*d), Some(Dataset::Render(r)) if r.webdataset))
+        {
+            return Err(bad(name, name, format!(
+                "fits.{name}: `{d}` is written as shards (format: webdataset); a fit reads an ImageFolder's image files, so drop its format"
+            )));
+        }
     }
     for (name, d) in datasets {
         if let Dataset::Render(RenderDataset {
@@ -1509,6 +1556,38 @@ tables:
             "  a: {train: train}\n  c@1: {train: train}",
         ));
         assert!(e.contains("`@` is kept for replicates"), "{e}");
+    }
+
+    #[test]
+    fn a_dataset_format_renders_shards_and_bad_formats_are_refused() {
+        let shards = SPEC.replace("resolution: 32}", "resolution: 32, format: webdataset}");
+        let spec = parse(&shards, "t.yaml").unwrap();
+        let Dataset::Render(train) = &spec.datasets["train"] else {
+            panic!("train is rendered")
+        };
+        assert!(train.webdataset);
+        assert!(train
+            .overrides
+            .contains(&"output.format=webdataset".to_string()));
+        let plain = parse(SPEC, "t.yaml").unwrap();
+        assert!(matches!(&plain.datasets["train"], Dataset::Render(r) if !r.webdataset));
+        let err = |text: &str| parse(text, "t.yaml").unwrap_err().to_string();
+        let e = err(&SPEC.replace("{seed: 3,", "{seed: 3, format: tar,"));
+        assert!(
+            e.contains("datasets.train.format: `tar` is not imagefolder or webdataset"),
+            "{e}"
+        );
+        let e = err(&SPEC.replace(
+            "  test: {per_class: 2, split: test}",
+            "  test: {real: true, format: webdataset}",
+        ));
+        assert!(e.contains("datasets.test.format: a real dataset"), "{e}");
+        let with_fit = shards.replace(
+            "  test: {per_class: 2, split: test}\n",
+            "  test: {per_class: 2, split: test}\nfits:\n  f: {dataset: train, target: test, probe_per_class: 5}\n",
+        );
+        let e = err(&with_fit);
+        assert!(e.contains("fits.f: `train` is written as shards"), "{e}");
     }
 
     #[test]

@@ -589,6 +589,9 @@ fn train_run(
     cfg.seed = run.seed;
     cfg.non_repetitive = run.non_repetitive;
     cfg.eval_every = run.eval_every;
+    // Shards read as a list, in the order an ImageFolder of the same render has: a
+    // dataset's format does not change the run.
+    cfg.shards_as_list = true;
     // A checkpoint in the folder means an interrupted run: continue it.
     cfg.resume = out.exists();
     cfg.progress = show_progress;

@@ -62,6 +62,12 @@ pub struct TrainConfig {
     /// Stop (with a checkpoint) after this many completed steps, as if interrupted.
     pub stop_after: Option<u64>,
     pub progress: bool,
+    /// Read training shards as a random-access list in (label, key) order
+    /// (`nn::data_shards`, as `adapt` does) instead of streaming them: the run then equals the
+    /// run on the same samples as an ImageFolder. Studies set it, so a dataset's format never
+    /// changes a cell; the index holds an entry per sample.
+    #[serde(default)]
+    pub shards_as_list: bool,
 }
 
 impl TrainConfig {
@@ -90,6 +96,7 @@ impl TrainConfig {
             workers: None,
             stop_after: None,
             progress: false,
+            shards_as_list: false,
         }
     }
 }
@@ -192,8 +199,8 @@ fn train_from(cfg: &TrainConfig, stream: Option<StreamSource>) -> Result<RunSumm
     // Shards are found and checked against the ranks before the rendezvous, so a refusal is
     // every rank's one line and no rank waits for another.
     let shard_set = match &stream {
-        None => ShardSet::detect(&cfg.train)?.map(Arc::new),
-        Some(_) => None,
+        None if !cfg.shards_as_list => ShardSet::detect(&cfg.train)?.map(Arc::new),
+        _ => None,
     };
     if let (Some(shards), Some(l)) = (&shard_set, &launch) {
         check_shards_for_ranks(shards, l.world)?;

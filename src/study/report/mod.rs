@@ -420,6 +420,9 @@ pub fn curves(stage: &Path, mean: bool) -> Vec<(String, Vec<(f64, f64)>)> {
 
 /// Up to `per_class` images of each class of a dataset folder: (class, [png bytes]).
 pub fn samples(data: &Path, classes: &[String], per_class: usize) -> Vec<(String, Vec<Vec<u8>>)> {
+    if let Ok(Some(shards)) = crate::nn::shards::ShardSet::detect(data) {
+        return shard_samples(&shards, classes, per_class);
+    }
     classes
         .iter()
         .map(|c| {
@@ -437,9 +440,35 @@ pub fn samples(data: &Path, classes: &[String], per_class: usize) -> Vec<(String
         .collect()
 }
 
+/// The first `per_class` images of each class of a dataset in WebDataset shards.
+fn shard_samples(
+    shards: &crate::nn::shards::ShardSet,
+    classes: &[String],
+    per_class: usize,
+) -> Vec<(String, Vec<Vec<u8>>)> {
+    let list = crate::nn::data::ImageSet::from_shards(shards).ok();
+    let samples = list.as_ref().map_or(&[][..], |l| &l.samples[..]);
+    classes
+        .iter()
+        .enumerate()
+        .map(|(label, c)| {
+            let images = samples
+                .iter()
+                .filter(|s| s.label == label)
+                .filter_map(|s| thumbnail(s.load().ok()?))
+                .take(per_class)
+                .collect();
+            (c.clone(), images)
+        })
+        .collect()
+}
+
 /// A PNG of the image at most 96 px on its longer side (real photos can be large).
 fn thumbnail_png(path: &Path) -> Option<Vec<u8>> {
-    let img = image::open(path).ok()?;
+    thumbnail(image::open(path).ok()?)
+}
+
+fn thumbnail(img: image::DynamicImage) -> Option<Vec<u8>> {
     let img = if img.width().max(img.height()) > 96 {
         img.thumbnail(96, 96)
     } else {
