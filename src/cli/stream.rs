@@ -91,12 +91,6 @@ fn stream_source(
         mut opts,
         ..
     } = prepare(&render_args, &images_dir)?;
-    if preset.output.format == crate::preset::OutputFormat::WebDataset {
-        return Err(CliError::Input(format!(
-            "--stream {}: output.format webdataset is not supported for streamed runs yet (the kept folder is an ImageFolder); drop that --set, or render the shards with `synthgen render --format webdataset`",
-            preset.name
-        )));
-    }
     opts.show_progress = false; // the trainer's progress line reports the stream
     let settings = preset.render.settings();
     let window = o.queue.unwrap_or(2 * batch_size.max(1) as u64);

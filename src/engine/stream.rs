@@ -136,8 +136,20 @@ impl Iterator for StreamBatches {
                     position,
                     path,
                     label,
+                    member,
                 } => {
-                    match image::open(&path) {
+                    let img = match member {
+                        None => image::open(&path),
+                        Some((offset, len)) => crate::nn::data::Member {
+                            shard: path.as_path().into(),
+                            offset,
+                            len,
+                        }
+                        .read()
+                        .map_err(image::ImageError::IoError)
+                        .and_then(|bytes| image::load_from_memory(&bytes)),
+                    };
+                    match img {
                         Ok(img) => {
                             let mut rng = sample_rng(self.seed, 0, position);
                             augment_into(
@@ -152,7 +164,7 @@ impl Iterator for StreamBatches {
                         }
                         Err(e) => batch.skipped.push((path.clone(), e.to_string())),
                     }
-                    if !self.stream.keeps_images() {
+                    if !self.stream.keeps_images() && member.is_none() {
                         let _ = std::fs::remove_file(&path);
                     }
                 }

@@ -336,7 +336,7 @@ pub fn staging_dir(out: &Path) -> PathBuf {
 }
 
 /// The shard assembler of a WebDataset run, with the ids already done.
-fn open_assembler(
+pub(super) fn open_assembler(
     preset: &Preset,
     classes: &[ClassPlan],
     opts: &RunOptions,

@@ -10,17 +10,21 @@ use crate::assets::ModelCache;
 use crate::dataset::atomic::remove_stale_temps;
 use crate::dataset::layout;
 use crate::dataset::manifest::{read_manifest, ManifestRecord, ManifestWriter, MANIFEST_FILE};
+use crate::dataset::webdataset::tar::TarReader;
+use crate::dataset::webdataset::{shard_of_path, ShardError, INDEX_FILE};
+use crate::preset::OutputFormat;
 use crate::preset::Preset;
 use crate::render::denylist::Denylist;
 use crate::render::driver::{drive_worker, Outcome};
 use crate::render::plan::{ClassPlan, ImageJob};
 use crate::render::run::{
-    check_output_folder, io_err, write_failures, RunError, RunOptions, Shared, SharedParts,
+    check_output_folder, io_err, open_assembler, staging_dir, write_failures, RunError, RunOptions,
+    Shared, SharedParts,
 };
 use crate::render::stats::{FailedImage, RunStats};
 use crate::sample::SamplingContext;
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
@@ -49,6 +53,8 @@ pub enum Streamed {
         position: u64,
         path: PathBuf,
         label: usize,
+        /// When `path` is a kept WebDataset shard: the image member's data offset and length.
+        member: Option<(u64, u64)>,
     },
     /// Every attempt failed (as in `render`, a counted skip): the position holds no image.
     Failed {
@@ -160,10 +166,26 @@ pub struct RenderStream {
 /// its line in image_list.txt and then in the manifest (appended and flushed) as soon as a
 /// worker saved it, so the folder is a valid dataset of what was written whenever the run
 /// stops. The consumer side collects the records for the final canonical lists.
+///
+/// With `output.format: webdataset` the images wait in the staging folder (manifest lines
+/// only, no image_list.txt) and go into shards when the stream ends, in canonical order
+/// through `render`'s own assembler, so the shards hold the bytes `render --format
+/// webdataset` writes for the same images. A stream killed before its end leaves the staged
+/// images and the manifest, which a `--resume` reuses; a later, longer stream into the same
+/// folder appends shards.
 struct Kept {
     records: Vec<ManifestRecord>,
     failures: Vec<FailedImage>,
     finished: bool,
+    /// The shards' assembly settings, for WebDataset output.
+    shards: Option<ShardAssembly>,
+}
+
+/// What assembling a kept stream's shards needs (`render::run::open_assembler`'s inputs).
+struct ShardAssembly {
+    preset: Preset,
+    classes: Vec<ClassPlan>,
+    opts: RunOptions,
 }
 
 impl StreamPlan {
@@ -225,13 +247,21 @@ impl StreamPlan {
             crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
                 .map_err(io_err(&out))?;
             layout::write_classes(&out, &names).map_err(io_err(&out))?;
+            let shards = self.preset.output.format == OutputFormat::WebDataset;
             let mut records = read_manifest(&manifest_path)?;
-            records.retain(|r| out.join(&r.path).is_file());
+            let located = kept_images(&out, &mut records, shards)?;
             // A killed run may leave a half-written last line or a record of a vanished image:
-            // rewrite both lists from what is really there before appending to them.
-            layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?;
+            // rewrite the lists from what is really there before appending to them.
+            if shards {
+                layout::finalize_manifest(&out, &mut records).map_err(io_err(&out))?;
+            } else {
+                layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?;
+            }
             for r in &records {
                 let Some(c) = names.iter().position(|n| *n == r.class) else {
+                    continue;
+                };
+                let Some((path, member)) = located.get(&r.id).cloned() else {
                     continue;
                 };
                 let position = r.index * n_classes + c as u64;
@@ -240,19 +270,28 @@ impl StreamPlan {
                     position,
                     Streamed::Image {
                         position,
-                        path: out.join(&r.path),
+                        path,
                         label: r.label,
+                        member,
                     },
                 );
             }
-            lists = Some((
-                ManifestWriter::open(&manifest_path)?,
-                ListWriter::open(&out.join(layout::IMAGE_LIST_FILE)).map_err(io_err(&out))?,
-            ));
+            let list = match shards {
+                true => None,
+                false => Some(
+                    ListWriter::open(&out.join(layout::IMAGE_LIST_FILE)).map_err(io_err(&out))?,
+                ),
+            };
+            lists = Some((ManifestWriter::open(&manifest_path)?, list));
             Some(Kept {
                 records,
                 failures: Vec::new(),
                 finished: false,
+                shards: shards.then(|| ShardAssembly {
+                    preset: self.preset.clone(),
+                    classes: self.classes.clone(),
+                    opts: self.run.clone(),
+                }),
             })
         } else {
             // Scratch images of an earlier session were never used: start clean. Masks belong
@@ -357,8 +396,9 @@ impl RenderStream {
                 self.shared.stats.lock().expect("stats").record_saved(&rec);
                 let item = Streamed::Image {
                     position,
-                    path: self.shared.out.join(&rec.path),
+                    path: self.shared.image_root.join(&rec.path),
                     label: rec.label,
+                    member: None,
                 };
                 if let Some(k) = &mut self.keep {
                     k.records.push(*rec);
@@ -395,8 +435,13 @@ impl RenderStream {
                 return;
             }
             k.finished = true;
-            if let Err(e) = layout::finalize_lists(&out, &mut k.records) {
-                self.error = Some(format!("{}: {e}", out.display()));
+            let lists = match &k.shards {
+                Some(a) => assemble_shards(a, &mut k.records),
+                None => layout::finalize_lists(&out, &mut k.records)
+                    .map_err(|e| format!("{}: {e}", out.display())),
+            };
+            if let Err(e) = lists {
+                self.error = Some(e);
             } else if let Err(e) = write_failures(&out, &k.failures) {
                 self.error = Some(e.to_string());
             }
@@ -408,15 +453,16 @@ impl RenderStream {
 /// one) the moment its worker saved it, then hands the outcome on to the consumer.
 fn record(
     saved: mpsc::Receiver<Outcome>,
-    mut lists: Option<(ManifestWriter, ListWriter)>,
+    mut lists: Option<(ManifestWriter, Option<ListWriter>)>,
     recorded: mpsc::Sender<Result<Outcome, String>>,
 ) {
     for outcome in saved {
         if let (Outcome::Saved(rec), Some((manifest, list))) = (&outcome, &mut lists) {
             // List first: a listed image the manifest lacks is harmless, the reverse is a
-            // dataset `validate` refuses.
+            // dataset `validate` refuses. (Shards have no list until they are assembled.)
             let written = list
-                .append(rec)
+                .as_mut()
+                .map_or(Ok(()), |l| l.append(rec))
                 .and_then(|_| manifest.append(rec).map_err(|e| e.to_string()));
             if let Err(e) = written {
                 let _ = recorded.send(Err(e));
@@ -427,6 +473,86 @@ fn record(
             return;
         }
     }
+}
+
+/// Where each kept record's image is, keeping only the records whose image is there: a file
+/// of the folder (ImageFolder), or, for shards, a member of a sealed shard (path `<shard
+/// file>#<key>.png`) or a staged file waiting for its shard.
+/// Returns image id -> (path, member).
+#[allow(clippy::type_complexity)]
+fn kept_images(
+    out: &Path,
+    records: &mut Vec<ManifestRecord>,
+    shards: bool,
+) -> Result<HashMap<String, (PathBuf, Option<(u64, u64)>)>, RunError> {
+    let staging = staging_dir(out);
+    let mut members: HashMap<String, HashMap<String, (u64, u64)>> = HashMap::new();
+    let mut located = HashMap::with_capacity(records.len());
+    let mut kept = Vec::with_capacity(records.len());
+    for r in records.drain(..) {
+        let found = match shard_of_path(&r.path) {
+            Some(shard) if shards => {
+                if !members.contains_key(shard) {
+                    let path = out.join(shard);
+                    let index = if path.is_file() {
+                        member_offsets(&path)?
+                    } else {
+                        HashMap::new()
+                    };
+                    members.insert(shard.to_string(), index);
+                }
+                let member = r.path[shard.len() + 1..].to_string();
+                members[shard]
+                    .get(&member)
+                    .map(|&at| (out.join(shard), Some(at)))
+            }
+            _ if shards => Some((staging.join(&r.path), None)).filter(|(p, _)| p.is_file()),
+            _ => Some((out.join(&r.path), None)).filter(|(p, _)| p.is_file()),
+        };
+        if let Some(f) = found {
+            located.insert(r.id.clone(), f);
+            kept.push(r);
+        }
+    }
+    *records = kept;
+    Ok(located)
+}
+
+/// Member name -> (data offset, length) of a sealed shard, from its headers.
+fn member_offsets(path: &Path) -> Result<HashMap<String, (u64, u64)>, RunError> {
+    let file = std::fs::File::open(path).map_err(io_err(path))?;
+    let len = file.metadata().map_err(io_err(path))?.len();
+    let mut reader = TarReader::new(std::io::BufReader::with_capacity(64 << 10, file));
+    let mut out = HashMap::new();
+    loop {
+        let m = reader.next_located(len, |_| false).map_err(|cause| {
+            RunError::Shards(ShardError::Tar {
+                path: path.to_path_buf(),
+                cause,
+            })
+        })?;
+        let Some(m) = m else { break };
+        out.insert(m.name, (m.offset, m.size));
+    }
+    Ok(out)
+}
+
+/// The end of a kept WebDataset stream: every staged image goes into shards in canonical
+/// order (as `render` assembles them), then the manifest with shard paths and the index.
+fn assemble_shards(a: &ShardAssembly, records: &mut Vec<ManifestRecord>) -> Result<(), String> {
+    let out = &a.opts.out;
+    let say = |e: &dyn std::fmt::Display| format!("{}: {e}", out.display());
+    let (mut assembler, _) =
+        open_assembler(&a.preset, &a.classes, &a.opts, records).map_err(|e| say(&e))?;
+    let index = assembler.finish().map_err(|e| say(&e))?;
+    let mut finals: Vec<ManifestRecord> = records
+        .drain(..)
+        .map(|r| assembler.final_record(r))
+        .collect();
+    layout::finalize_manifest(out, &mut finals).map_err(|e| say(&e))?;
+    index.write(&out.join(INDEX_FILE)).map_err(|e| say(&e))?;
+    *records = finals;
+    Ok(())
 }
 
 /// Append-only image_list.txt ("relative/path label" per line), flushed after every line.
