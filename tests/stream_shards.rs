@@ -1,6 +1,7 @@
 //! `train --stream --keep DIR` with `output.format: webdataset`: the kept images go into shards
 //! (real Blender workers, real libtorch, CPU). A run stopped part-way and resumed leaves the
-//! shards `render --format webdataset` writes for the same preset, byte for byte; they
+//! shards `render --format webdataset` writes for the same preset, byte for byte, and trains
+//! as an uninterrupted run; a later run streams the kept images back out of the shards; they
 //! validate, the PyPI `webdataset` and `wids` packages read the ImageFolder render's images and
 //! labels from them, and `train --train DIR` trains on them.
 #![cfg(feature = "train")]
@@ -110,6 +111,29 @@ fn a_kept_stream_in_shards_matches_render_validates_and_is_read_by_webdataset() 
         assert!(diff < 1e-4, "{k} differs by {diff}");
     }
     assert_eq!(tars(&kept_full), tars(&kept));
+    // A new run streaming over the finished kept folder reads every image from its shards
+    // (none rendered) and trains as the first did; the shards stay as they were.
+    let run2 = s.join("run2");
+    let before = tars(&kept);
+    stream_run(s, &archives, &run2, &kept, &["--resume"]);
+    let sm = summary(&run2);
+    assert_eq!(
+        (
+            sm["stream"]["reused"].as_u64(),
+            sm["stream"]["rendered"].as_u64()
+        ),
+        (Some(8), Some(0)),
+        "{sm}"
+    );
+    let tc = last_checkpoint_tensors(&run2);
+    for (k, t) in ta.iter().filter(|(k, _)| *k != "meta.json") {
+        let diff = (t.to_kind(tch::Kind::Double) - tc[k].to_kind(tch::Kind::Double))
+            .abs()
+            .max()
+            .double_value(&[]);
+        assert!(diff < 1e-4, "{k} differs by {diff}");
+    }
+    assert_eq!(tars(&kept), before);
 
     let (got, want) = (tars(&kept), tars(&rendered));
     assert_eq!(want.len(), 3);

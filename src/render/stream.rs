@@ -171,8 +171,8 @@ pub struct RenderStream {
 /// only, no image_list.txt) and go into shards when the stream ends, in canonical order
 /// through `render`'s own assembler, so the shards hold the bytes `render --format
 /// webdataset` writes for the same images. A stream killed before its end leaves the staged
-/// images and the manifest, which a `--resume` reuses; a later, longer stream into the same
-/// folder appends shards.
+/// images and the manifest, which a `--resume` reuses; a later run over the finished folder
+/// reads its images back out of the shards.
 struct Kept {
     records: Vec<ManifestRecord>,
     failures: Vec<FailedImage>,
