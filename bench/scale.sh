@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Scale without a cluster: a synthetic layout of SAMPLES tiny samples in shards of 1,000 over
 # 10 `--shard I/10` task folders (bench/scale_layout.py, records templated from a real manifest
-# line), then `merge` (index + combined manifest), `validate` and one loader epoch, each under
+# line), then `merge` (index + combined manifest), `validate`, one loader epoch and the
+# random-access list that `adapt` builds over shards, each under
 # /usr/bin/time -v (wall time, max RSS). Run it at 100000 and 1000000 and compare.
 # Usage: bench/scale.sh SAMPLES TEMPLATE_DIR (a webdataset render's --out, for its manifest
 # line and preset.yaml) [WORK_DIR]
@@ -20,3 +21,6 @@ echo "== loader epoch"
 source scripts/cargo-env.sh
 cargo bench --bench train_loader -- epoch "$work/merged/wids-index.json" >/dev/null 2>&1 || true
 measure cargo bench --bench train_loader -- epoch "$work/merged/wids-index.json"
+echo "== random-access list"
+cargo bench --bench train_loader -- list "$work/merged/wids-index.json" >/dev/null 2>&1 || true
+measure cargo bench --bench train_loader -- list "$work/merged/wids-index.json"

@@ -1,6 +1,7 @@
 //! Loader throughput benchmark (decode + strong augmentation), run by bench/train_bench.sh:
 //!   cargo bench --bench train_loader -- write-data <folder> [per class]
 //!   cargo bench --bench train_loader -- loader <folder>
+//!   cargo bench --bench train_loader -- list <shards>   (the random-access list of shards)
 //! It prints figures and asserts nothing about time.
 use std::sync::Arc;
 use std::time::Instant;
@@ -24,8 +25,9 @@ fn main() {
         Some("loader") if args.len() >= 2 => loader_throughput(&args[1]),
         Some("shards") if args.len() >= 3 => shard_throughput(&args[1], &args[2]),
         Some("epoch") if args.len() >= 2 => shard_epoch(&args[1]),
+        Some("list") if args.len() >= 2 => shard_list(&args[1]),
         _ => {
-            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder> | shards <folder> <shard folder> | epoch <shards>");
+            eprintln!("usage: train_loader write-data <folder> [per class] | loader <folder> | shards <folder> <shard folder> | epoch <shards> | list <shards>");
             std::process::exit(2)
         }
     }
@@ -182,5 +184,20 @@ fn shard_epoch(path: &str) {
         "epoch over {} shards: {n} samples in {s:.1}s = {:.0} samples/s ({workers} decode threads; opening took {opened:.1}s)",
         set.shards.len(),
         n as f64 / s
+    );
+}
+
+/// The random-access list of a shard set (`ImageSet::open`, what `adapt --source` builds):
+/// headers read once, one entry per sample (bench/scale.sh runs it under /usr/bin/time -v).
+fn shard_list(path: &str) {
+    let t = Instant::now();
+    let set = ImageSet::open(std::path::Path::new(path)).unwrap();
+    let s = t.elapsed().as_secs_f64();
+    let last = set.samples.last().map(|x| x.path.display().to_string());
+    println!(
+        "list of {} samples in {} classes in {s:.1}s (last: {})",
+        set.samples.len(),
+        set.classes.len(),
+        last.unwrap_or_default()
     );
 }
