@@ -228,8 +228,7 @@ impl StreamPlan {
         let out = self.run.out.clone();
         let n_classes = self.classes.len().max(1) as u64;
         let names = self.class_names();
-        let mut reusable = HashMap::new();
-        let mut done = HashSet::new();
+        let (mut reusable, mut done) = (HashMap::new(), HashSet::new());
         let mut lists = None;
         let keep = if self.keep {
             std::fs::create_dir_all(&out).map_err(io_err(&out))?;
@@ -257,25 +256,7 @@ impl StreamPlan {
             } else {
                 layout::finalize_lists(&out, &mut records).map_err(io_err(&out))?;
             }
-            for r in &records {
-                let Some(c) = names.iter().position(|n| *n == r.class) else {
-                    continue;
-                };
-                let Some((path, member)) = located.get(&r.id).cloned() else {
-                    continue;
-                };
-                let position = r.index * n_classes + c as u64;
-                done.insert(position);
-                reusable.insert(
-                    position,
-                    Streamed::Image {
-                        position,
-                        path,
-                        label: r.label,
-                        member,
-                    },
-                );
-            }
+            (reusable, done) = reusable_positions(&records, located, &names);
             let list = match shards {
                 true => None,
                 false => Some(
@@ -516,6 +497,38 @@ fn kept_images(
     }
     *records = kept;
     Ok(located)
+}
+
+/// The kept images as stream items by position (position `index * C + label`), and the set
+/// of those positions, which the workers skip.
+fn reusable_positions(
+    records: &[ManifestRecord],
+    mut located: HashMap<String, (PathBuf, Option<(u64, u64)>)>,
+    names: &[String],
+) -> (HashMap<u64, Streamed>, HashSet<u64>) {
+    let n_classes = names.len().max(1) as u64;
+    let (mut reusable, mut done) = (HashMap::new(), HashSet::new());
+    for r in records {
+        let Some(c) = names.iter().position(|n| *n == r.class) else {
+            continue;
+        };
+        let Some((path, member)) = located.remove(&r.id) else {
+            continue;
+        };
+        let position = r.index * n_classes + c as u64;
+        done.insert(position);
+        let label = r.label;
+        reusable.insert(
+            position,
+            Streamed::Image {
+                position,
+                path,
+                label,
+                member,
+            },
+        );
+    }
+    (reusable, done)
 }
 
 /// Member name -> (data offset, length) of a sealed shard, from its headers.
