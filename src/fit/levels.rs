@@ -6,7 +6,7 @@
 //! continuous ones have [`BINS`] equal bins of the distribution's support (log-spaced for
 //! `log_uniform`), sampled uniformly inside the chosen bin, so weights only change the bin.
 use crate::preset::{CategoryDist, Factors, NumberDist, Preset};
-use crate::sample::SceneParams;
+use crate::scene::params::{Background, LampKind, SceneParams};
 use rand::SeedableRng;
 use std::f64::consts::PI;
 
@@ -238,11 +238,12 @@ pub fn observed(p: &SceneParams, factor: &str) -> Vec<Observed> {
             .lamps
             .iter()
             .map(|l| {
-                let r2 = l.radius * l.radius;
-                Observed::Value(match l.kind.as_str() {
-                    "sun" => l.energy,
-                    "area" => l.energy / (PI * r2),
-                    _ => l.energy / (4.0 * PI * r2),
+                let e = l.emitter();
+                let r2 = e.radius * e.radius;
+                Observed::Value(match l.kind() {
+                    LampKind::Sun => e.energy,
+                    LampKind::Area => e.energy / (PI * r2),
+                    LampKind::Point | LampKind::Spot => e.energy / (4.0 * PI * r2),
                 })
             })
             .collect(),
@@ -250,13 +251,17 @@ pub fn observed(p: &SceneParams, factor: &str) -> Vec<Observed> {
             .light
             .lamps
             .iter()
-            .map(|l| Observed::Name(l.kind.clone()))
+            .map(|l| Observed::Name(l.kind().name().to_string()))
             .collect(),
-        "light.world.kind" => n(&p.light.world.kind),
-        "light.world.strength" => v(p.light.world.strength),
-        "material.family" => n(&p.material.family),
-        "background.kind" => n(&p.background.kind),
-        "background.pattern" => n(&p.background.pattern),
+        "light.world.kind" => n(p.light.world.kind().name()),
+        "light.world.strength" => v(p.light.world.strength()),
+        "material.family" => n(p.material.family().name()),
+        "background.kind" => n(p.background.kind().name()),
+        // Only a procedural backdrop has a pattern.
+        "background.pattern" => match &p.background {
+            Background::Procedural { pattern, .. } => n(pattern.name()),
+            _ => Vec::new(),
+        },
         _ => Vec::new(),
     }
 }
