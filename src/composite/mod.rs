@@ -13,7 +13,7 @@ mod procedural;
 mod shrunk_cache;
 
 pub use blend::{mask, over};
-pub use hdri::{direction_to_uv, HdriView, PinholeCamera};
+pub use hdri::{direction_to_uv, HdriView};
 pub use image_backdrop::crop_rect;
 pub use procedural::Pattern;
 
@@ -145,7 +145,7 @@ pub fn background(
                 also: " or light.world.hdri",
             })?;
             let view = hdri_view(path, world);
-            let pinhole = PinholeCamera::from_params(camera)?;
+            let pinhole = hdri::camera_of(camera)?;
             let hdri = hdri::load_cached(path)?;
             Ok(hdri::project(&hdri, &pinhole, view, width, height))
         }
