@@ -14,7 +14,7 @@ mod shrunk_cache;
 
 pub use crate::scene::params::Pattern;
 pub use blend::{mask, over};
-pub use hdri::{direction_to_uv, HdriView, PinholeCamera};
+pub use hdri::{direction_to_uv, HdriView};
 pub use image_backdrop::crop_rect;
 
 use crate::scene::params::{Background, CameraParams, World};
@@ -123,7 +123,7 @@ pub fn background(
         Background::Image { image, crop } => image_backdrop::render(image, *crop, width, height),
         Background::Hdri { hdri } => {
             let view = hdri_view(hdri, world);
-            let pinhole = PinholeCamera::from_params(camera)?;
+            let pinhole = hdri::camera_of(camera)?;
             let hdri = hdri::load_cached(hdri)?;
             Ok(hdri::project(&hdri, &pinhole, view, width, height))
         }
