@@ -190,6 +190,26 @@ fn hdri_world_and_background_share_the_file() {
 }
 
 #[test]
+fn a_kind_no_scene_enum_has_is_an_error_naming_the_field() {
+    let mut p = Preset::default();
+    p.factors.light.kind = CategoryDist::fixed("laser");
+    let e = sample_scene(&p, &ctx(), 1, "chair", 0, 0).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "factors.light.kind: no kind named \"laser\"; known: point, sun, spot, area"
+    );
+    let mut p = Preset::default();
+    p.factors.background.kind = CategoryDist::fixed("procedural");
+    p.factors.background.pattern = CategoryDist::fixed("plaid");
+    let e = sample_scene(&p, &ctx(), 1, "chair", 0, 0).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("factors.background.pattern: no kind named \"plaid\""),
+        "{e}"
+    );
+}
+
+#[test]
 fn images_are_picked_from_the_sorted_lists() {
     let mut p = Preset::default();
     p.factors.material.family = CategoryDist::fixed("image");
