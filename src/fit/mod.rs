@@ -23,7 +23,7 @@ pub mod weights;
 #[cfg(feature = "train")]
 pub use descriptors::deep_features;
 pub use descriptors::features;
-pub use levels::{fit_space, FactorLevels, Levels, FIT_FACTORS};
+pub use levels::{fit_space, FactorLevels, FactorPath, Levels};
 pub use optimisation::{classes, mmd, optimise};
 pub use probes::{job, pool, run};
 pub use weights::{LevelWeights, Overlay, WeightsError};

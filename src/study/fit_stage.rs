@@ -136,7 +136,7 @@ pub fn check_weights_fit(
 ) -> Result<(), StudyError> {
     let own = crate::fit::fit_space(preset);
     let names = |s: &[FactorLevels]| -> Vec<(String, Vec<String>)> {
-        s.iter().map(|f| (f.name.to_string(), f.names())).collect()
+        s.iter().map(|f| (f.path.to_string(), f.names())).collect()
     };
     if names(&own) != names(&fit.space) {
         return Err(StudyError::input(format!(
@@ -205,7 +205,7 @@ pub fn run_fit(
             .iter()
             .zip(outcome.before.iter().zip(&outcome.after))
             .map(|(fl, (b, a))| FactorWeights {
-                factor: fl.name.to_string(),
+                factor: fl.path.to_string(),
                 levels: fl.names(),
                 before: b.clone(),
                 after: a.clone(),
