@@ -5,8 +5,9 @@ use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub struct StudyArgs {
-    /// A built-in study (factor-ablation, fixed-vs-nonrepetitive, architectures,
-    /// model-capacity, data-quantity, pretrain-for-da, demo) or a spec file (.yaml).
+    /// A built-in study (factor-ablation, factor-columns, fixed-vs-nonrepetitive,
+    /// architectures, model-capacity, data-quantity, pretrain-for-da, generate-then-train,
+    /// s2rda49-da, s2rda-ms39-da, demo) or a spec file (.yaml).
     pub study: String,
     /// The study folder: stage cache (stages/), report.html, report.md, tables.csv.
     #[arg(long)]

@@ -16,6 +16,7 @@ macro_rules! spec {
 const SPECS: &[(&str, &str, &str)] = &[
     spec!("factor-ablation", "mini"),
     spec!("factor-ablation", "full"),
+    spec!("factor-columns", "mini"),
     spec!("fixed-vs-nonrepetitive", "mini"),
     spec!("fixed-vs-nonrepetitive", "full"),
     spec!("architectures", "mini"),
@@ -62,24 +63,28 @@ pub fn text(name: &str, scale: &str) -> Result<&'static str, StudyError> {
 
 #[cfg(test)]
 mod tests {
+    /// A --real folder with one image per class of the spec (the DA specs need one).
+    fn real_folder(spec: &crate::study::spec::Spec, real: &std::path::Path) -> std::path::PathBuf {
+        for d in spec.datasets.values() {
+            if let crate::study::spec::Dataset::Render(r) = d {
+                for class in &r.classes {
+                    std::fs::create_dir_all(real.join(class)).unwrap();
+                    image::RgbImage::new(8, 8)
+                        .save(real.join(class).join("a.png"))
+                        .unwrap();
+                }
+            }
+        }
+        real.to_path_buf()
+    }
+
     #[test]
     fn every_builtin_spec_parses_and_plans() {
         let dir = tempfile::tempdir().unwrap();
         for (name, scale, text) in super::SPECS {
             let source = format!("built-in study {name} ({scale})");
             let spec = crate::study::spec::parse(text, &source).unwrap_or_else(|e| panic!("{e}"));
-            // A --real folder with one image per class of the spec (the DA specs need one).
-            let real = dir.path().join(format!("{name}-{scale}"));
-            for d in spec.datasets.values() {
-                if let crate::study::spec::Dataset::Render(r) = d {
-                    for class in &r.classes {
-                        std::fs::create_dir_all(real.join(class)).unwrap();
-                        image::RgbImage::new(8, 8)
-                            .save(real.join(class).join("a.png"))
-                            .unwrap();
-                    }
-                }
-            }
+            let real = real_folder(&spec, &dir.path().join(format!("{name}-{scale}")));
             // Planning loads every dataset's preset with its overrides; nothing is written.
             let out = std::path::Path::new("/nonexistent/study");
             let plan = crate::study::stages::plan(&spec, out, Some(&real), None, false)
@@ -90,6 +95,44 @@ mod tests {
         for n in ["s2rda49-da", "s2rda-ms39-da", "generate-then-train"] {
             assert!(names.contains(&n), "{n}");
             assert!(super::text(n, "mini").is_ok() && super::text(n, "full").is_ok());
+        }
+    }
+
+    /// Issue 23 keeps every built-in mini under about an hour on an idle 2-core machine: the
+    /// printed expectation of each, with nothing cached, stays under 60 minutes.
+    #[test]
+    fn every_builtin_mini_expects_under_an_hour() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, scale, text) in super::SPECS.iter().filter(|s| s.1 == "mini") {
+            let spec = crate::study::spec::parse(text, name).unwrap();
+            // The DA specs' real column is mandatory: a tiny folder stands in for it.
+            let real = real_folder(&spec, &dir.path().join(name));
+            let out = std::path::Path::new("/nonexistent/study");
+            let plan = crate::study::stages::plan(&spec, out, Some(&real), None, false)
+                .unwrap_or_else(|e| panic!("{name} {scale}: {e}"));
+            let line = crate::study::timing::estimate_line(&plan);
+            let minutes: f64 = line
+                .split("about ")
+                .nth(1)
+                .and_then(|a| a.split(' ').next())
+                .and_then(|m| m.parse().ok())
+                .unwrap_or_else(|| panic!("{name}: no minutes in `{line}`"));
+            assert!(minutes < 60.0, "{name} {scale}: {line}");
+        }
+    }
+
+    /// `synthgen study --help` names every built-in study.
+    #[test]
+    fn the_study_help_names_every_builtin() {
+        use clap::CommandFactory;
+        let mut cli = crate::cli::Cli::command();
+        let help = cli
+            .find_subcommand_mut("study")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for name in super::names() {
+            assert!(help.contains(name), "{name} is missing from:\n{help}");
         }
     }
 
