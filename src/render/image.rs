@@ -8,10 +8,10 @@ use crate::assets::geometry::ModelGeometry;
 use crate::assets::look::ModelLook;
 use crate::assets::ModelEntry;
 use crate::composite;
-use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{image_rel_path, mask_rel_path};
 use crate::dataset::shard::image_id;
 use crate::dataset::{ManifestRecord, ModelInfo};
+use crate::fsio::save_png_atomic;
 use crate::render::phases::{lap, OutsideRender};
 use crate::render::plan::{pick_model, ClassPlan, ImageJob};
 use crate::render::predict;
@@ -243,7 +243,7 @@ fn write(
 fn keep_request(dir: &Path, id: &str, request: &WorkerRequest) {
     let path = dir.join(format!("{id}.json"));
     let json = serde_json::to_vec_pretty(request).expect("requests serialize");
-    if let Err(e) = crate::dataset::atomic::write_atomic(&path, &json) {
+    if let Err(e) = crate::fsio::write_atomic(&path, &json) {
         tracing::warn!("could not keep the request {}: {e}", path.display());
     }
 }

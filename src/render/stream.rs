@@ -7,9 +7,9 @@
 //! only while fewer than `window` images wait for the consumer, and the consumer waits for the
 //! next position.
 use crate::assets::ModelCache;
-use crate::dataset::atomic::remove_stale_temps;
 use crate::dataset::layout;
 use crate::dataset::manifest::{read_manifest, ManifestRecord, ManifestWriter, MANIFEST_FILE};
+use crate::fsio::remove_stale_temps;
 use crate::preset::Preset;
 use crate::render::denylist::Denylist;
 use crate::render::driver::{drive_worker, Outcome};
@@ -222,7 +222,7 @@ impl StreamPlan {
                 e => e,
             })?;
             remove_stale_temps(&out);
-            crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
+            crate::fsio::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
                 .map_err(io_err(&out))?;
             layout::write_classes(&out, &names).map_err(io_err(&out))?;
             let mut records = read_manifest(&manifest_path)?;
