@@ -10,10 +10,10 @@ use rand_chacha::ChaCha8Rng;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use synthgen::fit::descriptors::{describe_all, ImageItem};
-use synthgen::fit::mmd::Features;
-use synthgen::fit::optimise::FitOptions;
-use synthgen::fit::pool::ProbePool;
-use synthgen::fit::run::{fit_round, Measure, Target};
+use synthgen::fit::optimisation::mmd::Features;
+use synthgen::fit::optimisation::optimise::FitOptions;
+use synthgen::fit::probes::pool::ProbePool;
+use synthgen::fit::probes::run::{fit_round, Measure, Target};
 
 const LEVELS: [usize; 3] = [4, 4, 3];
 

@@ -1,6 +1,6 @@
 //! Atomic file writes: write to a temporary sibling, fsync, rename. A reader (or a resumed run)
 //! sees either the old file or the complete new one, never a partial file. On the ground floor
-//! of the house, so that every folder may write this way (`dataset::atomic` names it too).
+//! of the house, so that every folder may write this way.
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -7,9 +7,9 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
-use synthgen::fit::deep_features::{checkpoint_files, DeepFeatures};
+use synthgen::fit::descriptors::deep_features::{checkpoint_files, DeepFeatures};
+use synthgen::fit::descriptors::features::{FeatureDevice, FeatureKind, FeatureSource};
 use synthgen::fit::descriptors::{ImageItem, BASE_NAMES};
-use synthgen::fit::features::{FeatureDevice, FeatureKind, FeatureSource};
 use synthgen::nn::device::DeviceChoice;
 
 /// One probe render (60 chairs and 60 tables at 32 px, background kinds uniform) and a

@@ -9,7 +9,6 @@ use synthgen::assets::geometry::ModelGeometry;
 use synthgen::preset::Preset;
 use synthgen::render::predict::predict_view;
 use synthgen::render::process::{WorkerProcess, WorkerSpec};
-use synthgen::render::request::scene_of;
 use synthgen::sample::{sample_scene, SamplingContext};
 use synthgen::scene::contract::{ModelRef, WorkerRequest};
 
@@ -111,7 +110,7 @@ fn render_views(dir: &Path, name: &str, obj: &str) -> Vec<Compared> {
                     up_axis: "Y".into(),
                     rotation: None,
                 },
-                params: Box::new(scene_of(&params).unwrap()),
+                params: Box::new(params.clone()),
                 settings: Box::new(settings.clone()),
                 seed: 1,
                 output: output.clone(),
@@ -252,7 +251,7 @@ fn a_turned_catalog_entry_renders_and_predicts_turned() {
             .request(&WorkerRequest::Render {
                 id: model.name.clone(),
                 model: model_ref,
-                params: Box::new(scene_of(&params).unwrap()),
+                params: Box::new(params.clone()),
                 settings: Box::new(settings.clone()),
                 seed: 1,
                 output: output.clone(),

@@ -27,6 +27,7 @@ BASE_PARAMS = {
                 "elevation_deg": 45.0,
                 "azimuth_deg": 30.0,
                 "energy": 800.0,
+                "temperature_k": 6000.0,
                 "color": [1.0, 0.95, 0.9],
                 "shadow_radius": 0.5,
             }
@@ -42,16 +43,18 @@ BASE_PARAMS = {
         "roll_deg": 0.0,
         "look_at": [0.0, 0.0, 0.0],
     },
+    # Composited in Rust; part of the scene the worker receives, which ignores it.
+    "background": {"kind": "none"},
 }
 
-# The fields each lamp kind carries besides the common ones (src/scene/contract.rs).
+# The fields each lamp kind carries besides the common ones (src/scene/light.rs).
 LAMP_KIND_FIELDS = {
     "point": {"shadow_radius": 0.3},
     "sun": {"angle_deg": 5.0},
     "spot": {"shadow_radius": 0.3, "spot_angle_deg": 60.0, "spot_blend": 0.3},
     "area": {"side": 0.6},
 }
-LAMP_COMMON = ("radius", "elevation_deg", "azimuth_deg", "energy", "color")
+LAMP_COMMON = ("radius", "elevation_deg", "azimuth_deg", "energy", "temperature_k", "color")
 
 
 # Blender's defaults, as RenderSettings' serde defaults in src/scene/contract.rs.

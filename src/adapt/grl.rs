@@ -10,11 +10,10 @@ pub fn grad_reverse(x: &Tensor, lambda: f64) -> Tensor {
     &frozen + (x - &frozen) * (-lambda)
 }
 
-pub use crate::engine::schedule::dann_ramp;
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::schedule::dann_ramp;
     use tch::{Kind, Tensor};
 
     #[test]

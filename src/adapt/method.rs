@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use tch::{nn, Kind, Tensor};
 
 use super::error::AdaptError;
-pub use crate::engine::schedule::annealed_lr;
 use crate::engine::{float_kind, widen, TrainStep};
 use crate::nn::models::{build_backbone, Backbone, Classifier};
 use crate::nn::optim::{Group, OptimConfig, Optimizer};
@@ -202,6 +201,7 @@ pub fn correct(logits: &Tensor, labels: &Tensor) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engine::schedule::annealed_lr;
 
     #[test]
     fn entropy_and_cross_entropy_by_hand() {

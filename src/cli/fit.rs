@@ -1,10 +1,10 @@
 //! `synthgen fit`: learns level weights from target images (weighted rendering, docs/FIT.md).
-//! The fit itself is the library's `fit::job`; this file parses the flags and maps errors to
-//! exit codes.
+//! The fit itself is the library's `fit::probes::job`; this file parses the flags and maps
+//! errors to exit codes.
 use super::{CliError, CliResult};
-use crate::fit::classes::PerClassMode;
-use crate::fit::features::{FeatureDevice, FeatureKind};
-use crate::fit::job::{FitJob, FitJobError};
+use crate::fit::descriptors::features::{FeatureDevice, FeatureKind};
+use crate::fit::optimisation::classes::PerClassMode;
+use crate::fit::probes::job::{FitJob, FitJobError};
 use crate::numbers;
 use crate::preset::Preset;
 use std::io::IsTerminal;
@@ -108,7 +108,7 @@ pub fn run(args: FitArgs) -> CliResult {
             ..Default::default()
         },
     };
-    let outcome = crate::fit::job::run(&job).map_err(fit_failure)?;
+    let outcome = crate::fit::probes::job::run(&job).map_err(fit_failure)?;
     println!(
         "wrote {} (held-out MMD^2 {:.5} -> {:.5}; report in {})",
         job.out.display(),

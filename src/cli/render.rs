@@ -385,7 +385,7 @@ mod shard_file {
         };
         std::fs::create_dir_all(out)?;
         let json = serde_json::to_string(&shard).expect("shard serializes");
-        crate::dataset::atomic::write_atomic(&out.join(SHARD_FILE), json.as_bytes())?;
+        crate::fsio::write_atomic(&out.join(SHARD_FILE), json.as_bytes())?;
         Ok(())
     }
 }

@@ -5,8 +5,9 @@ use super::render::{prepare, Prepared, RenderArgs};
 use super::{adapt_failure, train_failure, CliError, CliResult};
 use crate::adapt::AdaptArgs;
 use crate::assets::ModelCache;
+use crate::engine::stream::StreamSource;
 use crate::render::stream::{StreamPlan, StreamReport};
-use crate::train::stream::{StreamArgs, StreamSource};
+use crate::train::stream::StreamArgs;
 use crate::train::TrainArgs;
 use std::path::{Path, PathBuf};
 

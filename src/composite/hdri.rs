@@ -1,10 +1,8 @@
 //! The world HDRI seen through the render camera, so the backdrop matches the lighting.
 //!
 //! Conventions are Blender's, so that what is behind the object is what lights it:
-//! * Camera: on the shell at (distance, elevation, azimuth) around the origin, azimuth 0 = +X
-//!   and counter-clockwise seen from +Z; it looks down its local -Z at `look_at` with local +Y
-//!   as close to world +Z as possible (`to_track_quat('-Z', 'Y')`), then turns by `roll_deg`
-//!   about its local Z. Pinhole with horizontal sensor fit and square pixels.
+//! * Camera: `scene::camera` (`Camera::tracked`, Blender's placement for every view, vertical
+//!   ones included); a pixel's ray is forward + sx * right + sy * up.
 //! * Environment Texture, equirectangular (Cycles `direction_to_equirectangular`, EEVEE
 //!   `node_tex_environment_equirectangular`): u = 0.5 - atan2(y, x) / 2pi and
 //!   v = 0.5 + atan2(z, hypot(x, y)) / pi, v = 1 the image's top row. So +X is the image's
@@ -17,6 +15,8 @@
 use super::cache::LruCache;
 use super::color::linear_to_srgb_u8;
 use super::CompositeError;
+use crate::sample::CameraParams;
+use crate::scene::camera::Camera;
 use image::{Rgb, Rgb32FImage, RgbImage};
 use std::path::Path;
 use std::sync::Arc;
@@ -38,33 +38,6 @@ pub struct HdriView {
     pub strength: f64,
 }
 
-/// The camera as a pinhole: world-space ray of a pixel = forward + sx * right + sy * up.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PinholeCamera {
-    pub right: [f64; 3],
-    pub up: [f64; 3],
-    pub forward: [f64; 3],
-    /// Half the sensor width over the focal length (tan of half the horizontal FOV).
-    pub half_width: f64,
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-
-fn normalize(a: [f64; 3]) -> [f64; 3] {
-    let n = (a[0] * a[0] + a[1] * a[1] + a[2] * a[2]).sqrt();
-    [a[0] / n, a[1] / n, a[2] / n]
-}
-
 fn positive(field: &'static str, value: f64) -> Result<f64, CompositeError> {
     if value.is_finite() && value > 0.0 {
         Ok(value)
@@ -73,48 +46,13 @@ fn positive(field: &'static str, value: f64) -> Result<f64, CompositeError> {
     }
 }
 
-impl PinholeCamera {
-    pub fn from_params(c: &crate::sample::CameraParams) -> Result<Self, CompositeError> {
-        let distance = positive("camera.distance", c.distance)?;
-        let focal = positive("camera.focal_length_mm", c.focal_length_mm)?;
-        let sensor = positive("camera.sensor_width_mm", c.sensor_width_mm)?;
-        let (el, az) = (c.elevation_deg.to_radians(), c.azimuth_deg.to_radians());
-        let eye = [
-            distance * el.cos() * az.cos(),
-            distance * el.cos() * az.sin(),
-            distance * el.sin(),
-        ];
-        let dir = sub(c.look_at, eye);
-        let len = (dir[0] * dir[0] + dir[1] * dir[1] + dir[2] * dir[2]).sqrt();
-        let horizontal = dir[0].hypot(dir[1]);
-        let (right, up, forward) = if len.is_nan() || len <= 1e-12 {
-            // Eye on the target: Blender's helper then looks straight down.
-            ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0])
-        } else if horizontal < 1e-9 * len {
-            // Straight down or up: no horizon, so the helper fixes the picture's up to +Y
-            // (down) or -Y (up, a half turn about X).
-            if dir[2] < 0.0 {
-                ([1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, -1.0])
-            } else {
-                ([1.0, 0.0, 0.0], [0.0, -1.0, 0.0], [0.0, 0.0, 1.0])
-            }
-        } else {
-            let forward = normalize(dir);
-            let right = normalize(cross(forward, [0.0, 0.0, 1.0]));
-            let up = cross(right, forward);
-            (right, up, forward)
-        };
-        // Roll about the local Z axis: local X' = cos r X + sin r Y, local Y' = -sin r X + cos r Y.
-        let (s, co) = c.roll_deg.to_radians().sin_cos();
-        let rolled_right = std::array::from_fn(|i| co * right[i] + s * up[i]);
-        let rolled_up = std::array::from_fn(|i| -s * right[i] + co * up[i]);
-        Ok(PinholeCamera {
-            right: rolled_right,
-            up: rolled_up,
-            forward,
-            half_width: 0.5 * sensor / focal,
-        })
-    }
+/// The render camera, once its distance and lens are checked (a backdrop needs a real
+/// pinhole).
+pub fn camera_of(c: &CameraParams) -> Result<Camera, CompositeError> {
+    positive("camera.distance", c.distance)?;
+    positive("camera.focal_length_mm", c.focal_length_mm)?;
+    positive("camera.sensor_width_mm", c.sensor_width_mm)?;
+    Ok(Camera::tracked(c))
 }
 
 /// Rotates a direction by `angle` radians about +Z.
@@ -199,7 +137,7 @@ pub fn direction_to_uv(d: [f32; 3]) -> (f32, f32) {
 /// Projects `hdri` through `camera` into a `width` x `height` sRGB image.
 pub fn project(
     hdri: &Rgb32FImage,
-    camera: &PinholeCamera,
+    camera: &Camera,
     view: HdriView,
     width: u32,
     height: u32,
@@ -208,9 +146,9 @@ pub fn project(
     let angle = -view.rotation_deg.to_radians();
     let to_f32 = |v: [f64; 3]| rotate_z(v, angle).map(|x| x as f32);
     let (right, up, forward) = (
-        to_f32(camera.right),
-        to_f32(camera.up),
-        to_f32(camera.forward),
+        to_f32(camera.basis.right),
+        to_f32(camera.basis.up),
+        to_f32(camera.basis.forward),
     );
     let half_w = camera.half_width;
     let half_h = half_w * height as f64 / width as f64;
@@ -232,16 +170,9 @@ pub fn project(
     out
 }
 
-/// Field of view check for callers: the full horizontal angle in degrees.
-#[cfg(test)]
-pub fn horizontal_fov_deg(camera: &PinholeCamera) -> f64 {
-    2.0 * camera.half_width.atan().to_degrees()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sample::CameraParams;
 
     fn camera(elevation_deg: f64, azimuth_deg: f64, roll_deg: f64) -> CameraParams {
         CameraParams {
@@ -257,8 +188,8 @@ mod tests {
     }
 
     /// Camera on the shell at `azimuth`, so it looks along -azimuth through the origin.
-    fn looking_along(azimuth_of_view: f64) -> PinholeCamera {
-        PinholeCamera::from_params(&camera(0.0, azimuth_of_view + 180.0, 0.0)).unwrap()
+    fn looking_along(azimuth_of_view: f64) -> Camera {
+        camera_of(&camera(0.0, azimuth_of_view + 180.0, 0.0)).unwrap()
     }
 
     /// 64 x 32 equirect: four quarters of u coloured red, green, blue, white (left to right);
@@ -306,19 +237,35 @@ mod tests {
     }
 
     #[test]
-    fn basis_matches_blender_track_to() {
-        // Camera at +X looking at the origin: forward -X; facing -X with +Z up, +Y is on the
-        // right.
-        let cam = PinholeCamera::from_params(&camera(0.0, 0.0, 0.0)).unwrap();
-        let close = |a: [f64; 3], b: [f64; 3]| (0..3).all(|i| (a[i] - b[i]).abs() < 1e-9);
-        assert!(close(cam.forward, [-1.0, 0.0, 0.0]));
-        assert!(close(cam.right, [0.0, 1.0, 0.0]));
-        assert!(close(cam.up, [0.0, 0.0, 1.0]));
-        // Roll 90: the camera's right turns towards its up.
-        let rolled = PinholeCamera::from_params(&camera(0.0, 0.0, 90.0)).unwrap();
-        assert!(close(rolled.right, [0.0, 0.0, 1.0]));
-        assert!(close(rolled.up, [0.0, -1.0, 0.0]));
-        assert!((horizontal_fov_deg(&cam) - 39.5978).abs() < 1e-3);
+    fn a_camera_without_a_lens_or_distance_is_refused() {
+        for (field, c) in [
+            (
+                "camera.distance",
+                CameraParams {
+                    distance: 0.0,
+                    ..camera(0.0, 0.0, 0.0)
+                },
+            ),
+            (
+                "camera.focal_length_mm",
+                CameraParams {
+                    focal_length_mm: f64::NAN,
+                    ..camera(0.0, 0.0, 0.0)
+                },
+            ),
+            (
+                "camera.sensor_width_mm",
+                CameraParams {
+                    sensor_width_mm: -36.0,
+                    ..camera(0.0, 0.0, 0.0)
+                },
+            ),
+        ] {
+            match camera_of(&c) {
+                Err(CompositeError::BadCamera { field: f, .. }) => assert_eq!(f, field),
+                other => panic!("{field}: {other:?}"),
+            }
+        }
     }
 
     #[test]
@@ -344,11 +291,11 @@ mod tests {
     #[test]
     fn looking_up_sees_the_top_rows() {
         let hdri = quarters();
-        let up = PinholeCamera::from_params(&camera(-90.0, 0.0, 0.0)).unwrap();
-        assert_eq!(up.forward, [0.0, 0.0, 1.0]);
+        let up = camera_of(&camera(-90.0, 0.0, 0.0)).unwrap();
+        assert_eq!(up.basis.forward, [0.0, 0.0, 1.0]);
         let img = project(&hdri, &up, view(), 8, 8);
         assert!(img.pixels().all(|p| p.0 == [0, 0, 0]));
-        let down = PinholeCamera::from_params(&camera(90.0, 0.0, 0.0)).unwrap();
+        let down = camera_of(&camera(90.0, 0.0, 0.0)).unwrap();
         let img = project(&hdri, &down, view(), 8, 8);
         assert!(img.pixels().all(|p| p.0 != [0, 0, 0]));
     }

@@ -12,12 +12,12 @@ mod noise;
 mod procedural;
 mod shrunk_cache;
 
+pub use crate::scene::params::Pattern;
 pub use blend::{mask, over};
-pub use hdri::{direction_to_uv, HdriView, PinholeCamera};
+pub use hdri::{direction_to_uv, HdriView};
 pub use image_backdrop::crop_rect;
-pub use procedural::Pattern;
 
-use crate::sample::{BackgroundParams, CameraParams, WorldParams};
+use crate::scene::params::{Background, CameraParams, World};
 use image::{Rgb, RgbImage};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -28,25 +28,10 @@ pub const MAX_SIDE: u32 = 16_384;
 #[derive(Debug, Error)]
 pub enum CompositeError {
     #[error(
-        "background.kind is \"{kind}\", but it must be one of none, solid, procedural, hdri, \
-         image; fix the preset's background kinds."
-    )]
-    UnknownKind { kind: String },
-    #[error(
-        "background.pattern is \"{pattern}\", but it must be one of noise, gradient, stripes, \
-         checker, blobs; fix the preset's background patterns."
-    )]
-    UnknownPattern { pattern: String },
-    #[error(
         "background.pattern_scale is {value}, but it must be a positive number (features per \
          image width); fix the preset's background pattern_scale."
     )]
     BadPatternScale { value: f64 },
-    #[error(
-        "background.kind is \"{kind}\" but no file is given (background.image{also}); point the \
-         preset at an image folder or HDRI."
-    )]
-    MissingFile { kind: String, also: &'static str },
     #[error(
         "background.crop is {crop:?}, but it must be (x, y, width, height) fractions with \
          width, height > 0 and the window inside the image; fix the sampler's crop."
@@ -100,12 +85,12 @@ fn decode_background_file(path: &Path) -> Result<image::DynamicImage, CompositeE
 ///
 /// Kinds: `none` is black (the paper's "no background"); `solid` is `color`; `procedural`
 /// draws `pattern` from `seed` (identical pixels on every machine); `image` cuts the `crop`
-/// window from `image`; `hdri` projects the HDRI through `camera` (the file is
-/// `params.image`, else `world.hdri`; the world's rotation and strength apply when the file is
-/// the world's own HDRI, as Blender then lights the object with it).
+/// window from `image`; `hdri` projects the HDRI through `camera` (the world's rotation and
+/// strength apply when the file is the world's own HDRI, as Blender then lights the object
+/// with it).
 pub fn background(
-    params: &BackgroundParams,
-    world: &WorldParams,
+    params: &Background,
+    world: &World,
     camera: &CameraParams,
     width: u32,
     height: u32,
@@ -113,64 +98,53 @@ pub fn background(
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(CompositeError::BadSize { width, height });
     }
-    match params.kind.as_str() {
-        "none" => Ok(RgbImage::new(width, height)),
-        "solid" => Ok(RgbImage::from_pixel(
+    match params {
+        Background::None => Ok(RgbImage::new(width, height)),
+        Background::Solid { color } => Ok(RgbImage::from_pixel(
             width,
             height,
-            Rgb(color::encode_rgb(params.color)),
+            Rgb(color::encode_rgb(*color)),
         )),
-        "procedural" => procedural::render(
-            Pattern::parse(&params.pattern)?,
-            params.color,
-            params.secondary_color,
-            params.pattern_scale,
-            params.seed,
+        Background::Procedural {
+            pattern,
+            color,
+            secondary_color,
+            pattern_scale,
+            seed,
+        } => procedural::render(
+            *pattern,
+            *color,
+            *secondary_color,
+            *pattern_scale,
+            *seed,
             width,
             height,
         ),
-        "image" => {
-            let path = params
-                .image
-                .as_deref()
-                .ok_or_else(|| CompositeError::MissingFile {
-                    kind: params.kind.clone(),
-                    also: "",
-                })?;
-            image_backdrop::render(path, params.crop, width, height)
-        }
-        "hdri" => {
-            let path = hdri_file(params, world).ok_or_else(|| CompositeError::MissingFile {
-                kind: params.kind.clone(),
-                also: " or light.world.hdri",
-            })?;
-            let view = hdri_view(path, world);
-            let pinhole = PinholeCamera::from_params(camera)?;
-            let hdri = hdri::load_cached(path)?;
+        Background::Image { image, crop } => image_backdrop::render(image, *crop, width, height),
+        Background::Hdri { hdri } => {
+            let view = hdri_view(hdri, world);
+            let pinhole = hdri::camera_of(camera)?;
+            let hdri = hdri::load_cached(hdri)?;
             Ok(hdri::project(&hdri, &pinhole, view, width, height))
         }
-        other => Err(CompositeError::UnknownKind {
-            kind: other.to_string(),
-        }),
     }
 }
 
-fn hdri_file<'a>(params: &'a BackgroundParams, world: &'a WorldParams) -> Option<&'a Path> {
-    params.image.as_deref().or(world.hdri.as_deref())
-}
-
 /// The world's placement when the backdrop shows the world's own HDRI, else the file as is.
-fn hdri_view(path: &Path, world: &WorldParams) -> HdriView {
-    if world.kind == "hdri" && world.hdri.as_deref() == Some(path) {
-        HdriView {
-            rotation_deg: world.rotation_deg,
-            strength: world.strength,
-        }
-    } else {
-        HdriView {
+fn hdri_view(path: &Path, world: &World) -> HdriView {
+    match world {
+        World::Hdri {
+            hdri,
+            rotation_deg,
+            strength,
+        } if hdri == path => HdriView {
+            rotation_deg: *rotation_deg,
+            strength: *strength,
+        },
+        _ => HdriView {
             rotation_deg: 0.0,
             strength: 1.0,
-        }
+        },
     }
 }
 

@@ -9,35 +9,10 @@
 use super::color::linear_to_srgb_u8;
 use super::noise::{ValueNoise, MAX_OCTAVES};
 use super::CompositeError;
+use crate::scene::params::Pattern;
 use image::{Rgb, RgbImage};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Pattern {
-    Noise,
-    Gradient,
-    Stripes,
-    Checker,
-    Blobs,
-}
-
-impl Pattern {
-    pub fn parse(name: &str) -> Result<Pattern, CompositeError> {
-        Ok(match name {
-            "noise" => Pattern::Noise,
-            "gradient" => Pattern::Gradient,
-            "stripes" => Pattern::Stripes,
-            "checker" => Pattern::Checker,
-            "blobs" => Pattern::Blobs,
-            other => {
-                return Err(CompositeError::UnknownPattern {
-                    pattern: other.to_string(),
-                })
-            }
-        })
-    }
-}
 
 /// A random unit vector in the plane (rejection sampling in the unit disc, then sqrt).
 fn random_direction(rng: &mut ChaCha20Rng) -> [f32; 2] {

@@ -55,7 +55,7 @@ fn store(file: &Path, img: &RgbImage) -> Result<(), Box<dyn std::error::Error>> 
     if let Some(dir) = file.parent() {
         std::fs::create_dir_all(dir)?;
     }
-    crate::dataset::atomic::write_atomic(file, &png)?;
+    crate::fsio::write_atomic(file, &png)?;
     Ok(())
 }
 

@@ -3,29 +3,20 @@ use super::*;
 use image::{Rgba, RgbaImage};
 use sha2::{Digest, Sha256};
 
-fn params(kind: &str) -> BackgroundParams {
-    BackgroundParams {
-        kind: kind.to_string(),
+fn procedural(pattern: Pattern, pattern_scale: f64, seed: u64) -> Background {
+    Background::Procedural {
+        pattern,
         color: [0.8, 0.1, 0.05],
         secondary_color: [0.05, 0.2, 0.9],
-        pattern: "noise".to_string(),
-        pattern_scale: 6.0,
-        image: None,
-        crop: [0.0, 0.0, 1.0, 1.0],
-        seed: 42,
+        pattern_scale,
+        seed,
     }
 }
 
-fn world() -> WorldParams {
-    WorldParams {
-        kind: "uniform".to_string(),
+fn world() -> World {
+    World::Uniform {
         strength: 1.0,
-        hdri: None,
-        rotation_deg: 0.0,
         color: [0.5, 0.5, 0.5],
-        sun_elevation_deg: 30.0,
-        sky_turbidity: 2.5,
-        sky_ground_albedo: 0.3,
     }
 }
 
@@ -57,24 +48,24 @@ fn distinct_colours(img: &RgbImage) -> usize {
 
 #[test]
 fn none_is_black_and_solid_is_the_colour_in_srgb() {
-    let black = background(&params("none"), &world(), &camera(), 8, 6).unwrap();
+    let black = background(&Background::None, &world(), &camera(), 8, 6).unwrap();
     assert_eq!(black.dimensions(), (8, 6));
     assert!(black.pixels().all(|p| p.0 == [0, 0, 0]));
-    let mut p = params("solid");
-    p.color = [0.5, 0.0, 1.0];
+    let p = Background::Solid {
+        color: [0.5, 0.0, 1.0],
+    };
     let solid = background(&p, &world(), &camera(), 4, 4).unwrap();
     assert!(solid.pixels().all(|px| px.0 == [188, 0, 255]));
 }
 
 #[test]
 fn procedural_patterns_are_deterministic_per_seed() {
-    for pattern in crate::sample::BACKGROUND_PATTERNS {
-        let mut p = params("procedural");
-        p.pattern = pattern.to_string();
+    for &pattern in Pattern::ALL {
+        let p = procedural(pattern, 6.0, 42);
         let a = background(&p, &world(), &camera(), 64, 48).unwrap();
         let b = background(&p, &world(), &camera(), 64, 48).unwrap();
         assert_eq!(digest(&a), digest(&b), "{pattern} is not repeatable");
-        p.seed = 43;
+        let p = procedural(pattern, 6.0, 43);
         let c = background(&p, &world(), &camera(), 64, 48).unwrap();
         assert_ne!(digest(&a), digest(&c), "{pattern} ignores the seed");
         assert!(distinct_colours(&a) > 2, "{pattern} is flat");
@@ -85,11 +76,10 @@ fn procedural_patterns_are_deterministic_per_seed() {
 fn procedural_hashes_are_pinned() {
     // The same params must give the same bytes on every machine and release; if a hash
     // changes, datasets rendered before the change can no longer be reproduced.
-    let hashes: Vec<String> = crate::sample::BACKGROUND_PATTERNS
+    let hashes: Vec<String> = Pattern::ALL
         .iter()
         .map(|pattern| {
-            let mut p = params("procedural");
-            p.pattern = pattern.to_string();
+            let p = procedural(*pattern, 6.0, 42);
             digest(&background(&p, &world(), &camera(), 40, 24).unwrap())
         })
         .collect();
@@ -109,9 +99,7 @@ const PINNED_HASHES: [&str; 5] = [
 fn pattern_scale_sets_the_frequency() {
     // Count colour changes along the middle row of stripes: more at a larger scale.
     let changes = |scale: f64| {
-        let mut p = params("procedural");
-        p.pattern = "stripes".to_string();
-        p.pattern_scale = scale;
+        let p = procedural(Pattern::Stripes, scale, 42);
         let img = background(&p, &world(), &camera(), 256, 8).unwrap();
         (1..256)
             .filter(|&x| {
@@ -131,47 +119,45 @@ fn pattern_scale_sets_the_frequency() {
 
 #[test]
 fn bad_inputs_get_typed_errors() {
-    let mut p = params("procedural");
-    p.pattern = "plaid".to_string();
-    let err = background(&p, &world(), &camera(), 8, 8).unwrap_err();
-    assert!(matches!(err, CompositeError::UnknownPattern { .. }));
-    assert!(err.to_string().contains("plaid"));
-    let err = background(&params("video"), &world(), &camera(), 8, 8).unwrap_err();
-    assert!(matches!(err, CompositeError::UnknownKind { .. }));
-    let err = background(&params("image"), &world(), &camera(), 8, 8).unwrap_err();
-    assert!(matches!(err, CompositeError::MissingFile { .. }));
-    let err = background(&params("hdri"), &world(), &camera(), 8, 8).unwrap_err();
-    assert!(err.to_string().contains("light.world.hdri"), "{err}");
-    let err = background(&params("solid"), &world(), &camera(), 0, 8).unwrap_err();
+    let solid = Background::Solid { color: [0.5; 3] };
+    let err = background(&solid, &world(), &camera(), 0, 8).unwrap_err();
     assert!(matches!(err, CompositeError::BadSize { .. }));
-    let mut p = params("procedural");
-    p.pattern_scale = 0.0;
     assert!(matches!(
-        background(&p, &world(), &camera(), 8, 8),
+        background(
+            &procedural(Pattern::Noise, 0.0, 42),
+            &world(),
+            &camera(),
+            8,
+            8
+        ),
         Err(CompositeError::BadPatternScale { .. })
     ));
+    let photo = Background::Image {
+        image: "/nonexistent/photo.jpg".into(),
+        crop: [0.0, 0.0, 1.0, 1.0],
+    };
+    let err = background(&photo, &world(), &camera(), 8, 8).unwrap_err();
+    assert!(err.to_string().contains("/nonexistent/photo.jpg"), "{err}");
 }
 
 #[test]
 fn hdri_backdrop_uses_the_world_file_rotation_and_strength() {
     let dir = crate::paths::bundled_hdri_dir();
     let file = dir.join("forest.exr");
-    let mut w = world();
-    w.kind = "hdri".to_string();
-    w.hdri = Some(file.clone());
-    let mut p = params("hdri");
-    let a = background(&p, &w, &camera(), 48, 48).unwrap();
-    // The sampler also copies the world's file into background.image: same picture.
-    p.image = Some(file);
-    let b = background(&p, &w, &camera(), 48, 48).unwrap();
+    let world_of = |rotation_deg: f64, strength: f64| World::Hdri {
+        strength,
+        hdri: file.clone(),
+        rotation_deg,
+    };
+    let p = Background::Hdri { hdri: file.clone() };
+    let a = background(&p, &world_of(0.0, 1.0), &camera(), 48, 48).unwrap();
+    // Not the world's HDRI: the file unrotated at strength 1, the same picture here.
+    let b = background(&p, &world(), &camera(), 48, 48).unwrap();
     assert_eq!(digest(&a), digest(&b));
     assert!(distinct_colours(&a) > 20);
-    w.rotation_deg = 90.0;
-    let rotated = background(&p, &w, &camera(), 48, 48).unwrap();
+    let rotated = background(&p, &world_of(90.0, 1.0), &camera(), 48, 48).unwrap();
     assert_ne!(digest(&a), digest(&rotated));
-    w.rotation_deg = 0.0;
-    w.strength = 0.0;
-    let dark = background(&p, &w, &camera(), 48, 48).unwrap();
+    let dark = background(&p, &world_of(0.0, 0.0), &camera(), 48, 48).unwrap();
     assert!(dark.pixels().all(|px| px.0 == [0, 0, 0]));
 }
 

@@ -10,8 +10,8 @@
 //! <out>/denylist.jsonl            models that kept failing, with the reason
 //! <out>/summary.json              counts and timings of the last run
 //! ```
-use super::atomic::write_atomic;
 use super::manifest::{sort_records, ManifestRecord, MANIFEST_FILE};
+use crate::fsio::write_atomic;
 use std::path::Path;
 
 pub const IMAGE_LIST_FILE: &str = "image_list.txt";

@@ -283,7 +283,7 @@ fn write_merged(
     }
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
-        super::atomic::write_atomic(&path, bytes).map_err(io("write", &path))
+        crate::fsio::write_atomic(&path, bytes).map_err(io("write", &path))
     };
     write(PRESET_FILE, first.preset.as_bytes())?;
     write(CLASSES_FILE, first.classes.as_bytes())?;
@@ -332,7 +332,7 @@ fn merge_webdataset(
     let first = &shards[0];
     let write = |name: &str, bytes: &[u8]| {
         let path = out.join(name);
-        super::atomic::write_atomic(&path, bytes).map_err(io("write", &path))
+        crate::fsio::write_atomic(&path, bytes).map_err(io("write", &path))
     };
     write(PRESET_FILE, first.preset.as_bytes())?;
     write(CLASSES_FILE, first.classes.as_bytes())?;

@@ -1,6 +1,4 @@
-//! Dataset output: atomic writes, the manifest, and the ImageFolder / VisDA list layouts.
-/// Atomic writes live on the ground floor (`crate::fsio`); this name stays for the callers.
-pub use crate::fsio as atomic;
+//! Dataset output (atomic writes are `crate::fsio`): the manifest, and the ImageFolder / VisDA list layouts.
 pub mod layout;
 pub mod manifest;
 pub mod merge;

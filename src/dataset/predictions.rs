@@ -67,7 +67,7 @@ pub fn write(path: &Path, rows: &[Prediction]) -> std::io::Result<()> {
         text.push_str(&serde_json::to_string(r).expect("a prediction serializes"));
         text.push('\n');
     }
-    super::atomic::write_atomic(path, text.as_bytes())
+    crate::fsio::write_atomic(path, text.as_bytes())
 }
 
 pub fn read(path: &Path) -> Result<Vec<Prediction>, PredictionsError> {

@@ -6,26 +6,81 @@
 //! continuous ones have [`BINS`] equal bins of the distribution's support (log-spaced for
 //! `log_uniform`), sampled uniformly inside the chosen bin, so weights only change the bin.
 use crate::preset::{CategoryDist, Factors, NumberDist, Preset};
-use crate::sample::SceneParams;
+use crate::scene::params::{Background, LampKind, SceneParams};
 use rand::SeedableRng;
 use std::f64::consts::PI;
 
 /// Bins of a continuous factor (a few, so a probe pool of a few thousand images fills each).
 pub const BINS: usize = 4;
 
-/// The fitted factors, by their preset path under `factors.` (see docs/FIT.md).
-pub const FIT_FACTORS: &[&str] = &[
-    "scale.size",
-    "camera.distance",
-    "camera.elevation",
-    "light.energy",
-    "light.kind",
-    "light.world.kind",
-    "light.world.strength",
-    "material.family",
-    "background.kind",
-    "background.pattern",
-];
+/// A fitted factor, by its preset path under `factors.` (see docs/FIT.md). `as_str` is the
+/// key of the weights file and the preset path; `FromStr` reads it back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum FactorPath {
+    ScaleSize,
+    CameraDistance,
+    CameraElevation,
+    LightEnergy,
+    LightKind,
+    LightWorldKind,
+    LightWorldStrength,
+    MaterialFamily,
+    BackgroundKind,
+    BackgroundPattern,
+}
+
+impl FactorPath {
+    /// Every fitted factor, in the order of a weights file.
+    pub const ALL: [FactorPath; 10] = [
+        FactorPath::ScaleSize,
+        FactorPath::CameraDistance,
+        FactorPath::CameraElevation,
+        FactorPath::LightEnergy,
+        FactorPath::LightKind,
+        FactorPath::LightWorldKind,
+        FactorPath::LightWorldStrength,
+        FactorPath::MaterialFamily,
+        FactorPath::BackgroundKind,
+        FactorPath::BackgroundPattern,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FactorPath::ScaleSize => "scale.size",
+            FactorPath::CameraDistance => "camera.distance",
+            FactorPath::CameraElevation => "camera.elevation",
+            FactorPath::LightEnergy => "light.energy",
+            FactorPath::LightKind => "light.kind",
+            FactorPath::LightWorldKind => "light.world.kind",
+            FactorPath::LightWorldStrength => "light.world.strength",
+            FactorPath::MaterialFamily => "material.family",
+            FactorPath::BackgroundKind => "background.kind",
+            FactorPath::BackgroundPattern => "background.pattern",
+        }
+    }
+}
+
+impl std::fmt::Display for FactorPath {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A name that is not one of the fitted factors.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("\"{0}\" is not a fitted factor")]
+pub struct NotAFactor(pub String);
+
+impl std::str::FromStr for FactorPath {
+    type Err = NotAFactor;
+
+    fn from_str(s: &str) -> Result<Self, NotAFactor> {
+        FactorPath::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| NotAFactor(s.to_string()))
+    }
+}
 
 /// Draws used to estimate bin masses of a distribution that is not itself binned.
 const MASS_DRAWS: usize = 50_000;
@@ -46,7 +101,7 @@ pub enum Observed {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct FactorLevels {
-    pub name: &'static str,
+    pub path: FactorPath,
     pub levels: Levels,
 }
 
@@ -191,87 +246,105 @@ pub enum Dist {
 }
 
 /// The distribution of a fitted factor in a preset.
-pub fn dist_of(f: &Factors, factor: &str) -> Option<Dist> {
-    Some(match factor {
-        "scale.size" => Dist::Num(f.scale.size.clone()),
-        "camera.distance" => Dist::Num(f.camera.distance.clone()),
-        "camera.elevation" => Dist::Num(f.camera.elevation.clone()),
-        "light.energy" => Dist::Num(f.light.energy.clone()),
-        "light.kind" => Dist::Cat(f.light.kind.clone()),
-        "light.world.kind" => Dist::Cat(f.light.world.kind.clone()),
-        "light.world.strength" => Dist::Num(f.light.world.strength.clone()),
-        "material.family" => Dist::Cat(f.material.family.clone()),
-        "background.kind" => Dist::Cat(f.background.kind.clone()),
-        "background.pattern" => Dist::Cat(f.background.pattern.clone()),
-        _ => return None,
-    })
+pub fn dist_of(f: &Factors, path: FactorPath) -> Dist {
+    match path {
+        FactorPath::ScaleSize => Dist::Num(f.scale.size.clone()),
+        FactorPath::CameraDistance => Dist::Num(f.camera.distance.clone()),
+        FactorPath::CameraElevation => Dist::Num(f.camera.elevation.clone()),
+        FactorPath::LightEnergy => Dist::Num(f.light.energy.clone()),
+        FactorPath::LightKind => Dist::Cat(f.light.kind.clone()),
+        FactorPath::LightWorldKind => Dist::Cat(f.light.world.kind.clone()),
+        FactorPath::LightWorldStrength => Dist::Num(f.light.world.strength.clone()),
+        FactorPath::MaterialFamily => Dist::Cat(f.material.family.clone()),
+        FactorPath::BackgroundKind => Dist::Cat(f.background.kind.clone()),
+        FactorPath::BackgroundPattern => Dist::Cat(f.background.pattern.clone()),
+    }
 }
 
-/// Replaces a fitted factor's distribution (a kind mismatch leaves the preset unchanged).
-pub fn set_dist(f: &mut Factors, factor: &str, dist: Dist) {
-    match (factor, dist) {
-        ("scale.size", Dist::Num(d)) => f.scale.size = d,
-        ("camera.distance", Dist::Num(d)) => f.camera.distance = d,
-        ("camera.elevation", Dist::Num(d)) => f.camera.elevation = d,
-        ("light.energy", Dist::Num(d)) => f.light.energy = d,
-        ("light.kind", Dist::Cat(d)) => f.light.kind = d,
-        ("light.world.kind", Dist::Cat(d)) => f.light.world.kind = d,
-        ("light.world.strength", Dist::Num(d)) => f.light.world.strength = d,
-        ("material.family", Dist::Cat(d)) => f.material.family = d,
-        ("background.kind", Dist::Cat(d)) => f.background.kind = d,
-        ("background.pattern", Dist::Cat(d)) => f.background.pattern = d,
-        _ => {}
+/// Where a fitted factor's distribution lives in a preset, to be replaced.
+enum Slot<'a> {
+    Num(&'a mut NumberDist),
+    Cat(&'a mut CategoryDist),
+}
+
+fn slot(f: &mut Factors, path: FactorPath) -> Slot<'_> {
+    match path {
+        FactorPath::ScaleSize => Slot::Num(&mut f.scale.size),
+        FactorPath::CameraDistance => Slot::Num(&mut f.camera.distance),
+        FactorPath::CameraElevation => Slot::Num(&mut f.camera.elevation),
+        FactorPath::LightEnergy => Slot::Num(&mut f.light.energy),
+        FactorPath::LightKind => Slot::Cat(&mut f.light.kind),
+        FactorPath::LightWorldKind => Slot::Cat(&mut f.light.world.kind),
+        FactorPath::LightWorldStrength => Slot::Num(&mut f.light.world.strength),
+        FactorPath::MaterialFamily => Slot::Cat(&mut f.material.family),
+        FactorPath::BackgroundKind => Slot::Cat(&mut f.background.kind),
+        FactorPath::BackgroundPattern => Slot::Cat(&mut f.background.pattern),
+    }
+}
+
+/// Replaces a fitted factor's distribution (a kind mismatch leaves the preset unchanged;
+/// `FactorLevels::to_dist` always gives the factor's own kind).
+pub fn set_dist(f: &mut Factors, path: FactorPath, dist: Dist) {
+    match (slot(f, path), dist) {
+        (Slot::Num(s), Dist::Num(d)) => *s = d,
+        (Slot::Cat(s), Dist::Cat(d)) => *s = d,
+        (Slot::Num(_), Dist::Cat(_)) | (Slot::Cat(_), Dist::Num(_)) => {}
     }
 }
 
 /// Every draw of a fitted factor recorded in an image's parameters (one per lamp for the
 /// lamp factors). Lamp energy is recorded in Blender units; the preset speaks irradiance.
-pub fn observed(p: &SceneParams, factor: &str) -> Vec<Observed> {
+/// The one place fitting reads a `SceneParams`.
+pub fn observed(p: &SceneParams, path: FactorPath) -> Vec<Observed> {
     let v = |x: f64| vec![Observed::Value(x)];
     let n = |s: &str| vec![Observed::Name(s.to_string())];
-    match factor {
-        "scale.size" => v(p.scale.size),
-        "camera.distance" => v(p.camera.distance),
-        "camera.elevation" => v(p.camera.elevation_deg),
-        "light.energy" => p
+    match path {
+        FactorPath::ScaleSize => v(p.scale.size),
+        FactorPath::CameraDistance => v(p.camera.distance),
+        FactorPath::CameraElevation => v(p.camera.elevation_deg),
+        FactorPath::LightEnergy => p
             .light
             .lamps
             .iter()
             .map(|l| {
-                let r2 = l.radius * l.radius;
-                Observed::Value(match l.kind.as_str() {
-                    "sun" => l.energy,
-                    "area" => l.energy / (PI * r2),
-                    _ => l.energy / (4.0 * PI * r2),
+                let e = l.emitter();
+                let r2 = e.radius * e.radius;
+                Observed::Value(match l.kind() {
+                    LampKind::Sun => e.energy,
+                    LampKind::Area => e.energy / (PI * r2),
+                    LampKind::Point | LampKind::Spot => e.energy / (4.0 * PI * r2),
                 })
             })
             .collect(),
-        "light.kind" => p
+        FactorPath::LightKind => p
             .light
             .lamps
             .iter()
-            .map(|l| Observed::Name(l.kind.clone()))
+            .map(|l| Observed::Name(l.kind().name().to_string()))
             .collect(),
-        "light.world.kind" => n(&p.light.world.kind),
-        "light.world.strength" => v(p.light.world.strength),
-        "material.family" => n(&p.material.family),
-        "background.kind" => n(&p.background.kind),
-        "background.pattern" => n(&p.background.pattern),
-        _ => Vec::new(),
+        FactorPath::LightWorldKind => n(p.light.world.kind().name()),
+        FactorPath::LightWorldStrength => v(p.light.world.strength()),
+        FactorPath::MaterialFamily => n(p.material.family().name()),
+        FactorPath::BackgroundKind => n(p.background.kind().name()),
+        // Only a procedural backdrop has a pattern.
+        FactorPath::BackgroundPattern => match &p.background {
+            Background::Procedural { pattern, .. } => n(pattern.name()),
+            _ => Vec::new(),
+        },
     }
 }
 
 /// The levels of every fitted factor that varies in `preset` (fixed values, single choices
 /// and unbounded normals are left out: there is nothing to reweight or no support to bin).
 pub fn fit_space(preset: &Preset) -> Vec<FactorLevels> {
-    FIT_FACTORS
-        .iter()
-        .filter_map(|name| {
-            let levels = match dist_of(&preset.factors, name)? {
+    FactorPath::ALL
+        .into_iter()
+        .filter_map(|path| {
+            let levels = match dist_of(&preset.factors, path) {
                 Dist::Cat(d) => Levels::Names(d.possible().iter().map(|s| s.to_string()).collect()),
                 Dist::Num(d) => num_levels(&d)?,
             };
-            let f = FactorLevels { name, levels };
+            let f = FactorLevels { path, levels };
             (f.len() >= 2).then_some(f)
         })
         .collect()
@@ -325,7 +398,10 @@ mod tests {
     #[test]
     fn bins_name_place_and_weight_draws() {
         let space = fit_space(&Preset::default());
-        let dist = space.iter().find(|f| f.name == "camera.distance").unwrap();
+        let dist = space
+            .iter()
+            .find(|f| f.path == FactorPath::CameraDistance)
+            .unwrap();
         assert_eq!(
             dist.names(),
             ["2.5..3.125", "3.125..3.75", "3.75..4.375", "4.375..5"]
@@ -354,7 +430,10 @@ mod tests {
         assert!(masses.iter().all(|m| (m - 0.25).abs() < 0.01), "{masses:?}");
         assert_eq!(dist.masses(&Dist::Num(binned)), vec![0.7, 0.0, 0.1, 0.2]);
         // Log bins for log_uniform parameters, and lamps recovered as irradiance.
-        let energy = space.iter().find(|f| f.name == "light.energy").unwrap();
+        let energy = space
+            .iter()
+            .find(|f| f.path == FactorPath::LightEnergy)
+            .unwrap();
         assert!(matches!(energy.levels, Levels::Bins { log: true, .. }));
         let fixed = Preset {
             factors: Factors {
@@ -368,6 +447,52 @@ mod tests {
         };
         assert!(!fit_space(&fixed)
             .iter()
-            .any(|f| f.name == "camera.distance"));
+            .any(|f| f.path == FactorPath::CameraDistance));
+    }
+    #[test]
+    fn factor_paths_are_the_weights_file_keys_and_reach_every_factor() {
+        // The keys weights files have always used, in their order.
+        let keys: Vec<&str> = FactorPath::ALL.iter().map(|p| p.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "scale.size",
+                "camera.distance",
+                "camera.elevation",
+                "light.energy",
+                "light.kind",
+                "light.world.kind",
+                "light.world.strength",
+                "material.family",
+                "background.kind",
+                "background.pattern",
+            ]
+        );
+        for p in FactorPath::ALL {
+            assert_eq!(p.as_str().parse::<FactorPath>(), Ok(p));
+            assert_eq!(p.to_string(), p.as_str());
+        }
+        assert_eq!(
+            "camera.zoom".parse::<FactorPath>(),
+            Err(NotAFactor("camera.zoom".into()))
+        );
+        // Each path reads and writes its own parameter: all ten vary in the default preset,
+        // and after each is set to draw only its first level, each reads back its own.
+        let preset = Preset::default();
+        let space = fit_space(&preset);
+        assert_eq!(space.len(), FactorPath::ALL.len());
+        let mut factors = preset.factors.clone();
+        let mut chosen = Vec::new();
+        for f in &space {
+            let mut w = vec![0.0; f.len()];
+            w[0] = 1.0;
+            let d = f.to_dist(&w);
+            assert_ne!(dist_of(&factors, f.path), d, "{}", f.path);
+            set_dist(&mut factors, f.path, d.clone());
+            chosen.push(d);
+        }
+        for (f, d) in space.iter().zip(&chosen) {
+            assert_eq!(&dist_of(&factors, f.path), d, "{}", f.path);
+        }
     }
 }

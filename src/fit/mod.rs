@@ -19,11 +19,5 @@ pub mod probes;
 pub mod report;
 pub mod weights;
 
-// The modules other folders name, at the paths they had before the sub-folders.
-#[cfg(feature = "train")]
-pub use descriptors::deep_features;
-pub use descriptors::features;
-pub use levels::{fit_space, FactorLevels, Levels, FIT_FACTORS};
-pub use optimisation::{classes, mmd, optimise};
-pub use probes::{job, pool, run};
+pub use levels::{fit_space, FactorLevels, FactorPath, Levels};
 pub use weights::{LevelWeights, Overlay, WeightsError};

@@ -4,7 +4,7 @@
 //! Applying it rewrites the fitted factors' distributions in the preset (per-class ones in
 //! `class_factors`), so the rendered preset.yaml records it (and `--resume` refuses a
 //! different one).
-use super::levels::{fit_space, normalise, FactorLevels};
+use super::levels::{fit_space, normalise, FactorLevels, FactorPath};
 use crate::preset::Preset;
 use serde::{Deserialize, Serialize};
 use serde_yaml::{Mapping, Value};
@@ -73,12 +73,7 @@ impl LevelWeights {
         let factors = fit_space(levels_from);
         let weights = factors
             .iter()
-            .map(
-                |f| match super::levels::dist_of(&dists_from.factors, f.name) {
-                    Some(d) => f.masses(&d),
-                    None => vec![1.0 / f.len() as f64; f.len()],
-                },
-            )
+            .map(|f| f.masses(&super::levels::dist_of(&dists_from.factors, f.path)))
             .collect();
         LevelWeights { factors, weights }
     }
@@ -160,7 +155,7 @@ impl LevelWeights {
             for (n, x) in f.names().into_iter().zip(w) {
                 levels.insert(Value::String(n), Value::Number(round6(*x).into()));
             }
-            factors.insert(Value::String(f.name.to_string()), Value::Mapping(levels));
+            factors.insert(Value::String(f.path.to_string()), Value::Mapping(levels));
         }
         factors
     }
@@ -188,12 +183,17 @@ fn parse_factors(
     let mut chosen = Vec::new();
     for (key, levels) in section {
         let factor = key.as_str().unwrap_or("").to_string();
-        let Some(f) = space.iter().find(|f| f.name == factor) else {
+        let path = factor.parse::<FactorPath>().ok();
+        let Some(f) = space.iter().find(|f| Some(f.path) == path) else {
             return Err(WeightsError::UnknownFactor {
                 file: file.to_string(),
                 factor: show(key),
                 preset: preset.name.clone(),
-                known: space.iter().map(|f| f.name).collect::<Vec<_>>().join(", "),
+                known: space
+                    .iter()
+                    .map(|f| f.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         let names = f.names();
@@ -257,7 +257,7 @@ impl Overlay {
         let set_all = |factors: &mut crate::preset::Factors,
                        chosen: &[(FactorLevels, Vec<f64>)]| {
             for (f, w) in chosen {
-                super::levels::set_dist(factors, f.name, f.to_dist(w));
+                super::levels::set_dist(factors, f.path, f.to_dist(w));
             }
         };
         set_all(&mut preset.factors, &self.chosen);
@@ -312,7 +312,10 @@ mod tests {
     fn uniform_overlay_round_trips_and_applies() {
         let p = preset();
         let u = LevelWeights::uniform(&p);
-        assert!(u.factors.iter().any(|f| f.name == "camera.distance"));
+        assert!(u
+            .factors
+            .iter()
+            .any(|f| f.path == FactorPath::CameraDistance));
         let text = u.to_yaml("base", Value::Null);
         let o = LevelWeights::parse(&text, "w.yaml", &p).unwrap();
         assert_eq!(o.chosen.len(), u.factors.len());
@@ -358,7 +361,7 @@ mod tests {
         let bg = chair
             .factors
             .iter()
-            .position(|f| f.name == "background.kind")
+            .position(|f| f.path == FactorPath::BackgroundKind)
             .unwrap();
         let names = chair.factors[bg].names();
         chair.weights[bg] = names
@@ -444,5 +447,40 @@ mod tests {
         );
         assert!(e("classes: {chair: {background.kind: {solid: 0}}}").contains("no weight > 0"));
         assert!(e("classes: {chair: [1]}").contains("needs a mapping"));
+    }
+    /// A weights file the string-keyed code wrote (a real `synthgen fit` run, see
+    /// tests/fixtures/fit/README.md), applied as `render --weights` applies it, gives the
+    /// factors and per-class factors that the old code's render recorded in its preset.yaml.
+    #[test]
+    fn a_weights_file_written_before_typed_paths_applies_as_it_did() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/fit");
+        let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap();
+        let sets = [
+            "classes=[chair, table]",
+            "render.resolution=32",
+            "render.samples=4",
+            "render.denoise=false",
+            "validate.min_coverage=0.005",
+            "images_per_class=1",
+        ]
+        .map(String::from);
+        let plain = Preset::load("demo", &sets).unwrap();
+        let overlay =
+            LevelWeights::parse(&read("weights_demo_chair_table.yaml"), "fixture", &plain).unwrap();
+        assert_eq!(overlay.chosen.len(), FactorPath::ALL.len());
+        assert_eq!(
+            overlay.classes.keys().collect::<Vec<_>>(),
+            ["chair", "table"]
+        );
+        let mut weighted = plain.clone();
+        overlay.apply(&mut weighted);
+        let ours: Value = serde_yaml::from_str(&weighted.to_yaml()).unwrap();
+        let old: Value =
+            serde_yaml::from_str(&read("weights_demo_chair_table.applied_preset.yaml")).unwrap();
+        for key in ["factors", "class_factors"] {
+            assert_eq!(ours[key], old[key], "{key}");
+        }
+        let unweighted: Value = serde_yaml::from_str(&plain.to_yaml()).unwrap();
+        assert_ne!(unweighted["factors"], old["factors"]);
     }
 }

@@ -4,7 +4,8 @@
 use super::dist::{fmt_num, CategoryDist, NumberDist};
 use super::schema::{Factors, Preset, ALL_HDRIS, BUNDLED_HDRIS, CATALOGS};
 use crate::scene::params::{
-    BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS,
+    BackgroundKind, MaterialFamily, BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS,
+    MATERIAL_FAMILIES, WORLD_KINDS,
 };
 
 /// Most lamps a preset may ask for (a sanity bound; each lamp costs render time).
@@ -173,7 +174,7 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
     one_of(&m.family, &at("material.family"), MATERIAL_FAMILIES)?;
     needs_folder(
         &m.family,
-        "image",
+        MaterialFamily::Image.name(),
         m.image_folder.is_some(),
         &at("material.family"),
         &at("material.image_folder"),
@@ -237,7 +238,7 @@ fn check_factors(f: &Factors, prefix: &str) -> Result<(), Issue> {
     one_of(&b.kind, &at("background.kind"), BACKGROUND_KINDS)?;
     needs_folder(
         &b.kind,
-        "image",
+        BackgroundKind::Image.name(),
         b.image_folder.is_some(),
         &at("background.kind"),
         &at("background.image_folder"),

@@ -3,7 +3,10 @@
 //! Field names are the paths users type in `--set` (e.g. `factors.camera.distance`).
 use super::dist::{CategoryDist, NumberDist};
 use crate::scene::contract::RenderSettings;
-use crate::scene::params::{BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES, WORLD_KINDS};
+use crate::scene::params::{
+    MaterialFamily, BACKGROUND_KINDS, BACKGROUND_PATTERNS, LAMP_KINDS, MATERIAL_FAMILIES,
+    WORLD_KINDS,
+};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -396,7 +399,10 @@ impl Default for MaterialFactor {
     fn default() -> Self {
         let mut weights = vec![1.0; MATERIAL_FAMILIES.len()];
         // `image` needs image_folder, which has no default.
-        if let Some(i) = MATERIAL_FAMILIES.iter().position(|f| *f == "image") {
+        if let Some(i) = MATERIAL_FAMILIES
+            .iter()
+            .position(|f| *f == MaterialFamily::Image.name())
+        {
             weights[i] = 0.0;
         }
         MaterialFactor {
@@ -570,10 +576,7 @@ impl Default for BackgroundFactor {
     fn default() -> Self {
         BackgroundFactor {
             kind: CategoryDist::Choice {
-                values: ["none", "solid", "procedural", "hdri", "image"]
-                    .iter()
-                    .map(|s| s.to_string())
-                    .collect(),
+                values: BACKGROUND_KINDS.iter().map(|s| s.to_string()).collect(),
                 weights: vec![0.0, 1.0, 2.0, 2.0, 2.0],
             },
             hue: NumberDist::uniform(0.0, 1.0),

@@ -8,10 +8,10 @@ use crate::assets::geometry::ModelGeometry;
 use crate::assets::look::ModelLook;
 use crate::assets::ModelEntry;
 use crate::composite;
-use crate::dataset::atomic::save_png_atomic;
 use crate::dataset::layout::{image_rel_path, mask_rel_path};
 use crate::dataset::shard::image_id;
 use crate::dataset::{ManifestRecord, ModelInfo};
+use crate::fsio::save_png_atomic;
 use crate::render::phases::{lap, OutsideRender};
 use crate::render::plan::{pick_model, ClassPlan, ImageJob};
 use crate::render::predict;
@@ -119,7 +119,7 @@ struct Written {
 /// sampled material other than `image`) can only be magenta because its sampled colour is,
 /// and rejecting that would cut magenta hues out of the colour distribution.
 fn validation_for(cfg: &ValidationConfig, params: &SceneParams) -> ValidationConfig {
-    let textured = params.material.keep_original || params.material.family == "image";
+    let textured = params.material.surface().keep_original || params.material.image().is_some();
     let mut cfg = cfg.clone();
     if !textured {
         cfg.max_magenta_fraction = 1.0;
@@ -139,8 +139,7 @@ fn backdrop_of(params: &SceneParams, w: u32, h: u32) -> Result<image::RgbImage, 
     .map_err(|e| format!("background: {e}"))
 }
 
-/// Stage `request`: the worker's line for one attempt; fails when the scene cannot be
-/// expressed in the contract.
+/// Stage `request`: the worker's line for one attempt (the scene as sampled and recorded).
 fn request(
     id: &str,
     model: ModelRef,
@@ -148,16 +147,15 @@ fn request(
     settings: &RenderSettings,
     seed: u32,
     output: PathBuf,
-) -> Result<WorkerRequest, String> {
-    let scene = crate::render::request::scene_of(params).map_err(|e| e.to_string())?;
-    Ok(WorkerRequest::Render {
+) -> WorkerRequest {
+    WorkerRequest::Render {
         id: id.to_string(),
         model,
-        params: Box::new(scene),
+        params: Box::new(params.clone()),
         settings: Box::new(settings.clone()),
         seed,
         output,
-    })
+    }
 }
 
 /// Stage `judge_reply`: whether the worker rendered, and if not whose fault it was.
@@ -245,7 +243,7 @@ fn write(
 fn keep_request(dir: &Path, id: &str, request: &WorkerRequest) {
     let path = dir.join(format!("{id}.json"));
     let json = serde_json::to_vec_pretty(request).expect("requests serialize");
-    if let Err(e) = crate::dataset::atomic::write_atomic(&path, &json) {
+    if let Err(e) = crate::fsio::write_atomic(&path, &json) {
         tracing::warn!("could not keep the request {}: {e}", path.display());
     }
 }
@@ -318,8 +316,7 @@ impl Driver<'_> {
             &sh.settings,
             cycles_seed,
             output.clone(),
-        )
-        .map_err(Stop::GiveUp)?;
+        );
         let (reply, backdrop) = self.render(&request, &s, id, class, job.index, ph)?;
         let mut t = Instant::now();
         match judge_reply(&reply) {
@@ -395,7 +392,7 @@ impl Driver<'_> {
         .map_err(|e| Stop::GiveUp(e.to_string()))?;
         let material_override = self.material_override(&model.key, &model_ref, &params);
         if material_override.is_some() {
-            params.material.keep_original = false;
+            params.material.surface_mut().keep_original = false;
         }
         Ok(Sampled {
             model,
@@ -552,7 +549,7 @@ impl Driver<'_> {
         model: &ModelRef,
         params: &SceneParams,
     ) -> Option<String> {
-        if !params.material.keep_original {
+        if !params.material.surface().keep_original {
             return None;
         }
         let share = {
@@ -569,7 +566,7 @@ impl Driver<'_> {
             format!(
                 "{:.0}% of the model's faces have magenta own colours (validate.max_magenta_fraction {limit}): rendered with the sampled {} material",
                 100.0 * share,
-                params.material.family
+                params.material.family()
             )
         })
     }
@@ -580,6 +577,7 @@ mod tests {
     use super::*;
     use crate::preset::Preset;
     use crate::sample::SamplingContext;
+    use crate::scene::params::{Material, MaterialFamily};
 
     fn params() -> SceneParams {
         let ctx = SamplingContext {
@@ -662,8 +660,7 @@ mod tests {
             &settings,
             77,
             "/w/render.png".into(),
-        )
-        .unwrap();
+        );
         match req {
             WorkerRequest::Render {
                 id,
@@ -675,16 +672,12 @@ mod tests {
             } => {
                 assert_eq!(id, "chair_000003");
                 assert_eq!(m, model);
-                assert_eq!(*scene, crate::render::request::scene_of(&p).unwrap());
+                assert_eq!(*scene, p);
                 assert_eq!(seed, 77);
                 assert_eq!(output, PathBuf::from("/w/render.png"));
             }
             other => panic!("not a render request: {other:?}"),
         }
-        let mut bad = p;
-        bad.material.family = "velvet".into();
-        let err = request("x", model, &bad, &settings, 1, "/w/r.png".into()).unwrap_err();
-        assert!(err.contains("velvet"), "{err}");
     }
 
     #[test]
@@ -704,13 +697,19 @@ mod tests {
     fn the_magenta_check_applies_only_to_textured_renders() {
         let cfg = ValidationConfig::default();
         let mut p = params();
-        p.material.keep_original = false;
-        p.material.family = "plastic".into();
+        let mut surface = p.material.surface().clone();
+        surface.keep_original = false;
+        p.material = Material::Plastic(surface.clone());
         assert_eq!(validation_for(&cfg, &p).max_magenta_fraction, 1.0);
-        p.material.family = "image".into();
+        p.material = Material::new(
+            MaterialFamily::Image,
+            surface.clone(),
+            Some("/t.png".into()),
+        )
+        .unwrap();
         assert_eq!(validation_for(&cfg, &p), cfg);
-        p.material.family = "plastic".into();
-        p.material.keep_original = true;
+        surface.keep_original = true;
+        p.material = Material::Plastic(surface);
         assert_eq!(validation_for(&cfg, &p), cfg);
     }
 

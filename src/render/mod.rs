@@ -9,7 +9,6 @@ pub mod phases;
 pub mod plan;
 pub mod predict;
 pub mod process;
-pub mod request;
 pub mod run;
 pub mod stats;
 pub mod stream;

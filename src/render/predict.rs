@@ -1,40 +1,22 @@
 //! Predicts what validation would measure on a render before Cycles runs: the model's
-//! triangles go through the sampled camera (the conventions of
+//! triangles go through the sampled camera (`scene::camera`, the conventions of
 //! blender_scripts/synthgen_blender/shell.py and camera.py) and are rasterized at pixel
 //! centres into the object mask a transparent-film render would have. A view whose mask
 //! breaks a validation threshold is re-sampled without rendering; validation after the
 //! render stays the safety net (anti-aliased edges differ by a fraction of a pixel).
 use crate::assets::geometry::ModelGeometry;
 use crate::sample::SceneParams;
+use crate::scene::camera::{scale, Camera};
 use crate::validate::ViewPrediction;
 
-/// None when a point is behind or at the camera (the prediction would be meaningless; the
-/// view is rendered and validated as before).
+/// None when the view is vertical or a point is behind or at the camera (the prediction would
+/// be meaningless; the view is rendered and validated as before).
 pub fn predict_view(g: &ModelGeometry, p: &SceneParams, resolution: u32) -> Option<ViewPrediction> {
     let side = resolution as f64;
-    let cam = &p.camera;
-    let (el, az) = (cam.elevation_deg.to_radians(), cam.azimuth_deg.to_radians());
-    let eye = [
-        cam.distance * el.cos() * az.cos(),
-        cam.distance * el.cos() * az.sin(),
-        cam.distance * el.sin(),
-    ];
-    let forward = normalize(sub(cam.look_at, eye))?;
-    let right = normalize(cross(forward, [0.0, 0.0, 1.0]))?;
-    let up = cross(right, forward);
-    let (s, c) = cam.roll_deg.to_radians().sin_cos();
-    let right_r = add(scale(right, c), scale(up, s));
-    let up_r = add(scale(right, -s), scale(up, c));
-    let focal = cam.focal_length_mm / (cam.sensor_width_mm / 2.0);
+    let camera = Camera::aimed(&p.camera)?;
     let mut pixels = Vec::with_capacity(g.points.len());
     for q in &g.points {
-        let v = sub(scale(*q, p.scale.size), eye);
-        let depth = dot(v, forward);
-        if depth <= 1e-6 {
-            return None;
-        }
-        let x = dot(v, right_r) / depth * focal;
-        let y = dot(v, up_r) / depth * focal;
+        let [x, y] = camera.to_screen(scale(*q, p.scale.size))?;
         pixels.push([(x + 1.0) / 2.0 * side, (1.0 - y) / 2.0 * side]);
     }
     let n = resolution as usize;
@@ -98,30 +80,6 @@ fn rasterize(pixels: &[[f64; 2]], triangles: &[[u32; 3]], n: usize) -> Vec<bool>
 /// Twice the signed area of (a, b, p): which side of a -> b the point p is on.
 fn edge(a: [f64; 2], b: [f64; 2], p: [f64; 2]) -> f64 {
     (b[0] - a[0]) * (p[1] - a[1]) - (b[1] - a[1]) * (p[0] - a[0])
-}
-
-fn sub(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
-}
-fn add(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [a[0] + b[0], a[1] + b[1], a[2] + b[2]]
-}
-fn scale(a: [f64; 3], k: f64) -> [f64; 3] {
-    [a[0] * k, a[1] * k, a[2] * k]
-}
-fn dot(a: [f64; 3], b: [f64; 3]) -> f64 {
-    a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
-}
-fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
-    [
-        a[1] * b[2] - a[2] * b[1],
-        a[2] * b[0] - a[0] * b[2],
-        a[0] * b[1] - a[1] * b[0],
-    ]
-}
-fn normalize(a: [f64; 3]) -> Option<[f64; 3]> {
-    let n = dot(a, a).sqrt();
-    (n > 1e-12).then(|| scale(a, 1.0 / n))
 }
 
 #[cfg(test)]

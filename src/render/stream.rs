@@ -7,11 +7,11 @@
 //! only while fewer than `window` images wait for the consumer, and the consumer waits for the
 //! next position.
 use crate::assets::ModelCache;
-use crate::dataset::atomic::remove_stale_temps;
 use crate::dataset::layout;
 use crate::dataset::manifest::{read_manifest, ManifestRecord, ManifestWriter, MANIFEST_FILE};
 use crate::dataset::webdataset::tar::TarReader;
 use crate::dataset::webdataset::{shard_of_path, ShardError, INDEX_FILE};
+use crate::fsio::remove_stale_temps;
 use crate::preset::OutputFormat;
 use crate::preset::Preset;
 use crate::render::denylist::Denylist;
@@ -243,7 +243,7 @@ impl StreamPlan {
                 e => e,
             })?;
             remove_stale_temps(&out);
-            crate::dataset::atomic::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
+            crate::fsio::write_atomic(&out.join(layout::PRESET_FILE), yaml.as_bytes())
                 .map_err(io_err(&out))?;
             layout::write_classes(&out, &names).map_err(io_err(&out))?;
             let shards = self.preset.output.format == OutputFormat::WebDataset;

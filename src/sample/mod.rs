@@ -70,6 +70,27 @@ pub enum SampleError {
     BuiltinPhotosMissing { field: String, dirs: String },
     #[error("factors.light.world.hdri: no HDRI named \"{name}\"; available: {available}")]
     UnknownHdri { name: String, available: String },
+    #[error("{field}: no kind named \"{value}\"; known: {known}")]
+    UnknownKind {
+        field: String,
+        value: String,
+        known: String,
+    },
+}
+
+/// The kind a preset's distribution drew, by its name (the preset's checks already refused
+/// unknown names; a preset built in code may still have one).
+fn kind_named<K>(
+    parse: fn(&str) -> Option<K>,
+    known: &[&str],
+    field: &str,
+    value: String,
+) -> Result<K, SampleError> {
+    parse(&value).ok_or_else(|| SampleError::UnknownKind {
+        field: field.to_string(),
+        known: known.join(", "),
+        value,
+    })
 }
 
 /// The sorted file lists a preset draws from (listed once per run, so draws are indices).
@@ -104,7 +125,9 @@ impl SamplingContext {
 
     fn prepare_factors(f: &crate::preset::Factors) -> Result<Self, SampleError> {
         let world = &f.light.world;
-        let needs_hdri = world.kind.can_be("hdri") || f.background.kind.can_be("hdri");
+        let hdri = WorldKind::Hdri.name();
+        let needs_hdri =
+            world.kind.can_be(hdri) || f.background.kind.can_be(BackgroundKind::Hdri.name());
         let hdri_dir = world
             .hdri_folder
             .clone()
@@ -119,7 +142,7 @@ impl SamplingContext {
         } else {
             Vec::new()
         };
-        if world.kind.can_be("hdri") {
+        if world.kind.can_be(hdri) {
             for name in world.hdri.possible() {
                 let found = name == ALL_HDRIS
                     || hdris
@@ -133,13 +156,16 @@ impl SamplingContext {
                 }
             }
         }
-        let material_images = match (&f.material.image_folder, f.material.family.can_be("image")) {
+        let material_images = match (
+            &f.material.image_folder,
+            f.material.family.can_be(MaterialFamily::Image.name()),
+        ) {
             (Some(dir), true) => list_images(dir, "factors.material.image_folder")?,
             _ => Vec::new(),
         };
         let background_images = match (
             &f.background.image_folder,
-            f.background.kind.can_be("image"),
+            f.background.kind.can_be(BackgroundKind::Image.name()),
         ) {
             (Some(dir), true) => list_images(dir, "factors.background.image_folder")?,
             _ => Vec::new(),
@@ -193,7 +219,10 @@ pub fn drop_missing_builtin_photos(preset: &mut Preset) -> Option<String> {
         }
         if let crate::preset::CategoryDist::Choice { values, weights } = &mut b.kind {
             let total: f64 = weights.iter().sum();
-            if let Some(i) = values.iter().position(|v| v == "image") {
+            if let Some(i) = values
+                .iter()
+                .position(|v| v == BackgroundKind::Image.name())
+            {
                 // Only when other kinds are left; else preparing the context says what to do.
                 if weights[i] > 0.0 && total - weights[i] > 0.0 {
                     weights[i] = 0.0;

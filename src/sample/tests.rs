@@ -72,9 +72,12 @@ fn fixing_one_factor_leaves_the_others_unchanged() {
     for index in 0..50 {
         let a = scene(&full, "sofa", index, 0);
         let b = scene(&metal, "sofa", index, 0);
-        assert_eq!(b.material.family, "metal");
+        assert_eq!(b.material.family(), MaterialFamily::Metal);
         assert_eq!(a.camera, b.camera);
-        assert_eq!(a.material.base_color, b.material.base_color);
+        assert_eq!(
+            a.material.surface().base_color,
+            b.material.surface().base_color
+        );
     }
 }
 
@@ -88,25 +91,39 @@ fn values_respect_the_preset_ranges() {
         assert!((-15.0..=15.0).contains(&s.camera.roll_deg));
         assert!(s.camera.look_at.iter().all(|x| x.abs() <= 0.1));
         assert!((1..=3).contains(&s.light.lamps.len()));
-        for c in [
-            s.material.base_color,
-            s.material.secondary_color,
-            s.background.color,
-        ] {
+        let mut colours = vec![
+            s.material.surface().base_color,
+            s.material.surface().secondary_color,
+        ];
+        match &s.background {
+            Background::Solid { color } => colours.push(*color),
+            Background::Procedural {
+                color,
+                secondary_color,
+                ..
+            } => colours.extend([*color, *secondary_color]),
+            Background::Image { crop, .. } => {
+                let [x, y, w, h] = *crop;
+                assert!(
+                    w == h
+                        && (0.3..=1.0).contains(&w)
+                        && x >= 0.0
+                        && y >= 0.0
+                        && x + w <= 1.0 + 1e-12
+                        && y + h <= 1.0 + 1e-12
+                );
+            }
+            Background::Hdri { .. } => {}
+            Background::None => panic!("weight 0 in the defaults"),
+        }
+        for c in colours {
             assert!(c.iter().all(|x| (0.0..=1.0).contains(x)), "{c:?}");
         }
-        assert!(MATERIAL_FAMILIES.contains(&s.material.family.as_str()));
-        assert_ne!(s.material.family, "image", "weight 0 in the defaults");
-        let [x, y, w, h] = s.background.crop;
-        assert!(
-            w == h
-                && (0.3..=1.0).contains(&w)
-                && x >= 0.0
-                && y >= 0.0
-                && x + w <= 1.0 + 1e-12
-                && y + h <= 1.0 + 1e-12
+        assert_ne!(
+            s.material.family(),
+            MaterialFamily::Image,
+            "weight 0 in the defaults"
         );
-        assert!(["solid", "procedural", "hdri", "image"].contains(&s.background.kind.as_str()));
     }
 }
 
@@ -121,15 +138,26 @@ fn lamp_energy_and_size_are_converted_per_kind() {
     for index in 0..40 {
         for lamp in scene(&p, "chair", index, 0).light.lamps {
             let half = 5.0 * 5f64.to_radians().tan();
-            let (energy, size) = match lamp.kind.as_str() {
-                "sun" => (2.0, 10.0),
-                "area" => (2.0 * PI * 25.0, 2.0 * half),
-                _ => (2.0 * 4.0 * PI * 25.0, half),
+            // (expected energy, expected size), the lamp's size in its kind's terms.
+            let ((energy, size), drawn_size) = match lamp {
+                Lamp::Sun { angle_deg, .. } => ((2.0, 10.0), angle_deg),
+                Lamp::Area { side, .. } => ((2.0 * PI * 25.0, 2.0 * half), side),
+                Lamp::Point { shadow_radius, .. } => ((2.0 * 4.0 * PI * 25.0, half), shadow_radius),
+                Lamp::Spot {
+                    shadow_radius,
+                    spot_angle_deg,
+                    spot_blend,
+                    ..
+                } => {
+                    assert_eq!((spot_angle_deg, spot_blend), (60.0, 0.3));
+                    ((2.0 * 4.0 * PI * 25.0, half), shadow_radius)
+                }
             };
-            assert!((lamp.energy - energy).abs() < 1e-9, "{lamp:?}");
-            assert!((lamp.size - size).abs() < 1e-9, "{lamp:?}");
-            assert_eq!(lamp.color, color::temperature_to_linear(lamp.temperature_k));
-            seen.insert(lamp.kind);
+            let e = lamp.emitter();
+            assert!((e.energy - energy).abs() < 1e-9, "{lamp:?}");
+            assert!((drawn_size - size).abs() < 1e-9, "{lamp:?}");
+            assert_eq!(e.color, color::temperature_to_linear(e.temperature_k));
+            seen.insert(lamp.kind());
         }
     }
     assert_eq!(seen.len(), 4, "all lamp kinds drawn: {seen:?}");
@@ -142,13 +170,15 @@ fn hdri_world_and_background_share_the_file() {
     p.factors.light.world.hdri = CategoryDist::fixed("forest");
     p.factors.background.kind = CategoryDist::fixed("hdri");
     let s = scene(&p, "chair", 0, 0);
-    assert_eq!(s.light.world.hdri, Some(PathBuf::from("/hdri/forest.exr")));
-    assert_eq!(s.background.image, s.light.world.hdri);
+    assert_eq!(s.light.world.hdri(), Some(Path::new("/hdri/forest.exr")));
+    assert_eq!(s.background.file(), s.light.world.hdri());
 
     p.factors.light.world.kind = CategoryDist::fixed("sky");
     let s = scene(&p, "chair", 0, 0);
-    assert_eq!(s.light.world.hdri, None);
-    assert!(fake_hdris().contains(s.background.image.as_ref().unwrap()));
+    assert_eq!(s.light.world.hdri(), None);
+    assert!(fake_hdris()
+        .iter()
+        .any(|h| Some(h.as_path()) == s.background.file()));
 
     p.factors.light.world.kind = CategoryDist::fixed("hdri");
     p.factors.light.world.hdri = CategoryDist::fixed("moon");
@@ -160,11 +190,37 @@ fn hdri_world_and_background_share_the_file() {
 }
 
 #[test]
+fn a_kind_no_scene_enum_has_is_an_error_naming_the_field() {
+    let mut p = Preset::default();
+    p.factors.light.kind = CategoryDist::fixed("laser");
+    let e = sample_scene(&p, &ctx(), 1, "chair", 0, 0).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "factors.light.kind: no kind named \"laser\"; known: point, sun, spot, area"
+    );
+    let mut p = Preset::default();
+    p.factors.background.kind = CategoryDist::fixed("procedural");
+    p.factors.background.pattern = CategoryDist::fixed("plaid");
+    let e = sample_scene(&p, &ctx(), 1, "chair", 0, 0).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("factors.background.pattern: no kind named \"plaid\""),
+        "{e}"
+    );
+}
+
+#[test]
 fn images_are_picked_from_the_sorted_lists() {
     let mut p = Preset::default();
     p.factors.material.family = CategoryDist::fixed("image");
     let picked: std::collections::BTreeSet<_> = (0..40)
-        .map(|i| scene(&p, "chair", i, 0).material.image.unwrap())
+        .map(|i| {
+            scene(&p, "chair", i, 0)
+                .material
+                .image()
+                .unwrap()
+                .to_path_buf()
+        })
         .collect();
     assert_eq!(picked.len(), 2, "both textures get used");
     p.factors.light.world.kind = CategoryDist::fixed("sky");
@@ -239,7 +295,10 @@ fn a_class_with_its_own_factors_draws_from_them_and_others_are_unchanged() {
     chair.background.kind = CategoryDist::fixed("solid");
     p.class_factors.insert("chair".into(), chair);
     for index in 0..20 {
-        assert_eq!(scene(&p, "chair", index, 0).background.kind, "solid");
+        assert_eq!(
+            scene(&p, "chair", index, 0).background.kind(),
+            BackgroundKind::Solid
+        );
         assert_eq!(
             scene(&p, "table", index, 0),
             scene(&shared, "table", index, 0)

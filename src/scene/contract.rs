@@ -1,16 +1,16 @@
 //! The scene contract: every value that crosses into Python, as typed data.
 //!
-//! A leaf module (serde, schemars and std only). The Blender side
-//! (`blender_scripts/synthgen_blender`) receives exactly these types as JSON, checks each
-//! request against [`request_schema`] and applies the values; it decides none. Kinds are
-//! serde-tagged enums, so a lamp carries only the fields its kind uses and Python dispatches
-//! on the tag through a table. The manifest keeps the flat `SceneParams` the sampler drew;
-//! `render::request` maps them here without adding any value of its own.
+//! The Blender side (`blender_scripts/synthgen_blender`) receives exactly these types as JSON,
+//! checks each request against [`request_schema`] and applies the values; it decides none.
+//! The scene it receives is the one the sampler drew and the manifest records
+//! ([`SceneParams`]); kinds are serde-tagged enums, so a lamp carries only the fields its kind
+//! uses and Python dispatches on the tag through a table.
 //!
 //! It is also the JSON-lines protocol between the render pool (parent) and a Blender worker
 //! process: the parent writes one `WorkerRequest` per line to the worker's stdin; the worker
 //! answers each with exactly one `WorkerReply` line on stdout. The worker's stderr is free-form
 //! log.
+use super::params::SceneParams;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -23,7 +23,8 @@ pub enum WorkerRequest {
     Render {
         id: String,
         model: ModelRef,
-        params: Box<Scene>,
+        /// The sampled scene, as the manifest records it.
+        params: Box<SceneParams>,
         settings: Box<RenderSettings>,
         /// Cycles noise seed, so that a re-render gives identical pixels.
         seed: u32,
@@ -141,174 +142,6 @@ pub enum Device {
     Auto,
     Cpu,
     Gpu,
-}
-
-/// Everything Blender needs for one image (the background is composited in Rust).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Scene {
-    pub scale: Scale,
-    pub material: Material,
-    pub light: Light,
-    pub camera: Camera,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Scale {
-    /// Largest side of the normalized model.
-    #[schemars(range(min = 1e-9))]
-    pub size: f64,
-}
-
-/// The sampled surface, tagged by family. `keep_original` keeps the model's own materials
-/// where their textures resolve; this surface replaces the rest.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "family", rename_all = "snake_case")]
-pub enum Material {
-    Plastic(Surface),
-    Metal(Surface),
-    Rubber(Surface),
-    /// `secondary_roughness` is the glaze's coat roughness.
-    Ceramic(Surface),
-    Wood(Surface),
-    Marble(Surface),
-    Fabric(Surface),
-    /// Roughness swings between `roughness` (smudges) and `secondary_roughness`.
-    Fingerprints(Surface),
-    Moss(Surface),
-    Noise(Surface),
-    Voronoi(Surface),
-    Wave(Surface),
-    Brick(Surface),
-    Checker(Surface),
-    Image(ImageSurface),
-}
-
-/// Final shader values: Python sets them as given (the per-family rules live in the sampler).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct Surface {
-    pub keep_original: bool,
-    pub base_color: Rgb,
-    pub secondary_color: Rgb,
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub roughness: f64,
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub secondary_roughness: f64,
-    #[schemars(range(min = 0.0, max = 1.0))]
-    pub metallic: f64,
-    #[schemars(range(min = 1e-9))]
-    pub pattern_scale: f64,
-    #[schemars(range(min = 0.0, max = 15.0))]
-    pub pattern_detail: f64,
-    #[schemars(range(min = 0.0, max = 10.0))]
-    pub pattern_distortion: f64,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-pub struct ImageSurface {
-    #[serde(flatten)]
-    pub surface: Surface,
-    /// Box-projected image texture; a file that does not load falls back to `base_color`.
-    pub image: PathBuf,
-}
-
-/// Linear RGB in [0, 1].
-pub type Rgb = [f64; 3];
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Light {
-    pub lamps: Vec<Lamp>,
-    pub world: World,
-}
-
-/// A lamp on a shell of `radius` around the origin, aimed at it, tagged by kind. Energies
-/// are in Blender's units (watts; W/m^2 for a sun).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum Lamp {
-    Point {
-        radius: f64,
-        elevation_deg: f64,
-        azimuth_deg: f64,
-        energy: f64,
-        color: Rgb,
-        /// Radius of the emitting sphere (soft shadows).
-        shadow_radius: f64,
-    },
-    Sun {
-        radius: f64,
-        elevation_deg: f64,
-        azimuth_deg: f64,
-        energy: f64,
-        color: Rgb,
-        /// Angular diameter of the sun disc.
-        angle_deg: f64,
-    },
-    Spot {
-        radius: f64,
-        elevation_deg: f64,
-        azimuth_deg: f64,
-        energy: f64,
-        color: Rgb,
-        shadow_radius: f64,
-        /// Full cone angle.
-        spot_angle_deg: f64,
-        /// Softness of the cone's edge, 0..1.
-        spot_blend: f64,
-    },
-    Area {
-        radius: f64,
-        elevation_deg: f64,
-        azimuth_deg: f64,
-        energy: f64,
-        color: Rgb,
-        /// Side of the square emitter.
-        side: f64,
-    },
-}
-
-/// The world shader, tagged by kind. It lights the model; the film stays transparent.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
-pub enum World {
-    Uniform {
-        strength: f64,
-        color: Rgb,
-    },
-    Hdri {
-        strength: f64,
-        /// Equirectangular .exr/.hdr file.
-        hdri: PathBuf,
-        /// Turn of the environment about +Z (counter-clockwise seen from above).
-        rotation_deg: f64,
-    },
-    /// Blender's analytic Hosek-Wilkie sky.
-    Sky {
-        strength: f64,
-        sun_elevation_deg: f64,
-        /// Sun azimuth in the shell convention (0 = +X, counter-clockwise seen from +Z).
-        sun_azimuth_deg: f64,
-        turbidity: f64,
-        ground_albedo: f64,
-    },
-}
-
-/// Camera on a spherical shell around the object, looking at `look_at`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Camera {
-    #[schemars(range(min = 1e-9))]
-    pub distance: f64,
-    pub elevation_deg: f64,
-    pub azimuth_deg: f64,
-    #[schemars(range(min = 1e-9))]
-    pub focal_length_mm: f64,
-    #[schemars(range(min = 1e-9))]
-    pub sensor_width_mm: f64,
-    pub roll_deg: f64,
-    pub look_at: [f64; 3],
 }
 
 /// One line from a worker to the parent.

@@ -57,7 +57,7 @@ pub fn read_done<T: DeserializeOwned>(dir: &Path) -> Result<T, StudyError> {
 pub fn write_done<T: Serialize>(dir: &Path, value: &T) -> Result<(), StudyError> {
     let path = dir.join(DONE_FILE);
     let json = serde_json::to_vec_pretty(value).expect("stage records serialize");
-    crate::dataset::atomic::write_atomic(&path, &json).map_err(|e| StudyError::io(&path, e))
+    crate::fsio::write_atomic(&path, &json).map_err(|e| StudyError::io(&path, e))
 }
 
 #[cfg(test)]

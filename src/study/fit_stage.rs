@@ -1,5 +1,5 @@
 //! The fit stage: rendering weights of a dataset's preset fitted to a target, through the
-//! library call `synthgen fit` makes (`crate::fit::job`). Probe rounds are rendered into the
+//! library call `synthgen fit` makes (`crate::fit::probes::job`). Probe rounds are rendered into the
 //! stage folder (resumable); the weights file, the report and its per-factor chart, and
 //! `fit.json` (weights before and after, held-out MMD before and after) are written
 //! atomically before `done.json`.
@@ -7,11 +7,11 @@ use super::cache;
 use super::error::StudyError;
 use super::spec::{Fit, Spec};
 use super::stages::{record, PlannedDataset, StageRecord};
-use crate::fit::classes::PerClassMode;
-use crate::fit::features::{FeatureDevice, FeatureKind};
-use crate::fit::job::FitJob;
-use crate::fit::optimise::FitOptions;
-use crate::fit::pool::space_of;
+use crate::fit::descriptors::features::{FeatureDevice, FeatureKind};
+use crate::fit::optimisation::classes::PerClassMode;
+use crate::fit::optimisation::optimise::FitOptions;
+use crate::fit::probes::job::FitJob;
+use crate::fit::probes::pool::space_of;
 use crate::fit::{FactorLevels, LevelWeights};
 use crate::preset::Preset;
 use serde::{Deserialize, Serialize};
@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 pub const WEIGHTS_FILE: &str = "weights.yaml";
 pub const SUMMARY_FILE: &str = "fit.json";
 /// Written by the fit's report into the stage folder.
-pub use crate::fit::job::CHART_FILE;
+pub use crate::fit::probes::job::CHART_FILE;
 
 #[derive(Debug, Clone)]
 pub struct PlannedFit {
@@ -77,7 +77,7 @@ pub fn plan_fit(
     out: &Path,
 ) -> Result<PlannedFit, StudyError> {
     let (base, target) = (&datasets[&fit.dataset], &datasets[&fit.target]);
-    let min = crate::fit::pool::MIN_TARGET_IMAGES;
+    let min = crate::fit::probes::pool::MIN_TARGET_IMAGES;
     if target.images < min {
         return Err(input(
             spec,
@@ -136,7 +136,7 @@ pub fn check_weights_fit(
 ) -> Result<(), StudyError> {
     let own = crate::fit::fit_space(preset);
     let names = |s: &[FactorLevels]| -> Vec<(String, Vec<String>)> {
-        s.iter().map(|f| (f.name.to_string(), f.names())).collect()
+        s.iter().map(|f| (f.path.to_string(), f.names())).collect()
     };
     if names(&own) != names(&fit.space) {
         return Err(StudyError::input(format!(
@@ -196,7 +196,7 @@ pub fn run_fit(
         show_progress,
         shapenet: shapenet.clone(),
     };
-    let outcome = crate::fit::job::run(&job).map_err(|e| failed(&f.name, e))?;
+    let outcome = crate::fit::probes::job::run(&job).map_err(|e| failed(&f.name, e))?;
     let summary = FitSummary {
         preset: f.probe_preset.name.clone(),
         target: f.target.display().to_string(),
@@ -205,7 +205,7 @@ pub fn run_fit(
             .iter()
             .zip(outcome.before.iter().zip(&outcome.after))
             .map(|(fl, (b, a))| FactorWeights {
-                factor: fl.name.to_string(),
+                factor: fl.path.to_string(),
                 levels: fl.names(),
                 before: b.clone(),
                 after: a.clone(),
@@ -221,7 +221,7 @@ pub fn run_fit(
     };
     let path = f.stage.join(SUMMARY_FILE);
     let json = serde_json::to_vec_pretty(&summary).expect("summaries serialize");
-    crate::dataset::atomic::write_atomic(&path, &json).map_err(|e| StudyError::io(&path, e))?;
+    crate::fsio::write_atomic(&path, &json).map_err(|e| StudyError::io(&path, e))?;
     let mut rec = record("fit", &f.name, &f.hash);
     rec.images = summary.probe_images;
     rec.status = format!(

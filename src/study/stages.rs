@@ -540,7 +540,7 @@ impl PartialClock {
             while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                 std::thread::sleep(std::time::Duration::from_millis(500));
                 let s = earlier + started.elapsed().as_secs_f64();
-                let _ = crate::dataset::atomic::write_atomic(&path, format!("{s:.3}").as_bytes());
+                let _ = crate::fsio::write_atomic(&path, format!("{s:.3}").as_bytes());
             }
         });
         PartialClock {
@@ -693,6 +693,6 @@ fn adapt_run(
     Ok(rec)
 }
 
-fn best_pair(v: &crate::train::trainer::EvalSummary) -> (Option<f64>, Option<f64>) {
+fn best_pair(v: &crate::engine::EvalSummary) -> (Option<f64>, Option<f64>) {
     (v.best_acc.map(|(_, a)| a), v.best_mean.map(|(_, m)| m))
 }

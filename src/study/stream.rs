@@ -5,9 +5,9 @@
 use super::error::StudyError;
 use super::spec::Run;
 use super::stages::PlannedDataset;
+use crate::engine::stream::StreamSource;
 use crate::render::job::{JobError, ShapeNetOptions};
 use crate::render::stream::StreamPlan;
-use crate::train::stream::StreamSource;
 
 /// The stream a run on `d` trains on; `None` when `d` is an ordinary folder.
 pub fn source(

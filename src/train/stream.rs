@@ -2,8 +2,6 @@
 //! stream itself is the engine's (`engine::stream`).
 use std::path::PathBuf;
 
-pub use crate::engine::stream::StreamSource;
-
 /// The command-line options of a render stream, shared by `train --stream` and
 /// `adapt --stream` (flattened into both argument structs).
 #[derive(clap::Args, Debug, Clone, Default)]

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::supervised::Supervised;
 use crate::engine::data_parallel::DataParallelSummary;
-pub use crate::engine::EvalSummary;
+use crate::engine::EvalSummary;
 use crate::engine::{
     self, DataParallel, EvalCtx, Feed, Feeds, RunSpec, Schedule, Session, StreamSource, StreamWatch,
 };

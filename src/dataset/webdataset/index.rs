@@ -43,7 +43,7 @@ impl ShardIndex {
     pub fn write(&self, path: &Path) -> Result<(), ShardError> {
         let mut json = serde_json::to_string_pretty(self).expect("index serializes");
         json.push('\n');
-        crate::dataset::atomic::write_atomic(path, json.as_bytes()).map_err(io_err("write", path))
+        crate::fsio::write_atomic(path, json.as_bytes()).map_err(io_err("write", path))
     }
 
     pub fn read(path: &Path) -> Result<Self, ShardError> {

@@ -114,7 +114,7 @@ pub fn merge_parts(
     entries.sort_by(|a, b| (base(&a.url), &a.url).cmp(&(base(&b.url), &b.url)));
 
     let manifest = out.join(MANIFEST_FILE);
-    let tmp = crate::dataset::atomic::temp_path(&manifest);
+    let tmp = crate::fsio::temp_path(&manifest);
     let result = merge_manifests(parts, classes, images_per_class, &rel_dirs, &tmp);
     let (per_class, counts) = match result {
         Ok(c) => c,

@@ -85,7 +85,7 @@ impl ShardWriter {
         if self.open.is_none() {
             let name = self.naming.name(self.next);
             let path = self.dir.join(&name);
-            let tmp = crate::dataset::atomic::temp_path(&path);
+            let tmp = crate::fsio::temp_path(&path);
             let file = File::create(&tmp).map_err(io_err("create", &tmp))?;
             self.open = Some(OpenShard {
                 name,

@@ -219,7 +219,7 @@ pub fn report_section(space: &[FactorLevels], r: &Refinement) -> String {
         for (l, name) in factor.names().iter().enumerate() {
             s.push_str(&format!(
                 "| {} | {} | {:.3} | {:.3} | {:+.3} |\n",
-                factor.name,
+                factor.path,
                 name,
                 first.weights[f][l],
                 last.weights[f][l],

@@ -68,10 +68,7 @@ impl ProbePool {
         }
         let proposal = space
             .iter()
-            .map(|f| match dist_of(&probe_preset.factors, f.name) {
-                Some(d) => f.masses(&d),
-                None => vec![1.0 / f.len() as f64; f.len()],
-            })
+            .map(|f| f.masses(&dist_of(&probe_preset.factors, f.path)))
             .collect();
         let mut items = Vec::new();
         let mut draws = vec![Vec::new(); space.len()];
@@ -80,7 +77,7 @@ impl ProbePool {
         'records: for r in &records {
             let mut levels = Vec::with_capacity(space.len());
             for f in space {
-                let obs = observed(&r.params, f.name);
+                let obs = observed(&r.params, f.path);
                 let l: Option<Vec<usize>> = obs.iter().map(|o| f.level_of(o)).collect();
                 match l {
                     Some(l) => levels.push(l),

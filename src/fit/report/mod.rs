@@ -63,7 +63,7 @@ fn layout(factors: &[FactorLevels]) -> Layout {
     for f in factors {
         // A group is as wide as its bars or its name, whichever is wider; bars are centred.
         let bars = f.len() as u32 * pair;
-        let w = bars.max(font::text_len(f.name, TEXT));
+        let w = bars.max(font::text_len(f.path.as_str(), TEXT));
         groups.push((x, x + w, x + (w - bars) / 2));
         x += w + GROUP_GAP;
     }
@@ -125,8 +125,8 @@ pub fn bar_chart(factors: &[FactorLevels], before: &[Vec<f64>], after: &[Vec<f64
             );
             x += 2 * BAR + 2;
         }
-        let nx = g0 + (g1 - g0 - font::text_len(f.name, TEXT)) / 2;
-        font::draw(&mut img, nx, l.names_y, f.name, TEXT, INK);
+        let nx = g0 + (g1 - g0 - font::text_len(f.path.as_str(), TEXT)) / 2;
+        font::draw(&mut img, nx, l.names_y, f.path.as_str(), TEXT, INK);
     }
     img
 }
@@ -186,7 +186,7 @@ pub fn weights_table(factors: &[FactorLevels], before: &[Vec<f64>], after: &[Vec
         for (l, name) in f.names().iter().enumerate() {
             s.push_str(&format!(
                 "| {} | {} | {:.3} | {:.3} |\n",
-                f.name, name, b[l], a[l]
+                f.path, name, b[l], a[l]
             ));
         }
     }
@@ -196,21 +196,24 @@ pub fn weights_table(factors: &[FactorLevels], before: &[Vec<f64>], after: &[Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fit::levels::Levels;
+    use crate::fit::levels::{FactorPath, Levels};
 
-    fn factor(name: &'static str, levels: &[&str]) -> FactorLevels {
+    fn factor(path: FactorPath, levels: &[&str]) -> FactorLevels {
         FactorLevels {
-            name,
+            path,
             levels: Levels::Names(levels.iter().map(|s| s.to_string()).collect()),
         }
     }
 
     #[test]
     fn labels_widen_the_chart_and_sit_under_each_group() {
-        let short = [factor("a", &["x", "y"]), factor("b", &["x", "y", "z"])];
+        let short = [
+            factor(FactorPath::LightKind, &["x", "y"]),
+            factor(FactorPath::ScaleSize, &["x", "y", "z"]),
+        ];
         let long = [
-            factor("background.pattern", &["x", "y"]),
-            factor("light.world.kind", &["uniform", "hdri", "sky"]),
+            factor(FactorPath::BackgroundPattern, &["x", "y"]),
+            factor(FactorPath::LightWorldKind, &["uniform", "hdri", "sky"]),
         ];
         let before = vec![vec![0.5, 0.5], vec![1.0 / 3.0; 3]];
         let after = vec![vec![0.9, 0.1], vec![0.2, 0.3, 0.5]];

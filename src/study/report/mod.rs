@@ -669,8 +669,7 @@ pub fn write(report: &Report, out: &Path) -> Result<(), StudyError> {
         ("tables.csv", csv::render(report).into_bytes()),
     ] {
         let path = out.join(name);
-        crate::dataset::atomic::write_atomic(&path, &bytes)
-            .map_err(|e| StudyError::io(&path, e))?;
+        crate::fsio::write_atomic(&path, &bytes).map_err(|e| StudyError::io(&path, e))?;
     }
     Ok(())
 }
