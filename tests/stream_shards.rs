@@ -11,7 +11,6 @@ use common::stream::*;
 use common::*;
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::Command;
 
 const SHARDS: [&str; 4] = [
     "--set",
@@ -158,22 +157,12 @@ fn a_kept_stream_in_shards_matches_render_validates_and_is_read_by_webdataset() 
     );
 
     // The PyPI clients read the ImageFolder render's images and labels from the kept shards.
-    let python = synthgen::paths::torch_python();
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup.sh (it installs PyTorch, webdataset and wids into .venv-torch) or set SYNTHGEN_TORCH_VENV",
-        python.display()
+    assert_pypi_clients_read(
+        &kept.join("wids-index.json"),
+        &kept.join("demo-{000000..000002}.tar"),
+        &folder,
+        &s.join("wids-cache"),
     );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/wds_read.py");
-    let o = Command::new(&python)
-        .arg(&script)
-        .arg(kept.join("wids-index.json"))
-        .arg(kept.join("demo-{000000..000002}.tar"))
-        .arg(&folder)
-        .env("WIDS_CACHE", s.join("wids-cache"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "wds_read.py: {}", text(&o));
 
     // A rerun on the kept shards reads them (no flag says they are shards).
     let again = s.join("again");

@@ -9,7 +9,7 @@ use common::{fit_render_args, manifest_digests, synthgen, text};
 use sha2::Digest;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 use synthgen::dataset::webdataset::tar::TarReader;
 
@@ -156,22 +156,12 @@ fn shards_are_identical_for_any_worker_count_and_hold_the_imagefolder_images() {
     assert!(out.contains("demo-000001.tar: sample"), "{out}");
 
     // The PyPI clients read the same images and labels.
-    let python = synthgen::paths::torch_python();
-    assert!(
-        python.is_file(),
-        "{} is missing: run scripts/setup.sh (it installs PyTorch, webdataset and wids into .venv-torch) or set SYNTHGEN_TORCH_VENV",
-        python.display()
+    common::assert_pypi_clients_read(
+        &w1.join("wids-index.json"),
+        &w1.join("demo-{000000..000002}.tar"),
+        &reference_dir,
+        &scratch.join("wids-cache"),
     );
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/wds_read.py");
-    let o = Command::new(&python)
-        .arg(&script)
-        .arg(w1.join("wids-index.json"))
-        .arg(w1.join("demo-{000000..000002}.tar"))
-        .arg(&reference_dir)
-        .env("WIDS_CACHE", scratch.join("wids-cache"))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "wds_read.py: {}", text(&o));
 }
 
 fn manifest_lines(dir: &Path) -> usize {

@@ -297,3 +297,25 @@ pub fn train_losses(out: &Path) -> Vec<(u64, f64)> {
 pub fn last_checkpoint_tensors(out: &Path) -> std::collections::HashMap<String, tch::Tensor> {
     synthgen::nn::checkpoint::read_tensors(&out.join("checkpoint-last.safetensors")).unwrap()
 }
+
+/// The PyPI clients (`webdataset` and `wids`, in .venv-torch) read shards: `index` (the wids
+/// index) and `pattern` (a brace pattern of the shards) must hold exactly the images and labels
+/// of the ImageFolder render `reference` (tests/parity/wds_read.py compares them).
+pub fn assert_pypi_clients_read(index: &Path, pattern: &Path, reference: &Path, wids_cache: &Path) {
+    let python = synthgen::paths::torch_python();
+    assert!(
+        python.is_file(),
+        "{} is missing: run scripts/setup.sh (it installs PyTorch, webdataset and wids into .venv-torch) or set SYNTHGEN_TORCH_VENV",
+        python.display()
+    );
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/parity/wds_read.py");
+    let o = Command::new(&python)
+        .arg(&script)
+        .arg(index)
+        .arg(pattern)
+        .arg(reference)
+        .env("WIDS_CACHE", wids_cache)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "wds_read.py: {}", text(&o));
+}
