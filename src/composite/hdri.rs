@@ -174,18 +174,7 @@ pub fn project(
 mod tests {
     use super::*;
 
-    fn camera(elevation_deg: f64, azimuth_deg: f64, roll_deg: f64) -> CameraParams {
-        CameraParams {
-            distance: 2.0,
-            elevation_deg,
-            azimuth_deg,
-            focal_length_mm: 50.0,
-            sensor_width_mm: 36.0,
-            roll_deg,
-            look_at: [0.0, 0.0, 0.0],
-            frame_fill: None,
-        }
-    }
+    use crate::scene::camera::test_params as camera;
 
     /// Camera on the shell at `azimuth`, so it looks along -azimuth through the origin.
     fn looking_along(azimuth_of_view: f64) -> Camera {

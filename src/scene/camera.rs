@@ -175,22 +175,27 @@ pub fn normalize(a: Vec3) -> Option<Vec3> {
     (n > 1e-12).then(|| [a[0] / n, a[1] / n, a[2] / n])
 }
 
+/// A 50 mm camera on a shell of radius 2 aimed at the origin: the fixture of the camera tests
+/// here and of the HDRI backdrop's.
+#[cfg(test)]
+pub(crate) fn test_params(elevation_deg: f64, azimuth_deg: f64, roll_deg: f64) -> CameraParams {
+    CameraParams {
+        distance: 2.0,
+        elevation_deg,
+        azimuth_deg,
+        focal_length_mm: 50.0,
+        sensor_width_mm: 36.0,
+        roll_deg,
+        look_at: [0.0, 0.0, 0.0],
+        frame_fill: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn params(elevation_deg: f64, azimuth_deg: f64, roll_deg: f64) -> CameraParams {
-        CameraParams {
-            distance: 2.0,
-            elevation_deg,
-            azimuth_deg,
-            focal_length_mm: 50.0,
-            sensor_width_mm: 36.0,
-            roll_deg,
-            look_at: [0.0, 0.0, 0.0],
-            frame_fill: None,
-        }
-    }
+    use super::test_params as params;
 
     fn close(a: Vec3, b: Vec3) -> bool {
         (0..3).all(|i| (a[i] - b[i]).abs() < 1e-9)
