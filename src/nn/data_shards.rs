@@ -17,10 +17,8 @@ use std::sync::Arc;
 use super::data::{ImageSet, Member, Sample};
 use super::shards::ShardSet;
 use super::TrainError;
-use crate::dataset::webdataset::split_member;
 use crate::dataset::webdataset::tar::TarReader;
-
-const IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp"];
+use crate::dataset::webdataset::{class_id, split_member, EXT_CLASS, READ_IMAGE_EXTENSIONS};
 
 fn bad(path: &Path, why: impl Into<String>) -> TrainError {
     TrainError::Shards {
@@ -106,7 +104,7 @@ fn index_shard(
         };
         out.push((label, p.key, sample));
     };
-    let want = |name: &str| split_member(name).is_some_and(|(_, ext)| ext == "cls");
+    let want = |name: &str| split_member(name).is_some_and(|(_, ext)| ext == EXT_CLASS);
     loop {
         let m = reader
             .next_located(file_len, want)
@@ -119,18 +117,15 @@ fn index_shard(
             finish(std::mem::take(&mut pending), out);
             pending.key = key.to_string();
         }
-        if IMAGE_EXTENSIONS.contains(&ext) {
+        if READ_IMAGE_EXTENSIONS.contains(&ext) {
             pending.image = Some((m.offset, m.size));
         } else if let Some(data) = m.data {
-            let label = std::str::from_utf8(&data)
-                .ok()
-                .and_then(|t| t.trim().parse::<usize>().ok())
-                .ok_or_else(|| {
-                    bad(
-                        path,
-                        format!("{}: the class id is not a non-negative integer", m.name),
-                    )
-                })?;
+            let label = class_id(&data).ok_or_else(|| {
+                bad(
+                    path,
+                    format!("{}: the class id is not a non-negative integer", m.name),
+                )
+            })?;
             if label >= classes {
                 return Err(bad(
                     path,

@@ -26,7 +26,9 @@ use super::augment::{augment_into, sample_rng, Augment};
 use super::loader::{Batch, InOrder};
 use super::TrainError;
 use crate::dataset::webdataset::tar::TarReader;
-use crate::dataset::webdataset::{split_member, ShardIndex, INDEX_FILE};
+use crate::dataset::webdataset::{
+    split_member, ShardIndex, EXT_CLASS, INDEX_FILE, READ_IMAGE_EXTENSIONS,
+};
 
 /// The shards of a dataset with their sample counts and the class names.
 #[derive(Debug, Clone)]
@@ -348,14 +350,13 @@ impl Reader {
             let p = self
                 .pending
                 .get_or_insert_with(|| (key.to_string(), None, None));
-            match ext {
-                "png" | "jpg" | "jpeg" | "webp" => p.1 = Some(m.data),
-                "cls" => {
-                    p.2 = std::str::from_utf8(&m.data)
-                        .ok()
-                        .and_then(|t| t.trim().parse().ok())
-                }
-                _ => {}
+            if READ_IMAGE_EXTENSIONS.contains(&ext) {
+                p.1 = Some(m.data);
+            } else if ext == EXT_CLASS {
+                // Parsed into the batch's signed label type (not `class_id`, which is unsigned).
+                p.2 = std::str::from_utf8(&m.data)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
             }
             if finished.is_some() {
                 return finished;

@@ -197,12 +197,7 @@ fn finish_sample(
             problem(r, at(&format!("the mask does not decode: {e}")));
         }
     }
-    let label = match s
-        .cls
-        .as_deref()
-        .and_then(|c| std::str::from_utf8(c).ok())
-        .and_then(|c| c.trim().parse::<usize>().ok())
-    {
+    let label = match s.cls.as_deref().and_then(super::class_id) {
         Some(l) if l < classes => {
             r.per_class[l] += 1;
             Some(l)

@@ -30,6 +30,14 @@ pub const EXT_MASK: &str = "mask.png";
 pub const EXT_CLASS: &str = "cls";
 pub const EXT_RECORD: &str = "json";
 
+/// The member extensions a reader takes as a sample's image (WebDataset's usual image keys).
+pub const READ_IMAGE_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "webp"];
+
+/// The class index a `.cls` member holds (ASCII digits, surrounding whitespace allowed).
+pub fn class_id(cls: &[u8]) -> Option<usize> {
+    std::str::from_utf8(cls).ok()?.trim().parse().ok()
+}
+
 /// Splits a member name into key and extension at its first dot (WebDataset's rule).
 pub fn split_member(name: &str) -> Option<(&str, &str)> {
     let base_start = name.rfind('/').map_or(0, |i| i + 1);
